@@ -1,0 +1,66 @@
+"""Livebase: a self-hosted, local-first reactive backend for Python, wire-compatible with Convex.
+
+The public API for app code: ``define_schema``, ``define_table``, the validators ``v``, the
+function decorators, ``AppError`` and ``UNSET``.
+"""
+
+from typing import Any, TypedDict
+
+from livebase.engine.transaction import UNSET
+from livebase.errors import AppError
+from livebase.functions.registry import (
+    action,
+    internal_action,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+)
+from livebase.schema.definition import define_schema, define_table
+from livebase.values.validators import v
+
+__version__ = "0.1.0"
+
+
+class PaginationOptions(TypedDict, total=False):
+    """The ``paginationOpts`` argument of a paginated query (what ``usePaginatedQuery`` sends)."""
+
+    numItems: float
+    cursor: str | None
+    endCursor: str | None
+    id: float
+    maximumRowsRead: float
+    maximumBytesRead: float
+
+
+def _pagination_validator() -> Any:
+    return v.object(
+        {
+            "numItems": v.number(),
+            "cursor": v.union(v.string(), v.null()),
+            "endCursor": v.optional(v.union(v.string(), v.null())),
+            "id": v.optional(v.number()),
+            "maximumRowsRead": v.optional(v.number()),
+            "maximumBytesRead": v.optional(v.number()),
+        }
+    )
+
+
+pagination_opts = _pagination_validator()
+
+__all__ = [
+    "UNSET",
+    "AppError",
+    "PaginationOptions",
+    "__version__",
+    "action",
+    "define_schema",
+    "define_table",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
+    "mutation",
+    "pagination_opts",
+    "query",
+    "v",
+]

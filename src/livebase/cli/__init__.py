@@ -1,0 +1,1 @@
+"""The ``livebase`` command line."""

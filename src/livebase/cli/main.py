@@ -1,0 +1,210 @@
+"""``livebase dev | serve | run``: serve an app folder, or call a function on a running server.
+
+Errors a user can fix (a typo'd folder, a syntax error, a schema the data does not fit, a server
+that is not running) print one clear message and exit 1 — never a traceback wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from livebase import __version__
+from livebase.errors import LivebaseError
+
+DEFAULT_PORT = 3210
+
+
+def _progress(what: str, done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    bar = "#" * filled + "-" * (width - filled)
+    end = "\n" if done >= total else ""
+    print(f"\r  {what:<40} [{bar}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def _serve(args: argparse.Namespace, *, reload: bool) -> int:
+    import uvicorn
+
+    from livebase.server import Deployment, asgi_app
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    try:
+        deployment = Deployment(args.app_dir, args.data, durability=args.durability)
+        deployment.open(_progress)
+    except LivebaseError as exc:
+        print(f"livebase: {exc.message}", file=sys.stderr)
+        return 1
+    url = f"http://{args.host}:{args.port}"
+    n = len(deployment.app.functions)
+    print(f"Livebase {__version__} serving {deployment.app_dir} ({n} functions)", flush=True)
+    print(f"Data: {deployment.data_dir} (durability: {args.durability})", flush=True)
+    print(f"Admin key: {deployment.admin_key}", flush=True)
+
+    async def on_startup() -> None:
+        print(f"Livebase ready at {url}", flush=True)
+        if reload:
+            await deployment.watch(lambda message: print(f"livebase: {message}", flush=True))
+
+    config = uvicorn.Config(
+        asgi_app(deployment, on_startup=on_startup),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        deployment.close()
+    return 0
+
+
+def _admin_key(args: argparse.Namespace) -> str | None:
+    if args.admin_key:
+        return str(args.admin_key)
+    if os.environ.get("LIVEBASE_ADMIN_KEY"):
+        return os.environ["LIVEBASE_ADMIN_KEY"]
+    for folder in [Path(args.data)] if args.data else [Path(".livebase"), *Path(".").glob("*/.livebase")]:
+        key_file = folder / "admin_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+    return None
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, bytes):
+        import base64
+
+        return {"$bytes": base64.b64encode(value).decode()}
+    if isinstance(value, list):
+        return [_display(x) for x in value]
+    if isinstance(value, dict):
+        return {k: _display(x) for k, x in value.items()}
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    from livebase.values.wire import dumps, from_wire, to_wire
+
+    try:
+        call_args = json.loads(args.args)
+    except json.JSONDecodeError as exc:
+        print(f"livebase run: ARGS is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(call_args, dict):
+        print("livebase run: ARGS must be a JSON object, e.g. '{\"channel\": \"a\"}'", file=sys.stderr)
+        return 2
+    body = dumps(
+        {"path": args.path, "args": to_wire(_ints_as_int64(call_args)), "format": "convex_encoded_json"}
+    ).encode()
+    request = urllib.request.Request(
+        args.url.rstrip("/") + "/api/function",
+        data=body,
+        headers={"Content-Type": "application/json", "Convex-Client": f"livebase-cli-{__version__}"},
+    )
+    key = _admin_key(args)
+    if key:
+        request.add_header("Authorization", f"Convex {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+            result = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        data = json.loads(exc.read() or b"{}")
+        message = data.get("message", exc.reason)
+        hint = ""
+        if exc.code == 404 and not key:
+            hint = " (internal functions need the admin key: --admin-key or LIVEBASE_ADMIN_KEY)"
+        print(f"livebase run: {data.get('code', exc.code)}: {message}{hint}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(
+            f"livebase run: cannot reach {args.url} ({exc}); is `livebase dev` running?",
+            file=sys.stderr,
+        )
+        return 1
+    for line in result.get("logLines") or []:
+        print(line, file=sys.stderr)
+    if result.get("status") == "success":
+        print(json.dumps(_display(from_wire(result.get("value"))), indent=2))
+        return 0
+    print(f"livebase run: {result.get('errorMessage')}", file=sys.stderr)
+    if "errorData" in result:
+        print(json.dumps(_display(from_wire(result["errorData"])), indent=2), file=sys.stderr)
+    return 1
+
+
+def _ints_as_int64(value: Any) -> Any:
+    """JSON given on the command line: whole numbers stay Python ints (int64) only if huge;
+    like the JS and Python clients, plain numbers are float64."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, list):
+        return [_ints_as_int64(x) for x in value]
+    if isinstance(value, dict):
+        return {k: _ints_as_int64(x) for k, x in value.items()}
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livebase", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"livebase {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("dev", "serve an app and reload it when its files change"),
+        ("serve", "serve an app (no reload)"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("app_dir", metavar="APP_DIR", help="the app folder (schema.py, functions)")
+        p.add_argument("--port", type=int, default=int(os.environ.get("LIVEBASE_PORT", DEFAULT_PORT)))
+        p.add_argument("--host", default=os.environ.get("LIVEBASE_HOST", "127.0.0.1"))
+        p.add_argument("--data", metavar="DIR", help="data folder (default: APP_DIR/.livebase)")
+        p.add_argument(
+            "--durability",
+            choices=["fsync-per-commit", "normal"],
+            default=os.environ.get("LIVEBASE_DURABILITY", "fsync-per-commit"),
+            help="fsync-per-commit: on disk before acknowledged; normal: survives a process kill",
+        )
+    p = sub.add_parser("run", help="call a function on a running server and print the result")
+    p.add_argument("path", metavar="PATH", help="module:function, e.g. messages:list")
+    p.add_argument("args", metavar="JSON", nargs="?", default="{}", help="arguments object")
+    p.add_argument("--url", default=os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}"))
+    p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
+    p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
+    p.add_argument("--timeout", type=float, default=60.0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in ("dev", "serve"):
+        try:
+            return _serve(args, reload=args.command == "dev")
+        except KeyboardInterrupt:
+            return 0
+    if args.command == "run":
+        return _run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Settings: every limit and knob with its default, bound and ``LIVEBASE_*`` environment name.
+
+Defaults are at least as generous as Convex's published limits.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-call limits; a call that exceeds one fails with ``LimitExceeded`` naming the limit."""
+
+    max_document_bytes: int = 1 << 20
+    """Size of one stored document (1 MiB)."""
+    max_nesting: int = 16
+    """Depth of nested arrays/objects in a value."""
+    max_documents_scanned: int = 32_000
+    """Documents a query or mutation may read, including rows skipped by ``.filter``."""
+    max_bytes_read: int = 16 << 20
+    max_bytes_written: int = 16 << 20
+    max_documents_written: int = 16_000
+    max_function_seconds: float = 1.0
+    """Wall time of one query or mutation (user code plus database time)."""
+    max_action_seconds: float = 600.0
+    max_args_bytes: int = 16 << 20
+    max_log_lines: int = 256
+
+
+@dataclass(frozen=True)
+class Settings:
+    limits: Limits = field(default_factory=Limits)
+    mutation_retries: int = 4
+    """How often a mutation that lost a write race is re-run before its caller sees an error."""
+
+
+def _env_value(name: str, default: Any) -> Any:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return type(default)(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a {type(default).__name__}") from None
+
+
+def settings_from_env() -> Settings:
+    """Read ``LIVEBASE_MAX_DOCUMENT_BYTES`` etc. (the field name upper-cased) over the defaults."""
+    base = Limits()
+    overrides = {
+        f.name: _env_value(f"LIVEBASE_{f.name.upper()}", getattr(base, f.name)) for f in fields(base)
+    }
+    return Settings(
+        limits=replace(base, **overrides),
+        mutation_retries=_env_value("LIVEBASE_MUTATION_RETRIES", Settings.mutation_retries),
+    )

@@ -1,0 +1,286 @@
+"""The engine: snapshot reads, a group-committing mutation pipeline, timestamps and the commit log.
+
+Mutations queue up and one committer runs everything queued in a single storage transaction, each
+mutation inside its own savepoint: a failing mutation rolls back alone, the rest commit together
+with one fsync. Mutations are therefore executed one at a time against the latest state, which
+makes them serializable; a storage-level conflict (another process holding the database) re-runs
+the whole batch, invisibly to callers.
+
+Every committing mutation gets a strictly increasing u64 nanosecond timestamp, derived from the
+last timestamp in the database itself, and a commit-log entry listing its writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from livebase.config import Settings
+from livebase.engine.catalog import CATALOG_KEY, Catalog
+from livebase.engine.migration import MigrationReport, Progress, apply_schema
+from livebase.engine.reads import ReadSet
+from livebase.engine.transaction import Transaction, Write
+from livebase.errors import ConflictError, InvalidValueError
+from livebase.runtime import Runtime, SystemRuntime
+from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
+from livebase.storage.base import Storage, StorageReader, StorageWriter
+
+log = logging.getLogger("livebase.engine")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Commit:
+    ts: int
+    writes: list[Write]
+
+
+@dataclass
+class MutationOutcome(Generic[R]):
+    value: R
+    ts: int
+    replayed: bool = False
+
+
+@dataclass
+class _Pending:
+    fn: Callable[[Transaction], Any]
+    future: asyncio.Future[MutationOutcome[Any]]
+    record_key: str | None
+    encode: Callable[[Any], Any] | None
+    decode: Callable[[Any], Any] | None
+    attempts: int = 0
+
+
+@dataclass
+class _Batch:
+    catalog: Catalog
+    last_ts: int
+    commits: list[Commit] = field(default_factory=list)
+    results: list[tuple[_Pending, MutationOutcome[Any] | BaseException]] = field(
+        default_factory=list
+    )
+
+
+class Engine:
+    def __init__(
+        self,
+        storage: Storage,
+        schema: SchemaDefinition = EMPTY_SCHEMA,
+        *,
+        runtime: Runtime | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.storage = storage
+        self.schema = schema
+        self.runtime: Runtime = runtime or SystemRuntime()
+        self.settings = settings or Settings()
+        self.catalog = Catalog()
+        self.latest_ts = 0
+        self._last_creation_time = 0.0
+        self._pending: list[_Pending] = []
+        self._flush_scheduled = False
+        self._listeners: list[Callable[[list[Commit]], None]] = []
+        self.commits_total = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def open(self, progress: Progress | None = None) -> MigrationReport:
+        """Load the catalog and apply ``self.schema``; raises ``SchemaMigrationError`` and leaves
+        the database unchanged if existing documents do not fit."""
+        return self.set_schema(self.schema, progress)
+
+    def set_schema(self, schema: SchemaDefinition, progress: Progress | None = None) -> MigrationReport:
+        with self.storage.writer() as w:
+            catalog = Catalog.from_json(w.get_global(CATALOG_KEY))
+            new_catalog, report = apply_schema(w, catalog, schema, progress)
+            if new_catalog != catalog:
+                w.set_global(CATALOG_KEY, new_catalog.to_json())
+            latest = w.latest_ts()
+        self.catalog, self.schema, self.latest_ts = new_catalog, schema, latest
+        return report
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def add_commit_listener(self, listener: Callable[[list[Commit]], None]) -> None:
+        self._listeners.append(listener)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _transaction(self, store: StorageReader, *, writable: bool, snapshot_ts: int) -> Transaction:
+        tx = Transaction(
+            store,
+            self.catalog,
+            self.schema,
+            self.runtime,
+            self.settings.limits,
+            now_ms=self.runtime.time_ns() / 1e6,
+            writable=writable,
+            snapshot_ts=snapshot_ts,
+        )
+        return tx
+
+    def read(self, fn: Callable[[Transaction], R]) -> tuple[R, Transaction]:
+        """Run ``fn`` against one consistent snapshot (the latest commit)."""
+        with self.storage.reader() as r:
+            tx = self._transaction(r, writable=False, snapshot_ts=r.latest_ts())
+            return fn(tx), tx
+
+    def read_at(self, ts: int, fn: Callable[[Transaction], R]) -> tuple[R, Transaction]:
+        """Run ``fn`` as of commit ``ts``. The result is computed at the latest snapshot and is
+        valid for ``ts`` only if no later commit wrote into its read set; otherwise this raises,
+        because old versions are not kept."""
+        if ts > self.latest_ts:
+            raise InvalidValueError(f"timestamp {ts} is in the future (latest is {self.latest_ts})")
+        with self.storage.reader() as r:
+            tx = self._transaction(r, writable=False, snapshot_ts=r.latest_ts())
+            result = fn(tx)
+            for commit_ts, entry in r.commits_after(ts, 10_000):
+                if commit_ts > tx.snapshot_ts:
+                    break
+                if _entry_overlaps(entry, tx.read_set):
+                    raise InvalidValueError(
+                        f"the data this query reads changed after timestamp {ts}; "
+                        "ask /api/query_ts for a newer timestamp and retry",
+                        code="TimestampTooOld",
+                    )
+            return result, tx
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    async def mutate(
+        self,
+        fn: Callable[[Transaction], R],
+        *,
+        record_key: str | None = None,
+        encode: Callable[[R], Any] | None = None,
+        decode: Callable[[Any], R] | None = None,
+    ) -> MutationOutcome[R]:
+        """Queue ``fn`` to run in a write transaction; resolves once it is durably committed.
+
+        With ``record_key``, the outcome is stored (via ``encode``) in the same transaction and a
+        later call with the same key returns it (via ``decode``) without running ``fn`` again.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[MutationOutcome[Any]] = loop.create_future()
+        self._pending.append(_Pending(fn, future, record_key, encode, decode))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        items, self._pending = self._pending, []
+        if not items:
+            return
+        try:
+            batch = self._commit_batch(items)
+        except ConflictError as exc:
+            self._retry(items, exc)
+            return
+        except Exception as exc:  # a storage failure: nothing in the batch committed
+            log.exception("commit failed")
+            for item in items:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        self.catalog, self.latest_ts = batch.catalog, batch.last_ts
+        if batch.commits:
+            self.commits_total += len(batch.commits)
+            for listener in self._listeners:
+                try:
+                    listener(batch.commits)
+                except Exception:
+                    log.exception("commit listener failed")
+        for item, outcome in batch.results:
+            if item.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)
+
+    def _retry(self, items: list[_Pending], exc: ConflictError) -> None:
+        loop = asyncio.get_running_loop()
+        again = []
+        for item in items:
+            item.attempts += 1
+            if item.attempts > self.settings.mutation_retries:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            else:
+                again.append(item)
+        if again:
+            self._pending = again + self._pending
+            delay = min(0.01 * 2 ** max(i.attempts for i in again), 1.0)
+            self._flush_scheduled = True
+            loop.call_later(delay, self._flush)
+
+    def _commit_batch(self, items: list[_Pending]) -> _Batch:
+        with self.storage.writer() as w:
+            batch = _Batch(self.catalog, max(w.latest_ts(), self.latest_ts))
+            last_ct = self._last_creation_time
+            for item in items:
+                last_ct = self._run_one(w, item, batch, last_ct)
+        self._last_creation_time = last_ct
+        return batch
+
+    def _run_one(self, w: StorageWriter, item: _Pending, batch: _Batch, last_ct: float) -> float:
+        if item.record_key is not None:
+            stored = w.get_global(item.record_key)
+            if stored is not None:
+                record = json.loads(stored)
+                value = item.decode(record["value"]) if item.decode else record["value"]
+                batch.results.append((item, MutationOutcome(value, record["ts"], replayed=True)))
+                return last_ct
+        w.savepoint()
+        tx = Transaction(
+            w,
+            batch.catalog,
+            self.schema,
+            self.runtime,
+            self.settings.limits,
+            now_ms=self.runtime.time_ns() / 1e6,
+            writable=True,
+            snapshot_ts=batch.last_ts,
+        )
+        tx._last_creation_time = last_ct
+        try:
+            value = item.fn(tx)
+        except Exception as exc:
+            w.rollback_to_savepoint()
+            batch.results.append((item, exc))
+            return last_ct
+        ts = batch.last_ts
+        if tx.writes or tx.catalog_changed:
+            ts = max(self.runtime.time_ns(), batch.last_ts + 1)
+            w.append_commit(ts, json.dumps({"writes": [x.to_json() for x in tx.writes]}))
+            if tx.catalog_changed:
+                w.set_global(CATALOG_KEY, tx.catalog.to_json())
+                batch.catalog = tx.catalog
+            batch.last_ts = ts
+            batch.commits.append(Commit(ts, tx.writes))
+        if item.record_key is not None:
+            stored_value = item.encode(value) if item.encode else value
+            w.set_global(item.record_key, json.dumps({"value": stored_value, "ts": ts}))
+        w.release_savepoint()
+        batch.results.append((item, MutationOutcome(value, ts)))
+        return tx._last_creation_time
+
+
+def _entry_overlaps(entry: str, read_set: ReadSet) -> bool:
+    data = json.loads(entry)
+    for write in data["writes"]:
+        for side in ("old", "new"):
+            for index_id, key_hex in write[side].items():
+                if read_set.overlaps(int(index_id), bytes.fromhex(key_hex)):
+                    return True
+        if write["table"] in read_set.tables_absent:
+            return True
+    return False

@@ -1,0 +1,316 @@
+"""A transaction: snapshot reads, schema-checked writes, a read set, limits and the write list.
+
+Queries get a read-only transaction over a storage reader; mutations get one over the storage
+writer, so their reads see their own writes. This class is what functions see as ``ctx.db``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from livebase.config import Limits
+from livebase.engine.catalog import BY_ID, Catalog, TableInfo
+from livebase.engine.reads import ReadSet
+from livebase.errors import (
+    InvalidIdError,
+    InvalidValueError,
+    LimitExceededError,
+    ReadOnlyError,
+    ValidationError,
+)
+from livebase.runtime import Runtime
+from livebase.schema.definition import SchemaDefinition
+from livebase.storage.base import StorageReader, StorageWriter
+from livebase.values.ids import id_table_number, make_id
+from livebase.values.ordering import encode_key, prefix_successor
+from livebase.values.types import check_value
+from livebase.values.wire import dumps, from_wire, to_wire
+
+if TYPE_CHECKING:
+    from livebase.engine.query import Query
+
+Document = dict[str, Any]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""In ``db.patch(id, {"field": UNSET})``, removes the field (Convex's ``undefined``)."""
+
+
+def encode_document(doc: Document) -> str:
+    return dumps(to_wire(doc))
+
+
+def decode_document(text: str) -> Document:
+    doc = from_wire(json.loads(text))
+    assert isinstance(doc, dict)
+    return doc
+
+
+@dataclass
+class Write:
+    """One document write, as the commit log records it."""
+
+    table: str
+    doc_id: str
+    old_keys: dict[int, bytes]
+    new_keys: dict[int, bytes]
+    document: Document | None  # the new document, None for a delete
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "id": self.doc_id,
+            "old": {str(i): k.hex() for i, k in self.old_keys.items()},
+            "new": {str(i): k.hex() for i, k in self.new_keys.items()},
+        }
+
+
+class Transaction:
+    def __init__(
+        self,
+        store: StorageReader,
+        catalog: Catalog,
+        schema: SchemaDefinition,
+        runtime: Runtime,
+        limits: Limits,
+        *,
+        now_ms: float,
+        writable: bool,
+        snapshot_ts: int,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.catalog_changed = False
+        self.schema = schema
+        self.runtime = runtime
+        self.limits = limits
+        self.now_ms = now_ms
+        self.writable = writable
+        self.snapshot_ts = snapshot_ts
+        self.read_set = ReadSet()
+        self.writes: list[Write] = []
+        self.documents_scanned = 0
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self._last_creation_time = 0.0
+        self._deadline = time.monotonic() + limits.max_function_seconds
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self._deadline:
+            raise LimitExceededError(
+                f"function ran longer than {self.limits.max_function_seconds} s "
+                "(LIVEBASE_MAX_FUNCTION_SECONDS)",
+                code="FunctionTimeout",
+            )
+
+    def count_read(self, text: str) -> None:
+        self.documents_scanned += 1
+        self.bytes_read += len(text)
+        if self.documents_scanned > self.limits.max_documents_scanned:
+            raise LimitExceededError(
+                f"read more than {self.limits.max_documents_scanned} documents in one call; "
+                "use an index range or paginate",
+                code="TooManyDocumentsRead",
+            )
+        if self.bytes_read > self.limits.max_bytes_read:
+            raise LimitExceededError(
+                f"read more than {self.limits.max_bytes_read} bytes in one call",
+                code="TooManyBytesRead",
+            )
+
+    def table_info(self, table: str) -> TableInfo | None:
+        return self.catalog.tables.get(table)
+
+    def table_name_of(self, number: int) -> str | None:
+        t = self.catalog.by_number(number)
+        return t.name if t else None
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get(self, doc_id: str) -> Document | None:
+        self.check_deadline()
+        info = self._table_of_id(doc_id)
+        if info is None:
+            return None
+        key = encode_key((doc_id,))
+        self.read_set.add(info.indexes[BY_ID].index_id, key, prefix_successor(key))
+        text = self.store.get_document(doc_id)
+        if text is None:
+            return None
+        self.count_read(text)
+        return decode_document(text)
+
+    def query(self, table: str) -> Query:
+        from livebase.engine.query import Query
+
+        return Query(self, table)
+
+    def normalize_id(self, table: str, doc_id: str) -> str | None:
+        try:
+            info = self._table_of_id(doc_id)
+        except InvalidIdError:
+            return None
+        return doc_id if info is not None and info.name == table else None
+
+    def _table_of_id(self, doc_id: object) -> TableInfo | None:
+        number = id_table_number(doc_id)
+        return self.catalog.by_number(number)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def insert(self, table: str, document: Mapping[str, Any]) -> str:
+        self._check_writable()
+        if not isinstance(document, Mapping):
+            raise InvalidValueError(f"insert into {table!r}: document must be a dict")
+        for name in document:
+            if isinstance(name, str) and name.startswith("_"):
+                raise ValidationError(
+                    f"{table}.{name}: fields starting with '_' are reserved for the system",
+                    path=name,
+                    code="SchemaValidationError",
+                )
+        info = self._table_for_write(table)
+        fields = self._validated(table, dict(document))
+        doc_id = make_id(info.number, self.runtime.random_bytes)
+        doc = {"_id": doc_id, "_creationTime": self._creation_time(), **fields}
+        self._store(info, doc_id, {}, doc)
+        return doc_id
+
+    def patch(self, doc_id: str, fields: Mapping[str, Any]) -> None:
+        info, old = self._existing(doc_id, "patch")
+        new = dict(old)
+        for name, value in fields.items():
+            if name in ("_id", "_creationTime"):
+                if value != old[name]:
+                    raise ValidationError(f"patch: {name} cannot be changed", path=name)
+                continue
+            if value is UNSET:
+                new.pop(name, None)
+            else:
+                new[name] = value
+        self._replace(info, old, new)
+
+    def replace(self, doc_id: str, document: Mapping[str, Any]) -> None:
+        info, old = self._existing(doc_id, "replace")
+        new = {k: v for k, v in document.items() if k not in ("_id", "_creationTime")}
+        new["_id"], new["_creationTime"] = old["_id"], old["_creationTime"]
+        self._replace(info, old, new)
+
+    def delete(self, doc_id: str) -> None:
+        info, old = self._existing(doc_id, "delete")
+        writer = self._writer()
+        old_keys = info.index_keys(old)
+        for index_id, key in old_keys.items():
+            writer.delete_index_entry(index_id, key)
+        writer.delete_document(doc_id)
+        self._record_write(Write(info.name, doc_id, old_keys, {}, None), 0)
+
+    def _replace(self, info: TableInfo, old: Document, new: Document) -> None:
+        user = {k: v for k, v in new.items() if not k.startswith("_")}
+        for name in new:
+            if name.startswith("_") and name not in ("_id", "_creationTime"):
+                raise ValidationError(
+                    f"{info.name}.{name}: fields starting with '_' are reserved",
+                    path=name,
+                    code="SchemaValidationError",
+                )
+        checked = self._validated(info.name, user)
+        doc = {"_id": old["_id"], "_creationTime": old["_creationTime"], **checked}
+        self._store(info, doc["_id"], info.index_keys(old), doc)
+
+    def _store(self, info: TableInfo, doc_id: str, old_keys: dict[int, bytes], doc: Document) -> None:
+        text = encode_document(doc)
+        if len(text) > self.limits.max_document_bytes:
+            raise LimitExceededError(
+                f"document in {info.name!r} is {len(text)} bytes; the limit is "
+                f"{self.limits.max_document_bytes} bytes",
+                code="DocumentTooLarge",
+            )
+        writer = self._writer()
+        new_keys = info.index_keys(doc)
+        for index_id, key in old_keys.items():
+            if new_keys.get(index_id) != key:
+                writer.delete_index_entry(index_id, key)
+        for index_id, key in new_keys.items():
+            if old_keys.get(index_id) != key:
+                writer.put_index_entry(index_id, key, doc_id)
+        writer.put_document(doc_id, info.number, text)
+        self._record_write(Write(info.name, doc_id, old_keys, new_keys, doc), len(text))
+
+    def _record_write(self, write: Write, size: int) -> None:
+        self.writes.append(write)
+        self.bytes_written += size
+        if len(self.writes) > self.limits.max_documents_written:
+            raise LimitExceededError(
+                f"wrote more than {self.limits.max_documents_written} documents in one mutation",
+                code="TooManyWrites",
+            )
+        if self.bytes_written > self.limits.max_bytes_written:
+            raise LimitExceededError(
+                f"wrote more than {self.limits.max_bytes_written} bytes in one mutation",
+                code="TooManyBytesWritten",
+            )
+
+    def _existing(self, doc_id: str, op: str) -> tuple[TableInfo, Document]:
+        self._check_writable()
+        info = self._table_of_id(doc_id)
+        old = self.get(doc_id) if info is not None else None
+        if info is None or old is None:
+            raise InvalidIdError(f"{op}: document {doc_id!r} does not exist")
+        return info, old
+
+    def _validated(self, table: str, fields: Document) -> Document:
+        try:
+            check_value(fields, table, max_depth=self.limits.max_nesting)
+        except InvalidValueError as exc:
+            raise ValidationError(exc.message, code="SchemaValidationError") from None
+        definition = self.schema.tables.get(table)
+        if definition is None or definition.document is None or not self.schema.schema_validation:
+            return fields
+        try:
+            result: Document = definition.document.validate(fields, "", self.table_name_of)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"document for table {table!r} does not match the schema: {exc.message}",
+                path=exc.path,
+                code="SchemaValidationError",
+            ) from None
+        return result
+
+    def _table_for_write(self, table: str) -> TableInfo:
+        info = self.catalog.tables.get(table)
+        if info is not None:
+            return info
+        if not table or not table.replace("_", "a").isalnum() or table.startswith("_"):
+            raise ValidationError(f"invalid table name {table!r}", code="InvalidTableName")
+        self.catalog = self.catalog.with_table(table)
+        self.catalog_changed = True
+        return self.catalog.tables[table]
+
+    def _creation_time(self) -> float:
+        ct = max(self.now_ms, self._last_creation_time + 0.001)
+        self._last_creation_time = ct
+        return ct
+
+    def _check_writable(self) -> None:
+        if not self.writable:
+            raise ReadOnlyError("queries cannot write; use a mutation")
+        self.check_deadline()
+
+    def _writer(self) -> StorageWriter:
+        assert isinstance(self.store, StorageWriter)
+        return self.store
+
+
+ReadTxnFactory = Callable[[], Transaction]

@@ -1,0 +1,156 @@
+"""The Livebase exception tree, with a stable code on every error.
+
+Codes are ``ScreamingCamelCase`` tags that tests, metrics and clients can rely on; messages are
+for people and may change. Each class maps to an HTTP status for the ``/api/*`` endpoints::
+
+    LivebaseError                      500 InternalError
+    ├── BadRequestError                400 BadRequest
+    │   ├── InvalidJsonError           400 BadJsonBody
+    │   ├── InvalidValueError          400 InvalidValue          (not a Convex value)
+    │   ├── ValidationError            400 ArgumentValidationError / SchemaValidationError / ...
+    │   ├── InvalidIdError             400 InvalidId
+    │   ├── InvalidCursorError         400 InvalidCursor
+    │   ├── InvalidQueryError          400 InvalidQuery          (bad index range, unknown index)
+    │   ├── ReadOnlyError              400 ReadOnlyTransaction
+    │   └── LimitExceededError         400 <Limit>LimitExceeded
+    ├── FunctionNotFoundError          404 FunctionNotFound
+    ├── UnauthenticatedError           401 Unauthenticated
+    ├── ForbiddenError                 403 Forbidden
+    ├── ConflictError                  409 OptimisticConcurrencyControlFailure (retried first)
+    ├── SchemaMigrationError           400 SchemaMigrationRefused
+    └── AppLoadError                   500 AppLoadFailed
+
+``AppError`` is separate: it is what application code raises to send structured data to the caller
+(Convex's ``ConvexError``), not a fault of the system.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LivebaseError(Exception):
+    """Base of every error Livebase raises itself."""
+
+    code: str = "InternalError"
+    http_status: int = 500
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class BadRequestError(LivebaseError):
+    code = "BadRequest"
+    http_status = 400
+
+
+class InvalidJsonError(BadRequestError):
+    code = "BadJsonBody"
+
+
+class InvalidValueError(BadRequestError):
+    """A Python or JSON value that is not a Convex value (e.g. a set, a lone surrogate)."""
+
+    code = "InvalidValue"
+
+
+class ValidationError(BadRequestError):
+    """A value did not match a validator; ``path`` names the offending field."""
+
+    code = "ValidationError"
+
+    def __init__(self, message: str, *, path: str = "", code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.path = path
+
+
+class InvalidIdError(BadRequestError):
+    code = "InvalidId"
+
+
+class InvalidCursorError(BadRequestError):
+    code = "InvalidCursor"
+
+
+class InvalidQueryError(BadRequestError):
+    code = "InvalidQuery"
+
+
+class ReadOnlyError(BadRequestError):
+    code = "ReadOnlyTransaction"
+
+
+class LimitExceededError(BadRequestError):
+    code = "LimitExceeded"
+
+
+class FunctionNotFoundError(LivebaseError):
+    code = "FunctionNotFound"
+    http_status = 404
+
+
+class UnauthenticatedError(LivebaseError):
+    code = "Unauthenticated"
+    http_status = 401
+
+
+class ForbiddenError(LivebaseError):
+    code = "Forbidden"
+    http_status = 403
+
+
+class ConflictError(LivebaseError):
+    """A write transaction lost a race; the engine retries it before anyone sees this."""
+
+    code = "OptimisticConcurrencyControlFailure"
+    http_status = 409
+
+
+class SchemaMigrationError(LivebaseError):
+    code = "SchemaMigrationRefused"
+    http_status = 400
+
+
+class AppLoadError(LivebaseError):
+    code = "AppLoadFailed"
+
+
+class AppError(Exception):
+    """Raise from a function to send ``data`` to the caller as ``errorData`` (Convex's ConvexError).
+
+    ``data`` must be a Convex value; a string is also used as the message.
+    """
+
+    def __init__(self, data: Any = None, message: str | None = None) -> None:
+        if message is None:
+            message = data if isinstance(data, str) else "AppError"
+        super().__init__(message)
+        self.data = data
+        self.message = message
+
+
+__all__ = [
+    "AppError",
+    "AppLoadError",
+    "BadRequestError",
+    "ConflictError",
+    "ForbiddenError",
+    "FunctionNotFoundError",
+    "InvalidCursorError",
+    "InvalidIdError",
+    "InvalidJsonError",
+    "InvalidQueryError",
+    "InvalidValueError",
+    "LimitExceededError",
+    "LivebaseError",
+    "ReadOnlyError",
+    "SchemaMigrationError",
+    "UnauthenticatedError",
+    "ValidationError",
+]

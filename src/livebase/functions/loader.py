@@ -1,0 +1,128 @@
+"""Load an app folder: its schema and every decorated function, under a private package name.
+
+Each load imports the folder as a fresh package ``_livebase_app_<n>``, so an app's ``http.py``,
+``schema.py`` or ``crons.py`` never shadows a standard-library module, two apps in one process
+never collide, and a reload never sees stale modules. Files and folders starting with ``_`` or
+``.`` are skipped; inside the app, import siblings relatively (``from . import util``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import logging
+import sys
+import traceback
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from livebase.errors import AppLoadError
+from livebase.functions.registry import FunctionDef
+from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class App:
+    root: Path
+    package: str
+    schema: SchemaDefinition
+    functions: dict[str, FunctionDef] = field(default_factory=dict)
+    modules: list[str] = field(default_factory=list)
+
+
+def _module_files(root: Path) -> list[Path]:
+    files = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if any(part.startswith((".", "_")) for part in rel.parts):
+            continue
+        if rel.parts[0] in ("node_modules", "tests"):
+            continue
+        files.append(path)
+    return files
+
+
+def _ensure_package(name: str, path: Path) -> None:
+    if name in sys.modules:
+        return
+    module = types.ModuleType(name)
+    module.__path__ = [str(path)]
+    module.__package__ = name
+    sys.modules[name] = module
+
+
+def _import(package: str, root: Path, path: Path) -> types.ModuleType:
+    rel = path.relative_to(root).with_suffix("")
+    parts = list(rel.parts)
+    for i in range(1, len(parts)):
+        _ensure_package(".".join([package, *parts[:i]]), root.joinpath(*parts[:i]))
+    name = ".".join([package, *parts])
+    try:
+        return importlib.import_module(name)
+    except SyntaxError as exc:
+        raise AppLoadError(
+            f"{path}:{exc.lineno}: syntax error: {exc.msg}\n    {(exc.text or '').rstrip()}"
+        ) from None
+    except Exception as exc:
+        frames = [
+            f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(str(root))
+        ]
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else str(path)
+        raise AppLoadError(
+            f"{where}: importing {rel.as_posix()}.py failed: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def unload(app: App) -> None:
+    for name in list(sys.modules):
+        if name == app.package or name.startswith(app.package + "."):
+            del sys.modules[name]
+
+
+def load_app(root: str | Path) -> App:
+    """Import the app at ``root``; ``AppLoadError`` with one clear message if anything is wrong."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        hint = ""
+        if root.parent.is_dir():
+            near = [p.name for p in root.parent.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            if near:
+                hint = f" (folders there: {', '.join(sorted(near)[:8])})"
+        raise AppLoadError(f"app folder {str(root)!r} does not exist{hint}")
+    package = f"_livebase_app_{next(_counter)}"
+    _ensure_package(package, root)
+    logging.getLogger(package).setLevel(logging.DEBUG)
+    app = App(root, package, EMPTY_SCHEMA)
+    try:
+        for path in _module_files(root):
+            module = _import(package, root, path)
+            rel = path.relative_to(root).with_suffix("").as_posix()
+            app.modules.append(rel)
+            if rel == "schema":
+                schema = getattr(module, "schema", None)
+                if schema is None:
+                    schema = next(
+                        (x for x in vars(module).values() if isinstance(x, SchemaDefinition)), None
+                    )
+                if not isinstance(schema, SchemaDefinition):
+                    raise AppLoadError(
+                        f"{path}: schema.py must define `schema = define_schema({{...}})`"
+                    )
+                app.schema = schema
+            for attr, value in vars(module).items():
+                if (
+                    isinstance(value, FunctionDef)
+                    and not attr.startswith("_")
+                    and value.fn.__module__ == module.__name__
+                ):
+                    fpath = f"{rel}:{attr}"
+                    value.path = fpath
+                    app.functions[fpath] = value
+    except BaseException:
+        unload(app)
+        raise
+    return app

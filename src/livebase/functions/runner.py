@@ -1,0 +1,315 @@
+"""Run one function call: find it, validate its arguments, execute it in the right kind of
+transaction, capture its logs, and turn the outcome into a ``CallResult``.
+
+Queries and mutations run on the event loop thread, synchronously, against the engine; an
+``async def`` query or mutation is stepped to completion and may not await real I/O (that would
+make it non-deterministic). Actions run as coroutines (``async def``) or in a worker thread
+(``def``) and reach the database only through ``ctx.run_query`` / ``ctx.run_mutation``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from livebase.engine.database import Engine
+from livebase.engine.reads import ReadSet
+from livebase.engine.transaction import Transaction
+from livebase.errors import (
+    AppError,
+    FunctionNotFoundError,
+    InvalidValueError,
+    LimitExceededError,
+    LivebaseError,
+    ValidationError,
+)
+from livebase.functions.context import Auth, MutationCtx, QueryCtx, capture, frozen
+from livebase.functions.loader import App
+from livebase.functions.registry import FunctionDef, Kind, canonical_path
+from livebase.values.types import check_value
+from livebase.values.wire import from_wire, to_wire
+
+log = logging.getLogger("livebase.functions")
+
+
+@dataclass
+class CallResult:
+    value: Any = None
+    error: BaseException | None = None
+    log_lines: list[str] = field(default_factory=list)
+    ts: int | None = None
+    read_set: ReadSet | None = None
+    request_id: str = ""
+    rejected: bool = False
+    """True when the call never ran: unknown function, bad arguments."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Failed(Exception):
+    """Carries a function's exception and its log lines out of a transaction."""
+
+    def __init__(self, error: BaseException, log_lines: list[str]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.log_lines = log_lines
+
+
+def _drive(coro: Any) -> Any:
+    """Run a coroutine that must not suspend on real I/O to completion, synchronously."""
+    try:
+        while True:
+            yielded = coro.send(None)
+            if yielded is not None:
+                raise InvalidValueError(
+                    "queries and mutations cannot await I/O (it would make them "
+                    "non-deterministic); do I/O in an action",
+                    code="NonDeterministicAwait",
+                )
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        coro.close()
+
+
+class Runner:
+    def __init__(self, engine: Engine, app: App) -> None:
+        self.engine = engine
+        self.app = app
+        self.executions: dict[tuple[str, str], int] = {}
+
+    # -- lookup and arguments --------------------------------------------------------------------
+
+    def lookup(self, path: str, kind: Kind | None, *, admin: bool) -> FunctionDef:
+        canonical = canonical_path(path)
+        fd = self.app.functions.get(canonical)
+        if fd is None or (fd.internal and not admin):
+            raise FunctionNotFoundError(f"Could not find public function for '{canonical}'")
+        if kind is not None and fd.kind != kind:
+            raise FunctionNotFoundError(
+                f"'{canonical}' is a {fd.kind}, not a {kind}; call it with /api/{fd.kind}"
+            )
+        return fd
+
+    def check_args(self, fd: FunctionDef, args: Any) -> dict[str, Any]:
+        if not isinstance(args, dict):
+            raise ValidationError(
+                f"arguments to {fd.path} must be an object, got {type(args).__name__}",
+                code="ArgumentValidationError",
+            )
+        check_value(args)
+        extra = {}
+        if fd.accepts_extra:
+            known = getattr(fd.args, "fields", {})
+            extra = {k: x for k, x in args.items() if k not in known}
+            args = {k: x for k, x in args.items() if k in known}
+        try:
+            checked: dict[str, Any] = fd.args.validate(args, "", self._table_name)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"invalid arguments for {fd.path}: {exc.message}",
+                path=exc.path,
+                code="ArgumentValidationError",
+            ) from None
+        return {**checked, **extra}
+
+    def _table_name(self, number: int) -> str | None:
+        t = self.engine.catalog.by_number(number)
+        return t.name if t else None
+
+    def _count(self, fd: FunctionDef) -> None:
+        key = (fd.path, fd.kind)
+        self.executions[key] = self.executions.get(key, 0) + 1
+
+    # -- queries and mutations -------------------------------------------------------------------
+
+    def _body(
+        self, fd: FunctionDef, args: dict[str, Any], identity: dict[str, Any] | None
+    ) -> Callable[[Transaction], tuple[Any, list[str]]]:
+        limits = self.engine.settings.limits
+
+        def body(tx: Transaction) -> tuple[Any, list[str]]:
+            self._count(fd)
+            seed = zlib.crc32(f"{fd.path}:{tx.snapshot_ts}:{tx.now_ms}".encode())
+            with capture(limits.max_log_lines) as call_log:
+                try:
+                    with frozen(tx.now_ms, seed) as rng:
+                        cls = MutationCtx if fd.kind == "mutation" else QueryCtx
+                        ctx = cls(tx, rng, Auth(identity))
+                        value = fd.fn(ctx, **args)
+                        if fd.is_async:
+                            value = _drive(value)
+                    tx.check_deadline()
+                    value = self._checked_result(fd, value)
+                except Exception as exc:
+                    call_log.flush()
+                    raise _Failed(exc, call_log.lines) from exc
+            return value, call_log.lines
+
+        return body
+
+    def _checked_result(self, fd: FunctionDef, value: Any) -> Any:
+        if fd.returns is not None:
+            try:
+                value = fd.returns.validate(value, "", self._table_name)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"{fd.path} returned a value that does not match its `returns` validator: "
+                    f"{exc.message}",
+                    code="ReturnsValidationError",
+                ) from None
+        check_value(value)
+        return value
+
+    def run_query(
+        self,
+        path: str,
+        args: Any,
+        *,
+        admin: bool = False,
+        identity: dict[str, Any] | None = None,
+        at_ts: int | None = None,
+    ) -> CallResult:
+        request_id = uuid.uuid4().hex[:16]
+        try:
+            fd = self.lookup(path, "query", admin=admin)
+            checked = self.check_args(fd, args)
+        except LivebaseError as exc:
+            return CallResult(error=exc, request_id=request_id, rejected=True)
+        body = self._body(fd, checked, identity)
+        try:
+            if at_ts is None:
+                (value, lines), tx = self.engine.read(body)
+            else:
+                (value, lines), tx = self.engine.read_at(at_ts, body)
+        except _Failed as failed:
+            return self._failure(fd, failed.error, failed.log_lines, request_id)
+        except LivebaseError as exc:
+            return CallResult(error=exc, request_id=request_id)
+        return CallResult(value, None, lines, tx.snapshot_ts, tx.read_set, request_id)
+
+    async def run_mutation(
+        self,
+        path: str,
+        args: Any,
+        *,
+        admin: bool = False,
+        identity: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> CallResult:
+        request_id = uuid.uuid4().hex[:16]
+        try:
+            fd = self.lookup(path, "mutation", admin=admin)
+            checked = self.check_args(fd, args)
+        except LivebaseError as exc:
+            return CallResult(error=exc, request_id=request_id, rejected=True)
+        try:
+            outcome = await self.engine.mutate(
+                self._body(fd, checked, identity),
+                record_key=None if idempotency_key is None else f"request:{idempotency_key}",
+                encode=lambda r: {"value": to_wire(r[0]), "logLines": r[1]},
+                decode=lambda d: (from_wire(d["value"]), d["logLines"]),
+            )
+        except _Failed as failed:
+            return self._failure(fd, failed.error, failed.log_lines, request_id)
+        except LivebaseError as exc:
+            return CallResult(error=exc, request_id=request_id)
+        value, lines = outcome.value
+        return CallResult(value, None, lines, outcome.ts, None, request_id)
+
+    def _failure(
+        self, fd: FunctionDef, error: BaseException, lines: list[str], request_id: str
+    ) -> CallResult:
+        if not isinstance(error, (AppError, LivebaseError)):
+            log.error(
+                "[Request ID: %s] %s %s failed", request_id, fd.kind, fd.path, exc_info=error
+            )
+        return CallResult(error=error, log_lines=lines, request_id=request_id)
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    async def run_action(
+        self,
+        path: str,
+        args: Any,
+        *,
+        admin: bool = False,
+        identity: dict[str, Any] | None = None,
+    ) -> CallResult:
+        request_id = uuid.uuid4().hex[:16]
+        try:
+            fd = self.lookup(path, "action", admin=admin)
+            checked = self.check_args(fd, args)
+        except LivebaseError as exc:
+            return CallResult(error=exc, request_id=request_id, rejected=True)
+        self._count(fd)
+        limits = self.engine.settings.limits
+        ctx = ActionCtx(self, asyncio.get_running_loop(), identity)
+        with capture(limits.max_log_lines) as call_log:
+            try:
+                if fd.is_async:
+                    coro = fd.fn(ctx, **checked)
+                else:
+                    coro = asyncio.to_thread(fd.fn, ctx, **checked)
+                value = await asyncio.wait_for(coro, limits.max_action_seconds)
+                value = self._checked_result(fd, value)
+            except TimeoutError:
+                error: BaseException = LimitExceededError(
+                    f"action ran longer than {limits.max_action_seconds} s", code="ActionTimeout"
+                )
+                return self._failure(fd, error, call_log.lines, request_id)
+            except Exception as exc:
+                call_log.flush()
+                return self._failure(fd, exc, call_log.lines, request_id)
+        return CallResult(value, None, call_log.lines, None, None, request_id)
+
+
+class ActionCtx:
+    """``ctx`` in an action. In an ``async def`` action, ``await ctx.run_query(...)``; in a plain
+    ``def`` action (which runs in a worker thread) the same calls return the value directly."""
+
+    def __init__(
+        self, runner: Runner, loop: asyncio.AbstractEventLoop, identity: dict[str, Any] | None
+    ) -> None:
+        self._runner = runner
+        self._loop = loop
+        self.auth = Auth(identity)
+        self._identity = identity
+
+    def _call(self, make: Callable[[], Awaitable[CallResult]]) -> Any:
+        async def run() -> Any:
+            result = await make()
+            if result.error is not None:
+                raise result.error
+            return result.value
+
+        if threading.get_ident() == self._loop_thread():
+            return run()
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+
+    def _loop_thread(self) -> int | None:
+        return getattr(self._loop, "_thread_id", None)
+
+    def run_query(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        async def make() -> CallResult:
+            return self._runner.run_query(path, args or {}, admin=True, identity=self._identity)
+
+        return self._call(make)
+
+    def run_mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        return self._call(
+            lambda: self._runner.run_mutation(path, args or {}, admin=True, identity=self._identity)
+        )
+
+    def run_action(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        return self._call(
+            lambda: self._runner.run_action(path, args or {}, admin=True, identity=self._identity)
+        )

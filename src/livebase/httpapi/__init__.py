@@ -1,0 +1,1 @@
+"""The Convex-compatible HTTP function API."""

@@ -1,0 +1,167 @@
+"""The Convex-compatible HTTP function API: ``/api/query|mutation|action``, ``/api/query_ts``,
+``/api/query_at_ts``, ``/api/function`` and ``/api/run/<path>``.
+
+Function outcomes answer HTTP 200 with ``{"status": "success" | "error", ...}``; requests that
+never reach a function (bad JSON, unknown or internal function, bad arguments, bad credentials)
+answer 4xx with ``{"code", "message"}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from livebase.errors import (
+    AppError,
+    BadRequestError,
+    InvalidJsonError,
+    LivebaseError,
+    UnauthenticatedError,
+)
+from livebase.functions.runner import CallResult, Runner
+from livebase.values.types import Value
+from livebase.values.wire import decode_ts, dumps, encode_ts, from_wire, loads, to_clean_json, to_wire
+
+log = logging.getLogger("livebase.http")
+
+ENCODED_FORMATS = ("convex_encoded_json", "convex_json")
+CLEAN_FORMATS = ("json", "convex_clean_json", "clean_json")
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    body: bytes
+    content_type: bytes = b"application/json"
+
+
+def _json(status: int, data: Any) -> HttpResponse:
+    return HttpResponse(status, dumps(data).encode("utf-8"))
+
+
+def error_response(exc: LivebaseError) -> HttpResponse:
+    return _json(exc.http_status, exc.to_json())
+
+
+def encode_value(value: Value, fmt: str) -> Any:
+    return to_wire(value) if fmt in ENCODED_FORMATS else to_clean_json(value)
+
+
+def error_message(result: CallResult) -> str:
+    err = result.error
+    if isinstance(err, AppError):
+        return err.message
+    if isinstance(err, LivebaseError):
+        return f"[Request ID: {result.request_id}] {err.code}: {err.message}"
+    return f"[Request ID: {result.request_id}] Server Error"
+
+
+def udf_response(result: CallResult, fmt: str) -> HttpResponse:
+    if result.error is None:
+        return _json(
+            200,
+            {"status": "success", "value": encode_value(result.value, fmt), "logLines": result.log_lines},
+        )
+    if result.rejected and isinstance(result.error, LivebaseError):
+        return error_response(result.error)
+    body: dict[str, Any] = {
+        "status": "error",
+        "errorMessage": error_message(result),
+        "logLines": result.log_lines,
+    }
+    if isinstance(result.error, AppError):
+        body["errorData"] = encode_value(result.error.data, fmt)
+    return _json(200, body)
+
+
+class Credentials:
+    """Who is calling: the admin (``Authorization: Convex <key>``) or an anonymous client."""
+
+    def __init__(self, admin: bool) -> None:
+        self.admin = admin
+
+
+def authenticate(authorization: str | None, admin_key: str) -> Credentials:
+    if not authorization:
+        return Credentials(admin=False)
+    scheme, _, token = authorization.partition(" ")
+    if scheme == "Convex":
+        key = token.split(":", 1)[0]
+        if hmac.compare_digest(key.encode(), admin_key.encode()):
+            return Credentials(admin=True)
+        raise UnauthenticatedError("the admin key is not valid for this deployment")
+    if scheme == "Bearer":
+        raise UnauthenticatedError(
+            "user tokens (JWT) are not supported by this Livebase version yet; call without "
+            "Authorization or with the admin key"
+        )
+    raise UnauthenticatedError(f"unsupported Authorization scheme {scheme!r}")
+
+
+def parse_call(body: bytes, *, path_override: str | None = None) -> tuple[str, Any, str]:
+    data = loads(body) if body else {}
+    if not isinstance(data, dict):
+        raise InvalidJsonError("request body must be a JSON object {path, args, format}")
+    path = path_override or data.get("path")
+    if not isinstance(path, str) or not path:
+        raise BadRequestError("request body needs \"path\": \"module:function\"")
+    fmt = data.get("format") or ("convex_encoded_json" if path_override is None else "json")
+    if fmt not in ENCODED_FORMATS + CLEAN_FORMATS:
+        raise BadRequestError(f"unsupported format {fmt!r}; use convex_encoded_json or json")
+    raw_args = data.get("args", {})
+    if isinstance(raw_args, list):
+        if len(raw_args) != 1:
+            raise BadRequestError("\"args\" as an array must hold exactly one object")
+        raw_args = raw_args[0]
+    if raw_args is None:
+        raw_args = {}
+    args = from_wire(raw_args)
+    return path, args, fmt
+
+
+async def handle_api(
+    runner: Runner,
+    route: str,
+    body: bytes,
+    creds: Credentials,
+    idempotency_key: str | None,
+) -> HttpResponse:
+    """Dispatch one ``/api/<route>`` call. ``route`` is e.g. ``mutation`` or ``run/messages/list``."""
+    try:
+        if route == "query_ts":
+            return _json(200, {"ts": encode_ts(runner.engine.latest_ts)})
+        if route.startswith("run/"):
+            module_fn = route.removeprefix("run/")
+            module, _, name = module_fn.rpartition("/")
+            path, args, fmt = parse_call(body, path_override=f"{module}:{name}")
+            kind = None
+        else:
+            path, args, fmt = parse_call(body)
+            kind = None if route == "function" else route
+        if kind == "query" or route == "query_at_ts":
+            at_ts = None
+            if route == "query_at_ts":
+                at_ts = decode_ts(loads(body).get("ts"))
+            result = runner.run_query(path, args, admin=creds.admin, at_ts=at_ts)
+        elif kind == "mutation":
+            result = await runner.run_mutation(
+                path,
+                args,
+                admin=creds.admin,
+                idempotency_key=None if idempotency_key is None else f"http:{idempotency_key}",
+            )
+        elif kind == "action":
+            result = await runner.run_action(path, args, admin=creds.admin)
+        else:
+            fd = runner.lookup(path, None, admin=creds.admin)
+            if fd.kind == "query":
+                result = runner.run_query(path, args, admin=creds.admin)
+            elif fd.kind == "mutation":
+                result = await runner.run_mutation(path, args, admin=creds.admin)
+            else:
+                result = await runner.run_action(path, args, admin=creds.admin)
+        return udf_response(result, fmt)
+    except LivebaseError as exc:
+        return error_response(exc)

@@ -1,0 +1,161 @@
+"""SQLite storage: four tables in one WAL-mode file, a writer connection and a reader connection.
+
+Index keys are BLOBs under one ``(index_id, key)`` primary key, so a read is a key range and a
+scan joins straight to the documents. ``durability`` maps to ``synchronous=FULL`` (fsync on every
+commit) or ``NORMAL`` (WAL without fsync; survives a process kill, not a power loss).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from livebase.errors import ConflictError
+from livebase.storage.base import Durability, IndexRow, Storage, StorageReader, StorageWriter
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY, table_number INTEGER NOT NULL, value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS indexes (
+    index_id INTEGER NOT NULL, key BLOB NOT NULL, doc_id TEXT NOT NULL,
+    PRIMARY KEY (index_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commits (ts INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS globals (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+_SCAN = (
+    "SELECT i.key, d.value FROM indexes i JOIN documents d ON d.id = i.doc_id "
+    "WHERE i.index_id = ? AND i.key >= ? AND i.key < ? ORDER BY i.key {order} LIMIT ?"
+)
+_SCAN_ASC = _SCAN.format(order="ASC")
+_SCAN_DESC = _SCAN.format(order="DESC")
+
+
+class _SqliteReader(StorageReader):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def latest_ts(self) -> int:
+        row = self._conn.execute("SELECT max(ts) FROM commits").fetchone()
+        return int(row[0]) if row[0] is not None else 0
+
+    def get_document(self, doc_id: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def scan_index(
+        self, index_id: int, lo: bytes, hi: bytes, *, reverse: bool, limit: int
+    ) -> list[IndexRow]:
+        sql = _SCAN_DESC if reverse else _SCAN_ASC
+        rows = self._conn.execute(sql, (index_id, lo, hi, limit)).fetchall()
+        return [IndexRow(bytes(k), str(doc)) for k, doc in rows]
+
+    def get_global(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM globals WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def commits_after(self, ts: int, limit: int) -> list[tuple[int, str]]:
+        rows = self._conn.execute(
+            "SELECT ts, entry FROM commits WHERE ts > ? ORDER BY ts LIMIT ?", (ts, limit)
+        ).fetchall()
+        return [(int(t), str(e)) for t, e in rows]
+
+
+class _SqliteWriter(_SqliteReader, StorageWriter):
+    def put_document(self, doc_id: str, table_number: int, document: str) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO documents (id, table_number, value) VALUES (?, ?, ?)",
+            (doc_id, table_number, document),
+        )
+
+    def delete_document(self, doc_id: str) -> None:
+        self._conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    def put_index_entry(self, index_id: int, key: bytes, doc_id: str) -> None:
+        self._conn.execute(
+            "INSERT INTO indexes (index_id, key, doc_id) VALUES (?, ?, ?)", (index_id, key, doc_id)
+        )
+
+    def delete_index_entry(self, index_id: int, key: bytes) -> None:
+        self._conn.execute("DELETE FROM indexes WHERE index_id = ? AND key = ?", (index_id, key))
+
+    def drop_index(self, index_id: int) -> None:
+        self._conn.execute("DELETE FROM indexes WHERE index_id = ?", (index_id,))
+
+    def set_global(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO globals (key, value) VALUES (?, ?)", (key, value)
+        )
+
+    def append_commit(self, ts: int, entry: str) -> None:
+        self._conn.execute("INSERT INTO commits (ts, entry) VALUES (?, ?)", (ts, entry))
+
+    def savepoint(self) -> None:
+        self._conn.execute("SAVEPOINT lb")
+
+    def rollback_to_savepoint(self) -> None:
+        self._conn.execute("ROLLBACK TO lb")
+        self._conn.execute("RELEASE lb")
+
+    def release_savepoint(self) -> None:
+        self._conn.execute("RELEASE lb")
+
+
+class SqliteStorage(Storage):
+    """Embedded storage in one SQLite file (created if missing)."""
+
+    def __init__(self, path: str | Path, durability: Durability = Durability.FSYNC_PER_COMMIT):
+        self.path = Path(path)
+        self.durability = Durability(durability)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_conn = self._connect()
+        self._write_conn.executescript(_SCHEMA)
+        self._read_conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        sync = "FULL" if self.durability is Durability.FSYNC_PER_COMMIT else "NORMAL"
+        conn.execute(f"PRAGMA synchronous={sync}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA cache_size=-65536")
+        return conn
+
+    @contextmanager
+    def reader(self) -> Iterator[StorageReader]:
+        conn = self._read_conn
+        conn.execute("BEGIN")
+        try:
+            yield _SqliteReader(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def writer(self) -> Iterator[StorageWriter]:
+        conn = self._write_conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise ConflictError(f"database is held by another writer: {exc}") from None
+        try:
+            yield _SqliteWriter(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            conn.execute("ROLLBACK")
+            raise ConflictError(f"commit failed: {exc}") from None
+
+    def iter_documents(self) -> Iterator[str]:
+        for (value,) in self._read_conn.execute("SELECT value FROM documents ORDER BY id"):
+            yield str(value)
+
+    def close(self) -> None:
+        self._read_conn.close()
+        self._write_conn.close()

@@ -1,0 +1,84 @@
+"""Document ids: strings that carry their table number and a checksum.
+
+An id is lowercase base32 (Crockford's alphabet, no padding) of ``varint(table number) ||
+14 random bytes || fletcher16``. So ``v.id("messages")`` and ``db.get(id)`` can tell an id's table
+without a lookup, and a mistyped id is refused before any read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from livebase.errors import InvalidIdError
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_DECODE = {c: i for i, c in enumerate(_ALPHABET)}
+_RANDOM_BYTES = 14
+
+
+def _b32encode(raw: bytes) -> str:
+    bits = int.from_bytes(raw, "big")
+    nbits = len(raw) * 8
+    nchars = (nbits + 4) // 5
+    bits <<= nchars * 5 - nbits
+    return "".join(_ALPHABET[(bits >> (5 * i)) & 31] for i in range(nchars - 1, -1, -1))
+
+
+def _b32decode(text: str) -> bytes:
+    bits = 0
+    for c in text:
+        d = _DECODE.get(c)
+        if d is None:
+            raise InvalidIdError(f"{text!r} is not a document id (bad character {c!r})")
+        bits = (bits << 5) | d
+    nbytes = len(text) * 5 // 8
+    pad = len(text) * 5 - nbytes * 8
+    if pad >= 5 or bits & ((1 << pad) - 1):
+        # Only the canonical encoding (zero padding bits, no surplus character) is an id.
+        raise InvalidIdError(f"{text!r} is not a document id (non-canonical encoding)")
+    bits >>= pad
+    return bits.to_bytes(nbytes, "big")
+
+
+def _fletcher16(data: bytes) -> bytes:
+    a = b = 0
+    for byte in data:
+        a = (a + byte) % 255
+        b = (b + a) % 255
+    return bytes((b, a))
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def make_id(table_number: int, random_bytes: Callable[[int], bytes]) -> str:
+    body = _varint(table_number) + random_bytes(_RANDOM_BYTES)
+    return _b32encode(body + _fletcher16(body))
+
+
+def id_table_number(doc_id: object) -> int:
+    """The table number encoded in ``doc_id``; ``InvalidIdError`` if it is not a well-formed id."""
+    if not isinstance(doc_id, str) or not 20 <= len(doc_id) <= 40:
+        raise InvalidIdError(f"{doc_id!r} is not a document id")
+    raw = _b32decode(doc_id)
+    body, check = raw[:-2], raw[-2:]
+    if _fletcher16(body) != check:
+        raise InvalidIdError(f"{doc_id!r} is not a document id (checksum mismatch)")
+    number = shift = 0
+    for i, byte in enumerate(body):
+        number |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            if len(body) - i - 1 != _RANDOM_BYTES:
+                raise InvalidIdError(f"{doc_id!r} is not a document id (bad length)")
+            return number
+    raise InvalidIdError(f"{doc_id!r} is not a document id")

@@ -1,0 +1,151 @@
+"""Convex encoded JSON (``format: convex_encoded_json``), clean JSON export, and timestamps.
+
+Encoded JSON is lossless: int64 travels as ``{"$integer": base64(8 bytes LE)}``, bytes as
+``{"$bytes": base64}``, and the float64 values JSON cannot carry (NaN, ±inf, −0) as
+``{"$float": base64(8 bytes LE)}``. Every plain JSON number is a float64 and is always written with
+a decimal point or exponent, because the official Python HTTP client rejects JSON integers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+from typing import Any
+
+from livebase.errors import InvalidJsonError, InvalidValueError
+from livebase.values.types import INT64_MAX, INT64_MIN, Value, check_field_name, is_special_float
+
+def to_wire(value: Value) -> Any:
+    """Python value -> JSON-ready structure in Convex encoded JSON."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidValueError(f"integer {value} does not fit in int64")
+        return {"$integer": base64.b64encode(struct.pack("<q", value)).decode("ascii")}
+    if isinstance(value, float):
+        if is_special_float(value):
+            return {"$float": base64.b64encode(struct.pack("<d", value)).decode("ascii")}
+        return value
+    if isinstance(value, bytes):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, list):
+        return [to_wire(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_wire(v) for k, v in value.items()}
+    raise InvalidValueError(f"cannot encode {type(value).__name__} as a Convex value")
+
+
+def _b64(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise InvalidValueError(f"{what} must hold a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise InvalidValueError(f"{what} holds invalid base64: {text!r}") from None
+
+
+def from_wire(data: Any, path: str = "") -> Value:
+    """JSON structure in Convex encoded JSON -> Python value. JSON numbers become floats."""
+    if data is None or isinstance(data, (bool, str)):
+        return data
+    if isinstance(data, (int, float)):
+        try:
+            x = float(data)
+        except OverflowError:
+            x = math.inf
+        if not math.isfinite(x):
+            raise InvalidValueError(f"JSON number at {path or 'top level'} is out of range")
+        return x
+    if isinstance(data, list):
+        return [from_wire(v, f"{path}[{i}]") for i, v in enumerate(data)]
+    if isinstance(data, dict):
+        if len(data) == 1:
+            ((key, inner),) = data.items()
+            if key == "$integer":
+                raw = _b64(inner, "$integer")
+                if len(raw) != 8:
+                    raise InvalidValueError(f"$integer at {path or 'top level'} must be 8 bytes")
+                return int(struct.unpack("<q", raw)[0])
+            if key == "$float":
+                raw = _b64(inner, "$float")
+                if len(raw) != 8:
+                    raise InvalidValueError(f"$float at {path or 'top level'} must be 8 bytes")
+                x = float(struct.unpack("<d", raw)[0])
+                if not is_special_float(x):
+                    raise InvalidValueError(f"$float at {path or 'top level'} must be NaN/±inf/-0")
+                return x
+            if key == "$bytes":
+                return _b64(inner, "$bytes")
+        out: dict[str, Value] = {}
+        for key, inner in data.items():
+            check_field_name(key, path)
+            out[key] = from_wire(inner, f"{path}.{key}" if path else key)
+        return out
+    raise InvalidValueError(f"unexpected JSON value {data!r}")
+
+
+def dumps(data: Any) -> str:
+    """Serialise a JSON-ready structure compactly; floats keep their decimal point."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse a request body; any malformed input is an ``InvalidJsonError``."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidJsonError(f"request body is not valid JSON: {exc}") from None
+
+
+def to_clean_json(value: Value) -> Any:
+    """The lossy ``format: json`` export: int64 as a decimal string, bytes as base64 text."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, list):
+        return [to_clean_json(v) for v in value]
+    return {k: to_clean_json(v) for k, v in value.items()}
+
+
+def encode_ts(ts: int) -> str:
+    """A commit timestamp (u64 ns) as base64 of 8 little-endian bytes."""
+    if not 0 <= ts <= INT64_MAX:
+        raise InvalidValueError(f"timestamp {ts} is out of range")
+    return base64.b64encode(struct.pack("<Q", ts)).decode("ascii")
+
+
+def decode_ts(text: object) -> int:
+    raw = _b64(text, "timestamp")
+    if len(raw) != 8:
+        raise InvalidValueError("timestamp must be 8 bytes of base64")
+    ts = int(struct.unpack("<Q", raw)[0])
+    if ts > INT64_MAX:
+        raise InvalidValueError("timestamp is out of range")
+    return ts
+
+
+__all__ = [
+    "decode_ts",
+    "dumps",
+    "encode_ts",
+    "from_wire",
+    "loads",
+    "to_clean_json",
+    "to_wire",
+]
