@@ -51,7 +51,8 @@ def settings_from_env() -> Settings:
     """Read ``LIVEBASE_MAX_DOCUMENT_BYTES`` etc. (the field name upper-cased) over the defaults."""
     base = Limits()
     overrides = {
-        f.name: _env_value(f"LIVEBASE_{f.name.upper()}", getattr(base, f.name)) for f in fields(base)
+        f.name: _env_value(f"LIVEBASE_{f.name.upper()}", getattr(base, f.name))
+        for f in fields(base)
     }
     return Settings(
         limits=replace(base, **overrides),

@@ -176,7 +176,8 @@ def asgi_app(
             path = path.replace("//", "/")
         method: str = scope["method"]
         if method == "OPTIONS":
-            headers = _cors_headers(scope) + [
+            headers = [
+                *_cors_headers(scope),
                 (b"access-control-allow-methods", b"GET, POST, OPTIONS, PATCH, DELETE, PUT"),
                 (
                     b"access-control-allow-headers",

@@ -7,7 +7,6 @@ that is not running) print one clear message and exit 1 — never a traceback wa
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -80,7 +79,9 @@ def _admin_key(args: argparse.Namespace) -> str | None:
         return str(args.admin_key)
     if os.environ.get("LIVEBASE_ADMIN_KEY"):
         return os.environ["LIVEBASE_ADMIN_KEY"]
-    for folder in [Path(args.data)] if args.data else [Path(".livebase"), *Path(".").glob("*/.livebase")]:
+    for folder in (
+        [Path(args.data)] if args.data else [Path(".livebase"), *Path(".").glob("*/.livebase")]
+    ):
         key_file = folder / "admin_key"
         if key_file.exists():
             return key_file.read_text().strip()
@@ -110,15 +111,24 @@ def _run(args: argparse.Namespace) -> int:
         print(f"livebase run: ARGS is not valid JSON: {exc}", file=sys.stderr)
         return 2
     if not isinstance(call_args, dict):
-        print("livebase run: ARGS must be a JSON object, e.g. '{\"channel\": \"a\"}'", file=sys.stderr)
+        print(
+            'livebase run: ARGS must be a JSON object, e.g. \'{"channel": "a"}\'', file=sys.stderr
+        )
         return 2
     body = dumps(
-        {"path": args.path, "args": to_wire(_ints_as_int64(call_args)), "format": "convex_encoded_json"}
+        {
+            "path": args.path,
+            "args": to_wire(_ints_as_int64(call_args)),
+            "format": "convex_encoded_json",
+        }
     ).encode()
     request = urllib.request.Request(
         args.url.rstrip("/") + "/api/function",
         data=body,
-        headers={"Content-Type": "application/json", "Convex-Client": f"livebase-cli-{__version__}"},
+        headers={
+            "Content-Type": "application/json",
+            "Convex-Client": f"livebase-cli-{__version__}",
+        },
     )
     key = _admin_key(args)
     if key:
@@ -175,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("app_dir", metavar="APP_DIR", help="the app folder (schema.py, functions)")
-        p.add_argument("--port", type=int, default=int(os.environ.get("LIVEBASE_PORT", DEFAULT_PORT)))
+        p.add_argument(
+            "--port", type=int, default=int(os.environ.get("LIVEBASE_PORT", DEFAULT_PORT))
+        )
         p.add_argument("--host", default=os.environ.get("LIVEBASE_HOST", "127.0.0.1"))
         p.add_argument("--data", metavar="DIR", help="data folder (default: APP_DIR/.livebase)")
         p.add_argument(
@@ -187,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="call a function on a running server and print the result")
     p.add_argument("path", metavar="PATH", help="module:function, e.g. messages:list")
     p.add_argument("args", metavar="JSON", nargs="?", default="{}", help="arguments object")
-    p.add_argument("--url", default=os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}"))
+    p.add_argument(
+        "--url", default=os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    )
     p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
     p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
     p.add_argument("--timeout", type=float, default=60.0)

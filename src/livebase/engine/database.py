@@ -94,7 +94,9 @@ class Engine:
         the database unchanged if existing documents do not fit."""
         return self.set_schema(self.schema, progress)
 
-    def set_schema(self, schema: SchemaDefinition, progress: Progress | None = None) -> MigrationReport:
+    def set_schema(
+        self, schema: SchemaDefinition, progress: Progress | None = None
+    ) -> MigrationReport:
         with self.storage.writer() as w:
             catalog = Catalog.from_json(w.get_global(CATALOG_KEY))
             new_catalog, report = apply_schema(w, catalog, schema, progress)
@@ -112,7 +114,9 @@ class Engine:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def _transaction(self, store: StorageReader, *, writable: bool, snapshot_ts: int) -> Transaction:
+    def _transaction(
+        self, store: StorageReader, *, writable: bool, snapshot_ts: int
+    ) -> Transaction:
         tx = Transaction(
             store,
             self.catalog,
@@ -223,15 +227,24 @@ class Engine:
             loop.call_later(delay, self._flush)
 
     def _commit_batch(self, items: list[_Pending]) -> _Batch:
-        with self.storage.writer() as w:
-            batch = _Batch(self.catalog, max(w.latest_ts(), self.latest_ts))
-            last_ct = self._last_creation_time
-            for item in items:
-                last_ct = self._run_one(w, item, batch, last_ct)
+        # A batch of one needs no savepoint: if it fails, the whole transaction rolls back.
+        savepoints = len(items) > 1
+        last_ct = self._last_creation_time
+        try:
+            with self.storage.writer() as w:
+                batch = _Batch(self.catalog, max(w.latest_ts(), self.latest_ts))
+                for item in items:
+                    last_ct = self._run_one(w, item, batch, last_ct, savepoints)
+                if not savepoints and isinstance(batch.results[0][1], BaseException):
+                    raise _Abort
+        except _Abort:
+            return batch
         self._last_creation_time = last_ct
         return batch
 
-    def _run_one(self, w: StorageWriter, item: _Pending, batch: _Batch, last_ct: float) -> float:
+    def _run_one(
+        self, w: StorageWriter, item: _Pending, batch: _Batch, last_ct: float, savepoints: bool
+    ) -> float:
         if item.record_key is not None:
             stored = w.get_global(item.record_key)
             if stored is not None:
@@ -239,7 +252,8 @@ class Engine:
                 value = item.decode(record["value"]) if item.decode else record["value"]
                 batch.results.append((item, MutationOutcome(value, record["ts"], replayed=True)))
                 return last_ct
-        w.savepoint()
+        if savepoints:
+            w.savepoint()
         tx = Transaction(
             w,
             batch.catalog,
@@ -254,7 +268,8 @@ class Engine:
         try:
             value = item.fn(tx)
         except Exception as exc:
-            w.rollback_to_savepoint()
+            if savepoints:
+                w.rollback_to_savepoint()
             batch.results.append((item, exc))
             return last_ct
         ts = batch.last_ts
@@ -269,9 +284,14 @@ class Engine:
         if item.record_key is not None:
             stored_value = item.encode(value) if item.encode else value
             w.set_global(item.record_key, json.dumps({"value": stored_value, "ts": ts}))
-        w.release_savepoint()
+        if savepoints:
+            w.release_savepoint()
         batch.results.append((item, MutationOutcome(value, ts)))
         return tx._last_creation_time
+
+
+class _Abort(Exception):
+    """Rolls back a single-mutation batch whose mutation failed."""
 
 
 def _entry_overlaps(entry: str, read_set: ReadSet) -> bool:

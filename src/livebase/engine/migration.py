@@ -55,6 +55,11 @@ def apply_schema(
             catalog = catalog.with_table(table)
             report.tables_created.append(table)
     problems: list[str] = []
+    numbered = catalog  # table numbers are final from here on; index changes do not touch them
+
+    def table_name(number: int) -> str | None:
+        return _name(numbered, number)
+
     for table, definition in schema.tables.items():
         rows = _table_rows(w, catalog, table)
         if definition.document is not None and schema.schema_validation:
@@ -62,7 +67,7 @@ def apply_schema(
                 doc = decode_document(text)
                 fields = {k: v for k, v in doc.items() if not k.startswith("_")}
                 try:
-                    definition.document.validate(fields, "", lambda n: _name(catalog, n))
+                    definition.document.validate(fields, "", table_name)
                 except ValidationError as exc:
                     problems.append(f"{table} {doc['_id']}: {exc.message}")
                 report.documents_checked += 1
@@ -76,10 +81,10 @@ def apply_schema(
                 w.drop_index(existing.index_id)
                 catalog = catalog.without_index(table, name)
                 report.indexes_dropped.append(f"{table}.{name}")
-        for name, fields in definition.indexes.items():
+        for name, index_fields in definition.indexes.items():
             if name in catalog.tables[table].indexes:
                 continue
-            catalog = catalog.with_index(table, name, fields)
+            catalog = catalog.with_index(table, name, index_fields)
             index = catalog.tables[table].indexes[name]
             for done, (_, text) in enumerate(rows, 1):
                 doc = decode_document(text)
@@ -97,7 +102,9 @@ def apply_schema(
                 report.indexes_dropped.append(f"{table}.{name}")
     if problems:
         listed = "\n  ".join(problems[:MAX_LISTED])
-        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        more = (
+            f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        )
         raise SchemaMigrationError(
             f"the schema does not match {len(problems)} existing document(s); nothing was "
             f"changed. Fix the documents or widen the schema:\n  {listed}{more}"

@@ -58,8 +58,9 @@ class IndexRange:
         self._range_field = field
         slot = "_lower" if lower else "_upper"
         if getattr(self, slot) is not None:
-            raise InvalidQueryError(f"index {self._index!r}: two {'lower' if lower else 'upper'} "
-                                    f"bounds on {field!r}")
+            raise InvalidQueryError(
+                f"index {self._index!r}: two {'lower' if lower else 'upper'} bounds on {field!r}"
+            )
         setattr(self, slot, (value, inclusive))
         return self
 

@@ -229,7 +229,9 @@ class Transaction:
         doc = {"_id": old["_id"], "_creationTime": old["_creationTime"], **checked}
         self._store(info, doc["_id"], info.index_keys(old), doc)
 
-    def _store(self, info: TableInfo, doc_id: str, old_keys: dict[int, bytes], doc: Document) -> None:
+    def _store(
+        self, info: TableInfo, doc_id: str, old_keys: dict[int, bytes], doc: Document
+    ) -> None:
         text = encode_document(doc)
         if len(text) > self.limits.max_document_bytes:
             raise LimitExceededError(

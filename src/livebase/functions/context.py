@@ -45,7 +45,9 @@ class CallLog:
             message = message[:MAX_LINE] + " (truncated)"
         self.lines.append(f"[{level}] {message}")
         if len(self.lines) == self.limit:
-            self.lines.append(f"[WARN] log limit of {self.limit} lines reached; later lines dropped")
+            self.lines.append(
+                f"[WARN] log limit of {self.limit} lines reached; later lines dropped"
+            )
 
     def write(self, text: str) -> None:
         self._partial += text
@@ -101,7 +103,7 @@ def install_capture() -> None:
     if _installed:
         return
     _installed = True
-    sys.stdout = _RoutingStream(sys.stdout)  # type: ignore[assignment]
+    sys.stdout = _RoutingStream(sys.stdout)
     logging.getLogger().addHandler(_CaptureHandler())
 
 
@@ -117,20 +119,62 @@ def capture(limit: int) -> Iterator[CallLog]:
         current_log.reset(token)
 
 
+class SeededRandom:
+    """A ``random.Random`` seeded for one call, created only if the call uses randomness."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._rng: random.Random | None = None
+
+    def get(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
+        return self._rng
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+_PATCHED_RANDOM = (
+    "random",
+    "randint",
+    "randrange",
+    "choice",
+    "choices",
+    "shuffle",
+    "sample",
+    "uniform",
+    "gauss",
+    "getrandbits",
+    "randbytes",
+)
+
+
 @contextmanager
-def frozen(now_ms: float, seed: int) -> Iterator[random.Random]:
-    """Freeze ``time.time`` and seed ``random`` for one query or mutation."""
+def frozen(now_ms: float, seed: int) -> Iterator[SeededRandom]:
+    """Freeze ``time.time`` and seed the ``random`` module's functions for one query or mutation
+    (threads other than the caller's see the same patch for its duration)."""
     real_time, real_time_ns = time.time, time.time_ns
-    state = random.getstate()
     seconds = now_ms / 1000.0
     time.time = lambda: seconds
     time.time_ns = lambda: int(now_ms * 1_000_000)
-    random.seed(seed)
+    rng = SeededRandom(seed)
+    saved = {name: getattr(random, name) for name in _PATCHED_RANDOM}
+    for name in _PATCHED_RANDOM:
+        setattr(random, name, _deferred(rng, name))
     try:
-        yield random.Random(seed)
+        yield rng
     finally:
         time.time, time.time_ns = real_time, real_time_ns
-        random.setstate(state)
+        for name, fn in saved.items():
+            setattr(random, name, fn)
+
+
+def _deferred(rng: SeededRandom, name: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(rng.get(), name)(*args, **kwargs)
+
+    return call
 
 
 class DatabaseReader:
@@ -176,7 +220,7 @@ class Auth:
 
 
 class QueryCtx:
-    def __init__(self, tx: Transaction, rng: random.Random, auth: Auth) -> None:
+    def __init__(self, tx: Transaction, rng: SeededRandom, auth: Auth) -> None:
         self.db: DatabaseReader = DatabaseReader(tx)
         self.now: float = tx.now_ms
         self.random = rng
@@ -184,6 +228,6 @@ class QueryCtx:
 
 
 class MutationCtx(QueryCtx):
-    def __init__(self, tx: Transaction, rng: random.Random, auth: Auth) -> None:
+    def __init__(self, tx: Transaction, rng: SeededRandom, auth: Auth) -> None:
         super().__init__(tx, rng, auth)
         self.db = DatabaseWriter(tx)

@@ -89,7 +89,9 @@ def load_app(root: str | Path) -> App:
     if not root.is_dir():
         hint = ""
         if root.parent.is_dir():
-            near = [p.name for p in root.parent.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            near = [
+                p.name for p in root.parent.iterdir() if p.is_dir() and not p.name.startswith(".")
+            ]
             if near:
                 hint = f" (folders there: {', '.join(sorted(near)[:8])})"
         raise AppLoadError(f"app folder {str(root)!r} does not exist{hint}")

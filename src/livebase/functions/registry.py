@@ -1,4 +1,5 @@
-"""The ``@query`` / ``@mutation`` / ``@action`` decorators (and ``internal_*``) and what they record.
+"""The ``@query`` / ``@mutation`` / ``@action`` decorators (and ``internal_*``), and what they
+record.
 
 A decorated function keeps working as a plain function; the decorator attaches its kind, its
 visibility and an argument validator, taken from ``args={...}`` or derived from type hints.
@@ -66,7 +67,9 @@ def _args_validator(
             validator = _Any() if hint is None else from_type_hint(hint)
         except TypeError as exc:
             raise TypeError(f"{fn.__qualname__}, argument {p.name!r}: {exc}") from None
-        fields[p.name] = validator if p.default is inspect.Parameter.empty else v.optional(validator)
+        fields[p.name] = (
+            validator if p.default is inspect.Parameter.empty else v.optional(validator)
+        )
     return v.object(fields), accepts_extra
 
 

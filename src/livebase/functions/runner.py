@@ -229,9 +229,7 @@ class Runner:
         self, fd: FunctionDef, error: BaseException, lines: list[str], request_id: str
     ) -> CallResult:
         if not isinstance(error, (AppError, LivebaseError)):
-            log.error(
-                "[Request ID: %s] %s %s failed", request_id, fd.kind, fd.path, exc_info=error
-            )
+            log.error("[Request ID: %s] %s %s failed", request_id, fd.kind, fd.path, exc_info=error)
         return CallResult(error=error, log_lines=lines, request_id=request_id)
 
     # -- actions ---------------------------------------------------------------------------------

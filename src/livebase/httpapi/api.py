@@ -22,7 +22,15 @@ from livebase.errors import (
 )
 from livebase.functions.runner import CallResult, Runner
 from livebase.values.types import Value
-from livebase.values.wire import decode_ts, dumps, encode_ts, from_wire, loads, to_clean_json, to_wire
+from livebase.values.wire import (
+    decode_ts,
+    dumps,
+    encode_ts,
+    from_wire,
+    loads,
+    to_clean_json,
+    to_wire,
+)
 
 log = logging.getLogger("livebase.http")
 
@@ -62,7 +70,11 @@ def udf_response(result: CallResult, fmt: str) -> HttpResponse:
     if result.error is None:
         return _json(
             200,
-            {"status": "success", "value": encode_value(result.value, fmt), "logLines": result.log_lines},
+            {
+                "status": "success",
+                "value": encode_value(result.value, fmt),
+                "logLines": result.log_lines,
+            },
         )
     if result.rejected and isinstance(result.error, LivebaseError):
         return error_response(result.error)
@@ -106,14 +118,14 @@ def parse_call(body: bytes, *, path_override: str | None = None) -> tuple[str, A
         raise InvalidJsonError("request body must be a JSON object {path, args, format}")
     path = path_override or data.get("path")
     if not isinstance(path, str) or not path:
-        raise BadRequestError("request body needs \"path\": \"module:function\"")
+        raise BadRequestError('request body needs "path": "module:function"')
     fmt = data.get("format") or ("convex_encoded_json" if path_override is None else "json")
     if fmt not in ENCODED_FORMATS + CLEAN_FORMATS:
         raise BadRequestError(f"unsupported format {fmt!r}; use convex_encoded_json or json")
     raw_args = data.get("args", {})
     if isinstance(raw_args, list):
         if len(raw_args) != 1:
-            raise BadRequestError("\"args\" as an array must hold exactly one object")
+            raise BadRequestError('"args" as an array must hold exactly one object')
         raw_args = raw_args[0]
     if raw_args is None:
         raw_args = {}
@@ -128,7 +140,8 @@ async def handle_api(
     creds: Credentials,
     idempotency_key: str | None,
 ) -> HttpResponse:
-    """Dispatch one ``/api/<route>`` call. ``route`` is e.g. ``mutation`` or ``run/messages/list``."""
+    """Dispatch one ``/api/<route>`` call (``route`` is e.g. ``mutation`` or
+    ``run/messages/list``)."""
     try:
         if route == "query_ts":
             return _json(200, {"ts": encode_ts(runner.engine.latest_ts)})

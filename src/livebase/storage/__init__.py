@@ -7,7 +7,9 @@ from pathlib import Path
 from livebase.storage.base import Durability, IndexRow, Storage, StorageReader, StorageWriter
 
 
-def open_storage(target: str | Path, durability: Durability | str = Durability.FSYNC_PER_COMMIT) -> Storage:
+def open_storage(
+    target: str | Path, durability: Durability | str = Durability.FSYNC_PER_COMMIT
+) -> Storage:
     """``sqlite:///path/to/file.db`` or a plain file path opens SQLite."""
     text = str(target)
     if text.startswith("sqlite://"):

@@ -12,10 +12,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Durability(str, Enum):
+class Durability(StrEnum):
     """``fsync-per-commit``: a commit is on disk before it is acknowledged. ``normal``: a commit
     survives the process being killed (it is in the OS), but not a power loss."""
 
@@ -43,7 +43,8 @@ class StorageReader(ABC):
     def scan_index(
         self, index_id: int, lo: bytes, hi: bytes, *, reverse: bool, limit: int
     ) -> list[IndexRow]:
-        """Rows with ``lo <= key < hi`` on one index, in key order (or reversed), at most ``limit``."""
+        """Rows with ``lo <= key < hi`` on one index, in key order (or reversed), at most
+        ``limit`` of them."""
 
     @abstractmethod
     def get_global(self, key: str) -> str | None: ...

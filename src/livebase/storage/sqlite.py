@@ -7,12 +7,14 @@ commit) or ``NORMAL`` (WAL without fsync; survives a process kill, not a power l
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from livebase.errors import ConflictError
+from livebase.errors import ConflictError, LivebaseError
 from livebase.storage.base import Durability, IndexRow, Storage, StorageReader, StorageWriter
 
 _SCHEMA = """
@@ -26,6 +28,11 @@ CREATE TABLE IF NOT EXISTS indexes (
 CREATE TABLE IF NOT EXISTS commits (ts INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS globals (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
+
+
+class StorageLockedError(LivebaseError):
+    code = "StorageLocked"
+
 
 _SCAN = (
     "SELECT i.key, d.value FROM indexes i JOIN documents d ON d.id = i.doc_id "
@@ -66,6 +73,15 @@ class _SqliteReader(StorageReader):
 
 
 class _SqliteWriter(_SqliteReader, StorageWriter):
+    def __init__(self, conn: sqlite3.Connection, storage: SqliteStorage) -> None:
+        super().__init__(conn)
+        self._storage = storage
+
+    def latest_ts(self) -> int:
+        # This process holds the database exclusively (see SqliteStorage), so the cached value
+        # is exact and saves a query per commit.
+        return self._storage._latest_ts
+
     def put_document(self, doc_id: str, table_number: int, document: str) -> None:
         self._conn.execute(
             "INSERT OR REPLACE INTO documents (id, table_number, value) VALUES (?, ?, ?)",
@@ -93,6 +109,7 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
 
     def append_commit(self, ts: int, entry: str) -> None:
         self._conn.execute("INSERT INTO commits (ts, entry) VALUES (?, ?)", (ts, entry))
+        self._storage._pending_ts = ts
 
     def savepoint(self) -> None:
         self._conn.execute("SAVEPOINT lb")
@@ -106,22 +123,35 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
 
 
 class SqliteStorage(Storage):
-    """Embedded storage in one SQLite file (created if missing)."""
+    """Embedded storage in one SQLite file (created if missing), owned by one process at a time:
+    a second server on the same file is refused with a clear error instead of racing."""
 
     def __init__(self, path: str | Path, durability: Durability = Durability.FSYNC_PER_COMMIT):
         self.path = Path(path)
         self.durability = Durability(durability)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StorageLockedError(
+                f"{self.path} is in use by another Livebase process; stop it or use another "
+                "--data folder"
+            ) from None
         self._write_conn = self._connect()
         self._write_conn.executescript(_SCHEMA)
         self._read_conn = self._connect()
+        self._latest_ts = _SqliteReader(self._write_conn).latest_ts()
+        self._pending_ts = self._latest_ts
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         sync = "FULL" if self.durability is Durability.FSYNC_PER_COMMIT else "NORMAL"
         conn.execute(f"PRAGMA synchronous={sync}")
-        conn.execute("PRAGMA busy_timeout=5000")
+        # Short: a busy database raises ConflictError, and the engine retries off the event loop.
+        conn.execute("PRAGMA busy_timeout=100")
         conn.execute("PRAGMA cache_size=-65536")
         return conn
 
@@ -141,8 +171,9 @@ class SqliteStorage(Storage):
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise ConflictError(f"database is held by another writer: {exc}") from None
+        self._pending_ts = self._latest_ts
         try:
-            yield _SqliteWriter(conn)
+            yield _SqliteWriter(conn, self)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -151,6 +182,7 @@ class SqliteStorage(Storage):
         except sqlite3.OperationalError as exc:
             conn.execute("ROLLBACK")
             raise ConflictError(f"commit failed: {exc}") from None
+        self._latest_ts = self._pending_ts
 
     def iter_documents(self) -> Iterator[str]:
         for (value,) in self._read_conn.execute("SELECT value FROM documents ORDER BY id"):
@@ -159,3 +191,4 @@ class SqliteStorage(Storage):
     def close(self) -> None:
         self._read_conn.close()
         self._write_conn.close()
+        os.close(self._lock_fd)

@@ -14,7 +14,7 @@ from typing import Union
 
 from livebase.errors import InvalidValueError
 
-Value = Union[None, bool, int, float, str, bytes, list["Value"], dict[str, "Value"]]
+Value = Union[None, bool, int, float, str, bytes, list["Value"], dict[str, "Value"]]  # noqa: UP007
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -61,8 +61,11 @@ def check_string(s: str, path: str) -> None:
         raise InvalidValueError(f"string at {path or 'top level'} has a lone surrogate") from None
 
 
-def check_value(value: object, path: str = "", depth: int = 0, max_depth: int = MAX_NESTING) -> None:
-    """Raise ``InvalidValueError`` unless ``value`` is a Convex value nested at most ``max_depth``."""
+def check_value(
+    value: object, path: str = "", depth: int = 0, max_depth: int = MAX_NESTING
+) -> None:
+    """Raise ``InvalidValueError`` unless ``value`` is a Convex value nested ``max_depth`` deep
+    at most."""
     if value is None or isinstance(value, (bool, float, bytes)):
         return
     if isinstance(value, int):

@@ -2,7 +2,8 @@
 
 A validator checks a value and returns it, possibly normalised: ``v.number()`` turns a Python
 ``int`` into a ``float`` (the one implicit number conversion; see ``livebase.values.types``).
-Errors name the field path and the expected type, e.g. ``messages.body: expected string, got int64``.
+Errors name the field path and the expected type, e.g.
+``messages.body: expected string, got int64``.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class _Int64(Validator):
         err = self._fail(value, path)
         if isinstance(value, float) and value.is_integer():
             err.message += (
-                " (JSON numbers are float64; send int64 as {\"$integer\": ...}, e.g. "
+                ' (JSON numbers are float64; send int64 as {"$integer": ...}, e.g. '
                 "ConvexInt64(n) in the Python client or a bigint in JS)"
             )
             err.args = (err.message,)
@@ -200,7 +201,8 @@ class _Object(Validator):
         return {
             "type": "object",
             "value": {
-                k: {"fieldType": f.to_json(), "optional": f.optional} for k, f in self.fields.items()
+                k: {"fieldType": f.to_json(), "optional": f.optional}
+                for k, f in self.fields.items()
             },
         }
 
@@ -386,8 +388,10 @@ def from_type_hint(hint: Any) -> Validator:
                 return meta
         return from_type_hint(args[0])
     if origin in (typing.Union, types.UnionType):
-        return v.union(*(from_type_hint(a) for a in args)) if len(args) > 1 else from_type_hint(
-            args[0]
+        return (
+            v.union(*(from_type_hint(a) for a in args))
+            if len(args) > 1
+            else from_type_hint(args[0])
         )
     if origin is typing.Literal:
         if len(args) == 1:

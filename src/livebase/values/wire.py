@@ -1,7 +1,7 @@
 """Convex encoded JSON (``format: convex_encoded_json``), clean JSON export, and timestamps.
 
 Encoded JSON is lossless: int64 travels as ``{"$integer": base64(8 bytes LE)}``, bytes as
-``{"$bytes": base64}``, and the float64 values JSON cannot carry (NaN, ±inf, −0) as
+``{"$bytes": base64}``, and the float64 values JSON cannot carry (NaN, ±inf, -0) as
 ``{"$float": base64(8 bytes LE)}``. Every plain JSON number is a float64 and is always written with
 a decimal point or exponent, because the official Python HTTP client rejects JSON integers.
 """
@@ -16,6 +16,7 @@ from typing import Any
 
 from livebase.errors import InvalidJsonError, InvalidValueError
 from livebase.values.types import INT64_MAX, INT64_MIN, Value, check_field_name, is_special_float
+
 
 def to_wire(value: Value) -> Any:
     """Python value -> JSON-ready structure in Convex encoded JSON."""
