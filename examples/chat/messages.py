@@ -6,13 +6,13 @@ from livebase import AppError, PaginationOptions, mutation, query, v
 
 
 @query
-def list(ctx, channel: str, limit: int | None = None) -> list[dict]:  # noqa: A001
+def list(ctx, channel: str, limit: int | None = None) -> list[dict]:
     q = ctx.db.query("messages").with_index("by_channel", lambda q: q.eq("channel", channel))
     return q.take(limit) if limit is not None else q.collect()
 
 
 @query(args={"channel": v.string(), "paginationOpts": v.any()})
-def page(ctx, channel, paginationOpts):  # noqa: N803
+def page(ctx, channel, paginationOpts):
     return (
         ctx.db.query("messages")
         .with_index("by_channel", lambda q: q.eq("channel", channel))
@@ -23,7 +23,9 @@ def page(ctx, channel, paginationOpts):  # noqa: N803
 @query
 def count(ctx, channel: str) -> int:
     return len(
-        ctx.db.query("messages").with_index("by_channel", lambda q: q.eq("channel", channel)).collect()
+        ctx.db.query("messages")
+        .with_index("by_channel", lambda q: q.eq("channel", channel))
+        .collect()
     )
 
 
@@ -39,17 +41,17 @@ def send(ctx, channel, body, author=None):
 
 
 @mutation
-def edit(ctx, id: str, body: str) -> None:  # noqa: A002
+def edit(ctx, id: str, body: str) -> None:
     ctx.db.patch(id, {"body": body})
 
 
 @mutation
-def remove(ctx, id: str) -> None:  # noqa: A002
+def remove(ctx, id: str) -> None:
     ctx.db.delete(id)
 
 
 @query
-def get(ctx, id: str) -> dict | None:  # noqa: A002
+def get(ctx, id: str) -> dict | None:
     return ctx.db.get(id)
 
 
@@ -73,7 +75,7 @@ def clock(ctx) -> dict:
 
 
 @query
-def paged_opts(ctx, channel: str, paginationOpts: PaginationOptions) -> dict:  # noqa: N803
+def paged_opts(ctx, channel: str, paginationOpts: PaginationOptions) -> dict:
     return (
         ctx.db.query("messages")
         .with_index("by_channel", lambda q: q.eq("channel", channel))

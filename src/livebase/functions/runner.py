@@ -32,6 +32,7 @@ from livebase.errors import (
 from livebase.functions.context import Auth, MutationCtx, QueryCtx, capture, frozen
 from livebase.functions.loader import App
 from livebase.functions.registry import FunctionDef, Kind, canonical_path
+from livebase.functions.watchdog import CallTimeout, watchdog
 from livebase.values.types import check_value
 from livebase.values.wire import from_wire, to_wire
 
@@ -144,11 +145,20 @@ class Runner:
                     with frozen(tx.now_ms, seed) as rng:
                         cls = MutationCtx if fd.kind == "mutation" else QueryCtx
                         ctx = cls(tx, rng, Auth(identity))
-                        value = fd.fn(ctx, **args)
-                        if fd.is_async:
-                            value = _drive(value)
+                        with watchdog.limit(limits.max_function_seconds):
+                            value = fd.fn(ctx, **args)
+                            if fd.is_async:
+                                value = _drive(value)
                     tx.check_deadline()
                     value = self._checked_result(fd, value)
+                except CallTimeout:
+                    call_log.flush()
+                    error = LimitExceededError(
+                        f"{fd.path} ran longer than {limits.max_function_seconds} s "
+                        "(LIVEBASE_MAX_FUNCTION_SECONDS)",
+                        code="FunctionTimeout",
+                    )
+                    raise _Failed(error, call_log.lines) from None
                 except Exception as exc:
                     call_log.flush()
                     raise _Failed(exc, call_log.lines) from exc

@@ -1,0 +1,595 @@
+"""The Convex value model (types.py) and its encoded-JSON wire format (wire.py).
+
+Also home of the shared hypothesis strategy for arbitrary Convex values and the ``same_value``
+identity helper, which test_ordering.py imports.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livebase.errors import BadRequestError, InvalidJsonError, InvalidValueError
+from livebase.values import (
+    check_value,
+    decode_ts,
+    dumps,
+    encode_ts,
+    from_wire,
+    loads,
+    to_clean_json,
+    to_wire,
+    type_name,
+    value_size,
+)
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+NAN = float("nan")
+INF = float("inf")
+
+# --------------------------------------------------------------------------- strategies & helpers
+
+
+def float_from_bits(bits: int) -> float:
+    return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
+
+
+def bits_of(x: float) -> int:
+    return int(struct.unpack("<Q", struct.pack("<d", x))[0])
+
+
+# NaNs with arbitrary payloads and either sign (quiet and signalling), so that NaN handling is
+# exercised beyond Python's one canonical float("nan").
+nan_floats = st.builds(
+    lambda sign, payload: float_from_bits(sign << 63 | 0x7FF << 52 | payload),
+    st.integers(0, 1),
+    st.integers(1, 2**52 - 1),
+)
+convex_floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, INF, -INF, NAN, -NAN, 1.0, -1.0, 5e-324, 1.7976931348623157e308]),
+    nan_floats,
+)
+int64s = st.one_of(
+    st.integers(INT64_MIN, INT64_MAX),
+    st.sampled_from([INT64_MIN, INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1, INT64_MAX]),
+)
+field_names = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=20
+).filter(lambda s: not s.startswith("$"))
+# Any code point except lone surrogates (category Cs); includes NUL and astral characters.
+texts = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
+leaves = st.one_of(st.none(), st.booleans(), int64s, convex_floats, texts, st.binary(max_size=12))
+
+
+def convex_values(depth: int = 3) -> st.SearchStrategy[Any]:
+    """Arbitrary Convex values nested at most ``depth`` containers deep."""
+    if depth == 0:
+        return leaves
+    child = convex_values(depth - 1)
+    return st.one_of(
+        leaves,
+        st.lists(child, max_size=4),
+        st.dictionaries(field_names, child, max_size=4),
+    )
+
+
+values = convex_values()
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Identity of Convex values: int != float != bool, -0.0 != 0.0, NaN == NaN (same bits)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return bits_of(a) == bits_of(b)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def test_same_value_helper_is_strict() -> None:
+    assert same_value(NAN, NAN)
+    assert not same_value(0.0, -0.0)
+    assert not same_value(1, 1.0)
+    assert not same_value(True, 1)
+    assert not same_value(False, 0)
+    assert not same_value([1], [1, 2])
+    assert not same_value({"a": 1}, {"a": 1.0})
+    assert same_value({"a": [NAN, b"x"]}, {"a": [NAN, b"x"]})
+
+
+def b64_of(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def roundtrip(x: Any) -> Any:
+    return from_wire(json.loads(dumps(to_wire(x))))
+
+
+# --------------------------------------------------------------------------- round-trip properties
+
+
+@settings(max_examples=300)
+@given(values)
+def test_wire_roundtrip_is_identity(x: Any) -> None:
+    assert same_value(roundtrip(x), x)
+
+
+@settings(max_examples=300)
+@given(values)
+def test_wire_roundtrip_through_loads(x: Any) -> None:
+    assert same_value(from_wire(loads(dumps(to_wire(x)))), x)
+    assert same_value(from_wire(loads(dumps(to_wire(x)).encode("utf-8"))), x)
+
+
+@settings(max_examples=300)
+@given(values)
+def test_generated_values_are_valid_convex_values(x: Any) -> None:
+    check_value(x)
+
+
+@settings(max_examples=300)
+@given(values)
+def test_wire_output_is_strict_json(x: Any) -> None:
+    text = dumps(to_wire(x))
+    # No NaN/Infinity literals, and every JSON number parses back as a float.
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    for number in _json_numbers(json.loads(text)):
+        assert isinstance(number, float)
+
+
+def _json_numbers(data: Any) -> list[Any]:
+    if isinstance(data, bool) or data is None or isinstance(data, str):
+        return []
+    if isinstance(data, (int, float)):
+        return [data]
+    if isinstance(data, list):
+        return [n for item in data for n in _json_numbers(item)]
+    return [n for item in data.values() for n in _json_numbers(item)]
+
+
+@settings(max_examples=300)
+@given(st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: bits_of(f) != 1 << 63))
+def test_normal_floats_are_plain_json_numbers(x: float) -> None:
+    wire = to_wire(x)
+    assert type(wire) is float and bits_of(wire) == bits_of(x)
+    text = dumps(wire)
+    assert re.search(r"[.eE]", text), text
+    assert bits_of(json.loads(text)) == bits_of(x)
+
+
+@settings(max_examples=300)
+@given(int64s)
+def test_int64_wire_form(n: int) -> None:
+    wire = to_wire(n)
+    assert list(wire) == ["$integer"]
+    raw = base64.b64decode(wire["$integer"], validate=True)
+    assert len(raw) == 8
+    assert int.from_bytes(raw, "little", signed=True) == n
+    back = from_wire(wire)
+    assert type(back) is int and back == n
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=64))
+def test_bytes_wire_form(raw: bytes) -> None:
+    wire = to_wire(raw)
+    assert wire == {"$bytes": b64_of(raw)}
+    back = from_wire(wire)
+    assert type(back) is bytes and back == raw
+
+
+# --------------------------------------------------------------------------- exact wire facts
+
+
+@pytest.mark.parametrize(
+    ("n", "encoded"),
+    [
+        (0, "AAAAAAAAAAA="),
+        (3, "AwAAAAAAAAA="),
+        (5, "BQAAAAAAAAA="),
+        (-1, "//////////8="),
+        (INT64_MAX, "/////////38="),
+        (INT64_MIN, "AAAAAAAAAIA="),
+    ],
+)
+def test_integer_encodings(n: int, encoded: str) -> None:
+    assert to_wire(n) == {"$integer": encoded}
+    assert from_wire({"$integer": encoded}) == n
+
+
+def test_dumps_of_integer_is_exact() -> None:
+    assert dumps(to_wire(3)) == '{"$integer":"AwAAAAAAAAA="}'
+
+
+@pytest.mark.parametrize(
+    ("x", "encoded"),
+    [
+        (NAN, "AAAAAAAA+H8="),
+        (INF, "AAAAAAAA8H8="),
+        (-INF, "AAAAAAAA8P8="),
+        (-0.0, "AAAAAAAAAIA="),
+    ],
+)
+def test_special_float_encodings(x: float, encoded: str) -> None:
+    assert to_wire(x) == {"$float": encoded}
+    back = from_wire({"$float": encoded})
+    assert type(back) is float and bits_of(back) == bits_of(x)
+
+
+def test_positive_zero_is_a_plain_number() -> None:
+    wire = to_wire(0.0)
+    assert type(wire) is float and bits_of(wire) == 0
+    assert dumps(wire) == "0.0"
+    assert dumps(to_wire(-0.0)) == '{"$float":"AAAAAAAAAIA="}'
+
+
+@pytest.mark.parametrize("x", [1.5, 0.0, -2.0, 1e300, 5e-324])
+def test_float_for_a_normal_number_is_rejected(x: float) -> None:
+    with pytest.raises(InvalidValueError):
+        from_wire({"$float": b64_of(struct.pack("<d", x))})
+
+
+@pytest.mark.parametrize(
+    ("x", "text"),
+    [
+        (1.0, "1.0"),
+        (-1.0, "-1.0"),
+        (0.5, "0.5"),
+        (1e16, "1e+16"),
+        (1e-7, "1e-07"),
+        (100.0, "100.0"),
+    ],
+)
+def test_dumps_keeps_floats_floats(x: float, text: str) -> None:
+    assert dumps(x) == text
+    assert dumps(to_wire(x)) == text
+
+
+def test_dumps_is_compact_and_not_ascii_escaped() -> None:
+    assert dumps({"a": [1.0, None, True], "b": "é😀"}) == '{"a":[1.0,null,true],"b":"é😀"}'
+
+
+def test_dumps_refuses_raw_non_finite_floats() -> None:
+    with pytest.raises(ValueError):
+        dumps(NAN)
+    with pytest.raises(ValueError):
+        dumps([INF])
+
+
+@pytest.mark.parametrize("text", ["3", "0", "-7", "12345678901234567890", "1e2", "2.0"])
+def test_json_numbers_decode_to_float(text: str) -> None:
+    back = from_wire(json.loads(text))
+    assert type(back) is float
+    assert back == float(text)
+
+
+def test_json_integer_in_structure_decodes_to_float() -> None:
+    back = from_wire(loads('{"a":[1,2.5,{"$integer":"AwAAAAAAAAA="}]}'))
+    assert same_value(back, {"a": [1.0, 2.5, 3]})
+
+
+def test_plain_values_pass_through() -> None:
+    assert to_wire(None) is None and from_wire(None) is None
+    assert to_wire(True) is True and from_wire(True) is True
+    assert to_wire(False) is False and from_wire(False) is False
+    assert to_wire("hi") == "hi" and from_wire("hi") == "hi"
+    assert to_wire("") == "" and from_wire("") == ""
+
+
+def test_bool_is_not_an_integer_on_the_wire() -> None:
+    assert dumps(to_wire([True, 1])) == '[true,{"$integer":"AQAAAAAAAAA="}]'
+
+
+def test_nested_structure_encoding() -> None:
+    x = {"a": [1, 2.5, b"x", None], "b": {"c": -0.0, "d": "s"}}
+    assert to_wire(x) == {
+        "a": [{"$integer": "AQAAAAAAAAA="}, 2.5, {"$bytes": "eA=="}, None],
+        "b": {"c": {"$float": "AAAAAAAAAIA="}, "d": "s"},
+    }
+    assert same_value(roundtrip(x), x)
+
+
+def test_empty_bytes_and_containers() -> None:
+    assert to_wire(b"") == {"$bytes": ""}
+    assert from_wire({"$bytes": ""}) == b""
+    assert from_wire([]) == [] and from_wire({}) == {}
+    assert to_wire([]) == [] and to_wire({}) == {}
+
+
+# --------------------------------------------------------------------------- wire errors
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"$integer": "AAAA"},  # 3 bytes
+        {"$integer": "AAAAAAAAAAAAAA=="},  # 10 bytes
+        {"$integer": ""},  # 0 bytes
+        {"$integer": "AwAAAAAAAAA"},  # missing padding
+        {"$integer": "AwAA AAAAAAA="},  # whitespace
+        {"$integer": "A*AAAAAAAAA="},  # not base64 alphabet
+        {"$integer": "AwAAAAAAAAé="},  # non-ASCII
+        {"$integer": 3},  # not a string
+        {"$integer": None},
+        {"$float": "AAAA"},
+        {"$float": "AAAAAAAA+H8"},
+        {"$float": 1.5},
+        {"$bytes": "A"},
+        {"$bytes": "A==="},
+        {"$bytes": "!!!!"},
+        {"$bytes": ["AA=="]},
+    ],
+)
+def test_malformed_special_objects_are_rejected(data: Any) -> None:
+    with pytest.raises(InvalidValueError):
+        from_wire(data)
+    with pytest.raises(InvalidValueError):
+        from_wire({"outer": [data]})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"$foo": "x"},
+        {"$id": "abc"},
+        {"$": 1},
+        {"$integer": "AwAAAAAAAAA=", "x": 1},  # a $-key is only special when alone
+        {"x": 1, "$bytes": ""},
+        {"a": {"$unknown": 1}},
+        {"": 1},
+        {"a\n": 1},
+        {"é": 1},
+        {"x" * 1025: 1},
+    ],
+)
+def test_invalid_field_names_are_rejected(data: Any) -> None:
+    with pytest.raises(InvalidValueError):
+        from_wire(data)
+
+
+def test_long_but_allowed_field_name() -> None:
+    assert from_wire({"x" * 1024: 1.0}) == {"x" * 1024: 1.0}
+
+
+@pytest.mark.parametrize(
+    "data", [10**400, -(10**400), INF, -INF, NAN], ids=["huge", "-huge", "inf", "-inf", "nan"]
+)
+def test_out_of_range_plain_numbers_are_rejected(data: Any) -> None:
+    with pytest.raises(InvalidValueError):
+        from_wire(data)
+
+
+def test_non_json_python_objects_are_rejected_by_from_wire() -> None:
+    for data in [(1, 2), {1, 2}, object(), b"raw"]:
+        with pytest.raises(InvalidValueError):
+            from_wire(data)
+
+
+@pytest.mark.parametrize("x", [2**63, -(2**63) - 1, 10**30, {1, 2}, (1,), object(), 1j], ids=repr)
+def test_to_wire_rejects_non_values(x: Any) -> None:
+    with pytest.raises(InvalidValueError):
+        to_wire(x)
+    with pytest.raises(InvalidValueError):
+        to_wire({"nested": [x]})
+
+
+def test_error_path_is_reported() -> None:
+    with pytest.raises(InvalidValueError, match=r"a\.b\[1\]"):
+        from_wire({"a": {"b": [1, {"$integer": "AAAA"}]}})
+
+
+# --------------------------------------------------------------------------- loads
+
+
+def test_loads_parses_str_and_bytes() -> None:
+    assert loads('{"a":[1,2.5,null]}') == {"a": [1, 2.5, None]}
+    assert loads(b'{"a":"\xc3\xa9"}') == {"a": "é"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "{", "[1,", "{'a':1}", "nul", "NaN", "Infinity", "-Infinity", "[NaN]", b"\xff\xfe\x00"],
+)
+def test_loads_rejects_malformed_json(text: str | bytes) -> None:
+    with pytest.raises(InvalidJsonError) as info:
+        loads(text)
+    assert isinstance(info.value, BadRequestError)
+    assert info.value.code == "BadJsonBody"
+
+
+# --------------------------------------------------------------------------- clean JSON export
+
+
+def test_to_clean_json() -> None:
+    x = {
+        "i": 5,
+        "big": INT64_MIN,
+        "f": 1.5,
+        "b": b"\x00\x01",
+        "n": None,
+        "t": True,
+        "s": "x",
+        "l": [NAN, INF, -INF],
+    }
+    assert to_clean_json(x) == {
+        "i": "5",
+        "big": "-9223372036854775808",
+        "f": 1.5,
+        "b": "AAE=",
+        "n": None,
+        "t": True,
+        "s": "x",
+        "l": ["NaN", "Infinity", "-Infinity"],
+    }
+
+
+@settings(max_examples=200)
+@given(values)
+def test_to_clean_json_is_plain_json(x: Any) -> None:
+    clean = to_clean_json(x)
+    text = json.dumps(clean, allow_nan=False)  # raises if a NaN/inf slipped through
+    for number in _json_numbers(json.loads(text)):
+        assert isinstance(number, float)  # int64 never appears as a JSON number
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+def test_timestamp_encodings() -> None:
+    assert encode_ts(0) == "AAAAAAAAAAA="
+    assert encode_ts(5) == "BQAAAAAAAAA="
+    assert decode_ts("AAAAAAAAAAA=") == 0
+    assert decode_ts("BQAAAAAAAAA=") == 5
+    assert encode_ts(INT64_MAX) == "/////////38="
+
+
+@settings(max_examples=200)
+@given(st.integers(0, INT64_MAX))
+def test_timestamp_roundtrip(ts: int) -> None:
+    text = encode_ts(ts)
+    assert base64.b64decode(text) == ts.to_bytes(8, "little")
+    assert decode_ts(text) == ts
+
+
+@pytest.mark.parametrize("ts", [-1, 2**63, 2**64])
+def test_encode_ts_range(ts: int) -> None:
+    with pytest.raises(InvalidValueError):
+        encode_ts(ts)
+
+
+@pytest.mark.parametrize(
+    "text", ["AAAA", "", "AAAAAAAAAAA", "//////////8=", "AAAAAAAAAIA=", "!!", 5, None, b"x"]
+)
+def test_decode_ts_rejects_bad_input(text: Any) -> None:
+    with pytest.raises(InvalidValueError):
+        decode_ts(text)
+
+
+# --------------------------------------------------------------------------- check_value
+
+
+def nested_lists(levels: int) -> Any:
+    x: Any = 1.0
+    for _ in range(levels):
+        x = [x]
+    return x
+
+
+def nested_objects(levels: int) -> Any:
+    x: Any = "leaf"
+    for _ in range(levels):
+        x = {"k": x}
+    return x
+
+
+@pytest.mark.parametrize("make", [nested_lists, nested_objects])
+def test_depth_limit_is_16(make: Any) -> None:
+    check_value(make(16))
+    with pytest.raises(InvalidValueError, match="nested deeper than 16"):
+        check_value(make(17))
+    with pytest.raises(InvalidValueError):
+        check_value({"a": make(16)})
+
+
+def test_depth_limit_mixed_and_custom() -> None:
+    x: Any = None
+    for i in range(16):
+        x = [x] if i % 2 else {"f": x}
+    check_value(x)
+    with pytest.raises(InvalidValueError):
+        check_value([x])
+    check_value(nested_lists(3), max_depth=3)
+    with pytest.raises(InvalidValueError):
+        check_value(nested_lists(4), max_depth=3)
+    # Empty containers count too.
+    with pytest.raises(InvalidValueError):
+        check_value([[]], max_depth=1)
+
+
+def test_int64_range() -> None:
+    for n in [INT64_MIN, INT64_MAX, 0, -1]:
+        check_value(n)
+    for n in [INT64_MAX + 1, INT64_MIN - 1, 10**40]:
+        with pytest.raises(InvalidValueError, match="int64"):
+            check_value(n)
+    with pytest.raises(InvalidValueError, match=r"a\.b\[1\]"):
+        check_value({"a": {"b": [0, 2**64]}})
+
+
+def test_lone_surrogates_are_rejected() -> None:
+    check_value("ok 😀 \x00")
+    check_value("\U0010ffff")
+    for s in ["\ud800", "a\udfffb", "\udc00\ud800"]:
+        with pytest.raises(InvalidValueError, match="surrogate"):
+            check_value(s)
+        with pytest.raises(InvalidValueError):
+            check_value({"a": [s]})
+
+
+@pytest.mark.parametrize(
+    "key", ["", "$a", "$", "a\n", "tab\t", "é", "\ud800", "x" * 1025, 1, None, b"k"]
+)
+def test_bad_field_names(key: Any) -> None:
+    with pytest.raises(InvalidValueError):
+        check_value({key: 1})
+    with pytest.raises(InvalidValueError):
+        check_value([{"ok": {key: 1}}])
+
+
+@pytest.mark.parametrize("key", ["a", "a b", "a$", "_id", "~!@#%^&*()", "x" * 1024, " "])
+def test_good_field_names(key: str) -> None:
+    check_value({key: 1})
+
+
+@pytest.mark.parametrize("x", [{1, 2}, (1, 2), object(), 1j, bytearray(b"x"), range(3)])
+def test_non_values_are_rejected(x: Any) -> None:
+    with pytest.raises(InvalidValueError):
+        check_value(x)
+    with pytest.raises(InvalidValueError):
+        check_value({"a": [x]})
+
+
+def test_type_names() -> None:
+    assert type_name(None) == "null"
+    assert type_name(True) == "boolean"
+    assert type_name(False) == "boolean"
+    assert type_name(1) == "int64"
+    assert type_name(1.0) == "float64"
+    assert type_name("s") == "string"
+    assert type_name(b"b") == "bytes"
+    assert type_name([]) == "array"
+    assert type_name({}) == "object"
+    assert "set" in type_name(set()) and "not a Convex value" in type_name(set())
+
+
+def test_value_size() -> None:
+    assert value_size(None) == 1
+    assert value_size(True) == 1
+    assert value_size(5) == 9
+    assert value_size(1.0) == 9
+    assert value_size("ab") == 4
+    assert value_size("é") == 4  # UTF-8 bytes, not characters
+    assert value_size(b"abc") == 5
+    assert value_size([1, None]) == 12
+    assert value_size({"ab": 1}) == 14
+    assert value_size({"a": [{"b": "c"}]}) == 2 + (1 + 1) + (2 + (2 + 1 + 1 + 3))
+
+
+@settings(max_examples=200)
+@given(values, values)
+def test_value_size_grows_with_content(x: Any, y: Any) -> None:
+    assert value_size(x) >= 1
+    assert value_size([x, y]) == 2 + value_size(x) + value_size(y)
+    assert value_size({"k": x}) == 2 + 2 + value_size(x)
