@@ -62,6 +62,7 @@ def _serve(args: argparse.Namespace, *, reload: bool) -> int:
         port=args.port,
         loop="uvloop",
         http="httptools",
+        proxy_headers=False,
         log_level="warning",
         access_log=False,
         lifespan="on",

@@ -7,6 +7,7 @@ without a lookup, and a mistyped id is refused before any read.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 from livebase.errors import InvalidIdError
@@ -14,14 +15,12 @@ from livebase.errors import InvalidIdError
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
 _RANDOM_BYTES = 14
+# RFC 4648 base32 has the same bit layout; only the alphabet differs, so encode in C and map it.
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
 
 
 def _b32encode(raw: bytes) -> str:
-    bits = int.from_bytes(raw, "big")
-    nbits = len(raw) * 8
-    nchars = (nbits + 4) // 5
-    bits <<= nchars * 5 - nbits
-    return "".join(_ALPHABET[(bits >> (5 * i)) & 31] for i in range(nchars - 1, -1, -1))
+    return base64.b32encode(raw).rstrip(b"=").translate(_TO_CROCKFORD).decode("ascii")
 
 
 def _b32decode(text: str) -> bytes:

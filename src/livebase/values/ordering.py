@@ -44,36 +44,44 @@ def _float_bits(x: float) -> int:
 
 
 def _encode_into(out: bytearray, value: Any) -> None:
-    if value is MISSING:
+    kind = type(value)
+    if kind is str:
+        out.append(_TAG_STRING)
+        raw = value.encode("utf-8")
+        out += (raw.replace(b"\x00", b"\x00\xff") if b"\x00" in raw else raw) + b"\x00\x00"
+    elif kind is float:
+        out.append(_TAG_FLOAT)
+        out += struct.pack(">Q", _float_bits(value))
+    elif kind is int:
+        out.append(_TAG_INT)
+        out += struct.pack(">Q", value + (1 << 63))
+    elif value is MISSING:
         out.append(_TAG_MISSING)
     elif value is None:
         out.append(_TAG_NULL)
-    elif value is True or value is False:
+    elif kind is bool:
         out.append(_TAG_BOOL)
         out.append(1 if value else 0)
-    elif isinstance(value, int):
-        out.append(_TAG_INT)
-        out += struct.pack(">Q", value + (1 << 63))
-    elif isinstance(value, float):
-        out.append(_TAG_FLOAT)
-        out += struct.pack(">Q", _float_bits(value))
-    elif isinstance(value, str):
-        out.append(_TAG_STRING)
-        out += _escape(value.encode("utf-8"))
-    elif isinstance(value, bytes):
+    elif kind is bytes:
         out.append(_TAG_BYTES)
         out += _escape(value)
-    elif isinstance(value, list):
+    elif kind is list:
         out.append(_TAG_ARRAY)
         for item in value:
             _encode_into(out, item)
         out += _END
-    elif isinstance(value, dict):
+    elif kind is dict:
         out.append(_TAG_OBJECT)
         for key in sorted(value):
             out += _escape(key.encode("utf-8"))
             _encode_into(out, value[key])
         out += _END
+    elif isinstance(value, bool):
+        _encode_into(out, bool(value))
+    elif isinstance(value, (str, int, float, bytes, list, dict)):
+        # A subclass (e.g. a StrEnum member): encode it as its base type.
+        base = next(t for t in (str, int, float, bytes, list, dict) if isinstance(value, t))
+        _encode_into(out, base(value))
     else:
         raise TypeError(f"cannot index a {type(value).__name__}")
 
