@@ -80,7 +80,7 @@ def _encode_into(out: bytearray, value: Any) -> None:
         _encode_into(out, bool(value))
     elif isinstance(value, (str, int, float, bytes, list, dict)):
         # A subclass (e.g. a StrEnum member): encode it as its base type.
-        base = next(t for t in (str, int, float, bytes, list, dict) if isinstance(value, t))
+        base: Any = next(t for t in (str, int, float, bytes, list, dict) if isinstance(value, t))
         _encode_into(out, base(value))
     else:
         raise TypeError(f"cannot index a {type(value).__name__}")
