@@ -17,7 +17,7 @@ from typing import Any
 from livebase import __version__
 from livebase.config import Settings, settings_from_env
 from livebase.engine.database import Engine
-from livebase.errors import LivebaseError, UnauthenticatedError
+from livebase.errors import LivebaseError
 from livebase.functions.loader import App, load_app, unload
 from livebase.functions.runner import Runner
 from livebase.httpapi.api import HttpResponse, authenticate, error_response, handle_api
@@ -136,11 +136,21 @@ async def _send(send: Send, scope: Scope, response: HttpResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-async def _read_body(receive: Receive) -> bytes:
+class RequestTooLargeError(LivebaseError):
+    code = "RequestTooLarge"
+    http_status = 413
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks = []
+    size = 0
     while True:
         message = await receive()
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
 
@@ -149,6 +159,8 @@ def asgi_app(
     deployment: Deployment, *, on_startup: Callable[[], Awaitable[None]] | None = None
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     version = f"livebase {__version__}".encode()
+    # Arguments may be up to max_args_bytes; leave room for the JSON envelope and encoding.
+    body_limit = deployment.engine.settings.limits.max_args_bytes * 2 + 65536
     tasks: list[asyncio.Task[None]] = []
 
     async def lifespan(receive: Receive, send: Send) -> None:
@@ -194,10 +206,10 @@ def asgi_app(
             return
         if path.startswith("/api/") and method == "POST":
             route = path[len("/api/") :].strip("/")
-            body = await _read_body(receive)
             try:
+                body = await _read_body(receive, body_limit)
                 creds = authenticate(_header(scope, b"authorization"), deployment.admin_key)
-            except UnauthenticatedError as exc:
+            except LivebaseError as exc:
                 await _send(send, scope, error_response(exc))
                 return
             if route in ("query", "mutation", "action", "query_ts", "query_at_ts", "function") or (
