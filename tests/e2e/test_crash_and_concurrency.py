@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "crash-test-admin-key"

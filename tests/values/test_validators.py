@@ -166,8 +166,11 @@ def test_id_checks_the_table_when_it_can() -> None:
         v.id("users").validate(POST_ID, "author", TABLES.get)
     assert info.value.path == "author"
     assert "'users'" in info.value.message and "'posts'" in info.value.message
-    # An unknown table number is not an error of the validator.
-    assert v.id("users").validate(USER_ID, "", lambda n: None) == USER_ID
+    # An id whose table does not exist cannot name a users document.
+    with pytest.raises(ValidationError, match="does not exist"):
+        v.id("users").validate(USER_ID, "", lambda n: None)
+    # Without a table lookup only the id's format is checked.
+    assert v.id("users").validate(USER_ID, "") == USER_ID
 
 
 @pytest.mark.parametrize("bad", ["abc", "", USER_ID[:-1], USER_ID.upper(), USER_ID + "0"])

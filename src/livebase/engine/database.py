@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from livebase.config import Settings
-from livebase.engine.catalog import CATALOG_KEY, Catalog
+from livebase.engine.catalog import BY_CREATION_TIME, CATALOG_KEY, Catalog
 from livebase.engine.migration import MigrationReport, Progress, apply_schema
 from livebase.engine.reads import ReadSet
-from livebase.engine.transaction import Transaction, Write
+from livebase.engine.transaction import Transaction, Write, decode_document
 from livebase.errors import ConflictError, InvalidValueError
 from livebase.runtime import Runtime, SystemRuntime
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
@@ -103,7 +103,13 @@ class Engine:
             if new_catalog != catalog:
                 w.set_global(CATALOG_KEY, new_catalog.to_json())
             latest = w.latest_ts()
+            if report.rewrites:
+                latest = max(self.runtime.time_ns(), latest + 1)
+                entry = {"writes": [x.to_json() for x in report.rewrites], "reason": "schema"}
+                w.append_commit(latest, json.dumps(entry))
+            last_ct = _max_creation_time(w, new_catalog)
         self.catalog, self.schema, self.latest_ts = new_catalog, schema, latest
+        self._last_creation_time = max(self._last_creation_time, last_ct)
         return report
 
     def close(self) -> None:
@@ -267,6 +273,10 @@ class Engine:
         tx._last_creation_time = last_ct
         try:
             value = item.fn(tx)
+            stored = None
+            if item.record_key is not None:
+                stored_value = item.encode(value) if item.encode else value
+                stored = json.dumps({"value": stored_value, "ts": 0})
         except Exception as exc:
             if savepoints:
                 w.rollback_to_savepoint()
@@ -281,13 +291,26 @@ class Engine:
                 batch.catalog = tx.catalog
             batch.last_ts = ts
             batch.commits.append(Commit(ts, tx.writes))
-        if item.record_key is not None:
-            stored_value = item.encode(value) if item.encode else value
-            w.set_global(item.record_key, json.dumps({"value": stored_value, "ts": ts}))
+        if item.record_key is not None and stored is not None:
+            record = json.loads(stored)
+            record["ts"] = ts
+            w.set_global(item.record_key, json.dumps(record))
         if savepoints:
             w.release_savepoint()
         batch.results.append((item, MutationOutcome(value, ts)))
         return tx._last_creation_time
+
+
+def _max_creation_time(r: StorageReader, catalog: Catalog) -> float:
+    """The newest ``_creationTime`` stored, so new documents sort after it even if the clock
+    went back across a restart."""
+    newest = 0.0
+    for table in catalog.tables.values():
+        index = table.indexes[BY_CREATION_TIME]
+        rows = r.scan_index(index.index_id, b"", b"\xff\xff", reverse=True, limit=1)
+        if rows:
+            newest = max(newest, float(decode_document(rows[0].document)["_creationTime"]))
+    return newest
 
 
 class _Abort(Exception):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from livebase.engine.catalog import BY_CREATION_TIME, Catalog
-from livebase.engine.transaction import decode_document
+from livebase.engine.catalog import BY_CREATION_TIME, Catalog, TableInfo
+from livebase.engine.transaction import Write, decode_document, encode_document
 from livebase.errors import SchemaMigrationError, ValidationError
 from livebase.schema.definition import SchemaDefinition
 from livebase.storage.base import StorageWriter
@@ -29,6 +30,9 @@ class MigrationReport:
     indexes_added: list[str] = field(default_factory=list)
     indexes_dropped: list[str] = field(default_factory=list)
     documents_checked: int = 0
+    rewrites: list[Write] = field(default_factory=list)
+    """Documents rewritten in their normalised form (e.g. an int stored where the schema now
+    says ``v.number()`` becomes a float); the engine records them as one commit."""
 
 
 def _table_rows(w: StorageWriter, catalog: Catalog, table: str) -> list[tuple[str, str]]:
@@ -62,18 +66,28 @@ def apply_schema(
 
     for table, definition in schema.tables.items():
         rows = _table_rows(w, catalog, table)
+        info = catalog.tables[table]
         if definition.document is not None and schema.schema_validation:
+            rewritten = False
             for done, (_, text) in enumerate(rows, 1):
                 doc = decode_document(text)
                 fields = {k: v for k, v in doc.items() if not k.startswith("_")}
                 try:
-                    definition.document.validate(fields, "", table_name)
+                    normal = definition.document.validate(fields, "", table_name)
                 except ValidationError as exc:
                     problems.append(f"{table} {doc['_id']}: {exc.message}")
-                report.documents_checked += 1
+                    continue
+                finally:
+                    report.documents_checked += 1
+                new_doc = {"_id": doc["_id"], "_creationTime": doc["_creationTime"], **normal}
+                new_text = encode_document(new_doc)
+                if not problems and new_text != text:
+                    report.rewrites.append(_rewrite(w, info, doc, new_doc, new_text))
+                    rewritten = True
                 if progress and done % 1000 == 0:
                     progress(f"checking {table}", done, len(rows))
-        info = catalog.tables[table]
+            if rewritten:
+                rows = _table_rows(w, catalog, table)
         for name, existing in list(info.indexes.items()):
             if name in ("by_id", BY_CREATION_TIME):
                 continue
@@ -110,6 +124,18 @@ def apply_schema(
             f"changed. Fix the documents or widen the schema:\n  {listed}{more}"
         )
     return replace(catalog, schema_fingerprint=schema.fingerprint()), report
+
+
+def _rewrite(
+    w: StorageWriter, info: TableInfo, old: dict[str, Any], new: dict[str, Any], text: str
+) -> Write:
+    old_keys, new_keys = info.index_keys(old), info.index_keys(new)
+    for index_id, key in old_keys.items():
+        if new_keys[index_id] != key:
+            w.delete_index_entry(index_id, key)
+            w.put_index_entry(index_id, new_keys[index_id], new["_id"])
+    w.put_document(new["_id"], info.number, text)
+    return Write(info.name, new["_id"], old_keys, new_keys, new, previous=old)
 
 
 def _name(catalog: Catalog, number: int) -> str | None:

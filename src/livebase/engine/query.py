@@ -17,6 +17,7 @@ from livebase.errors import InvalidCursorError, InvalidQueryError
 from livebase.values.ordering import encode_key, prefix_successor
 
 _BATCH = 64
+_MAX_BATCH = 1024
 _KEY_MAX = b"\xff\xff"
 
 
@@ -162,7 +163,9 @@ class Query:
             self._tx.read_set.tables_absent.add(self._table)
             return
         tx = self._tx
-        batch = min(want, _BATCH) if want else _BATCH
+        # With a known count (take(n) without filters) fetch exactly that, so the read set
+        # covers only the rows returned; otherwise grow the batch as the scan goes on.
+        batch = min(want, _MAX_BATCH) if want else _BATCH
         while lo < hi:
             tx.check_deadline()
             rows = tx.store.scan_index(index.index_id, lo, hi, reverse=self._desc, limit=batch)
@@ -181,7 +184,13 @@ class Query:
                 hi = rows[-1].key
             else:
                 lo = rows[-1].key + b"\x00"
-            batch = min(batch * 2, 1024)
+            if want:
+                want -= len(rows)
+                if want <= 0:
+                    return
+                batch = min(want, _MAX_BATCH)
+            else:
+                batch = min(batch * 2, _MAX_BATCH)
 
     def _matches(self, doc: Document) -> bool:
         return all(f(doc) for f in self._filters)
@@ -268,7 +277,9 @@ class Query:
             after = self._parse_cursor(cursor)
             if after is None:
                 return self._page([], True, self._cursor(None))
-            if self._desc:
+            if after == b"":
+                pass  # the start cursor: nothing read yet
+            elif self._desc:
                 hi = min(hi, after)
             else:
                 lo = max(lo, after + b"\x00")
@@ -300,6 +311,8 @@ class Query:
             return self._page(page, end_key is None, str(end_cursor))
         if exhausted:
             return self._page(page, True, self._cursor(None))
+        if last_key is None:  # stopped before reading anything (numItems 0): stay in place
+            return self._page(page, False, cursor if isinstance(cursor, str) else self._cursor(b""))
         return self._page(page, False, self._cursor(last_key))
 
     @staticmethod

@@ -64,14 +64,18 @@ class Write:
     old_keys: dict[int, bytes]
     new_keys: dict[int, bytes]
     document: Document | None  # the new document, None for a delete
+    previous: Document | None = None  # the document before this write, None for an insert
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        entry: dict[str, Any] = {
             "table": self.table,
             "id": self.doc_id,
             "old": {str(i): k.hex() for i, k in self.old_keys.items()},
             "new": {str(i): k.hex() for i, k in self.new_keys.items()},
         }
+        if self.previous is not None:
+            entry["prev"] = to_wire(self.previous)
+        return entry
 
 
 class Transaction:
@@ -214,7 +218,7 @@ class Transaction:
         for index_id, key in old_keys.items():
             writer.delete_index_entry(index_id, key)
         writer.delete_document(doc_id)
-        self._record_write(Write(info.name, doc_id, old_keys, {}, None), 0)
+        self._record_write(Write(info.name, doc_id, old_keys, {}, None, previous=old), 0)
 
     def _replace(self, info: TableInfo, old: Document, new: Document) -> None:
         user = {k: v for k, v in new.items() if not k.startswith("_")}
@@ -227,10 +231,15 @@ class Transaction:
                 )
         checked = self._validated(info.name, user)
         doc = {"_id": old["_id"], "_creationTime": old["_creationTime"], **checked}
-        self._store(info, doc["_id"], info.index_keys(old), doc)
+        self._store(info, doc["_id"], info.index_keys(old), doc, previous=old)
 
     def _store(
-        self, info: TableInfo, doc_id: str, old_keys: dict[int, bytes], doc: Document
+        self,
+        info: TableInfo,
+        doc_id: str,
+        old_keys: dict[int, bytes],
+        doc: Document,
+        previous: Document | None = None,
     ) -> None:
         text = encode_document(doc)
         if len(text) > self.limits.max_document_bytes:
@@ -248,7 +257,7 @@ class Transaction:
             if old_keys.get(index_id) != key:
                 writer.put_index_entry(index_id, key, doc_id)
         writer.put_document(doc_id, info.number, text)
-        self._record_write(Write(info.name, doc_id, old_keys, new_keys, doc), len(text))
+        self._record_write(Write(info.name, doc_id, old_keys, new_keys, doc, previous), len(text))
 
     def _record_write(self, write: Write, size: int) -> None:
         self.writes.append(write)

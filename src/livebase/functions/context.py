@@ -12,6 +12,7 @@ import contextvars
 import logging
 import random
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,7 +91,7 @@ class _RoutingStream:
 class _CaptureHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         log = current_log.get()
-        if log is not None:
+        if log is not None and not record.name.startswith("livebase."):
             log.add(_LEVELS.get(record.levelno, "LOG"), record.getMessage())
 
 
@@ -98,13 +99,14 @@ _installed = False
 
 
 def install_capture() -> None:
-    """Route ``print`` and ``logging`` of running functions into their call logs (idempotent)."""
+    """Route ``print`` and ``logging`` of running functions into their call logs (idempotent;
+    wraps ``sys.stdout`` again if something replaced it since)."""
     global _installed
-    if _installed:
-        return
-    _installed = True
-    sys.stdout = _RoutingStream(sys.stdout)
-    logging.getLogger().addHandler(_CaptureHandler())
+    if not isinstance(sys.stdout, _RoutingStream):
+        sys.stdout = _RoutingStream(sys.stdout)
+    if not _installed:
+        _installed = True
+        logging.getLogger().addHandler(_CaptureHandler())
 
 
 @contextmanager
@@ -152,16 +154,25 @@ _PATCHED_RANDOM = (
 
 @contextmanager
 def frozen(now_ms: float, seed: int) -> Iterator[SeededRandom]:
-    """Freeze ``time.time`` and seed the ``random`` module's functions for one query or mutation
-    (threads other than the caller's see the same patch for its duration)."""
+    """Freeze ``time.time`` and seed the ``random`` module's functions for one query or
+    mutation. Only the calling thread sees the patch: an action running at the same time in a
+    worker thread keeps the real clock and the real random source."""
+    owner = threading.get_ident()
     real_time, real_time_ns = time.time, time.time_ns
     seconds = now_ms / 1000.0
-    time.time = lambda: seconds
-    time.time_ns = lambda: int(now_ms * 1_000_000)
+    nanos = int(now_ms * 1_000_000)
+
+    def frozen_time() -> float:
+        return seconds if threading.get_ident() == owner else real_time()
+
+    def frozen_time_ns() -> int:
+        return nanos if threading.get_ident() == owner else real_time_ns()
+
+    time.time, time.time_ns = frozen_time, frozen_time_ns
     rng = SeededRandom(seed)
     saved = {name: getattr(random, name) for name in _PATCHED_RANDOM}
-    for name in _PATCHED_RANDOM:
-        setattr(random, name, _deferred(rng, name))
+    for name, real in saved.items():
+        setattr(random, name, _deferred(rng, name, real, owner))
     try:
         yield rng
     finally:
@@ -170,8 +181,10 @@ def frozen(now_ms: float, seed: int) -> Iterator[SeededRandom]:
             setattr(random, name, fn)
 
 
-def _deferred(rng: SeededRandom, name: str) -> Any:
+def _deferred(rng: SeededRandom, name: str, real: Any, owner: int) -> Any:
     def call(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() != owner:
+            return real(*args, **kwargs)
         return getattr(rng.get(), name)(*args, **kwargs)
 
     return call

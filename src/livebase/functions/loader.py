@@ -9,6 +9,8 @@ never collide, and a reload never sees stale modules. Files and folders starting
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import itertools
 import logging
@@ -23,6 +25,53 @@ from livebase.functions.registry import FunctionDef
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
 
 _counter = itertools.count(1)
+_PREFIX = "_livebase_app_"
+_roots: dict[str, Path] = {}  # private package name -> app folder
+
+
+class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles from source on every load: a reload never sees a stale ``.pyc`` (whose
+    freshness check is by size and whole-second mtime), and no ``__pycache__`` is written
+    into the app folder."""
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        source = self.get_data(self.path)
+        return compile(source, self.path, "exec", dont_inherit=True)
+
+
+class _AppFinder(importlib.abc.MetaPathFinder):
+    """Finds modules of loaded apps (``_livebase_app_<n>.x.y``) in their folders."""
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if not fullname.startswith(_PREFIX):
+            return None
+        package, _, rest = fullname.partition(".")
+        root = _roots.get(package)
+        if root is None or not rest:
+            return None
+        base = root.joinpath(*rest.split("."))
+        if base.is_dir():
+            init = base / "__init__.py"
+            spec = importlib.machinery.ModuleSpec(
+                fullname,
+                _FreshSourceLoader(fullname, str(init)) if init.exists() else None,
+                is_package=True,
+            )
+            spec.submodule_search_locations = [str(base)]
+            if init.exists():
+                spec.origin = str(init)
+                spec.has_location = True
+            return spec
+        source = base.with_suffix(".py")
+        if source.is_file():
+            loader = _FreshSourceLoader(fullname, str(source))
+            return importlib.util.spec_from_file_location(fullname, source, loader=loader)
+        return None
+
+
+_finder = _AppFinder()
 
 
 @dataclass
@@ -57,10 +106,7 @@ def _ensure_package(name: str, path: Path) -> None:
 
 def _import(package: str, root: Path, path: Path) -> types.ModuleType:
     rel = path.relative_to(root).with_suffix("")
-    parts = list(rel.parts)
-    for i in range(1, len(parts)):
-        _ensure_package(".".join([package, *parts[:i]]), root.joinpath(*parts[:i]))
-    name = ".".join([package, *parts])
+    name = ".".join([package, *rel.parts])
     try:
         return importlib.import_module(name)
     except SyntaxError as exc:
@@ -78,6 +124,7 @@ def _import(package: str, root: Path, path: Path) -> types.ModuleType:
 
 
 def unload(app: App) -> None:
+    _roots.pop(app.package, None)
     for name in list(sys.modules):
         if name == app.package or name.startswith(app.package + "."):
             del sys.modules[name]
@@ -95,7 +142,10 @@ def load_app(root: str | Path) -> App:
             if near:
                 hint = f" (folders there: {', '.join(sorted(near)[:8])})"
         raise AppLoadError(f"app folder {str(root)!r} does not exist{hint}")
-    package = f"_livebase_app_{next(_counter)}"
+    package = f"{_PREFIX}{next(_counter)}"
+    if _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
+    _roots[package] = root
     _ensure_package(package, root)
     logging.getLogger(package).setLevel(logging.DEBUG)
     app = App(root, package, EMPTY_SCHEMA)

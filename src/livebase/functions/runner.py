@@ -139,7 +139,8 @@ class Runner:
 
         def body(tx: Transaction) -> tuple[Any, list[str]]:
             self._count(fd)
-            seed = zlib.crc32(f"{fd.path}:{tx.snapshot_ts}:{tx.now_ms}".encode())
+            # Same function at the same snapshot -> same random sequence (re-runs agree).
+            seed = zlib.crc32(f"{fd.path}:{tx.snapshot_ts}".encode())
             with capture(limits.max_log_lines) as call_log:
                 try:
                     with frozen(tx.now_ms, seed) as rng:
@@ -270,6 +271,7 @@ class Runner:
                 value = await asyncio.wait_for(coro, limits.max_action_seconds)
                 value = self._checked_result(fd, value)
             except TimeoutError:
+                ctx.close()
                 error: BaseException = LimitExceededError(
                     f"action ran longer than {limits.max_action_seconds} s", code="ActionTimeout"
                 )
@@ -277,6 +279,8 @@ class Runner:
             except Exception as exc:
                 call_log.flush()
                 return self._failure(fd, exc, call_log.lines, request_id)
+            finally:
+                ctx.close()
         return CallResult(value, None, call_log.lines, None, None, request_id)
 
 
@@ -289,22 +293,32 @@ class ActionCtx:
     ) -> None:
         self._runner = runner
         self._loop = loop
+        self._loop_thread = threading.get_ident()  # created by run_action, on the loop thread
+        self._closed = False
         self.auth = Auth(identity)
         self._identity = identity
 
+    def close(self) -> None:
+        """The action has returned or timed out: a worker thread still running it may not
+        reach the database any more."""
+        self._closed = True
+
     def _call(self, make: Callable[[], Awaitable[CallResult]]) -> Any:
+        if self._closed:
+            raise LimitExceededError(
+                "this action already finished or timed out; it cannot call functions any more",
+                code="ActionFinished",
+            )
+
         async def run() -> Any:
             result = await make()
             if result.error is not None:
                 raise result.error
             return result.value
 
-        if threading.get_ident() == self._loop_thread():
+        if threading.get_ident() == self._loop_thread:
             return run()
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
-
-    def _loop_thread(self) -> int | None:
-        return getattr(self._loop, "_thread_id", None)
 
     def run_query(self, path: str, args: dict[str, Any] | None = None) -> Any:
         async def make() -> CallResult:

@@ -76,11 +76,12 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
     def __init__(self, conn: sqlite3.Connection, storage: SqliteStorage) -> None:
         super().__init__(conn)
         self._storage = storage
+        self._savepoint_ts = storage._pending_ts
 
     def latest_ts(self) -> int:
         # This process holds the database exclusively (see SqliteStorage), so the cached value
         # is exact and saves a query per commit.
-        return self._storage._latest_ts
+        return self._storage._pending_ts
 
     def put_document(self, doc_id: str, table_number: int, document: str) -> None:
         self._conn.execute(
@@ -113,10 +114,12 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
 
     def savepoint(self) -> None:
         self._conn.execute("SAVEPOINT lb")
+        self._savepoint_ts = self._storage._pending_ts
 
     def rollback_to_savepoint(self) -> None:
         self._conn.execute("ROLLBACK TO lb")
         self._conn.execute("RELEASE lb")
+        self._storage._pending_ts = self._savepoint_ts
 
     def release_savepoint(self) -> None:
         self._conn.execute("RELEASE lb")

@@ -137,7 +137,13 @@ class _Id(Validator):
             ) from None
         if ctx is not None:
             table = ctx(number)
-            if table is not None and table != self.table:
+            if table is None:
+                raise ValidationError(
+                    f"{path or 'value'}: {value!r} is an id of a table that does not exist "
+                    f"(expected an id of table {self.table!r})",
+                    path=path,
+                )
+            if table != self.table:
                 raise ValidationError(
                     f"{path or 'value'}: expected an id of table {self.table!r}, "
                     f"got an id of table {table!r}",

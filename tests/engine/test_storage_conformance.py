@@ -1,0 +1,273 @@
+"""The storage interface contract, run against every backend.
+
+Only ``sqlite`` exists now. To add a backend, add an id to ``BACKENDS`` and a branch to
+``open_backend`` (for example ``postgres``, skipped unless a test database URL is configured).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from livebase.storage import Storage, open_storage
+from livebase.storage.sqlite import SqliteStorage, StorageLockedError
+
+BACKENDS = ["sqlite"]
+MAX = b"\xff\xff"
+
+Opener = Callable[[], Storage]
+
+
+def open_backend(backend: str, tmp_path: Path) -> Opener:
+    """A function that opens (or reopens) one database of ``backend``."""
+    if backend == "sqlite":
+        path = tmp_path / "conformance.sqlite3"
+        return lambda: open_storage(path, "normal")
+    raise AssertionError(f"unknown backend {backend!r}")
+
+
+@pytest.fixture(params=BACKENDS)
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    opened: list[Storage] = []
+    base = open_backend(request.param, tmp_path)
+
+    def open_() -> Storage:
+        storage = base()
+        opened.append(storage)
+        return storage
+
+    yield open_
+    for storage in opened:
+        if not getattr(storage, "_closed_by_test", False):
+            storage.close()
+
+
+@pytest.fixture
+def storage(opener: Opener) -> Storage:
+    return opener()
+
+
+def close(storage: Storage) -> None:
+    storage.close()
+    storage._closed_by_test = True  # type: ignore[attr-defined]
+
+
+def fill_index(storage: Storage, index_id: int = 7) -> list[bytes]:
+    keys = [bytes([i]) + b"k" for i in (5, 1, 9, 3, 7)]
+    with storage.writer() as w:
+        for i, key in enumerate(keys):
+            w.put_document(f"doc{i}", 1, f'{{"i": {i}}}')
+            w.put_index_entry(index_id, key, f"doc{i}")
+        # Another index with overlapping keys must never show up.
+        w.put_index_entry(index_id + 1, keys[0], "doc0")
+    return sorted(keys)
+
+
+def test_documents_put_get_replace_delete(storage: Storage) -> None:
+    with storage.writer() as w:
+        w.put_document("a", 10001, '{"x": 1}')
+        w.put_document("b", 10001, '{"x": 2}')
+        assert w.get_document("a") == '{"x": 1}'  # a writer reads its own writes
+    with storage.reader() as r:
+        assert r.get_document("a") == '{"x": 1}'
+        assert r.get_document("missing") is None
+    with storage.writer() as w:
+        w.put_document("a", 10001, '{"x": 3}')
+        w.delete_document("b")
+    with storage.reader() as r:
+        assert r.get_document("a") == '{"x": 3}'
+        assert r.get_document("b") is None
+    assert sorted(storage.iter_documents()) == ['{"x": 3}']
+
+
+def test_scan_index_order_bounds_reverse_limit(storage: Storage) -> None:
+    keys = fill_index(storage)
+    with storage.reader() as r:
+        rows = r.scan_index(7, b"", MAX, reverse=False, limit=100)
+        assert [row.key for row in rows] == keys
+        assert rows[0].document == '{"i": 1}'  # the row carries the document it points at
+        assert [row.key for row in r.scan_index(7, b"", MAX, reverse=True, limit=100)] == keys[::-1]
+        # lo inclusive, hi exclusive
+        assert [
+            row.key for row in r.scan_index(7, keys[1], keys[3], reverse=False, limit=100)
+        ] == keys[1:3]
+        assert [row.key for row in r.scan_index(7, keys[1], keys[3], reverse=True, limit=100)] == [
+            keys[2],
+            keys[1],
+        ]
+        assert [row.key for row in r.scan_index(7, b"", MAX, reverse=False, limit=2)] == keys[:2]
+        assert [row.key for row in r.scan_index(7, b"", MAX, reverse=True, limit=2)] == keys[::-1][
+            :2
+        ]
+        assert r.scan_index(7, keys[2], keys[2], reverse=False, limit=10) == []
+        assert r.scan_index(99, b"", MAX, reverse=False, limit=10) == []
+        assert [row.key for row in r.scan_index(8, b"", MAX, reverse=False, limit=10)] == [b"\x05k"]
+
+
+def test_keys_compare_as_unsigned_bytes(storage: Storage) -> None:
+    keys = [b"\x00", b"\x00\x00", b"\x01", b"\x7f", b"\x80", b"\xfe\xff", b"\xff"]
+    with storage.writer() as w:
+        w.put_document("d", 1, "{}")
+        for key in reversed(keys):
+            w.put_index_entry(3, key, "d")
+    with storage.reader() as r:
+        assert [row.key for row in r.scan_index(3, b"", MAX, reverse=False, limit=100)] == keys
+
+
+def test_delete_and_drop_index_entries(storage: Storage) -> None:
+    keys = fill_index(storage)
+    with storage.writer() as w:
+        w.delete_index_entry(7, keys[0])
+    with storage.reader() as r:
+        assert [row.key for row in r.scan_index(7, b"", MAX, reverse=False, limit=10)] == keys[1:]
+    with storage.writer() as w:
+        w.drop_index(7)
+    with storage.reader() as r:
+        assert r.scan_index(7, b"", MAX, reverse=False, limit=10) == []
+        assert len(r.scan_index(8, b"", MAX, reverse=False, limit=10)) == 1
+
+
+def test_globals(storage: Storage) -> None:
+    with storage.reader() as r:
+        assert r.get_global("k") is None
+    with storage.writer() as w:
+        w.set_global("k", "v1")
+        assert w.get_global("k") == "v1"
+        w.set_global("k", "v2")
+    with storage.reader() as r:
+        assert r.get_global("k") == "v2"
+
+
+def test_commit_log(storage: Storage) -> None:
+    with storage.reader() as r:
+        assert r.latest_ts() == 0
+        assert r.commits_after(0, 10) == []
+    with storage.writer() as w:
+        w.append_commit(100, "a")
+        w.append_commit(200, "b")
+    with storage.writer() as w:
+        w.append_commit(300, "c")
+    with storage.reader() as r:
+        assert r.latest_ts() == 300
+        assert r.commits_after(0, 10) == [(100, "a"), (200, "b"), (300, "c")]
+        assert r.commits_after(100, 10) == [(200, "b"), (300, "c")]
+        assert r.commits_after(150, 1) == [(200, "b")]
+        assert r.commits_after(300, 10) == []
+
+
+def test_writer_latest_ts_sees_its_own_commit_entries(storage: Storage) -> None:
+    """A writer "reads its own uncommitted writes"; latest_ts is a read of the commit log."""
+    with storage.writer() as w:
+        w.append_commit(100, "a")
+    with storage.writer() as w:
+        assert w.latest_ts() == 100
+        w.append_commit(200, "b")
+        assert w.latest_ts() == 200
+
+
+def test_writer_rolls_back_on_exception(storage: Storage) -> None:
+    with storage.writer() as w:
+        w.put_document("keep", 1, "{}")
+        w.append_commit(1, "first")
+    with pytest.raises(RuntimeError), storage.writer() as w:
+        w.put_document("gone", 1, "{}")
+        w.put_index_entry(1, b"k", "gone")
+        w.set_global("g", "x")
+        w.append_commit(2, "second")
+        raise RuntimeError("abort")
+    with storage.reader() as r:
+        assert r.get_document("gone") is None
+        assert r.get_document("keep") == "{}"
+        assert r.scan_index(1, b"", MAX, reverse=False, limit=10) == []
+        assert r.get_global("g") is None
+        assert r.latest_ts() == 1
+    with storage.writer() as w:
+        assert w.latest_ts() == 1
+        w.append_commit(2, "second, again")  # the rolled-back timestamp is free
+    with storage.reader() as r:
+        assert r.commits_after(0, 10) == [(1, "first"), (2, "second, again")]
+
+
+def test_savepoint_rollback_and_release(storage: Storage) -> None:
+    with storage.writer() as w:
+        w.put_document("before", 1, "{}")
+        w.savepoint()
+        w.put_document("undone", 1, "{}")
+        w.put_index_entry(1, b"u", "undone")
+        w.set_global("g", "undone")
+        w.rollback_to_savepoint()
+        assert w.get_document("undone") is None
+        w.savepoint()
+        w.put_document("kept", 1, "{}")
+        w.release_savepoint()
+        w.savepoint()  # a savepoint can be used again after a rollback or release
+        w.put_document("undone2", 1, "{}")
+        w.rollback_to_savepoint()
+    with storage.reader() as r:
+        assert r.get_document("before") == "{}"
+        assert r.get_document("kept") == "{}"
+        assert r.get_document("undone") is None
+        assert r.get_document("undone2") is None
+        assert r.scan_index(1, b"", MAX, reverse=False, limit=10) == []
+        assert r.get_global("g") is None
+
+
+def test_reader_sees_one_snapshot(storage: Storage) -> None:
+    with storage.writer() as w:
+        w.put_document("a", 1, "v1")
+        w.append_commit(1, "one")
+    with storage.reader() as r:
+        assert r.get_document("a") == "v1"
+        with storage.writer() as w:
+            w.put_document("a", 1, "v2")
+            w.put_document("b", 1, "new")
+            w.append_commit(2, "two")
+        assert r.get_document("a") == "v1"
+        assert r.get_document("b") is None
+        assert r.latest_ts() == 1
+    with storage.reader() as r:
+        assert r.get_document("a") == "v2"
+        assert r.latest_ts() == 2
+
+
+def test_data_survives_reopening(opener: Opener) -> None:
+    storage = opener()
+    with storage.writer() as w:
+        w.put_document("a", 1, "{}")
+        w.put_index_entry(1, b"a", "a")
+        w.set_global("g", "1")
+        w.append_commit(5, "x")
+    close(storage)
+    storage = opener()
+    with storage.reader() as r:
+        assert r.get_document("a") == "{}"
+        assert len(r.scan_index(1, b"", MAX, reverse=False, limit=10)) == 1
+        assert r.get_global("g") == "1"
+        assert r.latest_ts() == 5
+    with storage.writer() as w:
+        assert w.latest_ts() == 5
+
+
+def test_second_sqlite_storage_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "locked.sqlite3"
+    first = SqliteStorage(path)
+    try:
+        with pytest.raises(StorageLockedError) as info:
+            SqliteStorage(path)
+        assert str(path) in str(info.value)
+        assert info.value.code == "StorageLocked"
+    finally:
+        first.close()
+    SqliteStorage(path).close()  # free again once the first is closed
+
+
+def test_open_storage_refuses_unknown_urls(tmp_path: Path) -> None:
+    with pytest.raises(LookupError):
+        open_storage("mysql://localhost/db")
+    storage = open_storage(f"sqlite://{tmp_path / 'url.sqlite3'}")
+    try:
+        assert isinstance(storage, SqliteStorage)
+    finally:
+        storage.close()
