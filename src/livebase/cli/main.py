@@ -39,6 +39,7 @@ def _serve(args: argparse.Namespace, *, reload: bool) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
     try:
         deployment = Deployment(args.app_dir, args.data, durability=args.durability)
         deployment.open(_progress)
@@ -146,8 +147,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"livebase run: {data.get('code', exc.code)}: {message}{hint}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
         print(
-            f"livebase run: cannot reach {args.url} ({exc}); is `livebase dev` running?",
+            f"livebase run: no Livebase server is running at {args.url} ({reason}); start one "
+            "with `livebase dev APP_DIR` or pass --url",
             file=sys.stderr,
         )
         return 1

@@ -21,8 +21,8 @@ from typing import Any, Generic, TypeVar
 
 from livebase.config import Settings
 from livebase.engine.catalog import BY_CREATION_TIME, CATALOG_KEY, Catalog
+from livebase.engine.history import MAX_COMMITS_BACK, HistoricalReader
 from livebase.engine.migration import MigrationReport, Progress, apply_schema
-from livebase.engine.reads import ReadSet
 from livebase.engine.transaction import Transaction, Write, decode_document
 from livebase.errors import ConflictError, InvalidValueError
 from livebase.runtime import Runtime, SystemRuntime
@@ -142,24 +142,24 @@ class Engine:
             return fn(tx), tx
 
     def read_at(self, ts: int, fn: Callable[[Transaction], R]) -> tuple[R, Transaction]:
-        """Run ``fn`` as of commit ``ts``. The result is computed at the latest snapshot and is
-        valid for ``ts`` only if no later commit wrote into its read set; otherwise this raises,
-        because old versions are not kept."""
+        """Run ``fn`` against the state as of commit ``ts`` (at most ``MAX_COMMITS_BACK``
+        commits ago), reconstructed from the commit log."""
         if ts > self.latest_ts:
-            raise InvalidValueError(f"timestamp {ts} is in the future (latest is {self.latest_ts})")
+            raise InvalidValueError(
+                f"timestamp {ts} is in the future (latest is {self.latest_ts})",
+                code="TimestampInFuture",
+            )
         with self.storage.reader() as r:
-            tx = self._transaction(r, writable=False, snapshot_ts=r.latest_ts())
-            result = fn(tx)
-            for commit_ts, entry in r.commits_after(ts, 10_000):
-                if commit_ts > tx.snapshot_ts:
-                    break
-                if _entry_overlaps(entry, tx.read_set):
-                    raise InvalidValueError(
-                        f"the data this query reads changed after timestamp {ts}; "
-                        "ask /api/query_ts for a newer timestamp and retry",
-                        code="TimestampTooOld",
-                    )
-            return result, tx
+            commits = r.commits_after(ts, MAX_COMMITS_BACK + 1)
+            if len(commits) > MAX_COMMITS_BACK:
+                raise InvalidValueError(
+                    f"timestamp {ts} is more than {MAX_COMMITS_BACK} commits old; ask "
+                    "/api/query_ts for a newer one",
+                    code="TimestampTooOld",
+                )
+            reader: StorageReader = HistoricalReader(r, ts, commits) if commits else r
+            tx = self._transaction(reader, writable=False, snapshot_ts=ts)
+            return fn(tx), tx
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -315,15 +315,3 @@ def _max_creation_time(r: StorageReader, catalog: Catalog) -> float:
 
 class _Abort(Exception):
     """Rolls back a single-mutation batch whose mutation failed."""
-
-
-def _entry_overlaps(entry: str, read_set: ReadSet) -> bool:
-    data = json.loads(entry)
-    for write in data["writes"]:
-        for side in ("old", "new"):
-            for index_id, key_hex in write[side].items():
-                if read_set.overlaps(int(index_id), bytes.fromhex(key_hex)):
-                    return True
-        if write["table"] in read_set.tables_absent:
-            return True
-    return False

@@ -41,14 +41,14 @@ class CallLog:
 
     def add(self, level: str, message: str) -> None:
         if len(self.lines) >= self.limit:
+            if len(self.lines) == self.limit:  # say once that lines are being dropped
+                self.lines.append(
+                    f"[WARN] log limit of {self.limit} lines reached; later lines dropped"
+                )
             return
         if len(message) > MAX_LINE:
             message = message[:MAX_LINE] + " (truncated)"
         self.lines.append(f"[{level}] {message}")
-        if len(self.lines) == self.limit:
-            self.lines.append(
-                f"[WARN] log limit of {self.limit} lines reached; later lines dropped"
-            )
 
     def write(self, text: str) -> None:
         self._partial += text
