@@ -13,7 +13,6 @@ last timestamp in the database itself, and a commit-log entry listing its writes
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from livebase.errors import ConflictError, InvalidValueError
 from livebase.runtime import Runtime, SystemRuntime
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
 from livebase.storage.base import Storage, StorageReader, StorageWriter
+from livebase.values.wire import dumps, loads
 
 log = logging.getLogger("livebase.engine")
 R = TypeVar("R")
@@ -106,7 +106,7 @@ class Engine:
             if report.rewrites:
                 latest = max(self.runtime.time_ns(), latest + 1)
                 entry = {"writes": [x.to_json() for x in report.rewrites], "reason": "schema"}
-                w.append_commit(latest, json.dumps(entry))
+                w.append_commit(latest, dumps(entry))
             last_ct = _max_creation_time(w, new_catalog)
         self.catalog, self.schema, self.latest_ts = new_catalog, schema, latest
         self._last_creation_time = max(self._last_creation_time, last_ct)
@@ -254,7 +254,7 @@ class Engine:
         if item.record_key is not None:
             stored = w.get_global(item.record_key)
             if stored is not None:
-                record = json.loads(stored)
+                record = loads(stored)
                 value = item.decode(record["value"]) if item.decode else record["value"]
                 batch.results.append((item, MutationOutcome(value, record["ts"], replayed=True)))
                 return last_ct
@@ -276,7 +276,7 @@ class Engine:
             stored = None
             if item.record_key is not None:
                 stored_value = item.encode(value) if item.encode else value
-                stored = json.dumps({"value": stored_value, "ts": 0})
+                stored = dumps({"value": stored_value, "ts": 0})
         except Exception as exc:
             if savepoints:
                 w.rollback_to_savepoint()
@@ -285,16 +285,16 @@ class Engine:
         ts = batch.last_ts
         if tx.writes or tx.catalog_changed:
             ts = max(self.runtime.time_ns(), batch.last_ts + 1)
-            w.append_commit(ts, json.dumps({"writes": [x.to_json() for x in tx.writes]}))
+            w.append_commit(ts, dumps({"writes": [x.to_json() for x in tx.writes]}))
             if tx.catalog_changed:
                 w.set_global(CATALOG_KEY, tx.catalog.to_json())
                 batch.catalog = tx.catalog
             batch.last_ts = ts
             batch.commits.append(Commit(ts, tx.writes))
         if item.record_key is not None and stored is not None:
-            record = json.loads(stored)
+            record = loads(stored)
             record["ts"] = ts
-            w.set_global(item.record_key, json.dumps(record))
+            w.set_global(item.record_key, dumps(record))
         if savepoints:
             w.release_savepoint()
         batch.results.append((item, MutationOutcome(value, ts)))

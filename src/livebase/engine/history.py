@@ -8,9 +8,8 @@ served from the log, their current index keys are hidden and their keys at ``ts`
 
 from __future__ import annotations
 
-import json
-
 from livebase.storage.base import IndexRow, StorageReader
+from livebase.values.wire import dumps, loads
 
 MAX_COMMITS_BACK = 10_000
 """How many commits a historical read may undo; older timestamps are refused."""
@@ -24,11 +23,11 @@ class HistoricalReader(StorageReader):
         keys_then: dict[str, dict[int, bytes]] = {}
         keys_now: dict[str, dict[int, bytes]] = {}
         for _, entry in commits:
-            for write in json.loads(entry)["writes"]:
+            for write in loads(entry)["writes"]:
                 doc_id = write["id"]
                 if doc_id not in self._docs:
                     prev = write.get("prev")
-                    self._docs[doc_id] = None if prev is None else json.dumps(prev)
+                    self._docs[doc_id] = None if prev is None else dumps(prev)
                     keys_then[doc_id] = {int(i): bytes.fromhex(k) for i, k in write["old"].items()}
                 keys_now[doc_id] = {int(i): bytes.fromhex(k) for i, k in write["new"].items()}
         self._hidden: dict[int, set[bytes]] = {}

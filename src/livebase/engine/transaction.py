@@ -6,7 +6,6 @@ writer, so their reads see their own writes. This class is what functions see as
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from livebase.storage.base import StorageReader, StorageWriter
 from livebase.values.ids import id_table_number, make_id
 from livebase.values.ordering import encode_key, prefix_successor
 from livebase.values.types import check_value
-from livebase.values.wire import dumps, from_wire, to_wire
+from livebase.values.wire import dumps, from_wire, loads, to_wire
 
 if TYPE_CHECKING:
     from livebase.engine.query import Query
@@ -50,7 +49,7 @@ def encode_document(doc: Document) -> str:
 
 
 def decode_document(text: str) -> Document:
-    doc = from_wire(json.loads(text))
+    doc = from_wire(loads(text))
     assert isinstance(doc, dict)
     return doc
 

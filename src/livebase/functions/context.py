@@ -1,25 +1,20 @@
 """What a function receives as ``ctx``, and the capture of its ``print`` and ``logging`` output.
 
 Queries and mutations get ``ctx.db`` (read-only for queries), ``ctx.now`` (milliseconds, frozen
-for the call) and ``ctx.random`` (seeded per call). While they run, ``time.time()``,
-``time.time_ns()`` and the ``random`` module are patched to the same frozen clock and seed.
-Actions get ``run_query`` / ``run_mutation`` / ``run_action`` and the real clock.
+for the call) and ``ctx.random`` (seeded per call; see ``sandbox``). Actions get ``run_query`` /
+``run_mutation`` / ``run_action`` and the real clock.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
-import random
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO, Any
 
 from livebase.engine.query import Query
 from livebase.engine.transaction import Document, Transaction
+from livebase.functions.sandbox import SeededRandom
 
 _LEVELS = {
     logging.DEBUG: "DEBUG",
@@ -109,85 +104,23 @@ def install_capture() -> None:
         logging.getLogger().addHandler(_CaptureHandler())
 
 
-@contextmanager
-def capture(limit: int) -> Iterator[CallLog]:
-    install_capture()
-    log = CallLog(limit)
-    token = current_log.set(log)
-    try:
-        yield log
-    finally:
-        log.flush()
-        current_log.reset(token)
+class Capture:
+    """``with Capture(limit) as log:`` — print and logging in the body become ``log.lines``."""
 
+    __slots__ = ("_token", "log")
 
-class SeededRandom:
-    """A ``random.Random`` seeded for one call, created only if the call uses randomness."""
+    def __init__(self, limit: int) -> None:
+        self.log = CallLog(limit)
 
-    def __init__(self, seed: int) -> None:
-        self._seed = seed
-        self._rng: random.Random | None = None
+    def __enter__(self) -> CallLog:
+        if not _installed or not isinstance(sys.stdout, _RoutingStream):
+            install_capture()
+        self._token = current_log.set(self.log)
+        return self.log
 
-    def get(self) -> random.Random:
-        if self._rng is None:
-            self._rng = random.Random(self._seed)
-        return self._rng
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.get(), name)
-
-
-_PATCHED_RANDOM = (
-    "random",
-    "randint",
-    "randrange",
-    "choice",
-    "choices",
-    "shuffle",
-    "sample",
-    "uniform",
-    "gauss",
-    "getrandbits",
-    "randbytes",
-)
-
-
-@contextmanager
-def frozen(now_ms: float, seed: int) -> Iterator[SeededRandom]:
-    """Freeze ``time.time`` and seed the ``random`` module's functions for one query or
-    mutation. Only the calling thread sees the patch: an action running at the same time in a
-    worker thread keeps the real clock and the real random source."""
-    owner = threading.get_ident()
-    real_time, real_time_ns = time.time, time.time_ns
-    seconds = now_ms / 1000.0
-    nanos = int(now_ms * 1_000_000)
-
-    def frozen_time() -> float:
-        return seconds if threading.get_ident() == owner else real_time()
-
-    def frozen_time_ns() -> int:
-        return nanos if threading.get_ident() == owner else real_time_ns()
-
-    time.time, time.time_ns = frozen_time, frozen_time_ns
-    rng = SeededRandom(seed)
-    saved = {name: getattr(random, name) for name in _PATCHED_RANDOM}
-    for name, real in saved.items():
-        setattr(random, name, _deferred(rng, name, real, owner))
-    try:
-        yield rng
-    finally:
-        time.time, time.time_ns = real_time, real_time_ns
-        for name, fn in saved.items():
-            setattr(random, name, fn)
-
-
-def _deferred(rng: SeededRandom, name: str, real: Any, owner: int) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() != owner:
-            return real(*args, **kwargs)
-        return getattr(rng.get(), name)(*args, **kwargs)
-
-    return call
+    def __exit__(self, *exc_info: object) -> None:
+        self.log.flush()
+        current_log.reset(self._token)
 
 
 class DatabaseReader:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
-import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,9 +29,10 @@ from livebase.errors import (
     LivebaseError,
     ValidationError,
 )
-from livebase.functions.context import Auth, MutationCtx, QueryCtx, capture, frozen
+from livebase.functions.context import Auth, Capture, MutationCtx, QueryCtx
 from livebase.functions.loader import App
 from livebase.functions.registry import FunctionDef, Kind, canonical_path
+from livebase.functions.sandbox import Frozen
 from livebase.functions.watchdog import CallTimeout, watchdog
 from livebase.values.types import check_value
 from livebase.values.wire import from_wire, to_wire
@@ -47,12 +48,17 @@ class CallResult:
     ts: int | None = None
     read_set: ReadSet | None = None
     request_id: str = ""
+    """Set for failures, which are logged under it."""
     rejected: bool = False
     """True when the call never ran: unknown function, bad arguments."""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def new_request_id() -> str:
+    return os.urandom(8).hex()
 
 
 class _Failed(Exception):
@@ -106,12 +112,12 @@ class Runner:
                 f"arguments to {fd.path} must be an object, got {type(args).__name__}",
                 code="ArgumentValidationError",
             )
-        check_value(args)
         extra = {}
         if fd.accepts_extra:
             known = getattr(fd.args, "fields", {})
             extra = {k: x for k, x in args.items() if k not in known}
             args = {k: x for k, x in args.items() if k in known}
+            check_value(extra)  # declared arguments are checked by their validators
         try:
             checked: dict[str, Any] = fd.args.validate(args, "", self._table_name)
         except ValidationError as exc:
@@ -141,9 +147,9 @@ class Runner:
             self._count(fd)
             # Same function at the same snapshot -> same random sequence (re-runs agree).
             seed = zlib.crc32(f"{fd.path}:{tx.snapshot_ts}".encode())
-            with capture(limits.max_log_lines) as call_log:
+            with Capture(limits.max_log_lines) as call_log:
                 try:
-                    with frozen(tx.now_ms, seed) as rng:
+                    with Frozen(tx.now_ms, seed) as rng:
                         cls = MutationCtx if fd.kind == "mutation" else QueryCtx
                         ctx = cls(tx, rng, Auth(identity))
                         with watchdog.limit(limits.max_function_seconds):
@@ -189,12 +195,11 @@ class Runner:
         identity: dict[str, Any] | None = None,
         at_ts: int | None = None,
     ) -> CallResult:
-        request_id = uuid.uuid4().hex[:16]
         try:
             fd = self.lookup(path, "query", admin=admin)
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
-            return CallResult(error=exc, request_id=request_id, rejected=True)
+            return CallResult(error=exc, rejected=True)
         body = self._body(fd, checked, identity)
         try:
             if at_ts is None:
@@ -202,10 +207,10 @@ class Runner:
             else:
                 (value, lines), tx = self.engine.read_at(at_ts, body)
         except _Failed as failed:
-            return self._failure(fd, failed.error, failed.log_lines, request_id)
+            return self._failure(fd, failed.error, failed.log_lines)
         except LivebaseError as exc:
-            return CallResult(error=exc, request_id=request_id)
-        return CallResult(value, None, lines, tx.snapshot_ts, tx.read_set, request_id)
+            return CallResult(error=exc)
+        return CallResult(value, None, lines, tx.snapshot_ts, tx.read_set)
 
     async def run_mutation(
         self,
@@ -216,12 +221,11 @@ class Runner:
         identity: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> CallResult:
-        request_id = uuid.uuid4().hex[:16]
         try:
             fd = self.lookup(path, "mutation", admin=admin)
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
-            return CallResult(error=exc, request_id=request_id, rejected=True)
+            return CallResult(error=exc, rejected=True)
         try:
             outcome = await self.engine.mutate(
                 self._body(fd, checked, identity),
@@ -230,15 +234,14 @@ class Runner:
                 decode=lambda d: (from_wire(d["value"]), d["logLines"]),
             )
         except _Failed as failed:
-            return self._failure(fd, failed.error, failed.log_lines, request_id)
+            return self._failure(fd, failed.error, failed.log_lines)
         except LivebaseError as exc:
-            return CallResult(error=exc, request_id=request_id)
+            return CallResult(error=exc)
         value, lines = outcome.value
-        return CallResult(value, None, lines, outcome.ts, None, request_id)
+        return CallResult(value, None, lines, outcome.ts, None)
 
-    def _failure(
-        self, fd: FunctionDef, error: BaseException, lines: list[str], request_id: str
-    ) -> CallResult:
+    def _failure(self, fd: FunctionDef, error: BaseException, lines: list[str]) -> CallResult:
+        request_id = new_request_id()
         if not isinstance(error, (AppError, LivebaseError)):
             log.error("[Request ID: %s] %s %s failed", request_id, fd.kind, fd.path, exc_info=error)
         return CallResult(error=error, log_lines=lines, request_id=request_id)
@@ -253,16 +256,15 @@ class Runner:
         admin: bool = False,
         identity: dict[str, Any] | None = None,
     ) -> CallResult:
-        request_id = uuid.uuid4().hex[:16]
         try:
             fd = self.lookup(path, "action", admin=admin)
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
-            return CallResult(error=exc, request_id=request_id, rejected=True)
+            return CallResult(error=exc, rejected=True)
         self._count(fd)
         limits = self.engine.settings.limits
         ctx = ActionCtx(self, asyncio.get_running_loop(), identity)
-        with capture(limits.max_log_lines) as call_log:
+        with Capture(limits.max_log_lines) as call_log:
             try:
                 if fd.is_async:
                     coro = fd.fn(ctx, **checked)
@@ -275,13 +277,13 @@ class Runner:
                 error: BaseException = LimitExceededError(
                     f"action ran longer than {limits.max_action_seconds} s", code="ActionTimeout"
                 )
-                return self._failure(fd, error, call_log.lines, request_id)
+                return self._failure(fd, error, call_log.lines)
             except Exception as exc:
                 call_log.flush()
-                return self._failure(fd, exc, call_log.lines, request_id)
+                return self._failure(fd, exc, call_log.lines)
             finally:
                 ctx.close()
-        return CallResult(value, None, call_log.lines, None, None, request_id)
+        return CallResult(value, None, call_log.lines, None, None)
 
 
 class ActionCtx:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
 class CallTimeout(Exception):
@@ -47,25 +45,44 @@ class Watchdog:
                 self._fired = call[0]
                 _set_async_exc(call[1], ctypes.py_object(CallTimeout))
 
-    @contextmanager
-    def limit(self, seconds: float) -> Iterator[None]:
-        """Run the body under a time limit; nested limits keep the outer one."""
-        if self._call is not None and self._call[1] == threading.get_ident():
-            yield
-            return
-        self._ensure_thread()
+    def limit(self, seconds: float) -> _Limit:
+        """``with watchdog.limit(s):`` runs the body under a time limit; nested limits keep the
+        outer one."""
+        return _Limit(self, seconds)
+
+    def _arm(self, seconds: float) -> int | None:
+        ident = threading.get_ident()
+        call = self._call
+        if call is not None and call[1] == ident:
+            return None
+        if self._thread is None:
+            self._ensure_thread()
         call_id = next(self._ids)
         with self._lock:
-            self._call = (call_id, threading.get_ident(), time.monotonic() + seconds)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._call = None
-                if self._fired == call_id:
-                    # The exception may still be pending if the body ended first: drop it.
-                    _set_async_exc(threading.get_ident(), ctypes.py_object())
-                    self._fired = None
+            self._call = (call_id, ident, time.monotonic() + seconds)
+        return call_id
+
+    def _disarm(self, call_id: int) -> None:
+        with self._lock:
+            self._call = None
+            if self._fired == call_id:
+                # The exception may still be pending if the body ended first: drop it.
+                _set_async_exc(threading.get_ident(), ctypes.py_object())
+                self._fired = None
+
+
+class _Limit:
+    __slots__ = ("_call_id", "_seconds", "_watchdog")
+
+    def __init__(self, watchdog: Watchdog, seconds: float) -> None:
+        self._watchdog, self._seconds = watchdog, seconds
+
+    def __enter__(self) -> None:
+        self._call_id = self._watchdog._arm(self._seconds)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._call_id is not None:
+            self._watchdog._disarm(self._call_id)
 
 
 watchdog = Watchdog()

@@ -20,11 +20,11 @@ from livebase.errors import (
     LivebaseError,
     UnauthenticatedError,
 )
-from livebase.functions.runner import CallResult, Runner
+from livebase.functions.runner import CallResult, Runner, new_request_id
 from livebase.values.types import Value
 from livebase.values.wire import (
     decode_ts,
-    dumps,
+    dumps_bytes,
     encode_ts,
     from_wire,
     loads,
@@ -46,7 +46,7 @@ class HttpResponse:
 
 
 def _json(status: int, data: Any) -> HttpResponse:
-    return HttpResponse(status, dumps(data).encode("utf-8"))
+    return HttpResponse(status, dumps_bytes(data))
 
 
 def error_response(exc: LivebaseError) -> HttpResponse:
@@ -61,9 +61,10 @@ def error_message(result: CallResult) -> str:
     err = result.error
     if isinstance(err, AppError):
         return err.message
+    request_id = result.request_id or new_request_id()
     if isinstance(err, LivebaseError):
-        return f"[Request ID: {result.request_id}] {err.code}: {err.message}"
-    return f"[Request ID: {result.request_id}] Server Error"
+        return f"[Request ID: {request_id}] {err.code}: {err.message}"
+    return f"[Request ID: {request_id}] Server Error"
 
 
 def udf_response(result: CallResult, fmt: str) -> HttpResponse:

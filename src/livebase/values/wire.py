@@ -9,10 +9,11 @@ a decimal point or exponent, because the official Python HTTP client rejects JSO
 from __future__ import annotations
 
 import base64
-import json
 import math
 import struct
 from typing import Any
+
+import orjson
 
 from livebase.errors import InvalidJsonError, InvalidValueError
 from livebase.values.types import INT64_MAX, INT64_MIN, Value, check_field_name, is_special_float
@@ -89,19 +90,25 @@ def from_wire(data: Any, path: str = "") -> Value:
 
 
 def dumps(data: Any) -> str:
-    """Serialise a JSON-ready structure compactly; floats keep their decimal point."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Serialise a JSON-ready structure (``to_wire`` output) compactly; floats keep their
+    decimal point or exponent."""
+    return dumps_bytes(data).decode("utf-8")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def dumps_bytes(data: Any) -> bytes:
+    """``dumps`` as UTF-8 bytes (what HTTP bodies and storage want)."""
+    try:
+        return orjson.dumps(data)
+    except TypeError as exc:
+        raise InvalidValueError(f"cannot serialise to JSON: {exc}") from None
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse a request body; any malformed input is an ``InvalidJsonError``."""
+    """Parse a request body; any malformed input (including NaN/Infinity literals and lone
+    surrogates) is an ``InvalidJsonError``."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise InvalidJsonError(f"request body is not valid JSON: {exc}") from None
 
 
