@@ -1,7 +1,8 @@
-"""The ASGI application: one port for the HTTP function API, health and (later) the sync socket.
+"""One deployment and its routes: the HTTP function API and health, on one port.
 
-``Deployment`` owns the engine, the loaded app and the admin key; ``asgi_app`` serves it; in dev
-mode a watcher reloads functions and schema when app files change, keeping connections open.
+``Deployment`` owns the engine, the loaded app and the admin key; ``Router`` answers requests
+(served by ``livebase.httpserver``, or by any ASGI server through ``asgi_app``); in dev mode a
+watcher reloads functions and schema when app files change, keeping connections open.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from livebase.errors import LivebaseError
 from livebase.functions.loader import App, load_app, unload
 from livebase.functions.runner import Runner
 from livebase.httpapi.api import HttpResponse, authenticate, error_response, handle_api
+from livebase.httpserver import Request, Response
 from livebase.storage import Durability, open_storage
 
 log = logging.getLogger("livebase.server")
@@ -107,60 +109,88 @@ class Deployment:
         self.engine.close()
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def _cors_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
-    origin = _header(scope, b"origin")
-    if origin is None:
-        return []
-    headers = [
-        (b"access-control-allow-origin", origin.encode("latin-1")),
-        (b"access-control-allow-credentials", b"true"),
-        (b"vary", b"Origin"),
-    ]
-    return headers
-
-
-async def _send(send: Send, scope: Scope, response: HttpResponse) -> None:
-    headers = [
-        (b"content-type", response.content_type),
-        (b"content-length", str(len(response.body)).encode()),
-        *_cors_headers(scope),
-    ]
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
-
-
 class RequestTooLargeError(LivebaseError):
     code = "RequestTooLarge"
     http_status = 413
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError(f"request body is larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+_NOT_FOUND = b'{"code":"NotFound","message":"no route for this method and path"}'
+_API_ROUTES = frozenset({"query", "mutation", "action", "query_ts", "query_at_ts", "function"})
+
+
+class Router:
+    """Maps requests to the function API: ``POST /api/*``, ``GET /version``, CORS preflights."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self._version = f"livebase {__version__}".encode()
+        # Arguments may be up to max_args_bytes; leave room for the JSON envelope and encoding.
+        self.max_body = deployment.engine.settings.limits.max_args_bytes * 2 + 65536
+
+    async def __call__(self, request: Request) -> Response:
+        response = await self._route(request)
+        origin = request.headers.get("origin")
+        if origin is not None:
+            response.headers += [
+                ("access-control-allow-origin", origin),
+                ("access-control-allow-credentials", "true"),
+                ("vary", "Origin"),
+            ]
+        return response
+
+    async def _route(self, request: Request) -> Response:
+        path = request.path
+        while "//" in path:
+            path = path.replace("//", "/")
+        method = request.method
+        if method == "POST" and path.startswith("/api/"):
+            route = path[5:].strip("/")
+            if route in _API_ROUTES or route.startswith("run/"):
+                try:
+                    creds = authenticate(request.headers.get("authorization"), self._admin_key())
+                except LivebaseError as exc:
+                    return _response(error_response(exc))
+                result = await handle_api(
+                    self.deployment.runner,
+                    route,
+                    request.body,
+                    creds,
+                    request.headers.get("idempotency-key"),
+                )
+                return _response(result)
+            if route == "debug_event":
+                return Response(200, b"{}")
+        elif method == "GET" and path == "/version":
+            return Response(200, self._version, "text/plain")
+        elif method == "OPTIONS":
+            return Response(
+                204,
+                b"",
+                "text/plain",
+                [
+                    ("access-control-allow-methods", "GET, POST, OPTIONS, PATCH, DELETE, PUT"),
+                    (
+                        "access-control-allow-headers",
+                        request.headers.get("access-control-request-headers", "*"),
+                    ),
+                    ("access-control-max-age", "86400"),
+                ],
+            )
+        return Response(404, _NOT_FOUND)
+
+    def _admin_key(self) -> str:
+        return self.deployment.admin_key
+
+
+def _response(r: HttpResponse) -> Response:
+    return Response(r.status, r.body, r.content_type.decode("latin-1"))
 
 
 def asgi_app(
     deployment: Deployment, *, on_startup: Callable[[], Awaitable[None]] | None = None
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    version = f"livebase {__version__}".encode()
-    # Arguments may be up to max_args_bytes; leave room for the JSON envelope and encoding.
-    body_limit = deployment.engine.settings.limits.max_args_bytes * 2 + 65536
+    """The same routes as an ASGI application, to embed Livebase in another ASGI server."""
+    router = Router(deployment)
     tasks: list[asyncio.Task[None]] = []
 
     async def lifespan(receive: Receive, send: Send) -> None:
@@ -177,59 +207,50 @@ def asgi_app(
                 return
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
+        if scope["type"] == "lifespan":
             await lifespan(receive, send)
             return
-        if kind != "http":
+        if scope["type"] != "http":
             return
-        path: str = scope["path"]
-        while "//" in path:
-            path = path.replace("//", "/")
-        method: str = scope["method"]
-        if method == "OPTIONS":
-            headers = [
-                *_cors_headers(scope),
-                (b"access-control-allow-methods", b"GET, POST, OPTIONS, PATCH, DELETE, PUT"),
-                (
-                    b"access-control-allow-headers",
-                    (_header(scope, b"access-control-request-headers") or "*").encode("latin-1"),
-                ),
-                (b"access-control-max-age", b"86400"),
-                (b"content-length", b"0"),
-            ]
-            await send({"type": "http.response.start", "status": 204, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        if path == "/version" and method == "GET":
-            await _send(send, scope, HttpResponse(200, version, b"text/plain"))
-            return
-        if path.startswith("/api/") and method == "POST":
-            route = path[len("/api/") :].strip("/")
-            try:
-                body = await _read_body(receive, body_limit)
-                creds = authenticate(_header(scope, b"authorization"), deployment.admin_key)
-            except LivebaseError as exc:
-                await _send(send, scope, error_response(exc))
-                return
-            if route in ("query", "mutation", "action", "query_ts", "query_at_ts", "function") or (
-                route.startswith("run/")
-            ):
-                response = await handle_api(
-                    deployment.runner, route, body, creds, _header(scope, b"idempotency-key")
-                )
-                await _send(send, scope, response)
-                return
-            if route == "debug_event":
-                await _send(send, scope, HttpResponse(200, b"{}"))
-                return
-        await _send(
-            send,
-            scope,
-            HttpResponse(
-                404,
-                b'{"code":"NotFound","message":"no route for this method and path"}',
-            ),
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        try:
+            body = await _read_body(receive, router.max_body)
+        except LivebaseError as exc:
+            response = _response(error_response(exc))
+        else:
+            request = Request(
+                scope["method"],
+                scope["path"],
+                scope.get("query_string", b"").decode("latin-1"),
+                headers,
+                body,
+            )
+            response = await router(request)
+        raw_headers = [
+            (b"content-type", response.content_type.encode("latin-1")),
+            (b"content-length", str(len(response.body)).encode()),
+            *[(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers],
+        ]
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": raw_headers}
         )
+        await send({"type": "http.response.body", "body": response.body})
 
     return app
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)

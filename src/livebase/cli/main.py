@@ -7,6 +7,7 @@ that is not running) print one clear message and exit 1 — never a traceback wa
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -31,14 +32,13 @@ def _progress(what: str, done: int, total: int) -> None:
 
 
 def _serve(args: argparse.Namespace, *, reload: bool) -> int:
-    import uvicorn
+    import uvloop
 
-    from livebase.server import Deployment, asgi_app
+    from livebase.server import Deployment
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
     try:
         deployment = Deployment(args.app_dir, args.data, durability=args.durability)
@@ -46,33 +46,44 @@ def _serve(args: argparse.Namespace, *, reload: bool) -> int:
     except LivebaseError as exc:
         print(f"livebase: {exc.message}", file=sys.stderr)
         return 1
-    url = f"http://{args.host}:{args.port}"
     n = len(deployment.app.functions)
     print(f"Livebase {__version__} serving {deployment.app_dir} ({n} functions)", flush=True)
     print(f"Data: {deployment.data_dir} (durability: {args.durability})", flush=True)
     print(f"Admin key: {deployment.admin_key}", flush=True)
-
-    async def on_startup() -> None:
-        print(f"Livebase ready at {url}", flush=True)
-        if reload:
-            await deployment.watch(lambda message: print(f"livebase: {message}", flush=True))
-
-    config = uvicorn.Config(
-        asgi_app(deployment, on_startup=on_startup),
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=False,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
     try:
-        server.run()
+        return uvloop.run(_run_server(deployment, args.host, args.port, reload))
     finally:
         deployment.close()
+
+
+async def _run_server(deployment: Any, host: str, port: int, reload: bool) -> int:
+    import signal
+
+    from livebase.httpserver import HttpServer
+    from livebase.server import Router
+
+    router = Router(deployment)
+    server = HttpServer(router, max_body=router.max_body)
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        print(f"livebase: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"Livebase ready at http://{host}:{server.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = None
+    if reload:
+        watcher = asyncio.ensure_future(
+            deployment.watch(lambda message: print(f"livebase: {message}", flush=True))
+        )
+    await stop.wait()
+    print("livebase: shutting down", flush=True)
+    if watcher is not None:
+        watcher.cancel()
+    await server.stop()
     return 0
 
 

@@ -252,9 +252,13 @@ class Transaction:
         for index_id, key in old_keys.items():
             if new_keys.get(index_id) != key:
                 writer.delete_index_entry(index_id, key)
-        for index_id, key in new_keys.items():
-            if old_keys.get(index_id) != key:
-                writer.put_index_entry(index_id, key, doc_id)
+        writer.put_index_entries(
+            [
+                (index_id, key, doc_id)
+                for index_id, key in new_keys.items()
+                if old_keys.get(index_id) != key
+            ]
+        )
         writer.put_document(doc_id, info.number, text)
         self._record_write(Write(info.name, doc_id, old_keys, new_keys, doc, previous), len(text))
 

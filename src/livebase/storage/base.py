@@ -66,6 +66,11 @@ class StorageWriter(StorageReader):
     @abstractmethod
     def put_index_entry(self, index_id: int, key: bytes, doc_id: str) -> None: ...
 
+    def put_index_entries(self, entries: list[tuple[int, bytes, str]]) -> None:
+        """Several ``(index_id, key, doc_id)`` entries at once (backends may do one statement)."""
+        for index_id, key, doc_id in entries:
+            self.put_index_entry(index_id, key, doc_id)
+
     @abstractmethod
     def delete_index_entry(self, index_id: int, key: bytes) -> None: ...
 

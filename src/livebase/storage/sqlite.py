@@ -44,6 +44,7 @@ _SCAN = (
     "WHERE i.index_id = ? AND i.key >= ? AND i.key < ? ORDER BY i.key {order} LIMIT ?"
 )
 _SCAN_ASC = _SCAN.format(order="ASC")
+_MULTI_INSERT: dict[int, str] = {}
 _SCAN_DESC = _SCAN.format(order="DESC")
 
 
@@ -101,6 +102,17 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
         self._conn.execute(
             "INSERT INTO indexes (index_id, key, doc_id) VALUES (?, ?, ?)", (index_id, key, doc_id)
         )
+
+    def put_index_entries(self, entries: list[tuple[int, bytes, str]]) -> None:
+        if not entries:
+            return
+        n = len(entries)
+        sql = _MULTI_INSERT.get(n)
+        if sql is None:
+            sql = "INSERT INTO indexes (index_id, key, doc_id) VALUES " + ",".join(["(?,?,?)"] * n)
+            if n <= 16:
+                _MULTI_INSERT[n] = sql
+        self._conn.execute(sql, [x for entry in entries for x in entry])
 
     def delete_index_entry(self, index_id: int, key: bytes) -> None:
         self._conn.execute("DELETE FROM indexes WHERE index_id = ? AND key = ?", (index_id, key))

@@ -1,0 +1,208 @@
+"""The HTTP/1.1 server over real sockets: keep-alive, pipelining order, Expect: 100-continue,
+chunked bodies, body limits, malformed requests, write backpressure, idle timeouts, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from livebase.httpserver import HttpServer, Request, Response
+
+
+async def echo(request: Request) -> Response:
+    if request.path == "/slow":
+        await asyncio.sleep(0.05)
+    if request.path == "/big":
+        return Response(200, b"x" * (8 << 20), "application/octet-stream")
+    body = f"{request.method} {request.path} {request.query} {len(request.body)}".encode()
+    return Response(200, body + b" " + request.body[:20], "text/plain", [("x-test", "1")])
+
+
+def serve(scenario: Callable[[HttpServer], Awaitable[Any]], **kwargs: Any) -> Any:
+    async def main() -> Any:
+        server = HttpServer(
+            kwargs.pop("handler", echo), max_body=kwargs.pop("max_body", 1000), **kwargs
+        )
+        await server.start("127.0.0.1", 0)
+        try:
+            return await scenario(server)
+        finally:
+            await server.stop(grace=1.0)
+
+    return asyncio.run(main())
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    lines = head.split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+def post(path: str, body: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode() + body
+
+
+def test_keep_alive_serves_many_requests_on_one_connection() -> None:
+    async def scenario(server: HttpServer) -> list[bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        bodies = []
+        for i in range(20):
+            writer.write(post(f"/r{i}?q={i}", b"payload"))
+            status, headers, body = await read_response(reader)
+            assert status == 200 and headers["x-test"] == "1"
+            assert "connection" not in headers
+            bodies.append(body)
+        writer.close()
+        return bodies
+
+    bodies = serve(scenario)
+    assert bodies[3] == b"POST /r3 q=3 7 payload"
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    async def scenario(server: HttpServer) -> list[bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        # The first request is slow; its answer must still come first.
+        writer.write(post("/slow", b"a") + post("/fast", b"bb") + post("/fast2", b"ccc"))
+        answers = [(await read_response(reader))[2] for _ in range(3)]
+        writer.close()
+        return answers
+
+    assert serve(scenario) == [b"POST /slow  1 a", b"POST /fast  2 bb", b"POST /fast2  3 ccc"]
+
+
+def test_expect_100_continue_and_chunked_bodies() -> None:
+    async def scenario(server: HttpServer) -> tuple[bytes, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
+        interim = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"hello")
+        _, _, first = await read_response(reader)
+        writer.write(
+            b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+        )
+        _, _, second = await read_response(reader)
+        writer.close()
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        return first, second
+
+    first, second = serve(scenario)
+    assert first == b"POST /e  5 hello"
+    assert second == b"POST /c  7 abcdefg"
+
+
+def test_oversize_body_gets_413_and_the_connection_closes() -> None:
+    async def scenario(server: HttpServer) -> tuple[int, dict[str, str], bytes, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post("/x", b"y" * 5000))
+        status, headers, body = await read_response(reader)
+        rest = await reader.read()
+        writer.close()
+        return status, headers, body, rest
+
+    status, headers, body, rest = serve(scenario)
+    assert status == 413 and headers["connection"] == "close"
+    assert b"RequestTooLarge" in body
+    assert rest == b""
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"NOT HTTP AT ALL\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"]
+)
+def test_malformed_requests_get_400_and_the_server_keeps_serving(garbage: bytes) -> None:
+    async def scenario(server: HttpServer) -> tuple[int, int]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(garbage)
+        bad, _, _ = await read_response(reader)
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post("/ok", b"1"))
+        good, _, _ = await read_response(reader)
+        writer.close()
+        return bad, good
+
+    assert serve(scenario) == (400, 200)
+
+
+def test_http_1_0_and_connection_close_end_the_connection() -> None:
+    async def scenario(server: HttpServer) -> tuple[str, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /old HTTP/1.0\r\n\r\n")
+        _, headers, _ = await read_response(reader)
+        rest = await reader.read()
+        writer.close()
+        return headers.get("connection", ""), rest
+
+    assert serve(scenario) == ("close", b"")
+
+
+def test_large_responses_reach_a_slow_reader_completely() -> None:
+    async def scenario(server: HttpServer) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port, limit=1 << 16)
+        writer.write(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        await asyncio.sleep(0.2)  # let the server's write buffer fill up and pause
+        _, _, body = await read_response(reader)
+        writer.close()
+        return len(body)
+
+    assert serve(scenario) == 8 << 20
+
+
+def test_idle_connections_are_closed() -> None:
+    async def scenario(server: HttpServer) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post("/x", b""))
+        await read_response(reader)
+        rest = await asyncio.wait_for(reader.read(), timeout=5)
+        writer.close()
+        return rest
+
+    assert serve(scenario, idle_timeout=0.2) == b""
+
+
+def test_stop_lets_in_flight_requests_finish() -> None:
+    async def scenario(server: HttpServer) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post("/slow", b"z"))
+        await asyncio.sleep(0.01)
+        stopping = asyncio.ensure_future(server.stop(grace=2.0))
+        status, headers, _ = await read_response(reader)
+        await stopping
+        writer.close()
+        assert headers["connection"] == "close"
+        return status
+
+    assert serve(scenario) == 200
+
+
+def test_a_handler_error_is_a_500_not_a_dead_connection() -> None:
+    async def broken(request: Request) -> Response:
+        if request.path == "/boom":
+            raise RuntimeError("bug")
+        return Response(200, b"fine")
+
+    async def scenario(server: HttpServer) -> tuple[int, int]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(post("/boom", b""))
+        first, _, _ = await read_response(reader)
+        writer.write(post("/ok", b""))
+        second, _, _ = await read_response(reader)
+        writer.close()
+        return first, second
+
+    assert serve(scenario, handler=broken) == (500, 200)
