@@ -8,11 +8,9 @@ commit) or ``NORMAL`` (WAL without fsync; survives a process kill, not a power l
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,9 +28,6 @@ CREATE TABLE IF NOT EXISTS indexes (
 CREATE TABLE IF NOT EXISTS commits (ts INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS globals (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
-
-
-log = logging.getLogger("livebase.storage")
 
 
 class StorageLockedError(LivebaseError):
@@ -142,37 +137,6 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
         self._conn.execute("RELEASE lb")
 
 
-class _Checkpointer:
-    """Copies the WAL into the database file every ``interval`` seconds, off the event loop."""
-
-    def __init__(
-        self, path: Path, connect: Callable[[], sqlite3.Connection], interval: float = 0.2
-    ) -> None:
-        self._conn = connect()
-        self._stop = threading.Event()
-        self._interval = interval
-        self._thread = threading.Thread(
-            target=self._run, name=f"livebase-checkpoint-{path.name}", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:
-                log.warning("WAL checkpoint failed; retrying later", exc_info=True)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        try:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            log.warning("final WAL checkpoint failed", exc_info=True)
-        self._conn.close()
-
-
 class SqliteStorage(Storage):
     """Embedded storage in one SQLite file (created if missing), owned by one process at a time:
     a second server on the same file is refused with a clear error instead of racing."""
@@ -193,15 +157,6 @@ class SqliteStorage(Storage):
         self._write_conn = self._connect()
         self._write_conn.executescript(_SCHEMA)
         self._read_conn = self._connect()
-        # In `normal` mode, checkpoints (copying the WAL back into the database file) run in a
-        # background thread instead of inside whichever commit crosses the threshold: measured
-        # +20% throughput and a third of the p99 with 16 writers. With an fsync per commit the
-        # checkpoint's own fsync then competes with the commits', so SQLite's inline
-        # checkpointing measured faster there (docs/benchmarks.md).
-        self._checkpointer: _Checkpointer | None = None
-        if self.durability is Durability.NORMAL:
-            self._write_conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = _Checkpointer(self.path, self._connect)
         self._latest_ts = _SqliteReader(self._write_conn).latest_ts()
         self._pending_ts = self._latest_ts
 
@@ -249,8 +204,6 @@ class SqliteStorage(Storage):
             yield str(value)
 
     def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
         self._read_conn.close()
         self._write_conn.close()
         os.close(self._lock_fd)
