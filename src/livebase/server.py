@@ -23,7 +23,9 @@ from livebase.functions.loader import App, load_app, unload
 from livebase.functions.runner import Runner
 from livebase.httpapi.api import HttpResponse, authenticate, error_response, handle_api
 from livebase.httpserver import Request, Response
+from livebase.metrics import CounterFn, Registry
 from livebase.storage import Durability, open_storage
+from livebase.sync.hub import SyncHub
 
 log = logging.getLogger("livebase.server")
 
@@ -73,6 +75,19 @@ class Deployment:
             settings=settings or settings_from_env(),
         )
         self.runner = Runner(self.engine, self.app)
+        self.sync = SyncHub(self.engine, self.runner, lambda: self.admin_key)
+        self.metrics = Registry()
+        self.metrics.add(self.runner.executions)
+        self.metrics.add(
+            CounterFn(
+                "livebase_commits_total",
+                "Committed transactions.",
+                lambda: float(self.engine.commits_total),
+            )
+        )
+        self.metrics.add(self.sync.subscriptions_gauge)
+        self.metrics.add(self.sync.connections_gauge)
+        self.metrics.add(self.sync.manager.push_latency)
 
     def open(self, progress: Callable[[str, int, int], None] | None = None) -> None:
         self.engine.open(progress)
@@ -88,6 +103,7 @@ class Deployment:
         old, self.app = self.app, new_app
         self.runner.app = new_app
         unload(old)
+        self.sync.invalidate_all()
         changes = report.tables_created + report.indexes_added + report.indexes_dropped
         return f"reloaded {len(new_app.functions)} functions" + (
             f"; schema: {', '.join(changes)}" if changes else ""
@@ -162,6 +178,9 @@ class Router:
                 return Response(200, b"{}")
         elif method == "GET" and path == "/version":
             return Response(200, self._version, "text/plain")
+        elif method == "GET" and path == "/metrics":
+            body = self.deployment.metrics.render().encode()
+            return Response(200, body, "text/plain; version=0.0.4")
         elif method == "OPTIONS":
             return Response(
                 204,

@@ -63,7 +63,7 @@ async def _run_server(deployment: Any, host: str, port: int, reload: bool) -> in
     from livebase.server import Router
 
     router = Router(deployment)
-    server = HttpServer(router, max_body=router.max_body)
+    server = HttpServer(router, max_body=router.max_body, upgrade=deployment.sync.upgrade)
     try:
         await server.start(host, port)
     except OSError as exc:
@@ -83,6 +83,7 @@ async def _run_server(deployment: Any, host: str, port: int, reload: bool) -> in
     print("livebase: shutting down", flush=True)
     if watcher is not None:
         watcher.cancel()
+    deployment.sync.close_all()
     await server.stop()
     return 0
 

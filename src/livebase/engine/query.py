@@ -77,6 +77,10 @@ class IndexRange:
     def lte(self, field: str, value: Any) -> IndexRange:
         return self._bound(field, value, "lte", False, True)
 
+    def prefix(self) -> bytes:
+        """The encoded ``eq`` values: every key in the range starts with them."""
+        return encode_key(self._prefix)
+
     def bounds(self) -> tuple[bytes, bytes]:
         prefix = encode_key(self._prefix)
         lo, hi = prefix, prefix_successor(prefix) if self._prefix else _KEY_MAX
@@ -163,6 +167,7 @@ class Query:
             self._tx.read_set.tables_absent.add(self._table)
             return
         tx = self._tx
+        bucket = self._range.prefix() if self._range is not None else b""
         # With a known count (take(n) without filters) fetch exactly that, so the read set
         # covers only the rows returned; otherwise grow the batch as the scan goes on.
         batch = min(want, _MAX_BATCH) if want else _BATCH
@@ -170,11 +175,11 @@ class Query:
             tx.check_deadline()
             rows = tx.store.scan_index(index.index_id, lo, hi, reverse=self._desc, limit=batch)
             if len(rows) < batch:
-                tx.read_set.add(index.index_id, lo, hi)
+                tx.read_set.add(index.index_id, lo, hi, bucket)
             elif self._desc:
-                tx.read_set.add(index.index_id, rows[-1].key, hi)
+                tx.read_set.add(index.index_id, rows[-1].key, hi, bucket)
             else:
-                tx.read_set.add(index.index_id, lo, rows[-1].key + b"\x00")
+                tx.read_set.add(index.index_id, lo, rows[-1].key + b"\x00", bucket)
             for row in rows:
                 tx.count_read(row.document)
                 yield row.key, decode_document(row.document)
@@ -269,6 +274,15 @@ class Query:
             raise InvalidQueryError("paginationOpts.numItems must be a number")
         limit = max(int(num_items), 0)
         max_rows = options.get("maximumRowsRead")
+        first_page = self._tx.page_end is None
+        if first_page and self._tx.page_journal is not None and options.get("endCursor") is None:
+            options = {**options, "endCursor": self._tx.page_journal}
+        result = self._paginate(options, limit, max_rows)
+        if first_page:
+            self._tx.page_end = result["continueCursor"]
+        return result
+
+    def _paginate(self, options: dict[str, Any], limit: int, max_rows: Any) -> dict[str, Any]:
         lo, hi = self._bounds()
         cursor = options.get("cursor")
         if cursor is not None:

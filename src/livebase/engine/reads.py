@@ -15,6 +15,9 @@ class Interval:
     index_id: int
     lo: bytes  # inclusive
     hi: bytes  # exclusive
+    bucket: bytes = b""
+    """A prefix, ending on a value boundary, that every key in the interval starts with (the
+    query's ``eq`` values); lets a commit find the reads it touches by a few dict lookups."""
 
     def contains(self, index_id: int, key: bytes) -> bool:
         return index_id == self.index_id and self.lo <= key < self.hi
@@ -26,9 +29,9 @@ class ReadSet:
     tables_absent: set[str] = field(default_factory=set)
     """Tables read before they existed; creating one must count as a change."""
 
-    def add(self, index_id: int, lo: bytes, hi: bytes) -> None:
+    def add(self, index_id: int, lo: bytes, hi: bytes, bucket: bytes = b"") -> None:
         if lo < hi:
-            self.intervals.append(Interval(index_id, lo, hi))
+            self.intervals.append(Interval(index_id, lo, hi, bucket))
 
     def overlaps(self, index_id: int, key: bytes) -> bool:
         return any(i.contains(index_id, key) for i in self.intervals)

@@ -101,6 +101,10 @@ class Transaction:
         self.snapshot_ts = snapshot_ts
         self.read_set = ReadSet()
         self.writes: list[Write] = []
+        self.page_journal: str | None = None
+        """Where the first ``paginate`` of this call must end (a live query's journal)."""
+        self.page_end: str | None = None
+        """Where the first ``paginate`` of this call ended: the journal for later runs."""
         self.documents_scanned = 0
         self.bytes_read = 0
         self.bytes_written = 0
@@ -147,7 +151,7 @@ class Transaction:
         if info is None:
             return None
         key = encode_key((doc_id,))
-        self.read_set.add(info.indexes[BY_ID].index_id, key, prefix_successor(key))
+        self.read_set.add(info.indexes[BY_ID].index_id, key, prefix_successor(key), key)
         text = self.store.get_document(doc_id)
         if text is None:
             return None

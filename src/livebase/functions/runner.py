@@ -34,6 +34,7 @@ from livebase.functions.loader import App
 from livebase.functions.registry import FunctionDef, Kind, canonical_path
 from livebase.functions.sandbox import Frozen
 from livebase.functions.watchdog import CallTimeout, watchdog
+from livebase.metrics import Counter
 from livebase.values.types import check_value
 from livebase.values.wire import from_wire, to_wire
 
@@ -51,6 +52,23 @@ class CallResult:
     """Set for failures, which are logged under it."""
     rejected: bool = False
     """True when the call never ran: unknown function, bad arguments."""
+    journal: str | None = None
+    """For a paginated query: where its page ended (see ``Query.paginate``)."""
+
+    def error_message(self) -> str:
+        """The message clients see: an ``AppError``'s own; for Livebase errors the code and
+        message; for anything else (a bug) a generic one with the request id."""
+        err = self.error
+        if isinstance(err, AppError):
+            return err.message
+        request_id = self.request_id or new_request_id()
+        if isinstance(err, LivebaseError):
+            return f"[Request ID: {request_id}] {err.code}: {err.message}"
+        return f"[Request ID: {request_id}] Server Error"
+
+    def error_data(self) -> Any:
+        """``errorData`` for an ``AppError``, else None."""
+        return self.error.data if isinstance(self.error, AppError) else None
 
     @property
     def ok(self) -> bool:
@@ -91,7 +109,11 @@ class Runner:
     def __init__(self, engine: Engine, app: App) -> None:
         self.engine = engine
         self.app = app
-        self.executions: dict[tuple[str, str], int] = {}
+        self.executions = Counter(
+            "livebase_function_executions_total",
+            "Function executions (queries re-run by subscriptions included).",
+            ("path", "kind"),
+        )
 
     # -- lookup and arguments --------------------------------------------------------------------
 
@@ -133,18 +155,22 @@ class Runner:
         return t.name if t else None
 
     def _count(self, fd: FunctionDef) -> None:
-        key = (fd.path, fd.kind)
-        self.executions[key] = self.executions.get(key, 0) + 1
+        self.executions.inc(fd.path, fd.kind)
 
     # -- queries and mutations -------------------------------------------------------------------
 
     def _body(
-        self, fd: FunctionDef, args: dict[str, Any], identity: dict[str, Any] | None
+        self,
+        fd: FunctionDef,
+        args: dict[str, Any],
+        identity: dict[str, Any] | None,
+        journal: str | None = None,
     ) -> Callable[[Transaction], tuple[Any, list[str]]]:
         limits = self.engine.settings.limits
 
         def body(tx: Transaction) -> tuple[Any, list[str]]:
             self._count(fd)
+            tx.page_journal = journal
             # Same function at the same snapshot -> same random sequence (re-runs agree).
             seed = zlib.crc32(f"{fd.path}:{tx.snapshot_ts}".encode())
             with Capture(limits.max_log_lines) as call_log:
@@ -194,13 +220,14 @@ class Runner:
         admin: bool = False,
         identity: dict[str, Any] | None = None,
         at_ts: int | None = None,
+        journal: str | None = None,
     ) -> CallResult:
         try:
             fd = self.lookup(path, "query", admin=admin)
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
             return CallResult(error=exc, rejected=True)
-        body = self._body(fd, checked, identity)
+        body = self._body(fd, checked, identity, journal)
         try:
             if at_ts is None:
                 (value, lines), tx = self.engine.read(body)
@@ -210,7 +237,7 @@ class Runner:
             return self._failure(fd, failed.error, failed.log_lines)
         except LivebaseError as exc:
             return CallResult(error=exc)
-        return CallResult(value, None, lines, tx.snapshot_ts, tx.read_set)
+        return CallResult(value, None, lines, tx.snapshot_ts, tx.read_set, journal=tx.page_end)
 
     async def run_mutation(
         self,

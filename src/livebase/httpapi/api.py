@@ -20,7 +20,7 @@ from livebase.errors import (
     LivebaseError,
     UnauthenticatedError,
 )
-from livebase.functions.runner import CallResult, Runner, new_request_id
+from livebase.functions.runner import CallResult, Runner
 from livebase.values.types import Value
 from livebase.values.wire import (
     decode_ts,
@@ -57,16 +57,6 @@ def encode_value(value: Value, fmt: str) -> Any:
     return to_wire(value) if fmt in ENCODED_FORMATS else to_clean_json(value)
 
 
-def error_message(result: CallResult) -> str:
-    err = result.error
-    if isinstance(err, AppError):
-        return err.message
-    request_id = result.request_id or new_request_id()
-    if isinstance(err, LivebaseError):
-        return f"[Request ID: {request_id}] {err.code}: {err.message}"
-    return f"[Request ID: {request_id}] Server Error"
-
-
 def udf_response(result: CallResult, fmt: str) -> HttpResponse:
     if result.error is None:
         return _json(
@@ -81,7 +71,7 @@ def udf_response(result: CallResult, fmt: str) -> HttpResponse:
         return error_response(result.error)
     body: dict[str, Any] = {
         "status": "error",
-        "errorMessage": error_message(result),
+        "errorMessage": result.error_message(),
         "logLines": result.log_lines,
     }
     if isinstance(result.error, AppError):

@@ -147,3 +147,45 @@ def compare_values(a: Value, b: Value) -> int:
 def prefix_successor(prefix: bytes) -> bytes:
     """The smallest key greater than every key that starts with ``prefix``."""
     return prefix + b"\xff"
+
+
+def _skip(key: bytes, i: int) -> int:
+    """The end offset of the encoded value starting at ``i``."""
+    tag = key[i]
+    if tag in (_TAG_MISSING, _TAG_NULL):
+        return i + 1
+    if tag in (_TAG_INT, _TAG_FLOAT):
+        return i + 9
+    if tag == _TAG_BOOL:
+        return i + 2
+    if tag in (_TAG_STRING, _TAG_BYTES):
+        return _skip_escaped(key, i + 1)
+    if tag == _TAG_ARRAY:
+        i += 1
+        while key[i] != 0:
+            i = _skip(key, i)
+        return i + 1
+    if tag == _TAG_OBJECT:
+        i += 1
+        while key[i] != 0:
+            i = _skip(key, _skip_escaped(key, i))
+        return i + 1
+    raise ValueError(f"not an encoded key: tag {tag:#x} at {i}")
+
+
+def _skip_escaped(key: bytes, i: int) -> int:
+    while True:
+        j = key.index(b"\x00", i)
+        if key[j + 1] == 0:
+            return j + 2
+        i = j + 2
+
+
+def value_boundaries(key: bytes) -> list[int]:
+    """Offsets where each encoded value of ``key`` ends: ``key[:b]`` are its value prefixes."""
+    out = []
+    i = 0
+    while i < len(key):
+        i = _skip(key, i)
+        out.append(i)
+    return out

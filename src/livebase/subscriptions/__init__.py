@@ -1,0 +1,1 @@
+"""Live query subscriptions: shared query results and read-set invalidation."""

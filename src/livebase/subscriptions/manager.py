@@ -1,0 +1,177 @@
+"""Live queries shared by everyone who subscribes to them, re-run only when a commit touches them.
+
+A ``SharedQuery`` is one (function, arguments, identity, journal) and its latest result, encoded
+once. Every client subscription points at one. On each commit the manager finds the shared
+queries whose read set holds a written key (``IntervalIndex``), marks them stale and tells their
+subscribers; the first subscriber that needs the new result re-runs the query, and the others get
+the same encoded result. A write nobody read re-runs nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from livebase.engine.database import Commit
+from livebase.functions.runner import CallResult, Runner
+from livebase.metrics import Histogram
+from livebase.subscriptions.intervals import IntervalIndex
+from livebase.values.wire import dumps, to_wire
+
+
+class Subscriber(Protocol):
+    def invalidate(self, query_id: int) -> None: ...
+
+
+QueryKey = tuple[str, str, str, str | None]
+
+
+@dataclass(eq=False)
+class SharedQuery:
+    key: QueryKey
+    path: str
+    args: dict[str, Any]
+    identity: dict[str, Any] | None
+    admin: bool
+    journal: str | None
+    subscribers: dict[Subscriber, set[int]] = field(default_factory=dict)
+    stale: bool = True
+    result: CallResult | None = None
+    message_type: str = "QueryUpdated"
+    fragment: str = ""
+    """The encoded body of the result, shared by every subscriber: ``"value":...,"logLines":...``
+    (or the QueryFailed fields), without the per-client ``queryId``."""
+    invalidated_at: float | None = None
+    changed_at: float | None = None
+    """When the commit behind the current result was seen (for the commit-to-push histogram)."""
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(ids) for ids in self.subscribers.values())
+
+
+def identity_key(identity: dict[str, Any] | None, admin: bool) -> str:
+    if admin:
+        return "admin"
+    if identity is None:
+        return ""
+    return str(identity.get("tokenIdentifier", dumps(to_wire(identity))))
+
+
+class SubscriptionManager:
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.index = IntervalIndex()
+        self.queries: dict[QueryKey, SharedQuery] = {}
+        self.subscriptions = 0
+        self.push_latency = Histogram(
+            "livebase_commit_to_push_seconds",
+            "Time from a commit to a Transition carrying its effect being written to a client.",
+            (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+
+    # -- subscribing -----------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        subscriber: Subscriber,
+        query_id: int,
+        path: str,
+        args: dict[str, Any],
+        *,
+        identity: dict[str, Any] | None,
+        admin: bool,
+        journal: str | None,
+    ) -> SharedQuery:
+        key: QueryKey = (path, dumps(to_wire(args)), identity_key(identity, admin), journal)
+        shared = self.queries.get(key)
+        if shared is None:
+            shared = SharedQuery(key, path, args, identity, admin, journal)
+            self.queries[key] = shared
+        shared.subscribers.setdefault(subscriber, set()).add(query_id)
+        self.subscriptions += 1
+        return shared
+
+    def unsubscribe(self, shared: SharedQuery, subscriber: Subscriber, query_id: int) -> None:
+        ids = shared.subscribers.get(subscriber)
+        if ids is None or query_id not in ids:
+            return
+        ids.discard(query_id)
+        self.subscriptions -= 1
+        if not ids:
+            del shared.subscribers[subscriber]
+        if not shared.subscribers:
+            self.index.remove(shared)
+            if self.queries.get(shared.key) is shared:
+                del self.queries[shared.key]
+
+    # -- commits ---------------------------------------------------------------------------------
+
+    def on_commits(self, commits: list[Commit]) -> None:
+        touched: set[Hashable] = set()
+        for commit in commits:
+            for write in commit.writes:
+                for index_id, key in write.old_keys.items():
+                    self.index.touched_by_key(index_id, key, touched)
+                for index_id, key in write.new_keys.items():
+                    self.index.touched_by_key(index_id, key, touched)
+                self.index.touched_by_table(write.table, touched)
+        if not touched:
+            return
+        now = time.monotonic()
+        for owner in touched:
+            assert isinstance(owner, SharedQuery)
+            owner.stale = True
+            if owner.invalidated_at is None:
+                owner.invalidated_at = now
+            for subscriber, ids in list(owner.subscribers.items()):
+                for query_id in ids:
+                    subscriber.invalidate(query_id)
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def refresh(self, shared: SharedQuery) -> None:
+        """Bring ``shared`` up to the latest commit (runs the query at most once per change)."""
+        if not shared.stale:
+            return
+        result = self.runner.run_query(
+            shared.path,
+            shared.args,
+            admin=shared.admin,
+            identity=shared.identity,
+            journal=shared.journal,
+        )
+        shared.stale = False
+        shared.result = result
+        shared.changed_at, shared.invalidated_at = shared.invalidated_at, None
+        self.index.remove(shared)
+        if result.read_set is not None:
+            self.index.add(shared, result.read_set.intervals, result.read_set.tables_absent)
+        if shared.journal is None and result.journal is not None:
+            self._pin_journal(shared, result.journal)
+        if result.error is None:
+            shared.message_type = "QueryUpdated"
+            shared.fragment = (
+                f'"value":{dumps(to_wire(result.value))},"logLines":{dumps(result.log_lines)}'
+            )
+        else:
+            shared.message_type = "QueryFailed"
+            message, lines = dumps(result.error_message()), dumps(result.log_lines)
+            fragment = f'"errorMessage":{message},"logLines":{lines}'
+            data = result.error_data()
+            if data is not None:
+                fragment += f',"errorData":{dumps(to_wire(data))}'
+            shared.fragment = fragment
+
+    def _pin_journal(self, shared: SharedQuery, journal: str) -> None:
+        """A paginated query's first run fixes where its page ends; later runs keep that end, so
+        pages grow and shrink instead of shifting (gapless live pagination)."""
+        new_key: QueryKey = (*shared.key[:3], journal)
+        if new_key in self.queries:
+            return
+        if self.queries.get(shared.key) is shared:
+            del self.queries[shared.key]
+        shared.key, shared.journal = new_key, journal
+        self.queries[new_key] = shared

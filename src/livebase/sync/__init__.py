@@ -1,0 +1,1 @@
+"""The Convex-compatible sync protocol: WebSocket sessions, Transitions, mutations and actions."""

@@ -1,0 +1,98 @@
+"""All sync connections of one deployment: opens sessions on WebSocket upgrades, wires commits to
+the subscription manager, and keeps idle connections alive (a ``Ping`` message after 15 s of
+silence, which the official clients need; protocol-level pings to notice dead peers)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+
+from livebase.engine.database import Engine
+from livebase.functions.runner import Runner
+from livebase.httpserver import Request
+from livebase.metrics import Gauge
+from livebase.subscriptions.manager import SubscriptionManager
+from livebase.sync.session import SyncSession
+from livebase.sync.websocket import WebSocketConnection, accept
+
+SYNC_PATH = re.compile(r"^/+api/+(?:[^/]+/+)?sync/*$")
+PING_AFTER = 15.0
+HEARTBEAT = 5.0
+
+
+class SyncHub:
+    def __init__(self, engine: Engine, runner: Runner, admin_key: Callable[[], str]) -> None:
+        self.engine = engine
+        self.runner = runner
+        self.admin_key = admin_key
+        self.manager = SubscriptionManager(runner)
+        self.sessions: set[SyncSession] = set()
+        self._connections: dict[SyncSession, WebSocketConnection] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        engine.add_commit_listener(self.manager.on_commits)
+        self.connections_gauge = Gauge(
+            "livebase_sync_connections", "Open sync WebSocket connections.",
+            lambda: float(len(self.sessions)),
+        )  # fmt: skip
+        self.subscriptions_gauge = Gauge(
+            "livebase_subscriptions", "Query subscriptions held by sync clients.",
+            lambda: float(self.manager.subscriptions),
+        )  # fmt: skip
+
+    def upgrade(
+        self, request: Request, transport: asyncio.Transport, rest: bytes
+    ) -> asyncio.Protocol | None:
+        if request.method != "GET" or not SYNC_PATH.match(request.path):
+            return None
+        protocol = accept(request.headers, request.path, transport)
+        if protocol is None:
+            return None
+        holder: list[SyncSession] = []
+        connection = WebSocketConnection(
+            transport,
+            protocol,
+            on_text=lambda text: holder[0].handle_text(text),
+            on_writable=lambda: holder[0].on_writable(),
+            on_close=lambda: self._closed(holder[0]),
+        )
+        session = SyncSession(self, connection)
+        holder.append(session)
+        self.sessions.add(session)
+        self._connections[session] = connection
+        self._ensure_heartbeat()
+        if rest:
+            connection.data_received(rest)
+        return connection
+
+    def _closed(self, session: SyncSession) -> None:
+        session.close()
+        self.sessions.discard(session)
+        self._connections.pop(session, None)
+
+    def invalidate_all(self) -> None:
+        """After a code reload every query may answer differently: re-run them all."""
+        for shared in list(self.manager.queries.values()):
+            shared.stale = True
+            for subscriber, ids in list(shared.subscribers.items()):
+                for query_id in ids:
+                    subscriber.invalidate(query_id)
+
+    def _ensure_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.ensure_future(self._beat())
+
+    async def _beat(self) -> None:
+        while self.sessions:
+            await asyncio.sleep(HEARTBEAT)
+            now = time.monotonic()
+            for session, connection in list(self._connections.items()):
+                session.ping_if_idle(now, PING_AFTER)
+                connection.send_ping()
+
+    def close_all(self) -> None:
+        for connection in list(self._connections.values()):
+            connection.close(1001, "server shutting down")
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()

@@ -1,0 +1,156 @@
+"""WebSocket framing for the sync endpoint, on the transport our HTTP server upgrades.
+
+The ``websockets`` library's sans-I/O protocol does the handshake checks and the framing; this
+module moves bytes between it and the asyncio transport, assembles fragmented text messages,
+and tells the session when the socket can take more data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import cast
+
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request as WsRequest
+from websockets.server import ServerProtocol
+
+log = logging.getLogger("livebase.sync")
+
+MAX_MESSAGE = 32 << 20
+
+
+class WebSocketConnection(asyncio.Protocol):
+    """An open WebSocket; ``on_text`` gets each complete text message."""
+
+    def __init__(
+        self,
+        transport: asyncio.BaseTransport,
+        protocol: ServerProtocol,
+        on_text: Callable[[str], None],
+        on_writable: Callable[[], None],
+        on_close: Callable[[], None],
+    ) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self._ws = protocol
+        self._on_text = on_text
+        self._on_writable = on_writable
+        self._on_close = on_close
+        self._fragments: list[bytes] = []
+        self._fragment_opcode: Opcode | None = None
+        self._paused = False
+        self._closed = False
+
+    # -- transport events ------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._ws.receive_data(data)
+        for event in self._ws.events_received():
+            if isinstance(event, Frame):
+                self._frame(event)
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self._ws.receive_eof()
+        self._flush()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._closed:
+            self._closed = True
+            self._on_close()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._on_writable()
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    def _frame(self, frame: Frame) -> None:
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+            self._fragment_opcode = frame.opcode
+            self._fragments = [bytes(frame.data)]
+        elif frame.opcode is Opcode.CONT:
+            self._fragments.append(bytes(frame.data))
+        else:
+            return  # ping/pong/close are handled by the protocol object
+        if not frame.fin:
+            return
+        data, opcode = b"".join(self._fragments), self._fragment_opcode
+        self._fragments, self._fragment_opcode = [], None
+        if opcode is Opcode.BINARY:
+            self.close(1003, "binary messages are not supported; send JSON text")
+            return
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.close(1007, "message is not valid UTF-8")
+            return
+        self._on_text(text)
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        if self._closed:
+            return
+        self._ws.send_text(text.encode("utf-8"))
+        self._flush()
+
+    def send_ping(self) -> None:
+        if not self._closed:
+            self._ws.send_ping(b"")
+            self._flush()
+
+    def write_paused(self) -> bool:
+        return self._paused
+
+    def close(self, code: int, reason: str) -> None:
+        if self._closed:
+            return
+        try:
+            self._ws.send_close(code, reason)
+        except Exception:  # already closing
+            log.debug("close frame not sent", exc_info=True)
+        self._flush()
+        self._transport.close()
+
+    def _flush(self) -> None:
+        for chunk in self._ws.data_to_send():
+            if chunk:
+                self._transport.write(chunk)
+            elif self._transport.can_write_eof():
+                self._transport.write_eof()
+        if self._ws.close_expected() and not self._transport.is_closing():
+            self._transport.close()
+
+
+def accept(
+    headers: dict[str, str], path: str, transport: asyncio.BaseTransport
+) -> ServerProtocol | None:
+    """Check a WebSocket upgrade request and write the handshake answer; None if refused.
+
+    The HTTP server has parsed the request already; it is replayed into the protocol object so
+    that its parser moves on to frames exactly as if it had read the request itself."""
+    protocol = ServerProtocol(max_size=MAX_MESSAGE)
+    raw = [f"GET {path} HTTP/1.1\r\n"]
+    raw.extend(f"{name}: {value}\r\n" for name, value in headers.items())
+    raw.append("\r\n")
+    protocol.receive_data("".join(raw).encode("latin-1"))
+    events = protocol.events_received()
+    out = cast(asyncio.Transport, transport)
+    if not events or not isinstance(events[0], WsRequest):
+        out.close()
+        return None
+    response = protocol.accept(events[0])
+    protocol.send_response(response)
+    for chunk in protocol.data_to_send():
+        if chunk:
+            out.write(chunk)
+    if response.status_code != 101:
+        out.close()
+        return None
+    return protocol
