@@ -26,6 +26,7 @@ for people and may change. Each class maps to an HTTP status for the ``/api/*`` 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -129,7 +130,11 @@ class AppError(Exception):
 
     def __init__(self, data: Any = None, message: str | None = None) -> None:
         if message is None:
-            message = data if isinstance(data, str) else "AppError"
+            if isinstance(data, str):
+                message = data
+            else:
+                shown = json.dumps(data, default=repr, ensure_ascii=False)
+                message = f"AppError: {shown[:500]}"
         super().__init__(message)
         self.data = data
         self.message = message

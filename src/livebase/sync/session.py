@@ -5,9 +5,9 @@ subscribed queries and which of them changed. Everything the client sees moves i
 whose ``startVersion`` is exactly the previous ``endVersion``; all changed queries of a client go
 out together at one timestamp. Mutations from one client run one at a time, in order, and are
 deduplicated by (sessionId, requestId), so a mutation resent after a reconnect is applied once.
-A successful mutation is followed by a Transition at or past its commit timestamp (that is when
-the official clients resolve it). A client whose socket is backed up is not sent anything new
-until it drains; then it gets the latest state, never a backlog.
+Every mutation answer is followed by a Transition, at or past the commit timestamp of a
+successful one: that is when the official clients resolve it. A client whose socket is backed
+up is not sent anything new until it drains; then it gets the latest state, never a backlog.
 """
 
 from __future__ import annotations
@@ -244,9 +244,10 @@ class SyncSession:
                 if self.closed:
                     continue  # committed; the client will resend and get the stored result
                 self._respond("MutationResponse", request_id, result, ts=True)
-                if result.error is None:
-                    self.force_transition = True  # resolves the mutation in the clients
-                    self._schedule_flush()
+                # The clients resolve a mutation only on a later Transition: after a success
+                # (JS and Rust) and after a failure with errorData (Rust; JS ignores it).
+                self.force_transition = True
+                self._schedule_flush()
         finally:
             self._mutation_task = None
 

@@ -14,6 +14,7 @@ from typing import cast
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as WsRequest
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 log = logging.getLogger("livebase.sync")
@@ -94,14 +95,18 @@ class WebSocketConnection(asyncio.Protocol):
 
     # -- sending ---------------------------------------------------------------------------------
 
+    def _open(self) -> bool:
+        # The peer may have sent a Close frame already; then nothing more may be sent.
+        return not self._closed and self._ws.state is State.OPEN
+
     def send_text(self, text: str) -> None:
-        if self._closed:
+        if not self._open():
             return
         self._ws.send_text(text.encode("utf-8"))
         self._flush()
 
     def send_ping(self) -> None:
-        if not self._closed:
+        if self._open():
             self._ws.send_ping(b"")
             self._flush()
 

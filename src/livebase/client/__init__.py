@@ -1,0 +1,35 @@
+"""Livebase's Python client: asyncio-native, speaking the Convex sync protocol over WebSocket.
+
+``Client`` is the asyncio client (``async with Client(url) as c``: ``await c.query(...)``,
+``await c.mutation(...)``, ``await c.action(...)``, ``async for v in c.subscribe(...)``);
+``SyncClient`` is a blocking wrapper running it on a background thread. Both work against
+Livebase and against any server that speaks the same protocol as the official Convex clients.
+
+Errors derive from ``ClientError``; a failed function raises ``FunctionError`` with the
+``AppError`` data in ``.data``.
+"""
+
+from livebase.client.client import Client
+from livebase.client.errors import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectionLostError,
+    FunctionError,
+    InvalidArgumentsError,
+    ProtocolError,
+)
+from livebase.client.subscription import Subscription
+from livebase.client.sync import SyncClient, SyncSubscription
+
+__all__ = [
+    "Client",
+    "ClientError",
+    "ConnectionClosedError",
+    "ConnectionLostError",
+    "FunctionError",
+    "InvalidArgumentsError",
+    "ProtocolError",
+    "Subscription",
+    "SyncClient",
+    "SyncSubscription",
+]

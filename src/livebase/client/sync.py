@@ -1,0 +1,189 @@
+"""``SyncClient``: a blocking wrapper that runs ``Client`` on a background event-loop thread.
+
+::
+
+    with SyncClient("http://127.0.0.1:3210") as c:
+        c.mutation("messages:send", {"channel": "general", "body": "hi"})
+        for messages in c.subscribe("messages:list", {"channel": "general"}):
+            ...
+
+Every call blocks the calling thread only (not the GIL), accepts an optional ``timeout`` in
+seconds (``TimeoutError`` when it expires), and may be made from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from livebase.client.client import Args, Client
+from livebase.client.errors import ConnectionClosedError
+from livebase.client.subscription import Subscription
+from livebase.values.types import Value
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class SyncClient:
+    """The blocking counterpart of ``Client`` (same constructor arguments)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        admin_key: str | None = None,
+        inactivity_timeout: float = 30.0,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 10.0,
+    ) -> None:
+        self._client = Client(
+            url,
+            admin_key=admin_key,
+            inactivity_timeout=inactivity_timeout,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+        )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="livebase-client", daemon=True
+        )
+        self._thread.start()
+        self._closed = False
+        self._call(self._client.__aenter__())
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        if self._closed:
+            coro.close()
+            raise ConnectionClosedError("the client is closed")
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    @property
+    def client(self) -> Client:
+        """The underlying asyncio client (use it only on the background loop)."""
+        return self._client
+
+    @property
+    def session_id(self) -> str:
+        return self._client.session_id
+
+    def set_admin_auth(self, admin_key: str) -> None:
+        self._call(_run(self._client.set_admin_auth, admin_key))
+
+    def set_auth(self, token: str) -> None:
+        self._call(_run(self._client.set_auth, token))
+
+    def clear_auth(self) -> None:
+        self._call(_run(self._client.clear_auth))
+
+    def query(self, path: str, args: Args = None, *, timeout: float | None = None) -> Value:
+        return self._call(self._client.query(path, args), timeout)
+
+    def mutation(self, path: str, args: Args = None, *, timeout: float | None = None) -> Value:
+        return self._call(self._client.mutation(path, args), timeout)
+
+    def action(self, path: str, args: Args = None, *, timeout: float | None = None) -> Value:
+        return self._call(self._client.action(path, args), timeout)
+
+    def subscribe(self, path: str, args: Args = None) -> SyncSubscription:
+        """An iterator over the query's results (see ``Subscription``); ``close()`` it, use it
+        as a context manager, or just stop iterating and drop it."""
+        sub = self._call(_run(self._client.subscribe, path, args))
+        return SyncSubscription(self, sub)
+
+    def close(self) -> None:
+        """Close the client and stop its thread (idempotent)."""
+        if self._closed:
+            return
+        try:
+            self._call(self._client.close(), timeout=10.0)
+        finally:
+            self._closed = True
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10.0)
+            if not self._thread.is_alive():
+                self._loop.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SyncSubscription(Iterator[Value]):
+    """A blocking iterator over a live query's results."""
+
+    def __init__(self, owner: SyncClient, subscription: Subscription) -> None:
+        self._owner = owner
+        self._sub = subscription
+
+    @property
+    def path(self) -> str:
+        return self._sub.path
+
+    @property
+    def latest(self) -> Value:
+        """The newest result (see ``Subscription.latest``)."""
+        return self._owner._call(_latest(self._sub))
+
+    def __iter__(self) -> SyncSubscription:
+        return self
+
+    def __next__(self) -> Value:
+        return self.next()
+
+    def next(self, timeout: float | None = None) -> Value:
+        """The next result, waiting at most ``timeout`` seconds."""
+        done, value = self._owner._call(_next(self._sub), timeout)
+        if done:
+            raise StopIteration
+        return value
+
+    def close(self) -> None:
+        if not self._sub.closed and not self._owner._closed:
+            self._owner._call(self._sub.aclose())
+
+    def __enter__(self) -> SyncSubscription:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call a plain function on the loop thread."""
+    return fn(*args, **kwargs)
+
+
+async def _next(sub: Subscription) -> tuple[bool, Value]:
+    # StopAsyncIteration is turned into a flag: it should not travel through futures.
+    try:
+        return False, await sub.__anext__()
+    except StopAsyncIteration:
+        return True, None
+
+
+async def _latest(sub: Subscription) -> Value:
+    return sub.latest
+
+
+__all__ = ["SyncClient", "SyncSubscription"]

@@ -1,0 +1,229 @@
+"""Reconnects against a real server: kill -9 and restart while subscribed, mutations that cross
+an outage (applied exactly once), a lost MutationResponse, actions cut off, a silent server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from livebase.client import Client, ConnectionLostError, Subscription
+from livebase.values.types import Value
+
+from .conftest import ChatServer, Relay, run
+
+pytestmark = pytest.mark.e2e
+
+
+def channel() -> str:
+    return f"ch-{uuid.uuid4().hex[:8]}"
+
+
+async def until_disconnected(c: Client) -> None:
+    while c.connected:
+        await asyncio.sleep(0.02)
+
+
+async def next_matching(sub: Subscription, predicate: Callable[[Any], bool]) -> Value:
+    """The first result (current or coming) for which ``predicate(result)`` holds."""
+    if sub.has_result and predicate(sub.latest):
+        return sub.latest
+    async for value in sub:
+        if predicate(value):
+            return value
+    raise AssertionError("subscription ended")
+
+
+def bodies(value: Any) -> list[str]:
+    assert isinstance(value, list)
+    return [m["body"] for m in value]
+
+
+def test_kill9_restart_resubscribes(own_server: ChatServer) -> None:
+    async def body() -> None:
+        ch = channel()
+        async with Client(own_server.url) as c:
+            sub = c.subscribe("messages:list", {"channel": ch})
+            assert await anext(sub) == []
+            await c.mutation("messages:send", {"channel": ch, "body": "before"})
+            assert bodies(await anext(sub)) == ["before"]
+            session = c.session_id
+            assert c.connection_count == 1
+
+            own_server.kill9()
+            await until_disconnected(c)
+            await asyncio.to_thread(own_server.restart)
+
+            async with Client(own_server.url) as other:
+                await other.mutation("messages:send", {"channel": ch, "body": "after"})
+            got = await next_matching(sub, lambda v: "after" in bodies(v))
+            assert bodies(got) == ["before", "after"]
+            assert c.connection_count == 2
+            assert c.session_id == session
+            # The client's own calls work on the new socket too.
+            await c.mutation("messages:send", {"channel": ch, "body": "mine"})
+            assert bodies(sub.latest) == ["before", "after", "mine"]
+            sub.close()
+
+    run(body(), timeout=40)
+
+
+def test_mutation_while_server_down_applied_once(own_server: ChatServer) -> None:
+    async def body() -> None:
+        name = f"c-{uuid.uuid4().hex}"
+        async with Client(own_server.url) as c:
+            sub = c.subscribe("counters:get", {"name": name})
+            assert await anext(sub) == 0
+
+            own_server.kill9()
+            await until_disconnected(c)
+            pending = asyncio.create_task(c.mutation("counters:increment", {"name": name}))
+            await asyncio.sleep(0.3)
+            assert not pending.done()
+            await asyncio.to_thread(own_server.restart)
+
+            assert await pending == 1
+            assert sub.latest == 1  # read your writes across the reconnect
+            assert await c.query("counters:get", {"name": name}) == 1
+            async with Client(own_server.url) as other:
+                assert await other.query("counters:get", {"name": name}) == 1
+            sub.close()
+
+    run(body(), timeout=40)
+
+
+def test_mutation_sent_to_a_frozen_server_resent_after_restart(own_server: ChatServer) -> None:
+    """The mutation goes out on the old socket but the (stopped) server never reads it; after
+    kill -9 and a restart the client resends it on the new socket."""
+
+    async def body() -> None:
+        name = f"c-{uuid.uuid4().hex}"
+        async with Client(own_server.url) as c:
+            assert await c.query("counters:get", {"name": name}) == 0
+            assert own_server.process is not None
+            os.kill(own_server.process.pid, signal.SIGSTOP)
+            pending = asyncio.create_task(c.mutation("counters:increment", {"name": name}))
+            await asyncio.sleep(0.2)
+            assert not pending.done()
+            own_server.kill9()
+            await asyncio.to_thread(own_server.restart)
+            assert await pending == 1
+            assert await c.mutation("counters:increment", {"name": name}) == 2
+
+    run(body(), timeout=40)
+
+
+def test_lost_mutation_response_is_not_applied_twice(own_server: ChatServer) -> None:
+    """The server applies the mutation but its answer never arrives; the client reconnects and
+    resends it with the same session and request id, and the server replays the stored result."""
+
+    async def body() -> None:
+        name = f"c-{uuid.uuid4().hex}"
+        async with (
+            Relay(own_server.port) as relay,
+            Client(relay.url) as c,
+            Client(own_server.url) as direct,
+        ):
+            watch = direct.subscribe("counters:get", {"name": name})
+            assert await anext(watch) == 0
+            assert await c.query("counters:get", {"name": name}) == 0
+
+            relay.swallow()
+            pending = asyncio.create_task(c.mutation("counters:increment", {"name": name}))
+            assert await anext(watch) == 1  # applied on the server
+            await asyncio.sleep(0.2)
+            assert not pending.done()  # ... but the client never heard back
+
+            relay.cut()
+            assert await pending == 1  # the stored result of the one execution
+            assert relay.accepted == 2
+            await asyncio.sleep(0.2)
+            assert watch.latest == 1
+            assert await c.query("counters:get", {"name": name}) == 1
+            assert await c.mutation("counters:increment", {"name": name}) == 2
+            watch.close()
+
+    run(body(), timeout=30)
+
+
+def test_action_in_flight_fails_when_the_connection_drops(own_server: ChatServer) -> None:
+    async def body() -> None:
+        async with Relay(own_server.port) as relay, Client(relay.url) as c:
+            assert await c.action("actions:slow_sum", {"a": 1.0, "b": 1.0}) == 2.0
+            relay.swallow()
+            pending = asyncio.create_task(c.action("actions:slow_sum", {"a": 2.0, "b": 2.0}))
+            await asyncio.sleep(0.2)
+            relay.cut()
+            with pytest.raises(ConnectionLostError):
+                await pending
+            assert await c.action("actions:slow_sum", {"a": 3.0, "b": 3.0}) == 6.0
+
+    run(body(), timeout=30)
+
+
+def test_silent_server_is_abandoned_after_the_inactivity_timeout(own_server: ChatServer) -> None:
+    async def body() -> None:
+        ch = channel()
+        async with (
+            Relay(own_server.port) as relay,
+            Client(relay.url, inactivity_timeout=1.0) as c,
+            Client(own_server.url) as writer,
+        ):
+            sub = c.subscribe("messages:count", {"channel": ch})
+            assert await anext(sub) == 0
+            relay.swallow()  # the socket stays open but nothing arrives any more
+            await writer.mutation("messages:send", {"channel": ch, "body": "x"})
+            # Within about a second the client gives up on the socket, reconnects (through a
+            # fresh, working relay connection) and resubscribes.
+            assert await next_matching(sub, lambda v: v == 1) == 1
+            assert c.connection_count == 2
+            assert relay.accepted == 2
+            sub.close()
+
+    run(body(), timeout=20)
+
+
+def test_page_journal_survives_a_reconnect(own_server: ChatServer) -> None:
+    """A paginated query is re-added after a reconnect with the journal the server gave it, so
+    the page keeps its end cursor: a row deleted during the outage shrinks the page instead of
+    pulling the next row in."""
+
+    async def body() -> None:
+        ch = channel()
+        async with (
+            Relay(own_server.port) as relay,
+            Client(relay.url) as c,
+            Client(own_server.url) as writer,
+        ):
+            ids = [
+                await writer.mutation("messages:send", {"channel": ch, "body": f"m{i}"})
+                for i in range(3)
+            ]
+            args: dict[str, Value] = {
+                "channel": ch,
+                "paginationOpts": {"numItems": 2.0, "cursor": None},
+            }
+            sub = c.subscribe("messages:page", args)
+            first: Any = await anext(sub)
+            assert bodies(first["page"]) == ["m0", "m1"] and first["isDone"] is False
+            [entry] = c._state._by_id.values()
+            assert entry.journal is not None, "the server sent no journal for a page query"
+
+            # Disconnected, a row of the page goes away; the page comes back on the new socket
+            # re-added with its journal.
+            relay.refuse = True
+            relay.cut()
+            await until_disconnected(c)
+            await writer.mutation("messages:remove", {"id": ids[0]})
+            relay.refuse = False
+            page: Any = await next_matching(sub, lambda v: "m0" not in bodies(v["page"]))
+            assert bodies(page["page"]) == ["m1"]
+            assert page["continueCursor"] == first["continueCursor"]
+            sub.close()
+
+    run(body(), timeout=30)

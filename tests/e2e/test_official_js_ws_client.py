@@ -1,0 +1,239 @@
+"""The official Convex WebSocket client (npm ``convex`` 1.48.0 ``ConvexClient``) against livebase.
+
+``tests/clients/js/ws_scenario.mjs`` runs one scenario per process and prints JSON lines; the last
+one is ``{"event": "result", "ok": ..., "failures": [...], ...}``. The restart scenario is driven
+step by step: the script prints ``{"event": "await", "step": ...}`` and waits for a line on stdin,
+while this side pauses, kills and restarts the server (same port and data folder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import websockets
+
+if TYPE_CHECKING:
+    from .conftest import ChatServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.node, pytest.mark.timeout(90)]
+
+SCENARIO_TIMEOUT = 45.0
+
+
+class NodeScenario:
+    """``node ws_scenario.mjs <name> <url> <channel>`` with line-by-line access to its stdout."""
+
+    def __init__(self, js_dir: Path, name: str, url: str, channel: str) -> None:
+        node = shutil.which("node")
+        assert node is not None
+        self.name = name
+        self.proc = subprocess.Popen(
+            [node, "ws_scenario.mjs", name, url, channel],
+            cwd=js_dir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        self.stderr: list[str] = []
+        self._pumps = [
+            threading.Thread(target=self._pump_stdout, daemon=True),
+            threading.Thread(target=self._pump_stderr, daemon=True),
+        ]
+        for pump in self._pumps:
+            pump.start()
+
+    def _pump_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _pump_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def transcript(self) -> str:
+        return "stdout:\n" + "".join(self.seen) + "\nstderr:\n" + "".join(self.stderr[-80:])
+
+    def next_event(self, deadline: float) -> dict[str, Any]:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"{self.name}: no output before the deadline\n{self.transcript()}")
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                time.sleep(0.1)  # let the stderr pump catch up
+                pytest.fail(
+                    f"{self.name}: node exited ({self.proc.poll()}) without a result line\n"
+                    f"{self.transcript()}"
+                )
+            self.seen.append(line)
+            try:
+                event: dict[str, Any] = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            return event
+
+    def answer(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def run(
+        self, on_step: Callable[[str], str] | None = None, timeout: float = SCENARIO_TIMEOUT
+    ) -> dict[str, Any]:
+        """Read events until the result; answer each ``await`` step with ``on_step(step)``."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                event = self.next_event(deadline)
+                if event.get("event") == "await":
+                    assert on_step is not None, f"unexpected await: {event}"
+                    self.answer(on_step(event["step"]))
+                elif event.get("event") == "result":
+                    event["_transcript"] = self.transcript()
+                    return event
+        finally:
+            if self.proc.poll() is None:
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            for pump in self._pumps:
+                pump.join(timeout=5)
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+def _channel(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _assert_ok(result: dict[str, Any]) -> None:
+    assert result["failures"] == [], "\n".join(result["failures"]) + "\n" + result["_transcript"]
+    assert result["ok"] is True
+
+
+def test_subscribe_then_another_client_mutates(
+    chat_server: ChatServer, js_client_dir: Path
+) -> None:
+    channel = _channel("jsws")
+    result = NodeScenario(js_client_dir, "subscribe", chat_server.url, channel).run()
+    _assert_ok(result)
+    assert result["initial"] == []
+    after = result["afterB"]
+    assert len(after) == 1
+    assert after[0]["_id"] == result["bMutationId"]
+    assert after[0]["body"] == "from B"
+    assert after[0]["channel"] == channel
+    assert result["ownMutationVisibleOnResolve"] is True
+    assert result["count"] == "2"
+    assert result["action"]["count"] == "3"
+    assert result["convexError"]["isConvexError"] is True
+    assert result["convexError"]["data"] == {"code": "EmptyMessage", "channel": channel}
+
+
+def test_sync_url_forms_are_served(chat_server: ChatServer) -> None:
+    """The JS client dials /api/<version>/sync, the Rust/Python one /api/sync; a deployment URL
+    with a trailing slash makes JS dial ``//api/<version>/sync``."""
+
+    async def probe(path: str) -> bool:
+        async with websockets.connect(f"{chat_server.ws_url}{path}", open_timeout=5) as ws:
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "Connect",
+                        "sessionId": str(uuid.uuid4()),
+                        "connectionCount": 0,
+                        "lastCloseReason": "InitialConnect",
+                        "clientTs": 0,
+                    }
+                )
+            )
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "ModifyQuerySet",
+                        "baseVersion": 0,
+                        "newVersion": 1,
+                        "modifications": [],
+                    }
+                )
+            )
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            return bool(msg["type"] == "Transition")
+
+    for path in ("/api/sync", "/api/1.48.0/sync", "//api/1.48.0/sync"):
+        assert asyncio.run(probe(path)), path
+
+
+def test_kill_and_restart_mid_stream(
+    chat_server_factory: Callable[[], ChatServer], js_client_dir: Path
+) -> None:
+    server = chat_server_factory()
+    channel = _channel("jsrestart")
+    steps: list[str] = []
+
+    def on_step(step: str) -> str:
+        steps.append(step)
+        if step == "pause-server":
+            server.pause()
+            return "paused"
+        if step == "kill-server":
+            server.kill9()
+            return "killed"
+        if step == "restart-server":
+            server.restart()
+            return "restarted"
+        raise AssertionError(f"unknown step {step}")
+
+    result = NodeScenario(js_client_dir, "restart", server.url, channel).run(on_step)
+    assert steps == ["pause-server", "kill-server", "restart-server"], result["_transcript"]
+    _assert_ok(result)
+    assert result["reconnected"] is True
+    assert [d["body"] for d in result["freshList"]] == ["in flight", "sent while down"]
+    assert [d["_id"] for d in result["freshList"]] == [
+        result["ids"]["inflightId"],
+        result["ids"]["queuedId"],
+    ]
+
+
+def test_paginated_query_through_three_pages_while_rows_change(
+    chat_server: ChatServer, js_client_dir: Path
+) -> None:
+    channel = _channel("jspage")
+    result = NodeScenario(js_client_dir, "paginate", chat_server.url, channel).run()
+    _assert_ok(result)
+    assert result["page1"] == ["m0", "m1"]
+    assert result["pages12"] == ["m0", "m1", "m2", "m3"]
+    assert result["afterDelete"] == ["m0", "m2", "m3"]
+    assert result["pages123"][:5] == ["m0", "m2", "m3", "m4", "m5"]
+    assert result["final"] == ["m0", "m2", "m3", "m4", "m5", "m6", "m7"]
+    statuses = [s.get("status") for s in result["snapshots"]]
+    assert "LoadingMore" in statuses
+    assert statuses[-1] == "Exhausted"
