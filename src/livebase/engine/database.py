@@ -201,13 +201,8 @@ class Engine:
                     item.future.set_exception(exc)
             return
         self.catalog, self.latest_ts = batch.catalog, batch.last_ts
-        if batch.commits:
-            self.commits_total += len(batch.commits)
-            for listener in self._listeners:
-                try:
-                    listener(batch.commits)
-                except Exception:
-                    log.exception("commit listener failed")
+        # Callers first: their wake-ups are queued ahead of the subscription work the listeners
+        # schedule, so a writer's answer does not wait behind a fan-out to many clients.
         for item, outcome in batch.results:
             if item.future.done():
                 continue
@@ -215,6 +210,13 @@ class Engine:
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)
+        if batch.commits:
+            self.commits_total += len(batch.commits)
+            for listener in self._listeners:
+                try:
+                    listener(batch.commits)
+                except Exception:
+                    log.exception("commit listener failed")
 
     def _retry(self, items: list[_Pending], exc: ConflictError) -> None:
         loop = asyncio.get_running_loop()

@@ -43,6 +43,9 @@ class SharedQuery:
     fragment: str = ""
     """The encoded body of the result, shared by every subscriber: ``"value":...,"logLines":...``
     (or the QueryFailed fields), without the per-client ``queryId``."""
+    head: str = ""
+    tail: str = ""
+    """Everything after the ``queryId`` in this result's modification message, built once."""
     invalidated_at: float | None = None
     changed_at: float | None = None
     """When the commit behind the current result was seen (for the commit-to-push histogram)."""
@@ -164,6 +167,8 @@ class SubscriptionManager:
             if data is not None:
                 fragment += f',"errorData":{dumps(to_wire(data))}'
             shared.fragment = fragment
+        shared.tail = f',{shared.fragment},"journal":{dumps(shared.journal)}}}'
+        shared.head = f'{{"type":"{shared.message_type}","queryId":'
 
     def _pin_journal(self, shared: SharedQuery, journal: str) -> None:
         """A paginated query's first run fixes where its page ends; later runs keep that end, so

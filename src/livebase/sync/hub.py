@@ -5,6 +5,7 @@ silence, which the official clients need; protocol-level pings to notice dead pe
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ class SyncHub:
         self.sessions: set[SyncSession] = set()
         self._connections: dict[SyncSession, WebSocketConnection] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._to_flush: list[SyncSession] = []
         engine.add_commit_listener(self.manager.on_commits)
         self.connections_gauge = Gauge(
             "livebase_sync_connections", "Open sync WebSocket connections.",
@@ -65,6 +67,22 @@ class SyncHub:
         if rest:
             connection.data_received(rest)
         return connection
+
+    def request_flush(self, session: SyncSession) -> None:
+        """Flush ``session`` soon; all sessions asking in one loop turn are flushed in one pass
+        (one callback for a fan-out to thousands of clients, not one each)."""
+        self._to_flush.append(session)
+        if len(self._to_flush) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_all)
+
+    def _flush_all(self) -> None:
+        sessions, self._to_flush = self._to_flush, []
+        for session in sessions:
+            try:
+                session.flush()
+            except Exception:
+                logging.getLogger("livebase.sync").exception("sync flush failed")
+                session.conn.close(1011, "InternalServerError")
 
     def _closed(self, session: SyncSession) -> None:
         session.close()

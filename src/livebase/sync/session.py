@@ -294,7 +294,7 @@ class SyncSession:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and not self.closed:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            self.hub.request_flush(self)
 
     def flush(self) -> None:
         """Send one Transition bringing every changed query to the latest commit."""
@@ -305,17 +305,14 @@ class SyncSession:
         modifications = [f'{{"type":"QueryRemoved","queryId":{qid}}}' for qid in self.removed]
         self.removed = []
         now = time.monotonic()
-        for query_id in sorted(self.dirty):
+        for query_id in sorted(self.dirty) if len(self.dirty) > 1 else self.dirty:
             query = self.queries[query_id]
             shared = query.shared
             manager.refresh(shared)
             if shared.fragment == query.sent:
                 continue
             query.sent = shared.fragment
-            modifications.append(
-                f'{{"type":"{shared.message_type}","queryId":{query_id},{shared.fragment},'
-                f'"journal":{dumps(shared.journal)}}}'
-            )
+            modifications.append(f"{shared.head}{query_id}{shared.tail}")
             if shared.changed_at is not None:
                 manager.push_latency.observe(now - shared.changed_at)
         self.dirty.clear()

@@ -102,8 +102,20 @@ class WebSocketConnection(asyncio.Protocol):
     def send_text(self, text: str) -> None:
         if not self._open():
             return
-        self._ws.send_text(text.encode("utf-8"))
-        self._flush()
+        if self._ws.writes:
+            self._flush()  # anything the protocol object queued (pongs) goes first
+        payload = text.encode("utf-8")
+        # A server's text frame is a 2-10 byte header and the unmasked payload; building it here
+        # costs far less per frame than the generic framer, which matters when one commit fans
+        # out to thousands of sockets.
+        n = len(payload)
+        if n < 126:
+            header = bytes((0x81, n))
+        elif n < 65536:
+            header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+        else:
+            header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+        self._transport.write(header + payload)
 
     def send_ping(self) -> None:
         if self._open():

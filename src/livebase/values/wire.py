@@ -9,6 +9,7 @@ a decimal point or exponent, because the official Python HTTP client rejects JSO
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import struct
 from typing import Any
@@ -131,6 +132,7 @@ def to_clean_json(value: Value) -> Any:
     return {k: to_clean_json(v) for k, v in value.items()}
 
 
+@functools.lru_cache(maxsize=4096)
 def encode_ts(ts: int) -> str:
     """A commit timestamp (u64 ns) as base64 of 8 little-endian bytes."""
     if not 0 <= ts <= INT64_MAX:
