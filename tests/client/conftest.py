@@ -10,142 +10,39 @@ between the client and the server to swallow the server's bytes or cut the conne
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.server import LivebaseServer
+from tests.support.server import free_port as free_port
+
 ADMIN_KEY = "livebase-client-tests-admin-key-0123456789"
-STARTUP_TIMEOUT = 20.0
 T = TypeVar("T")
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ChatServer:
-    """A ``livebase serve examples/chat`` process; its output is appended to ``log_path``."""
-
-    port: int
-    data_dir: Path
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def admin_key(self) -> str:
-        return ADMIN_KEY
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBASE_")}
-        env["LIVEBASE_ADMIN_KEY"] = ADMIN_KEY
-        env["PYTHONUNBUFFERED"] = "1"
-        command = [
-            sys.executable, "-m", "livebase", "serve", "examples/chat",
-            "--port", str(self.port), "--host", "127.0.0.1",
-            "--data", str(self.data_dir), "--durability", "normal",
-        ]  # fmt: skip
-        with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen(
-                command,
-                cwd=REPO_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        last = "no attempt"
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"server exited with {self.process.returncode}:\n{self.log_text()}",
-                    pytrace=False,
-                )
-            try:
-                r = httpx.get(f"{self.url}/version", timeout=1.0)
-                if r.status_code == 200:
-                    return
-                last = f"HTTP {r.status_code}"
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() >= deadline:
-                pytest.fail(f"server not ready ({last}):\n{self.log_text()}", pytrace=False)
-            time.sleep(0.05)
-
-    def kill9(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def restart(self) -> None:
-        assert self.process is None or self.process.poll() is not None, "stop it first"
-        self.start()
-
-    def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGCONT)
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+# A ``livebase serve examples/chat`` process; its output is appended to ``log_path``.
+ChatServer = LivebaseServer
 
 
 def _new_server(base: Path) -> ChatServer:
-    base.mkdir(parents=True, exist_ok=True)
-    server = ChatServer(port=free_port(), data_dir=base / "data", log_path=base / "server.log")
-    server.start()
-    return server
+    return ChatServer.launch(base, admin_key=ADMIN_KEY, durability="normal")
 
 
 @pytest.fixture(scope="module")
 def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
     """A server shared by the tests of one module (tests use their own channel names)."""
-    server = _new_server(tmp_path_factory.mktemp("client-chat"))
-    try:
+    with _new_server(tmp_path_factory.mktemp("client-chat")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[ChatServer]:
     """A server for one test, which may kill and restart it."""
-    server = _new_server(tmp_path / "server")
-    try:
+    with _new_server(tmp_path / "server") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:

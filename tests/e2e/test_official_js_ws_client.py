@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
-import shutil
-import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import websockets
 
+from tests.support.node import NodeProcess
+
 if TYPE_CHECKING:
     from .conftest import ChatServer
 
@@ -31,71 +29,26 @@ pytestmark = [pytest.mark.e2e, pytest.mark.node, pytest.mark.timeout(90)]
 SCENARIO_TIMEOUT = 45.0
 
 
-class NodeScenario:
+class NodeScenario(NodeProcess):
     """``node ws_scenario.mjs <name> <url> <channel>`` with line-by-line access to its stdout."""
 
     def __init__(self, js_dir: Path, name: str, url: str, channel: str) -> None:
-        node = shutil.which("node")
-        assert node is not None
+        super().__init__(js_dir, "ws_scenario.mjs", name, url, channel)
         self.name = name
-        self.proc = subprocess.Popen(
-            [node, "ws_scenario.mjs", name, url, channel],
-            cwd=js_dir,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        self.stderr: list[str] = []
-        self._pumps = [
-            threading.Thread(target=self._pump_stdout, daemon=True),
-            threading.Thread(target=self._pump_stderr, daemon=True),
-        ]
-        for pump in self._pumps:
-            pump.start()
-
-    def _pump_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _pump_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-
-    def transcript(self) -> str:
-        return "stdout:\n" + "".join(self.seen) + "\nstderr:\n" + "".join(self.stderr[-80:])
 
     def next_event(self, deadline: float) -> dict[str, Any]:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pytest.fail(f"{self.name}: no output before the deadline\n{self.transcript()}")
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                time.sleep(0.1)  # let the stderr pump catch up
+        event = self.read_event(deadline)
+        if event is None:
+            if self.ended:
                 pytest.fail(
                     f"{self.name}: node exited ({self.proc.poll()}) without a result line\n"
                     f"{self.transcript()}"
                 )
-            self.seen.append(line)
-            try:
-                event: dict[str, Any] = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            return event
+            pytest.fail(f"{self.name}: no output before the deadline\n{self.transcript()}")
+        return event
 
     def answer(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
+        self.send_line(text)
 
     def run(
         self, on_step: Callable[[str], str] | None = None, timeout: float = SCENARIO_TIMEOUT
@@ -112,22 +65,7 @@ class NodeScenario:
                     event["_transcript"] = self.transcript()
                     return event
         finally:
-            if self.proc.poll() is None:
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=5)
-            assert self.proc.stdin is not None
-            try:
-                self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            for pump in self._pumps:
-                pump.join(timeout=5)
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    stream.close()
+            self.close(timeout=5)
 
 
 def _channel(prefix: str) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import queue
 import shutil
 import subprocess
 import threading
@@ -32,6 +31,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+
+from tests.support.node import NodeProcess
 
 if TYPE_CHECKING:
     from .conftest import ChatServer
@@ -157,86 +158,24 @@ def web_page_url(web_dist: Path) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-class PageDriver:
+class PageDriver(NodeProcess):
     """``node run_page.mjs <url> <screenshot> <chromium>`` with line access to its output."""
 
     def __init__(self, url: str, screenshot: Path, chromium: Path) -> None:
-        node = shutil.which("node")
-        assert node is not None
-        self.proc = subprocess.Popen(
-            [node, "run_page.mjs", url, str(screenshot), str(chromium)],
-            cwd=WEB_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        super().__init__(
+            WEB_DIR, "run_page.mjs", url, str(screenshot), str(chromium), max_line_chars=800
         )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        self.stderr: list[str] = []
-        self.pumps = [
-            threading.Thread(target=self._pump_stdout, daemon=True),
-            threading.Thread(target=self._pump_stderr, daemon=True),
-        ]
-        for pump in self.pumps:
-            pump.start()
-
-    def _pump_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _pump_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-
-    def transcript(self) -> str:
-        out = "".join(line if len(line) < 800 else line[:800] + "…\n" for line in self.seen)
-        return "stdout:\n" + out + "\nstderr:\n" + "".join(self.stderr[-80:])
 
     def next_event(self, timeout: float) -> dict[str, Any] | None:
         """The next JSON line, or None if the script ended or the deadline passed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                return None
-            if line is None:
-                time.sleep(0.1)  # let the stderr pump catch up
-                return None
-            self.seen.append(line)
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(event, dict):
-                return event
+        return self.read_event(time.monotonic() + timeout)
 
     def send(self, command: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
+        self.send_line(json.dumps(command))
 
-    def close(self) -> None:
+    def close(self, timeout: float = 25) -> None:
         # Let the script close Chromium itself (a killed node would orphan the browser).
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        for pump in self.pumps:
-            pump.join(timeout=5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        super().close(timeout)
 
 
 def _diagnostics(event: dict[str, Any] | None, driver: PageDriver, server: ChatServer) -> str:

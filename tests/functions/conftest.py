@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from livebase.engine.database import Engine
 from livebase.functions.loader import App, load_app, unload
 from livebase.functions.runner import CallResult, Runner
 from livebase.storage import open_storage
+from tests.support.apps import write_app
 
 AppFiles = Mapping[str, str]
 
@@ -110,16 +110,6 @@ CHAT_FILES: dict[str, str] = {
             return n
     """,
 }
-
-
-def write_app(root: Path, files: AppFiles) -> Path:
-    """Write ``files`` (relative path -> source, dedented) under ``root``; returns ``root``."""
-    root.mkdir(parents=True, exist_ok=True)
-    for rel, source in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source).lstrip("\n"), encoding="utf-8")
-    return root
 
 
 def run(coro: Any) -> Any:

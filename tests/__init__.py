@@ -1,0 +1,1 @@
+"""The test suite; a package so that every test package can import ``tests.support``."""
