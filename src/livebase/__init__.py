@@ -8,6 +8,7 @@ from typing import Any, TypedDict
 
 from livebase.engine.transaction import UNSET
 from livebase.errors import AppError
+from livebase.functions.http_router import Cors, HttpRouter
 from livebase.functions.registry import (
     action,
     internal_action,
@@ -51,6 +52,8 @@ pagination_opts = _pagination_validator()
 __all__ = [
     "UNSET",
     "AppError",
+    "Cors",
+    "HttpRouter",
     "PaginationOptions",
     "__version__",
     "action",

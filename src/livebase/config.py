@@ -27,6 +27,8 @@ class Limits:
     """Wall time of one query or mutation (user code plus database time)."""
     max_action_seconds: float = 600.0
     max_args_bytes: int = 16 << 20
+    max_http_body_bytes: int = 20 << 20
+    """Request body of an app's own HTTP route (``http.py``); larger bodies get a 413."""
     max_log_lines: int = 256
 
 

@@ -24,6 +24,7 @@ from livebase.functions.runner import Runner
 from livebase.httpapi.api import HttpResponse, authenticate, error_response, handle_api
 from livebase.httpserver import Request, Response
 from livebase.metrics import CounterFn, Registry
+from livebase.routes import serve_route
 from livebase.storage import Durability, open_storage
 from livebase.sync.hub import SyncHub
 
@@ -135,53 +136,46 @@ _API_ROUTES = frozenset({"query", "mutation", "action", "query_ts", "query_at_ts
 
 
 class Router:
-    """Maps requests to the function API: ``POST /api/*``, ``GET /version``, CORS preflights."""
+    """Maps requests: ``POST /api/*`` (the function API, with permissive CORS), ``GET /version``,
+    ``GET /metrics``, and every other path outside ``/api/`` and ``/_*`` to the app's own
+    HTTP routes (``http.py``), which set their own CORS policy."""
 
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
         self._version = f"livebase {__version__}".encode()
+        limits = deployment.engine.settings.limits
         # Arguments may be up to max_args_bytes; leave room for the JSON envelope and encoding.
-        self.max_body = deployment.engine.settings.limits.max_args_bytes * 2 + 65536
+        self.max_body = max(limits.max_args_bytes * 2 + 65536, limits.max_http_body_bytes)
 
     async def __call__(self, request: Request) -> Response:
-        response = await self._route(request)
-        origin = request.headers.get("origin")
-        if origin is not None:
-            response.headers += [
-                ("access-control-allow-origin", origin),
-                ("access-control-allow-credentials", "true"),
-                ("vary", "Origin"),
-            ]
-        return response
-
-    async def _route(self, request: Request) -> Response:
         path = request.path
         while "//" in path:
             path = path.replace("//", "/")
-        method = request.method
-        if method == "POST" and path.startswith("/api/"):
-            route = path[5:].strip("/")
-            if route in _API_ROUTES or route.startswith("run/"):
-                try:
-                    creds = authenticate(request.headers.get("authorization"), self._admin_key())
-                except LivebaseError as exc:
-                    return _response(error_response(exc))
-                result = await handle_api(
-                    self.deployment.runner,
-                    route,
-                    request.body,
-                    creds,
-                    request.headers.get("idempotency-key"),
-                )
-                return _response(result)
-            if route == "debug_event":
-                return Response(200, b"{}")
-        elif method == "GET" and path == "/version":
+        if path.startswith("/api/"):
+            response = await self._api(request, path)
+            origin = request.headers.get("origin")
+            if origin is not None:
+                response.headers += [
+                    ("access-control-allow-origin", origin),
+                    ("access-control-allow-credentials", "true"),
+                    ("vary", "Origin"),
+                ]
+            return response
+        if request.method == "GET" and path == "/version":
             return Response(200, self._version, "text/plain")
-        elif method == "GET" and path == "/metrics":
+        if request.method == "GET" and path == "/metrics":
             body = self.deployment.metrics.render().encode()
             return Response(200, body, "text/plain; version=0.0.4")
-        elif method == "OPTIONS":
+        app_routes = self.deployment.app.http
+        if app_routes is not None and not path.startswith("/_"):
+            if len(request.body) > self.deployment.engine.settings.limits.max_http_body_bytes:
+                return _response(error_response(RequestTooLargeError("request body is too large")))
+            request.path = path
+            return await serve_route(app_routes, self.deployment.runner, request)
+        return Response(404, _NOT_FOUND)
+
+    async def _api(self, request: Request, path: str) -> Response:
+        if request.method == "OPTIONS":
             return Response(
                 204,
                 b"",
@@ -195,10 +189,27 @@ class Router:
                     ("access-control-max-age", "86400"),
                 ],
             )
+        route = path[5:].strip("/")
+        if request.method != "POST":
+            return Response(404, _NOT_FOUND)
+        if route in _API_ROUTES or route.startswith("run/"):
+            try:
+                creds = authenticate(
+                    request.headers.get("authorization"), self.deployment.admin_key
+                )
+            except LivebaseError as exc:
+                return _response(error_response(exc))
+            result = await handle_api(
+                self.deployment.runner,
+                route,
+                request.body,
+                creds,
+                request.headers.get("idempotency-key"),
+            )
+            return _response(result)
+        if route == "debug_event":
+            return Response(200, b"{}")
         return Response(404, _NOT_FOUND)
-
-    def _admin_key(self) -> str:
-        return self.deployment.admin_key
 
 
 def _response(r: HttpResponse) -> Response:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livebase.errors import AppLoadError
+from livebase.functions.http_router import HttpRouter
 from livebase.functions.registry import FunctionDef
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
 
@@ -80,6 +81,7 @@ class App:
     package: str
     schema: SchemaDefinition
     functions: dict[str, FunctionDef] = field(default_factory=dict)
+    http: HttpRouter | None = None
     modules: list[str] = field(default_factory=list)
 
 
@@ -165,6 +167,11 @@ def load_app(root: str | Path) -> App:
                         f"{path}: schema.py must define `schema = define_schema({{...}})`"
                     )
                 app.schema = schema
+            if rel == "http":
+                router = getattr(module, "http", None)
+                if not isinstance(router, HttpRouter):
+                    raise AppLoadError(f"{path}: http.py must define `http = HttpRouter()`")
+                app.http = router
             for attr, value in vars(module).items():
                 if (
                     isinstance(value, FunctionDef)

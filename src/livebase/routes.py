@@ -1,0 +1,121 @@
+"""Serving an app's own HTTP routes (``http.py``) with Starlette's ``Request`` and ``Response``.
+
+Every path outside ``/api/`` and ``/_*`` (and ``/version``, ``/metrics``) goes to the app's
+router. The handler runs like an action: it may take its time and reach the database through
+``ctx.run_query`` / ``ctx.run_mutation``. A handler that raises answers 500 with a short body; the
+traceback goes to the server log under a request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response as StarletteResponse
+
+from livebase.functions.http_router import Cors, HttpRouter
+from livebase.functions.runner import ActionCtx, Runner, new_request_id
+from livebase.httpserver import Request, Response
+from livebase.values.wire import dumps_bytes
+
+log = logging.getLogger("livebase.routes")
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return Response(status, dumps_bytes({"code": code, "message": message}))
+
+
+def _scope(request: Request) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": "http",
+        "path": request.path,
+        "raw_path": request.path.encode("latin-1"),
+        "query_string": request.query.encode("latin-1"),
+        "root_path": "",
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()],
+        "server": None,
+        "client": None,
+    }
+
+
+async def _body_of(response: StarletteResponse) -> bytes:
+    body = getattr(response, "body", None)
+    if isinstance(body, bytes):
+        return body
+    chunks = []
+    async for chunk in response.body_iterator:  # type: ignore[attr-defined]
+        chunks.append(chunk if isinstance(chunk, bytes) else str(chunk).encode())
+    return b"".join(chunks)
+
+
+async def serve_route(router: HttpRouter, runner: Runner, request: Request) -> Response:
+    cors = router.cors
+    if request.method == "OPTIONS" and cors is not None and router.allows_path(request.path):
+        return _with_cors(_preflight(cors, request), cors, request)
+    route = router.match(request.method, request.path)
+    if route is None:
+        status = 405 if router.allows_path(request.path) else 404
+        code = "MethodNotAllowed" if status == 405 else "NotFound"
+        return _error(status, code, f"no route for {request.method} {request.path}")
+    body = request.body
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    ctx = ActionCtx(runner, asyncio.get_running_loop(), None)
+    limit = runner.engine.settings.limits.max_action_seconds
+    try:
+        result = await asyncio.wait_for(
+            route.handler(ctx, StarletteRequest(_scope(request), receive)), limit
+        )
+        if not isinstance(result, StarletteResponse):
+            raise TypeError(f"handler returned {type(result).__name__}, not a Response")
+        content = await _body_of(result)
+    except Exception:
+        request_id = new_request_id()
+        log.exception(
+            "[Request ID: %s] HTTP route %s %s failed", request_id, request.method, request.path
+        )
+        return _error(500, "InternalError", f"[Request ID: {request_id}] Server Error")
+    finally:
+        ctx.close()
+    content_type = "text/plain"
+    headers = []
+    for raw_name, raw_value in result.raw_headers:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        if name == "content-type":
+            content_type = value
+        elif name != "content-length":
+            headers.append((name, value))
+    response = Response(result.status_code, content, content_type, headers)
+    return _with_cors(response, cors, request) if cors is not None else response
+
+
+def _preflight(cors: Cors, request: Request) -> Response:
+    return Response(
+        204,
+        b"",
+        "text/plain",
+        [
+            ("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+            ("access-control-allow-headers", ", ".join(cors.allowed_headers)),
+            ("access-control-max-age", str(cors.max_age)),
+        ],
+    )
+
+
+def _with_cors(response: Response, cors: Cors, request: Request) -> Response:
+    allowed = cors.origin_header(request.headers.get("origin"))
+    if allowed is not None:
+        response.headers.append(("access-control-allow-origin", allowed))
+        if cors.allow_credentials:
+            response.headers.append(("access-control-allow-credentials", "true"))
+        if allowed != "*":
+            response.headers.append(("vary", "Origin"))
+    return response
