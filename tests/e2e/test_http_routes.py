@@ -148,5 +148,5 @@ def test_a_bad_router_definition_is_a_clear_load_error(tmp_path: Path) -> None:
     from livebase.functions.loader import load_app
 
     root = write_app(tmp_path / "bad", {"http.py": "http = 42\n"})
-    with pytest.raises(AppLoadError, match="http = HttpRouter"):
+    with pytest.raises(AppLoadError, match=r"http = HttpRouter\(\)\), got int"):
         load_app(root)

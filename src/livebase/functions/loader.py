@@ -167,10 +167,13 @@ def load_app(root: str | Path) -> App:
                         f"{path}: schema.py must define `schema = define_schema({{...}})`"
                     )
                 app.schema = schema
-            if rel == "http":
-                router = getattr(module, "http", None)
+            if rel == "http" and hasattr(module, "http"):
+                router = module.http
                 if not isinstance(router, HttpRouter):
-                    raise AppLoadError(f"{path}: http.py must define `http = HttpRouter()`")
+                    raise AppLoadError(
+                        f"{path}: `http` must be an HttpRouter (http = HttpRouter()), "
+                        f"got {type(router).__name__}"
+                    )
                 app.http = router
             for attr, value in vars(module).items():
                 if (
