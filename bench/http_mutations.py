@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -773,8 +774,12 @@ async def amain(args: argparse.Namespace, loop_name: str) -> dict[str, Any]:
     return doc
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_report(
+    args: argparse.Namespace,
+    amain_fn: Callable[[str], Coroutine[Any, Any, dict[str, Any]]],
+    report: Callable[[dict[str, Any]], None],
+) -> int:
+    """Pin, pick the event loop (uvloop unless --no-uvloop), run, print; shared by the scripts."""
     if args.pin:
         os.sched_setaffinity(0, {args.pin[1]})
     loop_name = "asyncio"
@@ -788,12 +793,17 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             pass
     with asyncio.Runner(**runner_kwargs) as runner:
-        doc = runner.run(amain(args, loop_name))
+        doc = runner.run(amain_fn(loop_name))
     if not args.json_only:
-        print_report(doc)
+        report(doc)
     if args.json or args.json_only:
         print(json.dumps(doc, indent=2))
     return 1 if any("error" in r for r in doc["results"]) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_report(args, lambda loop_name: amain(args, loop_name), print_report)
 
 
 if __name__ == "__main__":

@@ -1446,25 +1446,7 @@ def main(argv: list[str] | None = None) -> int:
     nofile = raise_nofile(need)  # the server inherits it too
     if nofile[0] < need:
         log(f"warning: open-file limit {nofile[0]} is below the {need} this run needs")
-    if a.pin:
-        os.sched_setaffinity(0, {a.pin[1]})
-    loop_name = "asyncio"
-    runner_kwargs: dict[str, Any] = {}
-    if not a.no_uvloop:
-        try:
-            import uvloop
-
-            runner_kwargs["loop_factory"] = uvloop.new_event_loop
-            loop_name = f"uvloop {uvloop.__version__}"
-        except ImportError:
-            pass
-    with asyncio.Runner(**runner_kwargs) as runner:
-        doc = runner.run(amain(a, loop_name, nofile))
-    if not a.json_only:
-        print_report(doc)
-    if a.json or a.json_only:
-        print(json.dumps(doc, indent=2))
-    return 1 if any("error" in r for r in doc["results"]) else 0
+    return hm.run_report(a, lambda loop_name: amain(a, loop_name, nofile), print_report)
 
 
 if __name__ == "__main__":

@@ -55,14 +55,13 @@ class CounterFn:
 
 
 class Gauge:
-    """A value read when rendered (``read`` callback) or set directly."""
+    """A value read when rendered."""
 
-    def __init__(self, name: str, help_text: str, read: Callable[[], float] | None = None):
+    def __init__(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         self.name, self.help, self._read = name, help_text, read
-        self.value = 0.0
 
     def render(self) -> list[str]:
-        value = self._read() if self._read is not None else self.value
+        value = self._read()
         return [
             f"# HELP {self.name} {self.help}",
             f"# TYPE {self.name} gauge",

@@ -17,14 +17,10 @@ from starlette.responses import Response as StarletteResponse
 
 from livebase.functions.http_router import Cors, HttpRouter
 from livebase.functions.runner import ActionCtx, Runner, new_request_id
+from livebase.httpapi.api import json_response
 from livebase.httpserver import Request, Response
-from livebase.values.wire import dumps_bytes
 
 log = logging.getLogger("livebase.routes")
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return Response(status, dumps_bytes({"code": code, "message": message}))
 
 
 def _scope(request: Request) -> dict[str, Any]:
@@ -62,7 +58,8 @@ async def serve_route(router: HttpRouter, runner: Runner, request: Request) -> R
     if route is None:
         status = 405 if router.allows_path(request.path) else 404
         code = "MethodNotAllowed" if status == 405 else "NotFound"
-        return _error(status, code, f"no route for {request.method} {request.path}")
+        message = f"no route for {request.method} {request.path}"
+        return json_response(status, {"code": code, "message": message})
     body = request.body
 
     async def receive() -> dict[str, Any]:
@@ -82,7 +79,8 @@ async def serve_route(router: HttpRouter, runner: Runner, request: Request) -> R
         log.exception(
             "[Request ID: %s] HTTP route %s %s failed", request_id, request.method, request.path
         )
-        return _error(500, "InternalError", f"[Request ID: {request_id}] Server Error")
+        message = f"[Request ID: {request_id}] Server Error"
+        return json_response(500, {"code": "InternalError", "message": message})
     finally:
         ctx.close()
     content_type = "text/plain"

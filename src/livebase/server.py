@@ -21,7 +21,7 @@ from livebase.engine.database import Engine
 from livebase.errors import LivebaseError
 from livebase.functions.loader import App, load_app, unload
 from livebase.functions.runner import Runner
-from livebase.httpapi.api import HttpResponse, authenticate, error_response, handle_api
+from livebase.httpapi.api import authenticate, error_response, handle_api
 from livebase.httpserver import Request, Response
 from livebase.metrics import CounterFn, Registry
 from livebase.routes import serve_route
@@ -169,7 +169,7 @@ class Router:
         app_routes = self.deployment.app.http
         if app_routes is not None and not path.startswith("/_"):
             if len(request.body) > self.deployment.engine.settings.limits.max_http_body_bytes:
-                return _response(error_response(RequestTooLargeError("request body is too large")))
+                return error_response(RequestTooLargeError("request body is too large"))
             request.path = path
             return await serve_route(app_routes, self.deployment.runner, request)
         return Response(404, _NOT_FOUND)
@@ -198,7 +198,7 @@ class Router:
                     request.headers.get("authorization"), self.deployment.admin_key
                 )
             except LivebaseError as exc:
-                return _response(error_response(exc))
+                return error_response(exc)
             result = await handle_api(
                 self.deployment.runner,
                 route,
@@ -206,14 +206,10 @@ class Router:
                 creds,
                 request.headers.get("idempotency-key"),
             )
-            return _response(result)
+            return result
         if route == "debug_event":
             return Response(200, b"{}")
         return Response(404, _NOT_FOUND)
-
-
-def _response(r: HttpResponse) -> Response:
-    return Response(r.status, r.body, r.content_type.decode("latin-1"))
 
 
 def asgi_app(
@@ -249,7 +245,7 @@ def asgi_app(
         try:
             body = await _read_body(receive, router.max_body)
         except LivebaseError as exc:
-            response = _response(error_response(exc))
+            response = error_response(exc)
         else:
             request = Request(
                 scope["method"],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from livebase.errors import (
@@ -21,6 +20,7 @@ from livebase.errors import (
     UnauthenticatedError,
 )
 from livebase.functions.runner import CallResult, Runner
+from livebase.httpserver import Response
 from livebase.values.types import Value
 from livebase.values.wire import (
     decode_ts,
@@ -38,28 +38,21 @@ ENCODED_FORMATS = ("convex_encoded_json", "convex_json")
 CLEAN_FORMATS = ("json", "convex_clean_json", "clean_json")
 
 
-@dataclass
-class HttpResponse:
-    status: int
-    body: bytes
-    content_type: bytes = b"application/json"
+def json_response(status: int, data: Any) -> Response:
+    return Response(status, dumps_bytes(data))
 
 
-def _json(status: int, data: Any) -> HttpResponse:
-    return HttpResponse(status, dumps_bytes(data))
-
-
-def error_response(exc: LivebaseError) -> HttpResponse:
-    return _json(exc.http_status, exc.to_json())
+def error_response(exc: LivebaseError) -> Response:
+    return json_response(exc.http_status, exc.to_json())
 
 
 def encode_value(value: Value, fmt: str) -> Any:
     return to_wire(value) if fmt in ENCODED_FORMATS else to_clean_json(value)
 
 
-def udf_response(result: CallResult, fmt: str) -> HttpResponse:
+def udf_response(result: CallResult, fmt: str) -> Response:
     if result.error is None:
-        return _json(
+        return json_response(
             200,
             {
                 "status": "success",
@@ -76,7 +69,7 @@ def udf_response(result: CallResult, fmt: str) -> HttpResponse:
     }
     if isinstance(result.error, AppError):
         body["errorData"] = encode_value(result.error.data, fmt)
-    return _json(200, body)
+    return json_response(200, body)
 
 
 class Credentials:
@@ -130,12 +123,12 @@ async def handle_api(
     body: bytes,
     creds: Credentials,
     idempotency_key: str | None,
-) -> HttpResponse:
+) -> Response:
     """Dispatch one ``/api/<route>`` call (``route`` is e.g. ``mutation`` or
     ``run/messages/list``)."""
     try:
         if route == "query_ts":
-            return _json(200, {"ts": encode_ts(runner.engine.latest_ts)})
+            return json_response(200, {"ts": encode_ts(runner.engine.latest_ts)})
         if route.startswith("run/"):
             module_fn = route.removeprefix("run/")
             module, _, name = module_fn.rpartition("/")

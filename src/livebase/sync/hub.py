@@ -30,7 +30,6 @@ class SyncHub:
         self.admin_key = admin_key
         self.manager = SubscriptionManager(runner)
         self.sessions: set[SyncSession] = set()
-        self._connections: dict[SyncSession, WebSocketConnection] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._to_flush: list[SyncSession] = []
         engine.add_commit_listener(self.manager.on_commits)
@@ -62,7 +61,6 @@ class SyncHub:
         session = SyncSession(self, connection)
         holder.append(session)
         self.sessions.add(session)
-        self._connections[session] = connection
         self._ensure_heartbeat()
         if rest:
             connection.data_received(rest)
@@ -87,7 +85,6 @@ class SyncHub:
     def _closed(self, session: SyncSession) -> None:
         session.close()
         self.sessions.discard(session)
-        self._connections.pop(session, None)
 
     def invalidate_all(self) -> None:
         """After a code reload every query may answer differently: re-run them all."""
@@ -105,12 +102,12 @@ class SyncHub:
         while self.sessions:
             await asyncio.sleep(HEARTBEAT)
             now = time.monotonic()
-            for session, connection in list(self._connections.items()):
+            for session in list(self.sessions):
                 session.ping_if_idle(now, PING_AFTER)
-                connection.send_ping()
+                session.conn.send_ping()
 
     def close_all(self) -> None:
-        for connection in list(self._connections.values()):
-            connection.close(1001, "server shutting down")
+        for session in list(self.sessions):
+            session.conn.close(1001, "server shutting down")
         if self._heartbeat is not None:
             self._heartbeat.cancel()
