@@ -89,9 +89,31 @@ class Deployment:
         self.metrics.add(self.sync.subscriptions_gauge)
         self.metrics.add(self.sync.connections_gauge)
         self.metrics.add(self.sync.manager.push_latency)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._services: list[Callable[[], Awaitable[None]]] = []
 
     def open(self, progress: Callable[[str, int, int], None] | None = None) -> None:
         self.engine.open(progress)
+
+    def add_service(self, run: Callable[[], Awaitable[None]]) -> None:
+        """A background loop (scheduler, change-log pruning...) run between ``start`` and
+        ``stop``."""
+        self._services.append(run)
+
+    async def start(self) -> None:
+        """Start the background services; call once the event loop runs."""
+        for run in self._services:
+            self._tasks.append(asyncio.ensure_future(_supervised(run)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
 
     def reload(self) -> str:
         """Load the app again; swap it in only if it loads and its schema applies."""
@@ -124,6 +146,19 @@ class Deployment:
 
     def close(self) -> None:
         self.engine.close()
+
+
+async def _supervised(run: Callable[[], Awaitable[None]]) -> None:
+    """Run a background service; if it crashes, log it and start it again after a pause."""
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background service %s failed; restarting it in 1 s", run)
+            await asyncio.sleep(1.0)
 
 
 class RequestTooLargeError(LivebaseError):
@@ -223,12 +258,14 @@ def asgi_app(
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await deployment.start()
                 if on_startup is not None:
                     tasks.append(asyncio.ensure_future(on_startup()))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in tasks:
                     task.cancel()
+                await deployment.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -69,6 +69,7 @@ async def _run_server(deployment: Any, host: str, port: int, reload: bool) -> in
     except OSError as exc:
         print(f"livebase: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
+    await deployment.start()
     print(f"Livebase ready at http://{host}:{server.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -85,6 +86,7 @@ async def _run_server(deployment: Any, host: str, port: int, reload: bool) -> in
         watcher.cancel()
     deployment.sync.close_all()
     await server.stop()
+    await deployment.stop()
     return 0
 
 
