@@ -206,3 +206,154 @@ def test_a_handler_error_is_a_500_not_a_dead_connection() -> None:
         return first, second
 
     assert serve(scenario, handler=broken) == (500, 200)
+
+
+# -- streamed responses (Server-Sent Events) ----------------------------------------------------
+
+
+async def read_chunks(reader: asyncio.StreamReader) -> list[bytes]:
+    """A chunked body, chunk by chunk, up to and without the last (empty) chunk."""
+    chunks = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+        data = await reader.readexactly(size + 2)
+        if size == 0:
+            return chunks
+        assert data.endswith(b"\r\n")
+        chunks.append(data[:-2])
+
+
+async def read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    headers = {}
+    for line in head[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return int(head[0].split(" ")[1]), headers
+
+
+class Streams:
+    """A handler whose ``/stream?n`` answers ``n`` chunks (forever without ``n``), recording
+    how far each stream got and whether it was closed."""
+
+    def __init__(self, chunk: bytes = b"data: x\n\n") -> None:
+        self.chunk = chunk
+        self.produced = 0
+        self.closed = asyncio.Event()
+
+    async def __call__(self, request: Request) -> Response:
+        if request.path == "/stream":
+            n = int(request.query) if request.query else None
+            return Response(200, content_type="text/event-stream", stream=self._gen(n))
+        if request.path == "/broken":
+            return Response(200, stream=self._broken())
+        return await echo(request)
+
+    async def _gen(self, n: int | None) -> Any:
+        try:
+            i = 0
+            while n is None or i < n:
+                self.produced += 1
+                yield self.chunk if n is None else b"chunk %d" % i
+                yield b""  # empty chunks are skipped, not sent as the end
+                i += 1
+                await asyncio.sleep(0.001 if n is None else 0)
+        finally:
+            self.closed.set()
+
+    async def _broken(self) -> Any:
+        yield b"first"
+        raise RuntimeError("stream bug")
+
+
+def test_a_streamed_response_is_chunked_and_the_connection_stays_usable() -> None:
+    streams = Streams()
+
+    async def scenario(server: HttpServer) -> tuple[list[bytes], bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /stream?3 HTTP/1.1\r\nHost: t\r\n\r\n" + post("/after", b"ok"))
+        status, headers = await read_head(reader)
+        assert status == 200 and headers["transfer-encoding"] == "chunked"
+        assert "content-length" not in headers
+        assert headers["content-type"] == "text/event-stream"
+        chunks = await read_chunks(reader)
+        _, _, body = await read_response(reader)
+        writer.close()
+        return chunks, body
+
+    chunks, after = serve(scenario, handler=streams)
+    assert chunks == [b"chunk 0", b"chunk 1", b"chunk 2"]
+    assert after == b"POST /after  2 ok"
+    assert streams.closed.is_set()
+
+
+def test_a_client_that_goes_away_ends_the_stream() -> None:
+    streams = Streams()
+
+    async def scenario(server: HttpServer) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        await read_head(reader)
+        await reader.readuntil(b"data: x\n\n")
+        writer.close()
+        await asyncio.wait_for(streams.closed.wait(), 2.0)
+        produced = streams.produced
+        await asyncio.sleep(0.05)
+        assert streams.produced == produced  # nothing runs after the client left
+        assert not server.connections
+
+    serve(scenario, handler=streams)
+
+
+def test_stop_ends_open_streams_at_once_with_a_clean_last_chunk() -> None:
+    streams = Streams()
+
+    async def scenario(server: HttpServer) -> tuple[float, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        await read_head(reader)
+        await reader.readuntil(b"data: x\n\n")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await server.stop(grace=10.0)
+        took = loop.time() - started
+        rest = await asyncio.wait_for(reader.read(), 2.0)
+        writer.close()
+        return took, rest
+
+    took, rest = serve(scenario, handler=streams)
+    assert took < 1.0
+    assert rest.endswith(b"\r\n0\r\n\r\n")
+    assert streams.closed.is_set()
+
+
+def test_a_stream_waits_for_a_slow_reader() -> None:
+    streams = Streams(chunk=b"y" * (256 << 10))
+
+    async def scenario(server: HttpServer) -> tuple[int, int]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port, limit=1 << 16)
+        writer.write(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        await asyncio.sleep(0.5)  # not reading: the server must pause instead of buffering
+        paused_at = streams.produced
+        received = 0
+        while received < 64 << 20:
+            received += len(await reader.read(1 << 20))
+        writer.close()
+        return paused_at, streams.produced
+
+    paused_at, produced = serve(scenario, handler=streams)
+    assert paused_at < 64  # far less than 0.5 s of unthrottled 256 KiB chunks
+    assert produced >= 256
+
+
+def test_a_failing_stream_is_cut_short_without_a_last_chunk() -> None:
+    async def scenario(server: HttpServer) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /broken HTTP/1.1\r\nHost: t\r\n\r\n")
+        await read_head(reader)
+        rest = await asyncio.wait_for(reader.read(), 2.0)
+        writer.close()
+        return rest
+
+    assert serve(scenario, handler=Streams()) == b"5\r\nfirst\r\n"

@@ -1,7 +1,7 @@
 """Livebase: a self-hosted, local-first reactive backend for Python, wire-compatible with Convex.
 
 The public API for app code: ``define_schema``, ``define_table``, the validators ``v``, the
-function decorators, ``AppError`` and ``UNSET``.
+function decorators, ``trigger``, ``Crons``, ``HttpRouter``, ``AppError`` and ``UNSET``.
 """
 
 from typing import Any, TypedDict
@@ -17,6 +17,8 @@ from livebase.functions.registry import (
     mutation,
     query,
 )
+from livebase.functions.triggers import trigger
+from livebase.scheduler.cron import Crons
 from livebase.schema.definition import define_schema, define_table
 from livebase.values.validators import v
 
@@ -53,6 +55,7 @@ __all__ = [
     "UNSET",
     "AppError",
     "Cors",
+    "Crons",
     "HttpRouter",
     "PaginationOptions",
     "__version__",
@@ -65,5 +68,6 @@ __all__ = [
     "mutation",
     "pagination_opts",
     "query",
+    "trigger",
     "v",
 ]

@@ -37,6 +37,13 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     mutation_retries: int = 4
     """How often a mutation that lost a write race is re-run before its caller sees an error."""
+    scheduler_parallelism: int = 8
+    """Scheduled jobs run at the same time (actions overlap; mutations still commit in order)."""
+    scheduled_job_retention_seconds: float = 7 * 86400.0
+    """How long finished rows stay in ``_scheduled_functions``."""
+    change_retention_seconds: float = 7 * 86400.0
+    """How long the commit log keeps changes for ``/api/changes`` (the newest 10,001 commits are
+    always kept); an older change-stream cursor gets ``CursorExpired``."""
 
 
 def _env_value(name: str, default: Any) -> Any:
@@ -56,7 +63,9 @@ def settings_from_env() -> Settings:
         f.name: _env_value(f"LIVEBASE_{f.name.upper()}", getattr(base, f.name))
         for f in fields(base)
     }
-    return Settings(
-        limits=replace(base, **overrides),
-        mutation_retries=_env_value("LIVEBASE_MUTATION_RETRIES", Settings.mutation_retries),
-    )
+    knobs = {
+        f.name: _env_value(f"LIVEBASE_{f.name.upper()}", getattr(Settings, f.name))
+        for f in fields(Settings)
+        if f.name != "limits"
+    }
+    return Settings(limits=replace(base, **overrides), **knobs)

@@ -17,6 +17,7 @@ for people and may change. Each class maps to an HTTP status for the ``/api/*`` 
     ├── UnauthenticatedError           401 Unauthenticated
     ├── ForbiddenError                 403 Forbidden
     ├── ConflictError                  409 OptimisticConcurrencyControlFailure (retried first)
+    ├── CursorExpiredError             410 CursorExpired         (change-stream cursor pruned)
     ├── SchemaMigrationError           400 SchemaMigrationRefused
     └── AppLoadError                   500 AppLoadFailed
 
@@ -113,6 +114,14 @@ class ConflictError(LivebaseError):
     http_status = 409
 
 
+class CursorExpiredError(LivebaseError):
+    """A change-stream cursor older than the retained change log: the changes after it are gone,
+    so resuming would silently skip them."""
+
+    code = "CursorExpired"
+    http_status = 410
+
+
 class SchemaMigrationError(LivebaseError):
     code = "SchemaMigrationRefused"
     http_status = 400
@@ -145,6 +154,7 @@ __all__ = [
     "AppLoadError",
     "BadRequestError",
     "ConflictError",
+    "CursorExpiredError",
     "ForbiddenError",
     "FunctionNotFoundError",
     "InvalidCursorError",

@@ -6,7 +6,9 @@ largest single cost. This server parses with httptools, hands each complete requ
 handler, and writes each response with a single ``write``. It supports keep-alive, pipelining
 (responses in request order), ``Expect: 100-continue``, chunked request bodies (decoded by
 httptools), a body size limit, write backpressure, idle timeouts and a graceful shutdown.
-Upgrade requests (WebSocket) go to an optional upgrade handler.
+Upgrade requests (WebSocket) go to an optional upgrade handler. A response with a ``stream`` is
+sent with chunked transfer encoding as the iterator produces it (Server-Sent Events); it ends
+when the iterator does, when the client goes away, or at once when the server stops.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import cast
@@ -45,6 +47,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    stream: AsyncIterator[bytes] | None = None
+    """If set, the body: sent chunk by chunk as it comes (``body`` is ignored)."""
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -53,11 +57,19 @@ UpgradeHandler = Callable[[Request, asyncio.Transport, bytes], asyncio.Protocol 
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
 def encode_response(response: Response, keep_alive: bool) -> bytes:
+    """The whole response; for a streamed one, only its head (the chunks follow)."""
+    length = (
+        b"transfer-encoding: chunked\r\n"
+        if response.stream is not None
+        else b"content-length: %d\r\n" % len(response.body)
+    )
     head = [
         b"HTTP/1.1 %d %s\r\n" % (response.status, _REASONS.get(response.status, b"Unknown")),
-        b"content-type: %s\r\ncontent-length: %d\r\n"
-        % (response.content_type.encode("latin-1"), len(response.body)),
+        b"content-type: %s\r\n%s" % (response.content_type.encode("latin-1"), length),
     ]
     for name, value in response.headers:
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
@@ -66,6 +78,8 @@ def encode_response(response: Response, keep_alive: bool) -> bytes:
     if not keep_alive:
         head.append(b"connection: close\r\n")
     head.append(b"\r\n")
+    if response.stream is not None:
+        return b"".join(head)
     return b"".join(head) + response.body
 
 
@@ -86,6 +100,7 @@ class _Connection(asyncio.Protocol):
         self._write_paused = False
         self._read_paused = False
         self._drained: asyncio.Future[None] | None = None
+        self._pump: asyncio.Task[None] | None = None  # sends a streamed body
         self.last_active = self._loop.time()
 
     # -- transport events ------------------------------------------------------------------------
@@ -100,6 +115,8 @@ class _Connection(asyncio.Protocol):
         self._closing = True
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+        if self._pump is not None:
+            self._pump.cancel()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -188,9 +205,13 @@ class _Connection(asyncio.Protocol):
                     self._server.in_flight -= 1
                 keep_alive = keep_alive and not self._server.stopping
                 if self._closing or self._transport is None:
+                    if response.stream is not None:
+                        await _aclose(response.stream)
                     return  # the client went away; the work is done, the answer is dropped
                 self._transport.write(encode_response(response, keep_alive))
                 self.last_active = self._loop.time()
+                if response.stream is not None and not await self._send_stream(response.stream):
+                    return
                 if self._write_paused:
                     self._drained = self._loop.create_future()
                     await self._drained
@@ -202,6 +223,48 @@ class _Connection(asyncio.Protocol):
                     self._transport.resume_reading()
         finally:
             self._busy = False
+
+    async def _send_stream(self, stream: AsyncIterator[bytes]) -> bool:
+        """Send ``stream`` as chunks after its head; False if the connection cannot go on."""
+        pump = self._pump = self._loop.create_task(self._pump_chunks(stream))
+        if self._server.stopping:
+            self.end_stream()
+        try:
+            await asyncio.wait({pump})
+        finally:
+            self._pump = None
+            await _aclose(stream)
+        if pump.cancelled() or self._closing or self._transport is None:
+            return False  # the client went away or the server ended the stream
+        error = pump.exception()
+        if error is not None:
+            log.error("streamed response failed", exc_info=error)
+            self._close()  # no last chunk: the client sees a truncated body, not a clean end
+            return False
+        self._transport.write(_LAST_CHUNK)
+        return True
+
+    async def _pump_chunks(self, stream: AsyncIterator[bytes]) -> None:
+        async for chunk in stream:
+            if self._closing or self._transport is None:
+                return
+            if not chunk:
+                continue  # an empty chunk would end the body
+            self._transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            self.last_active = self._loop.time()
+            if self._write_paused:
+                self._drained = self._loop.create_future()
+                await self._drained
+
+    def end_stream(self) -> None:
+        """End a streamed response now, cleanly (last chunk), and close the connection."""
+        if self._pump is None or self._pump.done():
+            return
+        self._pump.cancel()
+        if self._transport is not None and not self._closing:
+            # The pump writes whole chunks between awaits, so this lands on a chunk boundary.
+            self._transport.write(_LAST_CHUNK)
+        self._close()
 
     def _fail(self, status: int, message: str) -> None:
         if self._transport is not None and not self._closing:
@@ -285,9 +348,18 @@ class HttpServer:
             self._server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        for conn in list(self.connections):
+            conn.end_stream()  # streams never finish on their own; end them now
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while self.in_flight and loop.time() < deadline:
             await asyncio.sleep(0.01)
         for conn in list(self.connections):
             conn._close()
+
+
+async def _aclose(stream: AsyncIterator[bytes]) -> None:
+    """Finish an async generator (its ``finally`` blocks run now, not at garbage collection)."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -8,24 +8,34 @@ watcher reloads functions and schema when app files change, keeping connections 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from livebase import __version__
 from livebase.config import Settings, settings_from_env
 from livebase.engine.database import Engine
-from livebase.errors import LivebaseError
+from livebase.engine.retention import prune_forever
+from livebase.engine.transaction import Transaction
+from livebase.errors import LivebaseError, ValidationError
 from livebase.functions.loader import App, load_app, unload
 from livebase.functions.runner import Runner
+from livebase.functions.scheduling import JobExecutor
 from livebase.httpapi.api import authenticate, error_response, handle_api
+from livebase.httpapi.changes import ChangesEndpoint
+from livebase.httpapi.importer import handle_import
 from livebase.httpserver import Request, Response
 from livebase.metrics import CounterFn, Registry
 from livebase.routes import serve_route
-from livebase.storage import Durability, open_storage
+from livebase.runtime import Runtime
+from livebase.scheduler.jobs import system_tables
+from livebase.scheduler.worker import Worker
+from livebase.storage import Durability, Storage, open_storage
+from livebase.storage.sqlite import SqliteStorage
 from livebase.sync.hub import SyncHub
 
 log = logging.getLogger("livebase.server")
@@ -37,6 +47,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 ADMIN_KEY_FILE = "admin_key"
 DB_FILE = "data.sqlite3"
+ADMIN_KEY_GLOBAL = "admin_key"
 
 
 def load_admin_key(data_dir: Path) -> str:
@@ -55,6 +66,24 @@ def load_admin_key(data_dir: Path) -> str:
     return key
 
 
+def shared_admin_key(storage: Storage) -> str:
+    """For a database shared by several nodes: ``LIVEBASE_ADMIN_KEY``, else the key kept in the
+    database itself (made by the first node), so every node accepts the same key."""
+    env = os.environ.get("LIVEBASE_ADMIN_KEY")
+    if env:
+        return env
+    with storage.reader() as r:
+        key = r.get_global(ADMIN_KEY_GLOBAL)
+    if key:
+        return key
+    with storage.writer() as w:
+        key = w.get_global(ADMIN_KEY_GLOBAL)
+        if not key:
+            key = "lb_admin_" + secrets.token_urlsafe(32)
+            w.set_global(ADMIN_KEY_GLOBAL, key)
+    return key
+
+
 class Deployment:
     """One app served from one data directory."""
 
@@ -65,17 +94,37 @@ class Deployment:
         *,
         durability: Durability | str = Durability.FSYNC_PER_COMMIT,
         settings: Settings | None = None,
+        runtime: Runtime | None = None,
+        db: str | None = None,
     ) -> None:
+        """``db``: ``postgresql://...`` or ``sqlite:///path`` (default: ``LIVEBASE_DB``, else
+        ``data.sqlite3`` in the data folder)."""
         self.app_dir = Path(app_dir).resolve()
         self.app: App = load_app(self.app_dir)
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".livebase"
-        self.admin_key = load_admin_key(self.data_dir)
+        self.db = db or os.environ.get("LIVEBASE_DB") or str(self.data_dir / DB_FILE)
+        storage = open_storage(self.db, durability)
+        self.shared_database = not isinstance(storage, SqliteStorage)
+        self.admin_key = (
+            shared_admin_key(storage) if self.shared_database else load_admin_key(self.data_dir)
+        )
         self.engine = Engine(
-            open_storage(self.data_dir / DB_FILE, durability),
+            storage,
             self.app.schema,
             settings=settings or settings_from_env(),
+            runtime=runtime,
         )
+        self.engine.add_system_tables(system_tables())
         self.runner = Runner(self.engine, self.app)
+        self.node_id = secrets.token_hex(6)
+        self.worker = Worker(
+            self.engine,
+            JobExecutor(self.runner, self.node_id),
+            lambda: self.app.crons,
+            parallelism=self.engine.settings.scheduler_parallelism,
+            retention_seconds=self.engine.settings.scheduled_job_retention_seconds,
+            node_id=self.node_id,
+        )
         self.sync = SyncHub(self.engine, self.runner, lambda: self.admin_key)
         self.metrics = Registry()
         self.metrics.add(self.runner.executions)
@@ -90,10 +139,47 @@ class Deployment:
         self.metrics.add(self.sync.connections_gauge)
         self.metrics.add(self.sync.manager.push_latency)
         self._tasks: list[asyncio.Task[None]] = []
-        self._services: list[Callable[[], Awaitable[None]]] = []
+        self._services: list[Callable[[], Awaitable[None]]] = [self.worker.run]
+        self.add_service(functools.partial(prune_forever, self.engine))  # change-log retention
+        if self.engine.storage.shared:
+            self.add_service(self.follow_commits)
 
     def open(self, progress: Callable[[str, int, int], None] | None = None) -> None:
         self.engine.open(progress)
+
+    async def follow_commits(self) -> None:
+        """On a shared database: deliver other nodes' commits to this node's subscriptions,
+        change streams and scheduler, woken by database notifications."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def notify() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        stop = self.engine.storage.watch_commits(notify)
+        try:
+            await self.engine.follow(wake, poll_seconds=1.0 if stop else 0.1)
+        finally:
+            if stop is not None:
+                await asyncio.to_thread(stop)
+
+    async def import_documents(self, table: str, documents: list[dict[str, Any]]) -> int:
+        """Insert ``documents`` into ``table`` in one transaction: schema-checked, triggers run,
+        and either all of them are written or none."""
+        if not isinstance(table, str) or table.startswith("_"):
+            raise ValidationError(f"cannot import into {table!r}", code="InvalidTableName")
+
+        def write(tx: Transaction) -> int:
+            for number, doc in enumerate(documents, 1):
+                try:
+                    tx.insert(table, doc)
+                except LivebaseError as exc:
+                    exc.message = f"document {number}: {exc.message}"
+                    raise
+            return len(documents)
+
+        outcome = await self.engine.mutate(write)
+        return outcome.value
 
     def add_service(self, run: Callable[[], Awaitable[None]]) -> None:
         """A background loop (scheduler, change-log pruning...) run between ``start`` and
@@ -126,6 +212,7 @@ class Deployment:
         old, self.app = self.app, new_app
         self.runner.app = new_app
         unload(old)
+        self.worker.crons_changed()
         self.sync.invalidate_all()
         changes = report.tables_created + report.indexes_added + report.indexes_dropped
         return f"reloaded {len(new_app.functions)} functions" + (
@@ -181,6 +268,7 @@ class Router:
         limits = deployment.engine.settings.limits
         # Arguments may be up to max_args_bytes; leave room for the JSON envelope and encoding.
         self.max_body = max(limits.max_args_bytes * 2 + 65536, limits.max_http_body_bytes)
+        self.changes = ChangesEndpoint(deployment.engine, lambda: deployment.admin_key)
 
     async def __call__(self, request: Request) -> Response:
         path = request.path
@@ -225,6 +313,11 @@ class Router:
                 ],
             )
         route = path[5:].strip("/")
+        if route == "changes" and request.method == "GET":
+            return await self.changes(request)
+        if route == "import" and request.method == "POST":
+            deployment = self.deployment
+            return await handle_import(request, deployment.admin_key, deployment.import_documents)
         if request.method != "POST":
             return Response(404, _NOT_FOUND)
         if route in _API_ROUTES or route.startswith("run/"):
@@ -292,6 +385,9 @@ def asgi_app(
                 body,
             )
             response = await router(request)
+        if response.stream is not None:
+            await _send_stream(response, response.stream, receive, send)
+            return
         raw_headers = [
             (b"content-type", response.content_type.encode("latin-1")),
             (b"content-length", str(len(response.body)).encode()),
@@ -303,6 +399,43 @@ def asgi_app(
         await send({"type": "http.response.body", "body": response.body})
 
     return app
+
+
+async def _send_stream(
+    response: Response, stream: AsyncIterator[bytes], receive: Receive, send: Send
+) -> None:
+    """Send a streamed response as ASGI body messages until it ends or the client leaves."""
+    raw_headers = [
+        (b"content-type", response.content_type.encode("latin-1")),
+        *[(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers],
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
+
+    async def pump() -> None:
+        async for chunk in stream:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def client_gone() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    sending, watching = asyncio.ensure_future(pump()), asyncio.ensure_future(client_gone())
+    try:
+        await asyncio.wait({sending, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sending, watching):
+            task.cancel()
+        await asyncio.wait({sending, watching})
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    if sending.cancelled():
+        return  # the client went away
+    error = sending.exception()
+    if error is not None:
+        raise error
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

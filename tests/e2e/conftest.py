@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import fresh_database_url
 from tests.support.server import REPO_ROOT, LivebaseServer
 
 JS_CLIENT_DIR = REPO_ROOT / "tests" / "clients" / "js"
@@ -22,20 +24,37 @@ TEST_ADMIN_KEY = "livebase-e2e-admin-key-0123456789abcdef"
 ChatServer = LivebaseServer
 
 
-def launch_chat_server(base: Path) -> ChatServer:
-    """Start ``livebase serve examples/chat`` on a free port with its data under ``base``."""
-    return ChatServer.launch(base, admin_key=TEST_ADMIN_KEY)
+def launch_chat_server(base: Path, db: str | None = None) -> ChatServer:
+    """Start ``livebase serve examples/chat`` on a free port with its data under ``base``
+    (and its database at ``db``, if given)."""
+    return ChatServer.launch(base, admin_key=TEST_ADMIN_KEY, db=db)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend_db(request: pytest.FixtureRequest) -> Iterator[Callable[[], str | None]]:
+    """Every test of a chat server runs on both backends: this gives each server its database
+    (None: SQLite in its data folder; else a fresh PostgreSQL schema)."""
+    with ExitStack() as stack:
+
+        def make() -> str | None:
+            if request.param == "sqlite":
+                return None
+            return stack.enter_context(fresh_database_url("chat"))
+
+        yield make
 
 
 @pytest.fixture(scope="session")
-def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServer]:
-    with launch_chat_server(tmp_path_factory.mktemp("chat-server")) as server:
+def chat_server(
+    tmp_path_factory: pytest.TempPathFactory, backend_db: Callable[[], str | None]
+) -> Iterator[ChatServer]:
+    with launch_chat_server(tmp_path_factory.mktemp("chat-server"), backend_db()) as server:
         yield server
 
 
 @pytest.fixture
 def chat_server_factory(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, backend_db: Callable[[], str | None]
 ) -> Iterator[Callable[[], ChatServer]]:
     """Starts dedicated servers (fresh port and data) for tests that must not share one: a test
     that reads exact metric deltas, or one that kills and restarts the process. All stopped at
@@ -43,7 +62,7 @@ def chat_server_factory(
     servers: list[ChatServer] = []
 
     def make() -> ChatServer:
-        server = launch_chat_server(tmp_path_factory.mktemp("dedicated-server"))
+        server = launch_chat_server(tmp_path_factory.mktemp("dedicated-server"), backend_db())
         servers.append(server)
         return server
 

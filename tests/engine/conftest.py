@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +16,8 @@ from livebase.engine import Engine, MutationOutcome, Transaction
 from livebase.runtime import Runtime
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
 from livebase.storage import open_storage
+from livebase.storage.postgres import PostgresStorage
+from tests.support.postgres import fresh_database_url
 
 T = TypeVar("T")
 
@@ -38,20 +42,29 @@ def limits(**overrides: Any) -> Settings:
 
 
 class EngineFactory:
-    """Opens engines on SQLite files in one test's ``tmp_path`` and closes them afterwards."""
+    """Opens engines on one backend (SQLite files in the test's ``tmp_path``, or fresh schemas
+    on the PostgreSQL server) and closes them afterwards."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, backend: str, stack: ExitStack) -> None:
         self.tmp_path = tmp_path
+        self.backend = backend
+        self._stack = stack
+        self._urls: dict[str, str] = {}
         self._open: list[Engine] = []
 
-    def path(self, name: str = "db.sqlite3") -> Path:
-        return self.tmp_path / name
+    def path(self, name: str = "db.sqlite3") -> Any:
+        """Where database ``name`` lives: a file path, or a PostgreSQL URL."""
+        if self.backend == "sqlite":
+            return self.tmp_path / name
+        if name not in self._urls:
+            self._urls[name] = self._stack.enter_context(fresh_database_url())
+        return self._urls[name]
 
     def __call__(
         self,
         schema: SchemaDefinition = EMPTY_SCHEMA,
         *,
-        path: Path | None = None,
+        path: Any = None,
         durability: str = "normal",
         settings: Settings | None = None,
         runtime: Runtime | None = None,
@@ -76,7 +89,7 @@ class EngineFactory:
         self, engine: Engine, schema: SchemaDefinition | None = None, **kwargs: Any
     ) -> Engine:
         """Close ``engine`` and open its file again (with the same schema unless given)."""
-        path = Path(engine.storage.path)  # type: ignore[attr-defined]
+        path = location(engine)
         self.close(engine)
         return self(engine.schema if schema is None else schema, path=path, **kwargs)
 
@@ -85,11 +98,38 @@ class EngineFactory:
             self.close(self._open[-1])
 
 
+BACKENDS = ["sqlite", "postgres"]
+
+
+def location(engine: Engine) -> Any:
+    """Where an engine's database is: a file path or a PostgreSQL URL (to reopen it)."""
+    storage: Any = engine.storage
+    return storage.url if isinstance(storage, PostgresStorage) else storage.path
+
+
+def raw_rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
+    """Run read-only SQL against the backend's own tables (``documents``, ``indexes``,
+    ``commits``, ``globals``; prefixed ``lb_`` on PostgreSQL), bypassing the engine."""
+    storage: Any = engine.storage
+    if isinstance(storage, PostgresStorage):
+        sql = re.sub(r"\b(documents|indexes|commits|globals)\b", r"lb_\1", sql)
+        with storage._pool.connection() as conn:
+            return list(conn.execute(sql).fetchall())
+    return list(storage._read_conn.execute(sql).fetchall())
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every engine test runs on each storage backend."""
+    return str(request.param)
+
+
 @pytest.fixture
-def make_engine(tmp_path: Path) -> Iterator[EngineFactory]:
-    factory = EngineFactory(tmp_path)
-    yield factory
-    factory.close_all()
+def make_engine(tmp_path: Path, backend: str) -> Iterator[EngineFactory]:
+    with ExitStack() as stack:
+        factory = EngineFactory(tmp_path, backend, stack)
+        yield factory
+        factory.close_all()
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,20 +15,29 @@ from livebase import define_schema, define_table
 from livebase.engine import Engine, Transaction
 from livebase.engine.catalog import BY_CREATION_TIME
 from livebase.errors import LimitExceededError
+from livebase.storage import open_storage
 
-from .conftest import EngineFactory, limits, mutate
+from .conftest import BACKENDS, EngineFactory, limits, mutate
 
 TOTAL = 30_000
 PER_MUTATION = 10_000
 SCHEMA = define_schema({"items": define_table().index("by_n", ["n"])})
 
 
-@pytest.fixture(scope="module")
-def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database file holding 30,000 documents, built once per module."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def big_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A database holding 30,000 documents, built once per module and backend."""
     directory = tmp_path_factory.mktemp("big")
-    factory = EngineFactory(directory)
-    engine = factory(SCHEMA, settings=limits(max_documents_written=PER_MUTATION))
+    with ExitStack() as stack:
+        factory = EngineFactory(directory, request.param, stack)
+        yield _fill(factory)
+
+
+def _fill(factory: EngineFactory) -> Any:
+    settings = limits(max_documents_written=PER_MUTATION, max_function_seconds=60.0)
+    engine = factory(SCHEMA, settings=settings)
 
     def fill(start: int):  # type: ignore[no-untyped-def]
         def body(tx: Transaction) -> None:
@@ -43,10 +54,32 @@ def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def big(big_db: Path, make_engine: EngineFactory) -> Iterator[EngineFactory]:
-    """A private copy of the big database; open it with ``make_engine(SCHEMA, ...)``."""
-    shutil.copy(big_db, make_engine.path())
-    yield make_engine
+def big(big_db: Any, tmp_path: Path) -> Iterator[EngineFactory]:
+    """A private copy of the big database; open it with ``big(SCHEMA, ...)``."""
+    with ExitStack() as stack:
+        backend = "sqlite" if isinstance(big_db, Path) else "postgres"
+        factory = EngineFactory(tmp_path, backend, stack)
+        if backend == "sqlite":
+            shutil.copy(big_db, factory.path())
+        else:
+            copy_schema(big_db, factory.path())
+        yield factory
+        factory.close_all()
+
+
+def copy_schema(source_url: str, target_url: str) -> None:
+    """Copy Livebase's tables from one PostgreSQL schema to another (a fresh one)."""
+    import psycopg
+
+    from livebase.storage.postgres import split_url
+
+    open_storage(target_url, "normal").close()  # creates the tables
+    conninfo, source = split_url(source_url)
+    _, target = split_url(target_url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for table in ("lb_documents", "lb_indexes", "lb_commits", "lb_globals"):
+            conn.execute(f'INSERT INTO "{target}".{table} SELECT * FROM "{source}".{table}')
+        conn.execute(f'UPDATE "{target}".lb_clock SET ts = (SELECT ts FROM "{source}".lb_clock)')
 
 
 def index_id(engine: Engine, name: str) -> int:

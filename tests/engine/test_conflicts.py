@@ -1,4 +1,5 @@
-"""Another writer holding the database: mutations are retried, or fail with ConflictError."""
+"""Another writer holding the database (another process on the SQLite file, another node on
+PostgreSQL): mutations are retried, or fail with ConflictError."""
 
 from __future__ import annotations
 
@@ -9,22 +10,34 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from livebase.config import Settings
 from livebase.engine import Engine
 from livebase.errors import ConflictError
+from livebase.storage.postgres import PostgresStorage, split_url
 
 from .conftest import EngineFactory, mutate, read, run
 
 
 @contextmanager
-def external_writer(path: Path, hold_seconds: float) -> Iterator[threading.Timer]:
-    """A plain sqlite3 connection that holds ``BEGIN IMMEDIATE`` for ``hold_seconds``."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("BEGIN IMMEDIATE")
+def external_writer(engine: Engine, hold_seconds: float) -> Iterator[threading.Timer]:
+    """Another connection that holds the write lock for ``hold_seconds``: ``BEGIN IMMEDIATE``
+    on the SQLite file, or the commit-clock row lock on PostgreSQL."""
+    storage: Any = engine.storage
+    conn: Any
+    if isinstance(storage, PostgresStorage):
+        import psycopg
+
+        conninfo, schema = split_url(storage.url)
+        conn = psycopg.connect(conninfo, autocommit=True)
+        conn.execute("BEGIN")
+        conn.execute(f'SELECT ts FROM "{schema}".lb_clock FOR UPDATE')
+    else:
+        conn = sqlite3.connect(storage.path, isolation_level=None, check_same_thread=False)
+        conn.execute("BEGIN IMMEDIATE")
     released = threading.Event()
 
     def release() -> None:
@@ -42,16 +55,17 @@ def external_writer(path: Path, hold_seconds: float) -> Iterator[threading.Timer
 
 
 def busy_timeout_seconds(engine: Engine) -> float:
-    conn = engine.storage._write_conn  # type: ignore[attr-defined]
-    return int(conn.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
+    storage: Any = engine.storage
+    if isinstance(storage, PostgresStorage):
+        return storage.lock_timeout_ms / 1000
+    return int(storage._write_conn.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
 
 
 def test_mutation_succeeds_while_another_writer_briefly_holds_the_database(
     engine: Engine,
 ) -> None:
     doc_id = mutate(engine, lambda tx: tx.insert("t", {"n": 0})).value
-    path = Path(engine.storage.path)  # type: ignore[attr-defined]
-    with external_writer(path, 0.3):
+    with external_writer(engine, 0.3):
         started = time.monotonic()
         outcome = mutate(engine, lambda tx: tx.patch(doc_id, {"n": 1}))
         waited = time.monotonic() - started
@@ -64,7 +78,6 @@ def test_mutation_succeeds_while_another_writer_briefly_holds_the_database(
 def test_event_loop_stays_responsive_while_the_database_is_held(engine: Engine) -> None:
     """Waiting for the lock must be a retry with back-off, not a long block of the event loop."""
     mutate(engine, lambda tx: tx.insert("t", {"n": 0}))
-    path = Path(engine.storage.path)  # type: ignore[attr-defined]
     hold = 0.6
 
     async def main() -> tuple[float, object]:
@@ -84,7 +97,7 @@ def test_event_loop_stays_responsive_while_the_database_is_held(engine: Engine) 
         gaps = [b - a for a, b in itertools.pairwise(ticks)]
         return max(gaps), outcome
 
-    with external_writer(path, hold):
+    with external_writer(engine, hold):
         max_gap, _ = run(main())
     assert max_gap < 0.25, (
         f"the event loop was blocked for {max_gap:.3f} s while waiting for the database "
@@ -95,7 +108,6 @@ def test_event_loop_stays_responsive_while_the_database_is_held(engine: Engine) 
 def test_no_retries_and_a_long_hold_gives_conflict_error(make_engine: EngineFactory) -> None:
     engine = make_engine(settings=Settings(mutation_retries=0))
     doc_id = mutate(engine, lambda tx: tx.insert("t", {"n": 0})).value
-    path = Path(engine.storage.path)  # type: ignore[attr-defined]
     hold = busy_timeout_seconds(engine) + 0.4
     calls = []
 
@@ -103,7 +115,7 @@ def test_no_retries_and_a_long_hold_gives_conflict_error(make_engine: EngineFact
         calls.append(1)
         tx.patch(doc_id, {"n": 1})
 
-    with external_writer(path, hold), pytest.raises(ConflictError) as info:
+    with external_writer(engine, hold), pytest.raises(ConflictError) as info:
         mutate(engine, body)
     assert info.value.code == "OptimisticConcurrencyControlFailure"
     assert read(engine, lambda tx: tx.get(doc_id))["n"] == 0  # type: ignore[index]
@@ -114,8 +126,7 @@ def test_no_retries_and_a_long_hold_gives_conflict_error(make_engine: EngineFact
 
 def test_reads_work_while_another_writer_holds_the_database(engine: Engine) -> None:
     doc_id = mutate(engine, lambda tx: tx.insert("t", {"n": 7})).value
-    path = Path(engine.storage.path)  # type: ignore[attr-defined]
-    with external_writer(path, 0.3):
+    with external_writer(engine, 0.3):
         started = time.monotonic()
         assert read(engine, lambda tx: tx.get(doc_id))["n"] == 7  # type: ignore[index]
         assert time.monotonic() - started < 0.2

@@ -1,6 +1,9 @@
-"""Durability settings: ``fsync-per-commit`` is synchronous=FULL, ``normal`` is NORMAL."""
+"""Durability settings: ``fsync-per-commit`` is SQLite's synchronous=FULL and PostgreSQL's
+synchronous_commit=on; ``normal`` is NORMAL and off."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -16,10 +19,16 @@ def test_durability_opens_commits_and_sets_synchronous(
     engine = make_engine(durability=durability)
     assert engine.storage.durability is Durability(durability)
     doc_id = mutate(engine, lambda tx: tx.insert("t", {"d": durability})).value
-    storage = engine.storage
-    for conn in (storage._write_conn, storage._read_conn):  # type: ignore[attr-defined]
-        assert conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    storage: Any = engine.storage
+    if make_engine.backend == "postgres":
+        expected = "on" if synchronous == 2 else "off"
+        with storage._pool.connection() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == expected
+        assert storage._write_conn.execute("SHOW synchronous_commit").fetchone()[0] == expected
+    else:
+        for conn in (storage._write_conn, storage._read_conn):
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     engine = make_engine.reopen(engine, durability=durability)
     assert read(engine, lambda tx: tx.get(doc_id))["d"] == durability  # type: ignore[index]
 

@@ -9,7 +9,7 @@ from livebase.engine import Engine
 from livebase.engine.catalog import CATALOG_KEY
 from livebase.errors import InvalidQueryError, SchemaMigrationError, ValidationError
 
-from .conftest import EngineFactory, mutate, read
+from .conftest import EngineFactory, location, mutate, raw_rows, read
 
 LOOSE = define_schema({"users": define_table()})
 STRICT = define_schema({"users": define_table({"name": v.string()}).index("by_name", ["name"])})
@@ -19,12 +19,11 @@ def snapshot(engine: Engine) -> tuple[str | None, list[tuple[int, bytes]], int]:
     """The stored catalog, every index entry and the number of documents."""
     with engine.storage.reader() as r:
         catalog = r.get_global(CATALOG_KEY)
-    conn = engine.storage._read_conn  # type: ignore[attr-defined]
     entries = [
         (int(i), bytes(k))
-        for i, k in conn.execute("SELECT index_id, key FROM indexes ORDER BY 1, 2")
+        for i, k in raw_rows(engine, "SELECT index_id, key FROM indexes ORDER BY 1, 2")
     ]
-    docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    docs = raw_rows(engine, "SELECT count(*) FROM documents")[0][0]
     return catalog, entries, int(docs)
 
 
@@ -38,7 +37,7 @@ def test_refused_schema_lists_offending_ids_and_changes_nothing(make_engine: Eng
     bad1 = mutate(engine, lambda tx: tx.insert("users", {"name": 42})).value
     bad2 = mutate(engine, lambda tx: tx.insert("users", {"nickname": "x"})).value
     before = snapshot(engine)
-    path = engine.storage.path  # type: ignore[attr-defined]
+    path = location(engine)
     make_engine.close(engine)
 
     with pytest.raises(SchemaMigrationError) as info:
@@ -170,7 +169,7 @@ def test_unchanged_schema_reopens_without_work(make_engine: EngineFactory) -> No
     engine = make_engine(STRICT)
     mutate(engine, lambda tx: tx.insert("users", {"name": "a"}))
     before = snapshot(engine)
-    path = engine.storage.path  # type: ignore[attr-defined]
+    path = location(engine)
     make_engine.close(engine)
     storage_engine = make_engine(STRICT, path=path)
     assert snapshot(storage_engine) == before

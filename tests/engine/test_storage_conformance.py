@@ -1,37 +1,45 @@
-"""The storage interface contract, run against every backend.
-
-Only ``sqlite`` exists now. To add a backend, add an id to ``BACKENDS`` and a branch to
-``open_backend`` (for example ``postgres``, skipped unless a test database URL is configured).
-"""
+"""The storage interface contract, run against every backend: SQLite files and the real
+PostgreSQL server (a fresh schema per test; see ``tests/support/postgres.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from livebase.storage import Storage, open_storage
 from livebase.storage.sqlite import SqliteStorage, StorageLockedError
+from tests.support.postgres import fresh_database_url
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 MAX = b"\xff\xff"
 
 Opener = Callable[[], Storage]
 
 
-def open_backend(backend: str, tmp_path: Path) -> Opener:
+@contextmanager
+def open_backend(backend: str, tmp_path: Path) -> Iterator[Opener]:
     """A function that opens (or reopens) one database of ``backend``."""
     if backend == "sqlite":
         path = tmp_path / "conformance.sqlite3"
-        return lambda: open_storage(path, "normal")
-    raise AssertionError(f"unknown backend {backend!r}")
+        yield lambda: open_storage(path, "normal")
+    elif backend == "postgres":
+        with fresh_database_url() as url:
+            yield lambda: open_storage(url, "normal")
+    else:
+        raise AssertionError(f"unknown backend {backend!r}")
 
 
 @pytest.fixture(params=BACKENDS)
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    with open_backend(request.param, tmp_path) as base:
+        yield from _opened(base)
+
+
+def _opened(base: Opener) -> Iterator[Opener]:
     opened: list[Storage] = []
-    base = open_backend(request.param, tmp_path)
 
     def open_() -> Storage:
         storage = base()

@@ -13,6 +13,12 @@ from livebase.engine import Engine
 from .conftest import EngineFactory
 
 
+@pytest.fixture
+def backend() -> str:
+    """The write-ahead log file is SQLite's; PostgreSQL manages its own WAL."""
+    return "sqlite"
+
+
 @pytest.mark.parametrize("durability", ["normal", "fsync-per-commit"])
 def test_wal_file_stays_bounded_under_steady_writes(
     make_engine: EngineFactory, durability: str

@@ -72,6 +72,7 @@ class LivebaseServer:
         durability: str | None = None,
         command: str = "serve",
         cwd: Path = REPO_ROOT,
+        db: str | None = None,
     ) -> None:
         self.app = Path(app)
         self.data_dir = data
@@ -81,6 +82,7 @@ class LivebaseServer:
         self.durability = durability
         self.cwd = cwd
         self._admin_key = admin_key
+        self.db = db
         self._env = dict(env) if env is not None else None
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -121,6 +123,8 @@ class LivebaseServer:
         ]  # fmt: skip
         if self.durability is not None:
             args += ["--durability", self.durability]
+        if self.db is not None:
+            args += ["--db", self.db]
         return args
 
     def spawn(self) -> None:

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -35,20 +36,25 @@ def _serve(args: argparse.Namespace, *, reload: bool) -> int:
     import uvloop
 
     from livebase.server import Deployment
+    from livebase.storage import redact
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
     try:
-        deployment = Deployment(args.app_dir, args.data, durability=args.durability)
+        deployment = Deployment(args.app_dir, args.data, durability=args.durability, db=args.db)
         deployment.open(_progress)
     except LivebaseError as exc:
         print(f"livebase: {exc.message}", file=sys.stderr)
         return 1
+    except (LookupError, ValueError) as exc:
+        print(f"livebase: {exc}", file=sys.stderr)
+        return 1
     n = len(deployment.app.functions)
     print(f"Livebase {__version__} serving {deployment.app_dir} ({n} functions)", flush=True)
-    print(f"Data: {deployment.data_dir} (durability: {args.durability})", flush=True)
+    where = redact(deployment.db) if deployment.shared_database else deployment.data_dir
+    print(f"Data: {where} (durability: {args.durability})", flush=True)
     print(f"Admin key: {deployment.admin_key}", flush=True)
     try:
         return uvloop.run(_run_server(deployment, args.host, args.port, reload))
@@ -179,6 +185,86 @@ def _run(args: argparse.Namespace) -> int:
     return 1
 
 
+def _import(args: argparse.Namespace) -> int:
+    """Send a JSON Lines (or JSON array) file to ``/api/import`` in batches, with progress."""
+    from livebase.httpapi.importer import parse_documents
+    from livebase.values.wire import dumps, to_wire
+
+    try:
+        raw = Path(args.file).read_bytes()
+        documents = parse_documents(raw)
+    except OSError as exc:
+        print(f"livebase import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except LivebaseError as exc:
+        print(f"livebase import: {args.file}: {exc.message}", file=sys.stderr)
+        return 2
+    key = _admin_key(args)
+    if not key:
+        print(
+            "livebase import: needs the admin key (--admin-key or LIVEBASE_ADMIN_KEY)",
+            file=sys.stderr,
+        )
+        return 2
+    url = f"{args.url.rstrip('/')}/api/import?table={urllib.parse.quote(args.table)}"
+    done = 0
+    total = len(documents)
+    for start in range(0, total, args.batch):
+        batch = documents[start : start + args.batch]
+        body = "\n".join(dumps(to_wire(doc)) for doc in batch).encode()
+        request = urllib.request.Request(url, data=body, headers={"Authorization": f"Convex {key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=args.timeout) as response:
+                json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            data = json.loads(exc.read() or b"{}")
+            print(
+                f"\nlivebase import: batch starting at document {start + 1}: "
+                f"{data.get('code', exc.code)}: {data.get('message', exc.reason)}\n"
+                f"{done} documents were imported before it; fix the file and import the rest "
+                f"(each batch of {args.batch} is all or nothing)",
+                file=sys.stderr,
+            )
+            return 1
+        except (urllib.error.URLError, OSError) as exc:
+            print(
+                f"livebase import: no Livebase server at {args.url} "
+                f"({getattr(exc, 'reason', exc)})",
+                file=sys.stderr,
+            )
+            return 1
+        done += len(batch)
+        _progress(f"importing into {args.table}", done, total)
+    print(f"imported {done} documents into {args.table}")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Copy a database to another backend (``livebase.migrate``) and print what was verified."""
+    from livebase.migrate import migrate
+    from livebase.storage import redact
+
+    print(f"Migrating {redact(args.source)} -> {redact(args.target)}", file=sys.stderr)
+    try:
+        summary = migrate(args.source, args.target, force=args.force, progress=_progress)
+    except LivebaseError as exc:
+        print(f"livebase migrate: {exc.message}", file=sys.stderr)
+        return 1
+    except (LookupError, ValueError) as exc:
+        print(f"livebase migrate: {exc}", file=sys.stderr)
+        return 1
+    print("Copied and verified (row counts and SHA-256 checksums match):")
+    for table, digest in summary.tables.items():
+        print(f"  {table:<10} {digest.rows:>10} rows  sha256 {digest.sha256[:16]}")
+    documents = summary.tables["documents"].rows
+    rate = documents / summary.seconds if summary.seconds > 0 else 0.0
+    print(
+        f"Latest commit timestamp {summary.latest_ts}; {documents} documents in "
+        f"{summary.seconds:.1f} s ({rate:,.0f} documents/s)"
+    )
+    return 0
+
+
 def _ints_as_int64(value: Any) -> Any:
     """JSON given on the command line: whole numbers stay Python ints (int64) only if huge;
     like the JS and Python clients, plain numbers are float64."""
@@ -209,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default=os.environ.get("LIVEBASE_HOST", "127.0.0.1"))
         p.add_argument("--data", metavar="DIR", help="data folder (default: APP_DIR/.livebase)")
         p.add_argument(
+            "--db",
+            metavar="URL",
+            default=os.environ.get("LIVEBASE_DB"),
+            help="postgresql://user@host:port/db[?schema=name] or sqlite:///path "
+            "(default: LIVEBASE_DB, else data.sqlite3 in the data folder)",
+        )
+        p.add_argument(
             "--durability",
             choices=["fsync-per-commit", "normal"],
             default=os.environ.get("LIVEBASE_DURABILITY", "fsync-per-commit"),
@@ -223,6 +316,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
     p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
     p.add_argument("--timeout", type=float, default=60.0)
+    p = sub.add_parser("import", help="import documents (JSON Lines or a JSON array) into a table")
+    p.add_argument("table", metavar="TABLE")
+    p.add_argument("file", metavar="FILE", help="a .jsonl file (one document per line) or .json")
+    p.add_argument(
+        "--url", default=os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    )
+    p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
+    p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
+    p.add_argument("--batch", type=int, default=1000, help="documents per transaction")
+    p.add_argument("--timeout", type=float, default=120.0)
+    p = sub.add_parser(
+        "migrate", help="copy an app's database to another backend (stop its servers first)"
+    )
+    p.add_argument(
+        "--from", dest="source", metavar="URL", required=True, help="sqlite:///path, postgresql://"
+    )
+    p.add_argument(
+        "--to", dest="target", metavar="URL", required=True, help="an empty database to copy into"
+    )
+    p.add_argument("--force", action="store_true", help="delete the target's contents first")
     return parser
 
 
@@ -235,6 +348,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     if args.command == "run":
         return _run(args)
+    if args.command == "import":
+        return _import(args)
+    if args.command == "migrate":
+        return _migrate(args)
     return 2
 
 

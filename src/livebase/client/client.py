@@ -8,7 +8,8 @@
         async for messages in c.subscribe("messages:list", {"channel": "general"}):
             ...
 
-One WebSocket (``/api/sync``) carries every call. The client connects in the background and
+One WebSocket (``/api/sync``) carries every call; ``changes()`` (the change stream, admin
+only) reads ``/api/changes`` over its own HTTP connection. The client connects in the background and
 reconnects on its own (exponential backoff), re-authenticating, re-subscribing and resending
 unacknowledged mutations under their original request ids, so the server applies each exactly
 once. Calls made while disconnected wait for the connection; a mutation resolves only after the
@@ -20,11 +21,13 @@ Values: ``int`` is int64, ``float`` is float64, ``bytes`` is bytes (see ``liveba
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from livebase import __version__
 from livebase.client import protocol
+from livebase.client.changes import ChangeStream, require_admin_key
 from livebase.client.connection import Connection
 from livebase.client.errors import ConnectionClosedError
 from livebase.client.protocol import JsonObject
@@ -58,8 +61,10 @@ class Client:
         self._conn: Connection | None = None
         self._options = (inactivity_timeout, backoff_initial, backoff_max)
         self._closed = False
+        self._admin_key: str | None = None
+        self._streams: weakref.WeakSet[ChangeStream] = weakref.WeakSet()
         if admin_key is not None:
-            self._state.set_auth("Admin", admin_key)
+            self.set_admin_auth(admin_key)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -101,6 +106,8 @@ class Client:
             return
         self._closed = True
         self._state.close()
+        for stream in list(self._streams):
+            stream.close(ConnectionClosedError("the client is closed"))
         if self._conn is not None:
             await self._conn.close()
 
@@ -132,14 +139,17 @@ class Client:
 
     def set_admin_auth(self, admin_key: str) -> None:
         """Call functions as the admin (internal functions become callable)."""
+        self._admin_key = admin_key
         self._state.set_auth("Admin", admin_key)
 
     def set_auth(self, token: str) -> None:
         """Call functions as the user identified by ``token`` (a JWT)."""
+        self._admin_key = None
         self._state.set_auth("User", token)
 
     def clear_auth(self) -> None:
         """Go back to anonymous calls."""
+        self._admin_key = None
         self._state.set_auth("None", None)
 
     # ------------------------------------------------------------------ calls
@@ -171,6 +181,32 @@ class Client:
         """Subscribe to a query: ``async for result in client.subscribe(...)``."""
         self._start()
         return Subscription(self._state, self._state.subscribe(path, args))
+
+    def changes(
+        self, tables: Sequence[str] | None = None, cursor: str | None = None
+    ) -> ChangeStream:
+        """The change stream (needs the admin key): ``async for change in client.changes()``.
+
+        ``tables`` limits it to those tables (default: every app table). ``cursor`` resumes
+        right after the change that carried it; ``"now"`` starts with the next commit; None
+        starts at the oldest change the server still keeps. The stream reconnects by itself and
+        resumes exactly; ``CursorExpiredError`` means the cursor fell out of the server's
+        retention window. See ``livebase.client.changes``.
+        """
+        if self._closed:
+            raise ConnectionClosedError("the client is closed")
+        inactivity, initial, maximum = self._options
+        stream = ChangeStream(
+            self.url,
+            require_admin_key(self._admin_key),
+            tables,
+            cursor,
+            inactivity_timeout=inactivity,
+            backoff_initial=initial,
+            backoff_max=maximum,
+        )
+        self._streams.add(stream)
+        return stream
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("connected" if self.connected else "connecting")

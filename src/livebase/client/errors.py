@@ -7,7 +7,9 @@
     ├── ConnectionLostError      an action was in flight when the connection dropped
     ├── ConnectionClosedError    the client was closed (explicitly, or before the call finished)
     ├── InvalidArgumentsError    arguments that are not Convex values (also a ``ValueError``)
-    └── ProtocolError            the server sent a message that breaks the sync protocol
+    ├── ProtocolError            the server sent a message that breaks the sync protocol
+    └── ChangeStreamError        the server refused a change stream (bad cursor, no admin key)
+        └── CursorExpiredError   the cursor is older than the retained change log
 
 Connection trouble alone never raises: the client reconnects and carries on. Only closing the
 client fails what is still pending, with ``ConnectionClosedError``.
@@ -58,10 +60,28 @@ class ProtocolError(ClientError):
     """The server sent something the sync protocol does not allow (the client reconnects)."""
 
 
+class ChangeStreamError(ClientError):
+    """The server refused ``Client.changes()``: ``status`` is the HTTP status, ``code`` the
+    server's error code (``Unauthenticated``, ``InvalidCursor``...). Not retried."""
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class CursorExpiredError(ChangeStreamError):
+    """The cursor is older than the server's retained change log: changes after it are gone.
+    Reload a snapshot of the data and restart the stream without a cursor."""
+
+
 __all__ = [
+    "ChangeStreamError",
     "ClientError",
     "ConnectionClosedError",
     "ConnectionLostError",
+    "CursorExpiredError",
     "FunctionError",
     "InvalidArgumentsError",
     "ProtocolError",

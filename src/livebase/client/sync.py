@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from livebase.client.changes import Change, ChangeStream
 from livebase.client.client import Args, Client
 from livebase.client.errors import ConnectionClosedError
 from livebase.client.subscription import Subscription
@@ -99,6 +100,13 @@ class SyncClient:
         sub = self._call(_run(self._client.subscribe, path, args))
         return SyncSubscription(self, sub)
 
+    def changes(
+        self, tables: Sequence[str] | None = None, cursor: str | None = None
+    ) -> SyncChangeStream:
+        """The change stream as a blocking iterator (see ``Client.changes``)."""
+        stream = self._call(_run(self._client.changes, tables, cursor))
+        return SyncChangeStream(self, stream)
+
     def close(self) -> None:
         """Close the client and stop its thread (idempotent)."""
         if self._closed:
@@ -169,6 +177,53 @@ class SyncSubscription(Iterator[Value]):
         self.close()
 
 
+class SyncChangeStream(Iterator[Change]):
+    """A blocking iterator over the change stream; ``next(timeout)`` waits at most ``timeout``
+    seconds (``TimeoutError``) without losing anything."""
+
+    def __init__(self, owner: SyncClient, stream: ChangeStream) -> None:
+        self._owner = owner
+        self._stream = stream
+
+    @property
+    def cursor(self) -> str | None:
+        return self._stream.cursor
+
+    def __iter__(self) -> SyncChangeStream:
+        return self
+
+    def __next__(self) -> Change:
+        return self.next()
+
+    def next(self, timeout: float | None = None) -> Change:
+        done, change = self._owner._call(_next_change(self._stream), timeout)
+        if done or change is None:
+            raise StopIteration
+        return change
+
+    def close(self) -> None:
+        if not self._stream.closed and not self._owner._closed:
+            self._owner._call(self._stream.aclose())
+
+    def __enter__(self) -> SyncChangeStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+async def _next_change(stream: ChangeStream) -> tuple[bool, Change | None]:
+    try:
+        return False, await stream.__anext__()
+    except StopAsyncIteration:
+        return True, None
+
+
 async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Call a plain function on the loop thread."""
     return fn(*args, **kwargs)
@@ -186,4 +241,4 @@ async def _latest(sub: Subscription) -> Value:
     return sub.latest
 
 
-__all__ = ["SyncClient", "SyncSubscription"]
+__all__ = ["SyncChangeStream", "SyncClient", "SyncSubscription"]

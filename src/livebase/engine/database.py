@@ -20,16 +20,19 @@ from typing import Any, Generic, TypeVar
 
 from livebase.config import Settings
 from livebase.engine.catalog import BY_CREATION_TIME, CATALOG_KEY, Catalog
+from livebase.engine.changes import RETAINED_KEY, Retention
 from livebase.engine.history import MAX_COMMITS_BACK, HistoricalReader
 from livebase.engine.migration import MigrationReport, Progress, apply_schema
-from livebase.engine.transaction import Transaction, Write, decode_document
+from livebase.engine.transaction import ChangeHook, Transaction, Write, decode_document
+from livebase.engine.views import refresh_views
 from livebase.errors import ConflictError, InvalidValueError
 from livebase.runtime import Runtime, SystemRuntime
-from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
-from livebase.storage.base import Storage, StorageReader, StorageWriter
+from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition, TableDefinition
+from livebase.storage.base import PrunedCommits, Storage, StorageReader, StorageWriter
 from livebase.values.wire import dumps, loads
 
 log = logging.getLogger("livebase.engine")
+_CATCH_UP_PAGE = 500
 R = TypeVar("R")
 
 
@@ -60,6 +63,7 @@ class _Pending:
 class _Batch:
     catalog: Catalog
     last_ts: int
+    start_ts: int = 0  # the newest commit in the database when the batch began
     commits: list[Commit] = field(default_factory=list)
     results: list[tuple[_Pending, MutationOutcome[Any] | BaseException]] = field(
         default_factory=list
@@ -81,11 +85,16 @@ class Engine:
         self.settings = settings or Settings()
         self.catalog = Catalog()
         self.latest_ts = 0
+        self.delivered_ts = 0
+        """The newest commit handed to the commit listeners."""
         self._last_creation_time = 0.0
         self._pending: list[_Pending] = []
         self._flush_scheduled = False
         self._listeners: list[Callable[[list[Commit]], None]] = []
         self.commits_total = 0
+        self.system_tables: dict[str, TableDefinition] = {}
+        self.change_hook: ChangeHook | None = None
+        """Runs after every document write in a write transaction (the app's triggers)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -94,14 +103,24 @@ class Engine:
         the database unchanged if existing documents do not fit."""
         return self.set_schema(self.schema, progress)
 
+    def add_system_tables(self, tables: dict[str, TableDefinition]) -> None:
+        """Tables the platform itself keeps (``_scheduled_functions``...), created with the
+        app's schema; their names start with ``_``, which app tables cannot."""
+        self.system_tables.update(tables)
+
     def set_schema(
         self, schema: SchemaDefinition, progress: Progress | None = None
     ) -> MigrationReport:
+        if self.system_tables:
+            schema = SchemaDefinition(
+                {**schema.tables, **self.system_tables}, schema.schema_validation
+            )
         with self.storage.writer() as w:
             catalog = Catalog.from_json(w.get_global(CATALOG_KEY))
             new_catalog, report = apply_schema(w, catalog, schema, progress)
             if new_catalog != catalog:
                 w.set_global(CATALOG_KEY, new_catalog.to_json())
+            refresh_views(w, schema, new_catalog)
             latest = w.latest_ts()
             if report.rewrites:
                 latest = max(self.runtime.time_ns(), latest + 1)
@@ -109,6 +128,7 @@ class Engine:
                 w.append_commit(latest, dumps(entry))
             last_ct = _max_creation_time(w, new_catalog)
         self.catalog, self.schema, self.latest_ts = new_catalog, schema, latest
+        self.delivered_ts = max(self.delivered_ts, latest)
         self._last_creation_time = max(self._last_creation_time, last_ct)
         return report
 
@@ -117,6 +137,22 @@ class Engine:
 
     def add_commit_listener(self, listener: Callable[[list[Commit]], None]) -> None:
         self._listeners.append(listener)
+
+    def prune_changes(
+        self, before_ts: int, *, keep_newest: int = MAX_COMMITS_BACK + 1, limit: int = 10_000
+    ) -> PrunedCommits:
+        """Drop up to ``limit`` commit-log entries older than ``before_ts`` (never the newest
+        ``keep_newest``: historical reads undo up to ``MAX_COMMITS_BACK`` of them) and record
+        the watermark in the same transaction, so an expired change cursor is detected exactly.
+
+        Call it on the event-loop thread: the storage writer is synchronous there, so this
+        cannot interleave with a group commit."""
+        with self.storage.writer() as w:
+            pruned = w.prune_commits(before_ts, keep_newest=keep_newest, limit=limit)
+            if pruned.count:
+                seconds = self.settings.change_retention_seconds
+                w.set_global(RETAINED_KEY, Retention(pruned.newest_ts, seconds).to_json())
+        return pruned
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -150,6 +186,12 @@ class Engine:
                 code="TimestampInFuture",
             )
         with self.storage.reader() as r:
+            if ts < Retention.read(r).after_ts:
+                raise InvalidValueError(
+                    f"timestamp {ts} is older than the retained commit log; ask "
+                    "/api/query_ts for a newer one",
+                    code="TimestampTooOld",
+                )
             commits = r.commits_after(ts, MAX_COMMITS_BACK + 1)
             if len(commits) > MAX_COMMITS_BACK:
                 raise InvalidValueError(
@@ -211,12 +253,53 @@ class Engine:
             else:
                 item.future.set_result(outcome)
         if batch.commits:
-            self.commits_total += len(batch.commits)
-            for listener in self._listeners:
-                try:
-                    listener(batch.commits)
-                except Exception:
-                    log.exception("commit listener failed")
+            if batch.start_ts > self.delivered_ts:
+                # Another node committed since we last looked: its commits go out first, so
+                # every listener sees every commit once, in timestamp order.
+                self.catch_up(batch.start_ts)
+            self._deliver(batch.commits)
+
+    def _deliver(self, commits: list[Commit]) -> None:
+        self.commits_total += len(commits)
+        self.delivered_ts = commits[-1].ts
+        for listener in self._listeners:
+            try:
+                listener(commits)
+            except Exception:
+                log.exception("commit listener failed")
+
+    def catch_up(self, upto: int | None = None) -> int:
+        """Deliver commits other processes made since the last one delivered (up to ``upto``)
+        to the listeners, in order, and adopt their catalog; returns how many there were.
+        Runs on the event-loop thread, like commits, so the two never interleave."""
+        found = 0
+        while True:
+            with self.storage.reader() as r:
+                rows = r.commits_after(self.delivered_ts, _CATCH_UP_PAGE)
+                if upto is not None:
+                    rows = [(ts, entry) for ts, entry in rows if ts <= upto]
+                if not rows:
+                    return found
+                catalog = Catalog.from_json(r.get_global(CATALOG_KEY))
+            self.catalog = catalog  # the newest committed one (it may hold our own changes)
+            commits = [
+                Commit(ts, [Write.from_json(x) for x in loads(entry).get("writes", [])])
+                for ts, entry in rows
+            ]
+            self.latest_ts = max(self.latest_ts, commits[-1].ts)
+            found += len(commits)
+            self._deliver(commits)
+
+    async def follow(self, wake: asyncio.Event, poll_seconds: float = 1.0) -> None:
+        """Deliver other nodes' commits as they land: on ``wake`` (a database notification) or
+        every ``poll_seconds`` at the latest. Runs until cancelled."""
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), poll_seconds)
+            except TimeoutError:
+                pass
+            wake.clear()
+            self.catch_up()
 
     def _retry(self, items: list[_Pending], exc: ConflictError) -> None:
         loop = asyncio.get_running_loop()
@@ -240,7 +323,8 @@ class Engine:
         last_ct = self._last_creation_time
         try:
             with self.storage.writer() as w:
-                batch = _Batch(self.catalog, max(w.latest_ts(), self.latest_ts))
+                start = max(w.latest_ts(), self.latest_ts)
+                batch = _Batch(self.catalog, start, start)
                 for item in items:
                     last_ct = self._run_one(w, item, batch, last_ct, savepoints)
                 if not savepoints and isinstance(batch.results[0][1], BaseException):
@@ -273,6 +357,7 @@ class Engine:
             snapshot_ts=batch.last_ts,
         )
         tx._last_creation_time = last_ct
+        tx.on_change = self.change_hook
         try:
             value = item.fn(tx)
             stored = None

@@ -135,7 +135,7 @@ def _rewrite(
             w.delete_index_entry(index_id, key)
             w.put_index_entry(index_id, new_keys[index_id], new["_id"])
     w.put_document(new["_id"], info.number, text)
-    return Write(info.name, new["_id"], old_keys, new_keys, new, previous=old)
+    return Write(info.name, new["_id"], old_keys, new_keys, new, previous=old, text=text)
 
 
 def _name(catalog: Catalog, number: int) -> str | None:

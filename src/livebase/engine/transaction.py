@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from livebase.config import Limits
 from livebase.engine.catalog import BY_ID, Catalog, TableInfo
 from livebase.engine.reads import ReadSet
@@ -64,6 +66,9 @@ class Write:
     new_keys: dict[int, bytes]
     document: Document | None  # the new document, None for a delete
     previous: Document | None = None  # the document before this write, None for an insert
+    text: str | None = None
+    """``document`` as stored (wire JSON text), so the commit log embeds it without encoding
+    it again."""
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -74,7 +79,46 @@ class Write:
         }
         if self.previous is not None:
             entry["prev"] = to_wire(self.previous)
+        if self.document is not None:
+            # The change stream reads the new document from here ("doc", wire form).
+            entry["doc"] = orjson.Fragment(
+                self.text if self.text is not None else encode_document(self.document)
+            )
         return entry
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> Write:
+        """A write read back from the commit log (another node's commit, for instance)."""
+        doc = entry.get("doc")
+        prev = entry.get("prev")
+        return cls(
+            entry["table"],
+            entry["id"],
+            {int(i): bytes.fromhex(k) for i, k in entry.get("old", {}).items()},
+            {int(i): bytes.fromhex(k) for i, k in entry.get("new", {}).items()},
+            None if doc is None else _as_document(from_wire(doc)),
+            None if prev is None else _as_document(from_wire(prev)),
+        )
+
+
+def _as_document(value: Any) -> Document:
+    assert isinstance(value, dict)
+    return value
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """One write, as a trigger sees it: ``old_doc`` is None for an insert, ``new_doc`` for a
+    delete."""
+
+    table: str
+    operation: str  # "insert" | "update" | "delete"
+    id: str
+    old_doc: Document | None
+    new_doc: Document | None
+
+
+ChangeHook = Callable[["Transaction", DocumentChange], None]
 
 
 class Transaction:
@@ -110,6 +154,11 @@ class Transaction:
         self.bytes_written = 0
         self._last_creation_time = 0.0
         self._deadline = time.monotonic() + limits.max_function_seconds
+        self.on_change: ChangeHook | None = None
+        """Called after every write, inside this transaction (triggers)."""
+        self.scheduled_count = 0
+        self.trigger_stack: list[str] = []
+        """Tables whose triggers are running now (guards against trigger loops)."""
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -147,7 +196,7 @@ class Transaction:
 
     def get(self, doc_id: str) -> Document | None:
         self.check_deadline()
-        info = self._table_of_id(doc_id)
+        info = self.table_of_id(doc_id)
         if info is None:
             return None
         key = encode_key((doc_id,))
@@ -165,12 +214,12 @@ class Transaction:
 
     def normalize_id(self, table: str, doc_id: str) -> str | None:
         try:
-            info = self._table_of_id(doc_id)
+            info = self.table_of_id(doc_id)
         except InvalidIdError:
             return None
         return doc_id if info is not None and info.name == table else None
 
-    def _table_of_id(self, doc_id: object) -> TableInfo | None:
+    def table_of_id(self, doc_id: object) -> TableInfo | None:
         number = id_table_number(doc_id)
         return self.catalog.by_number(number)
 
@@ -192,6 +241,8 @@ class Transaction:
         doc_id = make_id(info.number, self.runtime.random_bytes)
         doc = {"_id": doc_id, "_creationTime": self._creation_time(), **fields}
         self._store(info, doc_id, {}, doc)
+        if self.on_change is not None:
+            self.on_change(self, DocumentChange(info.name, "insert", doc_id, None, doc))
         return doc_id
 
     def patch(self, doc_id: str, fields: Mapping[str, Any]) -> None:
@@ -222,6 +273,8 @@ class Transaction:
             writer.delete_index_entry(index_id, key)
         writer.delete_document(doc_id)
         self._record_write(Write(info.name, doc_id, old_keys, {}, None, previous=old), 0)
+        if self.on_change is not None:
+            self.on_change(self, DocumentChange(info.name, "delete", doc_id, old, None))
 
     def _replace(self, info: TableInfo, old: Document, new: Document) -> None:
         user = {k: v for k, v in new.items() if not k.startswith("_")}
@@ -235,6 +288,8 @@ class Transaction:
         checked = self._validated(info.name, user)
         doc = {"_id": old["_id"], "_creationTime": old["_creationTime"], **checked}
         self._store(info, doc["_id"], info.index_keys(old), doc, previous=old)
+        if self.on_change is not None:
+            self.on_change(self, DocumentChange(info.name, "update", doc["_id"], old, doc))
 
     def _store(
         self,
@@ -264,7 +319,8 @@ class Transaction:
             ]
         )
         writer.put_document(doc_id, info.number, text)
-        self._record_write(Write(info.name, doc_id, old_keys, new_keys, doc, previous), len(text))
+        write = Write(info.name, doc_id, old_keys, new_keys, doc, previous, text)
+        self._record_write(write, len(text))
 
     def _record_write(self, write: Write, size: int) -> None:
         self.writes.append(write)
@@ -282,7 +338,7 @@ class Transaction:
 
     def _existing(self, doc_id: str, op: str) -> tuple[TableInfo, Document]:
         self._check_writable()
-        info = self._table_of_id(doc_id)
+        info = self.table_of_id(doc_id)
         old = self.get(doc_id) if info is not None else None
         if info is None or old is None:
             raise InvalidIdError(f"{op}: document {doc_id!r} does not exist")

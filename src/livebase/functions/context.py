@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from livebase.engine.query import Query
 from livebase.engine.transaction import Document, Transaction
+from livebase.errors import InvalidQueryError, ValidationError
 from livebase.functions.sandbox import SeededRandom
 
 _LEVELS = {
@@ -123,11 +124,30 @@ class Capture:
         current_log.reset(self._token)
 
 
+class SystemReader:
+    """``ctx.db.system``: read-only access to system tables (``_scheduled_functions``,
+    ``_cron_jobs``); reads are reactive like any other."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    def get(self, doc_id: str) -> Document | None:
+        return self._tx.get(doc_id)
+
+    def query(self, table: str) -> Query:
+        if not table.startswith("_"):
+            raise InvalidQueryError(
+                f"ctx.db.system reads system tables; use ctx.db.query({table!r})"
+            )
+        return self._tx.query(table)
+
+
 class DatabaseReader:
     """``ctx.db`` in a query."""
 
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
+        self.system = SystemReader(tx)
 
     def get(self, doc_id: str) -> Document | None:
         return self._tx.get(doc_id)
@@ -143,16 +163,34 @@ class DatabaseWriter(DatabaseReader):
     """``ctx.db`` in a mutation."""
 
     def insert(self, table: str, document: dict[str, Any]) -> str:
+        if isinstance(table, str) and table.startswith("_"):
+            raise _system_write(table)
         return self._tx.insert(table, document)
 
     def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
+        self._check_user_table(doc_id)
         self._tx.patch(doc_id, fields)
 
     def replace(self, doc_id: str, document: dict[str, Any]) -> None:
+        self._check_user_table(doc_id)
         self._tx.replace(doc_id, document)
 
     def delete(self, doc_id: str) -> None:
+        self._check_user_table(doc_id)
         self._tx.delete(doc_id)
+
+    def _check_user_table(self, doc_id: str) -> None:
+        info = self._tx.table_of_id(doc_id)
+        if info is not None and info.name.startswith("_"):
+            raise _system_write(info.name)
+
+
+def _system_write(table: str) -> ValidationError:
+    hint = " (use ctx.scheduler.cancel to cancel a job)" if table == "_scheduled_functions" else ""
+    return ValidationError(
+        f"{table} is a system table; app code can read it but not write it{hint}",
+        code="SystemTableWrite",
+    )
 
 
 class Auth:
@@ -177,3 +215,5 @@ class MutationCtx(QueryCtx):
     def __init__(self, tx: Transaction, rng: SeededRandom, auth: Auth) -> None:
         super().__init__(tx, rng, auth)
         self.db = DatabaseWriter(tx)
+        self.scheduler: Any = None
+        """A ``TxScheduler`` (set by the runner): jobs commit with this transaction."""

@@ -17,12 +17,14 @@ import logging
 import sys
 import traceback
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from livebase.errors import AppLoadError
 from livebase.functions.http_router import HttpRouter
-from livebase.functions.registry import FunctionDef
+from livebase.functions.registry import FunctionDef, canonical_path
+from livebase.functions.triggers import TriggerDef
+from livebase.scheduler.cron import Crons, CronSpec
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
 
 _counter = itertools.count(1)
@@ -82,6 +84,9 @@ class App:
     schema: SchemaDefinition
     functions: dict[str, FunctionDef] = field(default_factory=dict)
     http: HttpRouter | None = None
+    triggers: dict[str, list[TriggerDef]] = field(default_factory=dict)
+    crons: dict[str, tuple[CronSpec, str]] = field(default_factory=dict)
+    """``name -> (spec, kind of its function)`` from ``crons.py``."""
     modules: list[str] = field(default_factory=list)
 
 
@@ -132,6 +137,26 @@ def unload(app: App) -> None:
             del sys.modules[name]
 
 
+def _resolve_crons(
+    root: Path, crons: Crons, functions: dict[str, FunctionDef]
+) -> dict[str, tuple[CronSpec, str]]:
+    resolved: dict[str, tuple[CronSpec, str]] = {}
+    for name, spec in crons.specs.items():
+        try:
+            path = spec.path
+        except ValueError as exc:
+            raise AppLoadError(f"{root / 'crons.py'}: {exc}") from None
+        fd = functions.get(canonical_path(path))
+        if fd is None or fd.kind == "query":
+            what = "a query" if fd is not None else "not a function of this app"
+            raise AppLoadError(
+                f"{root / 'crons.py'}: cron {name!r} targets {path!r}, which is {what}; a cron "
+                "runs a mutation or an action"
+            )
+        resolved[name] = (replace(spec, target=fd.path), fd.kind)
+    return resolved
+
+
 def load_app(root: str | Path) -> App:
     """Import the app at ``root``; ``AppLoadError`` with one clear message if anything is wrong."""
     root = Path(root).resolve()
@@ -151,6 +176,7 @@ def load_app(root: str | Path) -> App:
     _ensure_package(package, root)
     logging.getLogger(package).setLevel(logging.DEBUG)
     app = App(root, package, EMPTY_SCHEMA)
+    crons: Crons | None = None
     try:
         for path in _module_files(root):
             module = _import(package, root, path)
@@ -175,15 +201,24 @@ def load_app(root: str | Path) -> App:
                         f"got {type(router).__name__}"
                     )
                 app.http = router
+            if rel == "crons" and hasattr(module, "crons"):
+                if not isinstance(module.crons, Crons):
+                    raise AppLoadError(
+                        f"{path}: `crons` must be Crons() (crons = Crons()), "
+                        f"got {type(module.crons).__name__}"
+                    )
+                crons = module.crons
             for attr, value in vars(module).items():
-                if (
-                    isinstance(value, FunctionDef)
-                    and not attr.startswith("_")
-                    and value.fn.__module__ == module.__name__
-                ):
-                    fpath = f"{rel}:{attr}"
-                    value.path = fpath
-                    app.functions[fpath] = value
+                if not attr.startswith("_") and isinstance(value, FunctionDef | TriggerDef):
+                    if value.fn.__module__ != module.__name__:
+                        continue
+                    value.path = f"{rel}:{attr}"
+                    if isinstance(value, TriggerDef):
+                        app.triggers.setdefault(value.table, []).append(value)
+                    else:
+                        app.functions[value.path] = value
+        if crons is not None:
+            app.crons = _resolve_crons(root, crons, app.functions)
     except BaseException:
         unload(app)
         raise

@@ -33,6 +33,8 @@ from livebase.functions.context import Auth, Capture, MutationCtx, QueryCtx
 from livebase.functions.loader import App
 from livebase.functions.registry import FunctionDef, Kind, canonical_path
 from livebase.functions.sandbox import Frozen
+from livebase.functions.scheduling import ActionScheduler, TxScheduler
+from livebase.functions.triggers import TriggerHook
 from livebase.functions.watchdog import CallTimeout, watchdog
 from livebase.metrics import Counter
 from livebase.values.types import check_value
@@ -79,7 +81,7 @@ def new_request_id() -> str:
     return os.urandom(8).hex()
 
 
-class _Failed(Exception):
+class Failed(Exception):
     """Carries a function's exception and its log lines out of a transaction."""
 
     def __init__(self, error: BaseException, log_lines: list[str]) -> None:
@@ -113,6 +115,9 @@ class Runner:
             "livebase_function_executions_total",
             "Function executions (queries re-run by subscriptions included).",
             ("path", "kind"),
+        )
+        engine.change_hook = TriggerHook(
+            lambda: self.app.triggers, lambda tx: TxScheduler(tx, self)
         )
 
     # -- lookup and arguments --------------------------------------------------------------------
@@ -159,7 +164,7 @@ class Runner:
 
     # -- queries and mutations -------------------------------------------------------------------
 
-    def _body(
+    def call_body(
         self,
         fd: FunctionDef,
         args: dict[str, Any],
@@ -176,8 +181,12 @@ class Runner:
             with Capture(limits.max_log_lines) as call_log:
                 try:
                     with Frozen(tx.now_ms, seed) as rng:
-                        cls = MutationCtx if fd.kind == "mutation" else QueryCtx
-                        ctx = cls(tx, rng, Auth(identity))
+                        ctx: QueryCtx
+                        if fd.kind == "mutation":
+                            ctx = mctx = MutationCtx(tx, rng, Auth(identity))
+                            mctx.scheduler = TxScheduler(tx, self)
+                        else:
+                            ctx = QueryCtx(tx, rng, Auth(identity))
                         with watchdog.limit(limits.max_function_seconds):
                             value = fd.fn(ctx, **args)
                             if fd.is_async:
@@ -191,10 +200,10 @@ class Runner:
                         "(LIVEBASE_MAX_FUNCTION_SECONDS)",
                         code="FunctionTimeout",
                     )
-                    raise _Failed(error, call_log.lines) from None
+                    raise Failed(error, call_log.lines) from None
                 except Exception as exc:
                     call_log.flush()
-                    raise _Failed(exc, call_log.lines) from exc
+                    raise Failed(exc, call_log.lines) from exc
             return value, call_log.lines
 
         return body
@@ -227,13 +236,13 @@ class Runner:
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
             return CallResult(error=exc, rejected=True)
-        body = self._body(fd, checked, identity, journal)
+        body = self.call_body(fd, checked, identity, journal)
         try:
             if at_ts is None:
                 (value, lines), tx = self.engine.read(body)
             else:
                 (value, lines), tx = self.engine.read_at(at_ts, body)
-        except _Failed as failed:
+        except Failed as failed:
             return self._failure(fd, failed.error, failed.log_lines)
         except LivebaseError as exc:
             return CallResult(error=exc)
@@ -255,12 +264,12 @@ class Runner:
             return CallResult(error=exc, rejected=True)
         try:
             outcome = await self.engine.mutate(
-                self._body(fd, checked, identity),
+                self.call_body(fd, checked, identity),
                 record_key=None if idempotency_key is None else f"request:{idempotency_key}",
                 encode=lambda r: {"value": to_wire(r[0]), "logLines": r[1]},
                 decode=lambda d: (from_wire(d["value"]), d["logLines"]),
             )
-        except _Failed as failed:
+        except Failed as failed:
             return self._failure(fd, failed.error, failed.log_lines)
         except LivebaseError as exc:
             return CallResult(error=exc)
@@ -326,6 +335,14 @@ class ActionCtx:
         self._closed = False
         self.auth = Auth(identity)
         self._identity = identity
+        self.scheduler = ActionScheduler(runner, self._commit)
+
+    def _commit(self, fn: Callable[[Transaction], Any]) -> Any:
+        async def make() -> CallResult:
+            outcome = await self._runner.engine.mutate(fn)
+            return CallResult(outcome.value, ts=outcome.ts)
+
+        return self._call(make)
 
     def close(self) -> None:
         """The action has returned or timed out: a worker thread still running it may not

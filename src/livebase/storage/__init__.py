@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from livebase.storage.base import Durability, IndexRow, Storage, StorageReader, StorageWriter
 
@@ -10,18 +11,44 @@ from livebase.storage.base import Durability, IndexRow, Storage, StorageReader, 
 def open_storage(
     target: str | Path, durability: Durability | str = Durability.FSYNC_PER_COMMIT
 ) -> Storage:
-    """``sqlite:///path/to/file.db`` or a plain file path opens SQLite."""
+    """``sqlite:///path/to/file.db`` or a plain file path opens SQLite;
+    ``postgresql://user@host:port/db[?schema=name]`` opens PostgreSQL."""
     text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        try:
+            from livebase.storage.postgres import PostgresStorage
+        except ImportError:
+            raise LookupError(
+                "PostgreSQL storage needs psycopg: pip install 'livebase[postgres]'"
+            ) from None
+        return PostgresStorage(text, Durability(durability))
     if text.startswith("sqlite://"):
         text = text.removeprefix("sqlite://")
     if "://" in text:
         raise LookupError(
-            f"unsupported storage URL {str(target)!r}: only SQLite files are supported in this "
-            "version (PostgreSQL arrives with the livebase[postgres] extra)"
+            f"unsupported storage URL {str(target)!r}: use a file path, sqlite:///path or "
+            "postgresql://user@host:port/database"
         )
     from livebase.storage.sqlite import SqliteStorage
 
     return SqliteStorage(text, Durability(durability))
 
 
-__all__ = ["Durability", "IndexRow", "Storage", "StorageReader", "StorageWriter", "open_storage"]
+def redact(url: str) -> str:
+    """A database URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+__all__ = [
+    "Durability",
+    "IndexRow",
+    "Storage",
+    "StorageReader",
+    "StorageWriter",
+    "open_storage",
+    "redact",
+]

@@ -9,10 +9,13 @@ write transactions. SQLite implements it now; PostgreSQL later, against the same
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, TypeAlias
+
+from livebase.storage.views import ViewDefinition
 
 
 class Durability(StrEnum):
@@ -27,6 +30,21 @@ class Durability(StrEnum):
 class IndexRow:
     key: bytes
     document: str  # the document's stored JSON text
+
+
+@dataclass(frozen=True)
+class PrunedCommits:
+    count: int
+    newest_ts: int  # the newest deleted entry's timestamp; 0 if none was deleted
+
+
+BulkTable: TypeAlias = Literal["documents", "indexes", "commits", "globals"]
+Row: TypeAlias = tuple[int | str | bytes, ...]
+BULK_TABLES: tuple[BulkTable, ...] = ("globals", "documents", "indexes", "commits")
+"""The logical tables, as rows: documents ``(id, table_number, value)``, indexes ``(index_id,
+key, doc_id)``, commits ``(ts, entry)``, globals ``(key, value)``."""
+KEY_WIDTH: dict[BulkTable, int] = {"documents": 1, "indexes": 2, "commits": 1, "globals": 1}
+"""How many leading columns of a row are its (unique, ordered) key."""
 
 
 class StorageReader(ABC):
@@ -52,6 +70,21 @@ class StorageReader(ABC):
     @abstractmethod
     def commits_after(self, ts: int, limit: int) -> list[tuple[int, str]]:
         """Commit-log entries with timestamp > ``ts``, oldest first."""
+
+    # -- bulk access (``livebase migrate``); text compares bytewise, so every backend agrees
+    # on key order
+
+    def dump(self, table: BulkTable, after: Row | None, limit: int) -> list[Row]:
+        """At most ``limit`` rows of ``table`` in key order, after the row whose key (its first
+        ``KEY_WIDTH[table]`` columns) is ``after``, or from the start."""
+        raise NotImplementedError
+
+    def count(self, table: BulkTable) -> int:
+        raise NotImplementedError
+
+    def is_empty(self) -> bool:
+        """True if no table holds a row (what ``livebase migrate`` may write into)."""
+        return not any(self.dump(table, None, 1) for table in BULK_TABLES)
 
 
 class StorageWriter(StorageReader):
@@ -84,6 +117,12 @@ class StorageWriter(StorageReader):
     def append_commit(self, ts: int, entry: str) -> None: ...
 
     @abstractmethod
+    def prune_commits(self, before_ts: int, *, keep_newest: int, limit: int) -> PrunedCommits:
+        """Delete the oldest commit-log entries with timestamp < ``before_ts``, at most ``limit``
+        of them, and never one of the newest ``keep_newest`` (at least 1 is always kept: the
+        newest entry carries the last timestamp, from which the next one is derived)."""
+
+    @abstractmethod
     def savepoint(self) -> None:
         """Mark a point that ``rollback_to_savepoint`` can return to (one level is enough)."""
 
@@ -92,6 +131,20 @@ class StorageWriter(StorageReader):
 
     @abstractmethod
     def release_savepoint(self) -> None: ...
+
+    def load(self, table: BulkTable, rows: list[Row]) -> None:
+        """Insert rows as ``dump`` returns them (keys must be new); loading commits moves the
+        latest timestamp to the highest one loaded."""
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Delete every row of every table (``livebase migrate --force``)."""
+        raise NotImplementedError
+
+    def replace_views(self, views: dict[str, ViewDefinition]) -> None:
+        """Make the read-only SQL views over app data exactly ``views`` (name -> definition),
+        leaving objects the backend did not create alone; a view that cannot be made is logged,
+        never raised. Backends without SQL access keep none."""
 
 
 class Storage(ABC):
@@ -109,6 +162,15 @@ class Storage(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    shared: bool = False
+    """True when other processes may commit to the same database (PostgreSQL): the engine then
+    follows the commit log for their commits."""
+
+    def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``wake`` (from any thread) soon after another process commits; returns a
+        function that stops watching, or None if this backend cannot notify (then poll)."""
+        return None
 
     def iter_documents(self) -> Iterator[str]:
         """Every stored document (for exports and checks); backends may override for speed."""

@@ -15,7 +15,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from livebase.errors import ConflictError, LivebaseError
-from livebase.storage.base import Durability, IndexRow, Storage, StorageReader, StorageWriter
+from livebase.storage import bulk, sqlite_views
+from livebase.storage.base import (
+    BULK_TABLES,
+    BulkTable,
+    Durability,
+    IndexRow,
+    PrunedCommits,
+    Row,
+    Storage,
+    StorageReader,
+    StorageWriter,
+)
+from livebase.storage.views import ViewDefinition
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -72,6 +84,13 @@ class _SqliteReader(StorageReader):
         ).fetchall()
         return [(int(t), str(e)) for t, e in rows]
 
+    def dump(self, table: BulkTable, after: Row | None, limit: int) -> list[Row]:
+        sql = bulk.dump_sql(table, prefix="", param="?", after=after is not None)
+        return [tuple(row) for row in self._conn.execute(sql, (*(after or ()), limit))]
+
+    def count(self, table: BulkTable) -> int:
+        return int(self._conn.execute(bulk.count_sql(table, prefix="")).fetchone()[0])
+
 
 class _SqliteWriter(_SqliteReader, StorageWriter):
     def __init__(self, conn: sqlite3.Connection, storage: SqliteStorage) -> None:
@@ -124,6 +143,24 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
         self._conn.execute("INSERT INTO commits (ts, entry) VALUES (?, ?)", (ts, entry))
         self._storage._pending_ts = ts
 
+    def prune_commits(self, before_ts: int, *, keep_newest: int, limit: int) -> PrunedCommits:
+        keep = self._conn.execute(
+            "SELECT ts FROM commits ORDER BY ts DESC LIMIT 1 OFFSET ?", (max(keep_newest, 1) - 1,)
+        ).fetchone()
+        if keep is None:
+            return PrunedCommits(0, 0)
+        cutoff = min(before_ts, int(keep[0]))
+        row = self._conn.execute(
+            "SELECT count(*), max(ts) FROM "
+            "(SELECT ts FROM commits WHERE ts < ? ORDER BY ts LIMIT ?)",
+            (cutoff, limit),
+        ).fetchone()
+        if not row[0]:
+            return PrunedCommits(0, 0)
+        newest = int(row[1])
+        self._conn.execute("DELETE FROM commits WHERE ts <= ?", (newest,))
+        return PrunedCommits(int(row[0]), newest)
+
     def savepoint(self) -> None:
         self._conn.execute("SAVEPOINT lb")
         self._savepoint_ts = self._storage._pending_ts
@@ -135,6 +172,20 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
 
     def release_savepoint(self) -> None:
         self._conn.execute("RELEASE lb")
+
+    def load(self, table: BulkTable, rows: list[Row]) -> None:
+        self._conn.executemany(bulk.insert_sql(table, prefix="", param="?"), rows)
+        if table == "commits" and rows:
+            top = max(int(row[0]) for row in rows)
+            self._storage._pending_ts = max(self._storage._pending_ts, top)
+
+    def clear(self) -> None:
+        for table in BULK_TABLES:
+            self._conn.execute(f"DELETE FROM {table}")
+        self._storage._pending_ts = 0
+
+    def replace_views(self, views: dict[str, ViewDefinition]) -> None:
+        sqlite_views.replace_views(self._conn, views)
 
 
 class SqliteStorage(Storage):
@@ -204,6 +255,9 @@ class SqliteStorage(Storage):
             yield str(value)
 
     def close(self) -> None:
+        if self._lock_fd < 0:
+            return  # already closed
         self._read_conn.close()
         self._write_conn.close()
         os.close(self._lock_fd)
+        self._lock_fd = -1

@@ -1,0 +1,359 @@
+"""PostgreSQL storage: the same five tables as SQLite, shared by any number of Livebase nodes.
+
+Commit order comes from the database: every write transaction first locks the single row of
+``lb_clock`` (``SELECT ... FOR UPDATE``), so write transactions run one at a time across all
+nodes, each sees everything committed before it (READ COMMITTED takes a fresh snapshot per
+statement, after the lock is granted), and the timestamp it derives from the latest commit is
+strictly greater than every earlier one. A transaction that commits late cannot slip an older
+timestamp into the log, because no other writer could have started meanwhile. Readers use
+``REPEATABLE READ READ ONLY`` transactions: one snapshot for a whole call.
+
+``durability`` maps to ``synchronous_commit``: ``on`` for ``fsync-per-commit`` (the commit is on
+the server's disk before it is acknowledged), ``off`` for ``normal``.
+
+URL: ``postgresql://user@host:port/db``; ``?schema=NAME`` keeps the tables in their own
+PostgreSQL schema (created if missing), so several apps can share one database.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
+
+from livebase.errors import ConflictError, LivebaseError
+from livebase.storage import bulk, postgres_views, redact
+from livebase.storage.base import (
+    BULK_TABLES,
+    BulkTable,
+    Durability,
+    IndexRow,
+    PrunedCommits,
+    Row,
+    Storage,
+    StorageReader,
+    StorageWriter,
+)
+from livebase.storage.views import ViewDefinition
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lb_documents (
+    id TEXT COLLATE "C" PRIMARY KEY, table_number INTEGER NOT NULL, value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lb_indexes (
+    index_id INTEGER NOT NULL, key BYTEA NOT NULL, doc_id TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (index_id, key)
+);
+CREATE TABLE IF NOT EXISTS lb_commits (ts BIGINT PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lb_globals (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lb_clock (id INTEGER PRIMARY KEY CHECK (id = 1), ts BIGINT NOT NULL);
+INSERT INTO lb_clock (id, ts)
+    SELECT 1, coalesce((SELECT max(ts) FROM lb_commits), 0) ON CONFLICT (id) DO NOTHING;
+"""
+
+_SCAN = (
+    "SELECT i.key, d.value FROM lb_indexes i JOIN lb_documents d ON d.id = i.doc_id "
+    "WHERE i.index_id = %s AND i.key >= %s AND i.key < %s ORDER BY i.key {order} LIMIT %s"
+)
+_SCAN_ASC = _SCAN.format(order="ASC")
+_SCAN_DESC = _SCAN.format(order="DESC")
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_CONFLICTS = (
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+    pg_errors.LockNotAvailable,
+    pg_errors.QueryCanceled,
+)
+
+
+class PostgresUnavailableError(LivebaseError):
+    code = "StorageUnavailable"
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """The connection URL without our own ``schema`` parameter, and that schema."""
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in params if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in params if k != "schema"])
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"schema {schema!r}: lower-case letters, digits and '_' only")
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+class _PgReader(StorageReader):
+    def __init__(self, cur: psycopg.Cursor[Any]) -> None:
+        self._cur = cur
+
+    def latest_ts(self) -> int:
+        row = self._cur.execute("SELECT ts FROM lb_clock WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def get_document(self, doc_id: str) -> str | None:
+        row = self._cur.execute(
+            "SELECT value FROM lb_documents WHERE id = %s", (doc_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def scan_index(
+        self, index_id: int, lo: bytes, hi: bytes, *, reverse: bool, limit: int
+    ) -> list[IndexRow]:
+        sql = _SCAN_DESC if reverse else _SCAN_ASC
+        rows = self._cur.execute(sql, (index_id, lo, hi, limit)).fetchall()
+        return [IndexRow(bytes(k), str(doc)) for k, doc in rows]
+
+    def get_global(self, key: str) -> str | None:
+        row = self._cur.execute("SELECT value FROM lb_globals WHERE key = %s", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def commits_after(self, ts: int, limit: int) -> list[tuple[int, str]]:
+        rows = self._cur.execute(
+            "SELECT ts, entry FROM lb_commits WHERE ts > %s ORDER BY ts LIMIT %s", (ts, limit)
+        ).fetchall()
+        return [(int(t), str(e)) for t, e in rows]
+
+    def dump(self, table: BulkTable, after: Row | None, limit: int) -> list[Row]:
+        sql = bulk.dump_sql(table, prefix="lb_", param="%s", after=after is not None)
+        return [tuple(row) for row in self._cur.execute(sql, (*(after or ()), limit))]
+
+    def count(self, table: BulkTable) -> int:
+        row = self._cur.execute(bulk.count_sql(table, prefix="lb_")).fetchone()
+        return int(row[0]) if row else 0
+
+
+class _PgWriter(_PgReader, StorageWriter):
+    def __init__(self, cur: psycopg.Cursor[Any], latest: int, channel: str) -> None:
+        super().__init__(cur)
+        self._latest = latest
+        self._channel = channel
+        self._notified = False
+        self._savepoint_latest = latest
+
+    def latest_ts(self) -> int:
+        return self._latest  # read under the clock lock; only this transaction can move it
+
+    def put_document(self, doc_id: str, table_number: int, document: str) -> None:
+        self._cur.execute(
+            "INSERT INTO lb_documents (id, table_number, value) VALUES (%s, %s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET table_number = EXCLUDED.table_number, "
+            "value = EXCLUDED.value",
+            (doc_id, table_number, document),
+        )
+
+    def delete_document(self, doc_id: str) -> None:
+        self._cur.execute("DELETE FROM lb_documents WHERE id = %s", (doc_id,))
+
+    def put_index_entry(self, index_id: int, key: bytes, doc_id: str) -> None:
+        self._cur.execute(
+            "INSERT INTO lb_indexes (index_id, key, doc_id) VALUES (%s, %s, %s)",
+            (index_id, key, doc_id),
+        )
+
+    def put_index_entries(self, entries: list[tuple[int, bytes, str]]) -> None:
+        if not entries:
+            return
+        values = ",".join(["(%s,%s,%s)"] * len(entries))
+        self._cur.execute(
+            f"INSERT INTO lb_indexes (index_id, key, doc_id) VALUES {values}",
+            [x for entry in entries for x in entry],
+        )
+
+    def delete_index_entry(self, index_id: int, key: bytes) -> None:
+        self._cur.execute(
+            "DELETE FROM lb_indexes WHERE index_id = %s AND key = %s", (index_id, key)
+        )
+
+    def drop_index(self, index_id: int) -> None:
+        self._cur.execute("DELETE FROM lb_indexes WHERE index_id = %s", (index_id,))
+
+    def set_global(self, key: str, value: str) -> None:
+        self._cur.execute(
+            "INSERT INTO lb_globals (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            (key, value),
+        )
+
+    def append_commit(self, ts: int, entry: str) -> None:
+        if ts <= self._latest:
+            raise ConflictError(f"commit timestamp {ts} is not after {self._latest}")
+        self._cur.execute("INSERT INTO lb_commits (ts, entry) VALUES (%s, %s)", (ts, entry))
+        self._cur.execute("UPDATE lb_clock SET ts = %s WHERE id = 1", (ts,))
+        if not self._notified:
+            # Delivered to LISTENing nodes when (and only if) this transaction commits.
+            self._cur.execute(f"NOTIFY {self._channel}")
+            self._notified = True
+        self._latest = ts
+
+    def prune_commits(self, before_ts: int, *, keep_newest: int, limit: int) -> PrunedCommits:
+        keep = self._cur.execute(
+            "SELECT ts FROM lb_commits ORDER BY ts DESC LIMIT 1 OFFSET %s",
+            (max(keep_newest, 1) - 1,),
+        ).fetchone()
+        if keep is None:
+            return PrunedCommits(0, 0)
+        cutoff = min(before_ts, int(keep[0]))
+        row = self._cur.execute(
+            "SELECT count(*), max(ts) FROM "
+            "(SELECT ts FROM lb_commits WHERE ts < %s ORDER BY ts LIMIT %s) AS old",
+            (cutoff, limit),
+        ).fetchone()
+        if row is None or not row[0]:
+            return PrunedCommits(0, 0)
+        newest = int(row[1])
+        self._cur.execute("DELETE FROM lb_commits WHERE ts <= %s", (newest,))
+        return PrunedCommits(int(row[0]), newest)
+
+    def savepoint(self) -> None:
+        self._cur.execute("SAVEPOINT lb")
+        self._savepoint_latest = self._latest
+
+    def rollback_to_savepoint(self) -> None:
+        self._cur.execute("ROLLBACK TO SAVEPOINT lb")
+        self._cur.execute("RELEASE SAVEPOINT lb")
+        self._latest = self._savepoint_latest
+
+    def release_savepoint(self) -> None:
+        self._cur.execute("RELEASE SAVEPOINT lb")
+
+    def load(self, table: BulkTable, rows: list[Row]) -> None:
+        with self._cur.copy(bulk.copy_sql(table, prefix="lb_")) as copy:
+            for row in rows:
+                copy.write_row(row)
+        if table == "commits" and rows:
+            top = max(int(row[0]) for row in rows)
+            if top > self._latest:
+                self._cur.execute("UPDATE lb_clock SET ts = %s WHERE id = 1", (top,))
+                self._latest = top
+
+    def clear(self) -> None:
+        # DELETE, not TRUNCATE: its exclusive locks would wait on any idle reader.
+        for table in BULK_TABLES:
+            self._cur.execute(f"DELETE FROM lb_{table}")
+        self._cur.execute("UPDATE lb_clock SET ts = 0 WHERE id = 1")
+        self._latest = 0
+
+    def replace_views(self, views: dict[str, ViewDefinition]) -> None:
+        postgres_views.replace_views(self._cur, views)
+
+
+class PostgresStorage(Storage):
+    """Storage in a PostgreSQL database (tables created if missing); safe to share between
+    processes and machines."""
+
+    def __init__(
+        self,
+        url: str,
+        durability: Durability = Durability.FSYNC_PER_COMMIT,
+        *,
+        pool_size: int = 4,
+        lock_timeout_ms: int = 100,
+    ) -> None:
+        self.url = url
+        self.durability = Durability(durability)
+        # Short, like SQLite's busy_timeout: a held clock raises ConflictError and the engine
+        # retries with back-off instead of blocking the event loop.
+        self.lock_timeout_ms = lock_timeout_ms
+        conninfo, self.schema = split_url(url)
+        sync = "on" if self.durability is Durability.FSYNC_PER_COMMIT else "off"
+        settings = [f"synchronous_commit={sync}", f"lock_timeout={lock_timeout_ms}"]
+        if self.schema:
+            settings.append(f"search_path={self.schema}")
+        self._conninfo = conninfo
+        self._pg_options = " ".join(f"-c {s}" for s in settings)
+        try:
+            self._write_conn = self._connect()
+        except psycopg.OperationalError as exc:
+            raise PostgresUnavailableError(
+                f"cannot connect to PostgreSQL at {redact(conninfo)}: {str(exc).strip()}"
+            ) from None
+        with self._write_conn.transaction():
+            if self.schema:
+                self._write_conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            # Creating tables concurrently from several nodes races on the catalogs; one
+            # advisory lock makes first start-up safe.
+            self._write_conn.execute("SET LOCAL lock_timeout = '60s'")
+            self._write_conn.execute("SELECT pg_advisory_xact_lock(7216540321)")
+            self._write_conn.execute(_SCHEMA)
+        self.channel = f"lb_commits_{self.schema or 'public'}"
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, "options": self._pg_options},
+            open=True,
+        )
+        self._closed = False
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self._conninfo, autocommit=True, options=self._pg_options)
+
+    @contextmanager
+    def reader(self) -> Iterator[StorageReader]:
+        with self._pool.connection() as conn:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                with conn.cursor() as cur:
+                    yield _PgReader(cur)
+
+    @contextmanager
+    def writer(self) -> Iterator[StorageWriter]:
+        if self._write_conn.closed or self._write_conn.broken:
+            try:
+                self._write_conn = self._connect()
+            except psycopg.OperationalError as exc:
+                raise ConflictError(f"PostgreSQL is unavailable: {exc}") from None
+        conn = self._write_conn
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                row = cur.execute("SELECT ts FROM lb_clock WHERE id = 1 FOR UPDATE").fetchone()
+                yield _PgWriter(cur, int(row[0]) if row else 0, self.channel)
+        except _CONFLICTS as exc:
+            raise ConflictError(f"write transaction failed, will retry: {exc}") from None
+
+    shared = True
+
+    def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
+        """LISTEN on a dedicated connection in a daemon thread; reconnects after errors."""
+        stop = threading.Event()
+
+        def listen() -> None:
+            while not stop.is_set():
+                try:
+                    with self._connect() as conn:
+                        conn.execute(f"LISTEN {self.channel}")
+                        wake()  # anything committed while we were not listening
+                        while not stop.is_set():
+                            for _ in conn.notifies(timeout=0.5, stop_after=1):
+                                wake()
+                except psycopg.Error:
+                    if stop.wait(1.0):
+                        return
+
+        thread = threading.Thread(target=listen, name="livebase-listen", daemon=True)
+        thread.start()
+
+        def close() -> None:
+            stop.set()
+            thread.join(timeout=2)
+
+        return close
+
+    def iter_documents(self) -> Iterator[str]:
+        with self.reader() as r:
+            assert isinstance(r, _PgReader)
+            for (value,) in r._cur.execute("SELECT value FROM lb_documents ORDER BY id"):
+                yield str(value)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+        self._write_conn.close()

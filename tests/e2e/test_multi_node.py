@@ -1,0 +1,250 @@
+"""Several Livebase nodes on one PostgreSQL database: subscribers on one node see every commit
+made through the others, in order and without gaps; serializable mutations across nodes; a node
+killed with ``kill -9`` loses nothing, its orphaned action is failed and its due jobs run
+elsewhere, each once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from livebase.client import Client
+from tests.support.apps import write_app
+from tests.support.calls import call as call_url
+from tests.support.calls import wait_until
+from tests.support.postgres import fresh_database_url
+from tests.support.server import LivebaseServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+ADMIN_KEY = "lb_admin_multi_node_test_key"
+
+APP = {
+    "schema.py": """
+        from livebase import define_schema, define_table, v
+
+        schema = define_schema({
+            "items": define_table({"writer": v.string(), "seq": v.float64()}),
+            "counters": define_table({"name": v.string(), "value": v.float64()}).index(
+                "by_name", ["name"]),
+        })
+    """,
+    "items.py": """
+        import asyncio
+
+        from livebase import action, internal_mutation, mutation, query
+
+
+        @mutation
+        def add(ctx, writer: str, seq: float) -> str:
+            return ctx.db.insert("items", {"writer": writer, "seq": seq})
+
+
+        @query
+        def all(ctx) -> list:
+            return [[d["writer"], d["seq"]] for d in ctx.db.query("items").collect()]
+
+
+        @mutation
+        def increment(ctx, name: str) -> float:
+            q = ctx.db.query("counters").with_index("by_name", lambda r: r.eq("name", name))
+            row = q.unique()
+            if row is None:
+                ctx.db.insert("counters", {"name": name, "value": 1.0})
+                return 1.0
+            ctx.db.patch(row["_id"], {"value": row["value"] + 1})
+            return row["value"] + 1
+
+
+        @query
+        def counter(ctx, name: str) -> float:
+            q = ctx.db.query("counters").with_index("by_name", lambda r: r.eq("name", name))
+            row = q.unique()
+            return 0.0 if row is None else row["value"]
+
+
+        @internal_mutation
+        def record(ctx, n: float) -> None:
+            ctx.db.insert("items", {"writer": "job", "seq": n})
+
+
+        @mutation
+        def schedule_many(ctx, count: float) -> None:
+            for n in range(int(count)):
+                ctx.scheduler.run_after(0.5, record, {"n": float(n)})
+
+
+        @action
+        async def slow(ctx) -> None:
+            await asyncio.sleep(120)
+
+
+        @mutation
+        def schedule_slow(ctx) -> str:
+            return ctx.scheduler.run_after(0, slow, {})
+
+
+        @query
+        def job(ctx, id: str) -> dict | None:
+            return ctx.db.system.get(id)
+
+
+        @query
+        def pending(ctx) -> float:
+            jobs = ctx.db.system.query("_scheduled_functions").collect()
+            return float(sum(1 for j in jobs if j["state"]["kind"] == "pending"))
+    """,
+}
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Any]:
+    app = write_app(tmp_path / "app", APP)
+    with fresh_database_url("nodes") as url:
+        nodes: list[LivebaseServer] = []
+
+        def node(i: int, *, start: bool = True) -> LivebaseServer:
+            server = LivebaseServer(
+                app,
+                data=tmp_path / f"node{i}",
+                log_path=tmp_path / f"node{i}.log",
+                admin_key=ADMIN_KEY,
+                db=url,
+            )
+            nodes.append(server)
+            return server.start() if start else server
+
+        yield node
+        for server in nodes:
+            server.stop()
+
+
+def test_subscribers_on_one_node_see_writes_through_the_others_in_order(cluster: Any) -> None:
+    node1, node2, node3 = cluster(1), cluster(2), cluster(3)
+    per_writer = 150
+    writers = [(node2, "a"), (node2, "b"), (node3, "c"), (node3, "d")]
+    total = per_writer * len(writers)
+
+    async def watch(ready: threading.Event) -> list[list[list[Any]]]:
+        results: list[list[list[Any]]] = []
+        async with Client(node1.url) as client:
+            async for value in client.subscribe("items:all", {}):
+                results.append(value)
+                ready.set()
+                if len(value) >= total:
+                    return results
+        return results
+
+    ready = threading.Event()
+    seen: list[list[list[list[Any]]]] = []
+    watcher = threading.Thread(target=lambda: seen.append(asyncio.run(watch(ready))))
+    watcher.start()
+    assert ready.wait(30)
+
+    def write(server: LivebaseServer, name: str) -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            for seq in range(per_writer):
+                body = {"path": "items:add", "args": {"writer": name, "seq": seq}}
+                assert http.post("/api/mutation", json=body).json()["status"] == "success"
+
+    threads = [threading.Thread(target=write, args=w) for w in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    watcher.join(60)
+    assert seen, "the subscription on node 1 never saw all writes"
+    results = seen[0]
+    assert len(results[-1]) == total
+    previous: set[tuple[str, float]] = set()
+    for result in results:
+        items = {(w, s) for w, s in result}
+        assert previous <= items, "a subscriber saw an item disappear"
+        previous = items
+        by_writer: dict[str, list[float]] = {}
+        for w, s in result:
+            by_writer.setdefault(w, []).append(s)
+        for w, seqs in by_writer.items():
+            # A writer sends seq k+1 only after k was acknowledged, so no state may hold k+1
+            # without k: no gaps, in any result the subscriber was shown.
+            assert sorted(seqs) == list(range(len(seqs))), f"gap in {w}: {sorted(seqs)[:10]}..."
+    assert len(results) > 3  # it moved with the writes, not only at the end
+
+    # The change stream on node 1 holds every commit of the other nodes, in commit order.
+    changes = httpx.get(
+        f"{node1.url}/api/changes",
+        params={"tables": "items", "format": "json", "limit": total + 10},
+        headers={"authorization": f"Convex {ADMIN_KEY}"},
+        timeout=30,
+    )
+    assert changes.status_code == 200, changes.text
+    listed = changes.json()["changes"]
+    ts = [int(c["ts"]) for c in listed]
+    assert len(listed) == total and len({c["id"] for c in listed}) == total
+    assert ts == sorted(ts)  # commit order, whichever node made the commit
+    by_writer: dict[str, list[float]] = {}
+    for c in listed:
+        by_writer.setdefault(c["document"]["writer"], []).append(c["document"]["seq"])
+    assert all(seqs == list(range(per_writer)) for seqs in by_writer.values())
+
+
+def test_eight_clients_on_three_nodes_increment_one_counter_exactly(cluster: Any) -> None:
+    nodes = [cluster(1), cluster(2), cluster(3)]
+    per_client = 250
+
+    def client(i: int) -> None:
+        server = nodes[i % 3]
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            for _ in range(per_client):
+                body = {"path": "items:increment", "args": {"name": "hits"}}
+                assert http.post("/api/mutation", json=body).json()["status"] == "success"
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for server in nodes:
+        assert call(server, "query", "items:counter", {"name": "hits"}) == 8 * per_client
+
+
+def test_a_killed_node_loses_nothing_and_its_work_moves_on(cluster: Any) -> None:
+    first = cluster(1)
+    slow = call(first, "mutation", "items:schedule_slow", {})
+    wait_until(
+        lambda: call(first, "query", "items:job", {"id": slow})["state"]["kind"] == "inProgress"
+    )
+    second = cluster(2)
+    acknowledged = [
+        call(first, "mutation", "items:add", {"writer": "k", "seq": float(i)}) for i in range(50)
+    ]
+    call(first, "mutation", "items:schedule_many", {"count": 300})
+    time.sleep(0.6)  # due now; both nodes work on them
+    first.kill9()
+
+    # The survivor keeps serving, has every acknowledged write, finishes every due job once,
+    # and fails the action that was running on the dead node (at most once).
+    items = call(second, "query", "items:all", {})
+    assert [s for w, s in items if w == "k"] == [float(i) for i in range(len(acknowledged))]
+    wait_until(lambda: call(second, "query", "items:pending", {}) == 0)
+    jobs = sorted(s for w, s in call(second, "query", "items:all", {}) if w == "job")
+    assert jobs == [float(n) for n in range(300)]
+    wait_until(
+        lambda: call(second, "query", "items:job", {"id": slow})["state"]["kind"] == "failed",
+        timeout=40,
+    )
+    assert (
+        "stopped before it finished"
+        in call(second, "query", "items:job", {"id": slow})["state"]["error"]
+    )
+
+
+def call(server: LivebaseServer, kind: str, path: str, args: dict[str, Any]) -> Any:
+    return call_url(server.url, ADMIN_KEY, kind, path, args)
