@@ -12,6 +12,18 @@ fi
 if [ -f tests/clients/js/package-lock.json ]; then
     (cd tests/clients/js && npm ci --silent --no-audit --no-fund)
 fi
+# The suite runs every storage test on PostgreSQL too (LIVEBASE_TEST_POSTGRES, default
+# postgresql://postgres@127.0.0.1:5432/test); start the local server if it is down.
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+        echo "== starting PostgreSQL"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+        for _ in $(seq 1 30); do
+            pg_isready -q -h 127.0.0.1 -p 5432 && break
+            sleep 1
+        done
+    fi
+fi
 echo "== ruff"
 .venv/bin/ruff check src tests examples bench
 echo "== mypy (strict, src/)"
