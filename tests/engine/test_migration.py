@@ -9,7 +9,7 @@ from livebase.engine import Engine
 from livebase.engine.catalog import CATALOG_KEY
 from livebase.errors import InvalidQueryError, SchemaMigrationError, ValidationError
 
-from .conftest import EngineFactory, location, mutate, raw_rows, read
+from .conftest import EngineFactory, limits, location, mutate, raw_rows, read
 
 LOOSE = define_schema({"users": define_table()})
 STRICT = define_schema({"users": define_table({"name": v.string()}).index("by_name", ["name"])})
@@ -92,7 +92,8 @@ def test_adding_an_index_backfills_it(make_engine: EngineFactory) -> None:
 
 
 def test_backfill_reports_progress(make_engine: EngineFactory) -> None:
-    engine = make_engine(LOOSE)
+    # 2,500 inserts in one call: over a second on PostgreSQL when the machine is busy.
+    engine = make_engine(LOOSE, settings=limits(max_function_seconds=30.0))
     mutate(engine, lambda tx: [tx.insert("users", {"name": f"u{i:04}"}) for i in range(2500)])
     seen: list[tuple[str, int, int]] = []
     report = engine.set_schema(

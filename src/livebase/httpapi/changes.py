@@ -86,7 +86,10 @@ class ChangesEndpoint:
         if cursor is None or cursor == "":
             return None
         if cursor == "now":
-            return Cursor(self.feed.engine.latest_ts)
+            # The database's newest commit, which on a shared database may be another node's
+            # that this node has not delivered yet.
+            with self.feed.engine.storage.reader() as r:
+                return Cursor(max(r.latest_ts(), self.feed.engine.latest_ts))
         return parse_cursor(cursor)
 
     async def _events(
