@@ -48,6 +48,7 @@ Send = Callable[[Message], Awaitable[None]]
 ADMIN_KEY_FILE = "admin_key"
 DB_FILE = "data.sqlite3"
 ADMIN_KEY_GLOBAL = "admin_key"
+NODE_ID_FILE = "node_id"
 
 
 def load_admin_key(data_dir: Path) -> str:
@@ -64,6 +65,18 @@ def load_admin_key(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")
     return key
+
+
+def load_node_id(data_dir: Path) -> str:
+    """This node's name, kept in its data folder: after a restart the node knows which running
+    actions were its own (and are now orphaned) without waiting for its old heartbeat to age."""
+    path = data_dir / NODE_ID_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node_id = secrets.token_hex(6)
+    path.write_text(node_id + "\n")
+    return node_id
 
 
 def shared_admin_key(storage: Storage) -> str:
@@ -116,7 +129,7 @@ class Deployment:
         )
         self.engine.add_system_tables(system_tables())
         self.runner = Runner(self.engine, self.app)
-        self.node_id = secrets.token_hex(6)
+        self.node_id = load_node_id(self.data_dir)
         self.worker = Worker(
             self.engine,
             JobExecutor(self.runner, self.node_id),

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from livebase.client import (
 )
 from livebase.values.wire import from_wire, to_wire
 from tests.support.apps import write_app
+from tests.support.postgres import fresh_database_url
 from tests.support.server import LivebaseServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -83,25 +85,51 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_app(tmp_path_factory.mktemp("cdc-app") / "app", APP)
 
 
-def launch(app_dir: Path, base: Path, **env: str) -> LivebaseServer:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def databases(request: pytest.FixtureRequest) -> Iterator[Callable[[Path], str | None]]:
+    """Every test here runs on both backends. ``databases(folder)`` is the database of the
+    server kept in ``folder`` (None: SQLite inside it), the same across restarts."""
+    urls: dict[Path, str] = {}
+    with ExitStack() as stack:
+
+        def database(folder: Path) -> str | None:
+            if request.param == "sqlite":
+                return None
+            if folder not in urls:
+                urls[folder] = stack.enter_context(fresh_database_url("cdc"))
+            return urls[folder]
+
+        yield database
+
+
+def launch(
+    app_dir: Path, base: Path, databases: Callable[[Path], str | None], **env: str
+) -> LivebaseServer:
     from tests.support.server import base_env
 
     return LivebaseServer.launch(
-        base, app=app_dir, admin_key=ADMIN_KEY, durability="normal", env=base_env(**env)
+        base,
+        app=app_dir,
+        admin_key=ADMIN_KEY,
+        durability="normal",
+        env=base_env(**env),
+        db=databases(base),
     )
 
 
 @pytest.fixture(scope="module")
-def server(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivebaseServer]:
+def server(
+    app_dir: Path, tmp_path_factory: pytest.TempPathFactory, databases: Any
+) -> Iterator[LivebaseServer]:
     """Shared by the tests that only read what they wrote after ``cursor=now``."""
-    with launch(app_dir, tmp_path_factory.mktemp("cdc-shared")) as s:
+    with launch(app_dir, tmp_path_factory.mktemp("cdc-shared"), databases) as s:
         yield s
 
 
 @pytest.fixture
-def own_server(app_dir: Path, tmp_path: Path) -> Iterator[LivebaseServer]:
+def own_server(app_dir: Path, tmp_path: Path, databases: Any) -> Iterator[LivebaseServer]:
     """A fresh server for one test, which may kill and restart it."""
-    with launch(app_dir, tmp_path / "server") as s:
+    with launch(app_dir, tmp_path / "server", databases) as s:
         yield s
 
 
@@ -309,10 +337,12 @@ def test_sync_client_changes_is_a_blocking_iterator_whose_timeouts_lose_nothing(
 # -- retention ----------------------------------------------------------------------------------
 
 
-def test_an_expired_cursor_is_refused_with_410(app_dir: Path, tmp_path: Path) -> None:
+def test_an_expired_cursor_is_refused_with_410(
+    app_dir: Path, tmp_path: Path, databases: Any
+) -> None:
     # Pruning keeps at least the newest 10,001 commits, so make 10,003 of them, then restart
     # with a 1 s window: the start-up pass prunes the two oldest.
-    server = launch(app_dir, tmp_path / "s")
+    server = launch(app_dir, tmp_path / "s", databases)
     with server:
         call(server, "items:add", {"n": 0})
         too_old = changes_now(server)
@@ -322,7 +352,7 @@ def test_an_expired_cursor_is_refused_with_410(app_dir: Path, tmp_path: Path) ->
         run(add_one_by_one(server, 10_001))
         server.stop()
     time.sleep(1.1)
-    server = launch(app_dir, tmp_path / "s", LIVEBASE_CHANGE_RETENTION_SECONDS="1")
+    server = launch(app_dir, tmp_path / "s", databases, LIVEBASE_CHANGE_RETENTION_SECONDS="1")
     with server:
         assert server.wait_for_log("pruned 2 change-log entries", timeout=10), server.log_text()
         for cursor in ("0", too_old, f"{newest_pruned}-0"):

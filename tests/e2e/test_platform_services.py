@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from livebase.client import Client
 from tests.support.apps import write_app
 from tests.support.calls import call as call_url
 from tests.support.calls import wait_until
+from tests.support.postgres import fresh_database_url
 from tests.support.server import REPO_ROOT, LivebaseServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -24,8 +26,20 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 WEBHOOKS_APP = REPO_ROOT / "examples" / "webhooks"
 
 
-def test_webhook_is_stored_then_processed_with_retries_and_seen_live(tmp_path: Path) -> None:
-    with LivebaseServer.launch(tmp_path, app=WEBHOOKS_APP) as server:
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Each test runs on both backends: None is SQLite in the server's folder."""
+    if request.param == "sqlite":
+        yield None
+    else:
+        with fresh_database_url("svc") as url:
+            yield url
+
+
+def test_webhook_is_stored_then_processed_with_retries_and_seen_live(
+    tmp_path: Path, db: str | None
+) -> None:
+    with LivebaseServer.launch(tmp_path, app=WEBHOOKS_APP, db=db) as server:
         started = time.monotonic()
         response = httpx.post(
             f"{server.url}/webhooks/github", json={"action": "opened", "fail_times": 2}
@@ -65,8 +79,8 @@ def test_webhook_is_stored_then_processed_with_retries_and_seen_live(tmp_path: P
         assert stats == {"received": 0, "processing": 0, "done": 1, "failed": 0}
 
 
-def test_webhook_route_rejects_bad_input_without_storing(tmp_path: Path) -> None:
-    with LivebaseServer.launch(tmp_path, app=WEBHOOKS_APP) as server:
+def test_webhook_route_rejects_bad_input_without_storing(tmp_path: Path, db: str | None) -> None:
+    with LivebaseServer.launch(tmp_path, app=WEBHOOKS_APP, db=db) as server:
         bad = httpx.post(f"{server.url}/webhooks/github", content=b"{not json")
         assert bad.status_code == 400 and "JSON" in bad.json()["error"]
         assert httpx.post(f"{server.url}/webhooks/", json={}).status_code == 404
@@ -140,9 +154,9 @@ JOBS_HTTP = """
 """
 
 
-def test_an_http_route_schedules_work_and_answers_at_once(tmp_path: Path) -> None:
+def test_an_http_route_schedules_work_and_answers_at_once(tmp_path: Path, db: str | None) -> None:
     app = write_app(tmp_path / "app", {**JOBS_APP, "http.py": JOBS_HTTP})
-    with LivebaseServer.launch(tmp_path / "s", app=app) as server:
+    with LivebaseServer.launch(tmp_path / "s", app=app, db=db) as server:
         response = httpx.post(f"{server.url}/later", json={"n": 7})
         assert response.status_code == 202
         job = response.json()["job"]
@@ -153,10 +167,10 @@ def test_an_http_route_schedules_work_and_answers_at_once(tmp_path: Path) -> Non
         assert [int(n) for n in call(server, "query", "jobs:runs", {})] == [7]
 
 
-def test_scheduled_mutations_run_exactly_once_across_kill_9(tmp_path: Path) -> None:
+def test_scheduled_mutations_run_exactly_once_across_kill_9(tmp_path: Path, db: str | None) -> None:
     app = write_app(tmp_path / "app", JOBS_APP)
     total = 0
-    with LivebaseServer.launch(tmp_path / "s", app=app, durability="normal") as server:
+    with LivebaseServer.launch(tmp_path / "s", app=app, durability="normal", db=db) as server:
         for _ in range(3):  # 3 x 400 jobs, all due in 1 s
             total += call(server, "mutation", "jobs:schedule_many", {"count": 400, "delay": 1.0})
         slow_job = call(server, "mutation", "jobs:schedule_slow", {})

@@ -201,9 +201,11 @@ class Worker:
         with self.engine.storage.writer() as w:
             w.set_global(f"node:{self.node_id}", str(self.now_ms()))
 
-    def _alive(self, tx: Transaction, node: Any) -> bool:
+    def _alive(self, tx: Transaction, job: Document) -> bool:
+        node = job.get("worker")
         if node == self.node_id:
-            return True
+            # Ours: alive if we are running it now; else an earlier run of this node died.
+            return job["_id"] in self._running
         if not self.shared or not isinstance(node, str):
             return False
         beat = tx.store.get_global(f"node:{node}")
@@ -213,7 +215,7 @@ class Worker:
         """Actions that were running on a node that stopped (this one before a restart, or a
         node that died) are failed, never re-run: a scheduled action runs at most once."""
         running = jobs_in_state(tx, IN_PROGRESS, limit=10_000)
-        interrupted = [job for job in running if not self._alive(tx, job.get("worker"))]
+        interrupted = [job for job in running if not self._alive(tx, job)]
         for job in interrupted:
             set_state(
                 tx,
