@@ -6,6 +6,7 @@ elsewhere, each once."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 ADMIN_KEY = "lb_admin_multi_node_test_key"
 
 APP = {
+    "crons.py": """
+        from livebase import Crons
+
+        crons = Crons()
+        crons.interval("tick", "items:tick", {}, seconds=1)
+    """,
     "schema.py": """
         from livebase import define_schema, define_table, v
 
@@ -94,6 +101,17 @@ APP = {
         @query
         def job(ctx, id: str) -> dict | None:
             return ctx.db.system.get(id)
+
+
+        @internal_mutation
+        def tick(ctx) -> None:
+            ctx.db.insert("ticks", {"at": ctx.now})
+
+
+        @query
+        def cron_runs(ctx) -> list:
+            jobs = ctx.db.system.query("_scheduled_functions").collect()
+            return [j for j in jobs if j.get("cron") == "tick"]
 
 
         @query
@@ -193,6 +211,34 @@ def test_subscribers_on_one_node_see_writes_through_the_others_in_order(cluster:
     for c in listed:
         by_writer.setdefault(c["document"]["writer"], []).append(c["document"]["seq"])
     assert all(seqs == list(range(per_writer)) for seqs in by_writer.values())
+
+
+def test_a_resent_mutation_on_another_node_applies_once(cluster: Any) -> None:
+    node1, node2 = cluster(1), cluster(2)
+    body = {"path": "items:add", "args": {"writer": "idem", "seq": 0}, "format": "json"}
+    headers = {"idempotency-key": "reconnect-7f3a"}
+    first = httpx.post(f"{node1.url}/api/mutation", json=body, headers=headers, timeout=30)
+    again = httpx.post(f"{node2.url}/api/mutation", json=body, headers=headers, timeout=30)
+    assert first.json()["status"] == again.json()["status"] == "success"
+    assert first.json()["value"] == again.json()["value"]  # the same document id
+    items = call(node2, "query", "items:all", {})
+    assert [w for w, _ in items].count("idem") == 1
+
+
+def test_a_cron_ticks_once_across_three_nodes(cluster: Any) -> None:
+    nodes = [cluster(1), cluster(2), cluster(3)]
+    time.sleep(4.5)
+
+    def ticks() -> list[dict[str, Any]]:
+        jobs = call(nodes[0], "query", "items:cron_runs", {})
+        return sorted(jobs, key=lambda j: j["scheduledTime"])
+
+    runs = ticks()
+    # Started about 4.5 s ago (plus start-up): one run per second, whichever node ran it.
+    assert 3 <= len(runs) <= 8, runs
+    gaps = [b["scheduledTime"] - a["scheduledTime"] for a, b in itertools.pairwise(runs)]
+    assert all(gap >= 900 for gap in gaps), gaps  # never two runs for one tick
+    assert len({r["_id"] for r in runs}) == len(runs)
 
 
 def test_eight_clients_on_three_nodes_increment_one_counter_exactly(cluster: Any) -> None:
