@@ -17,6 +17,7 @@ Everything here runs on the client's event loop thread.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
 import time
@@ -147,6 +148,11 @@ class SyncState:
         self._by_id: dict[int, QueryEntry] = {}
         self._next_query_id = 0
         self._requests: dict[int, PendingRequest] = {}
+        # Successful mutations waiting for a Transition at their ts, as a min-heap of
+        # (ts, request id): a Transition pops exactly the ones it resolves, so it costs
+        # O(k log n) for k resolved mutations instead of a scan of every pending request.
+        # Invariant: each entry is a request in ``_requests`` whose ``completed_ts`` is set.
+        self._awaiting_transition: list[tuple[int, int]] = []
         self._next_request_id = 0
         self._auth: tuple[str, str] | None = None  # (token type, token)
         self.auth_error: str | None = None
@@ -182,8 +188,7 @@ class SyncState:
         # A mutation already answered but still waiting for its Transition is not resent: the
         # first Transition on the new socket carries the latest ts and resolves it. The query
         # set is sent (even empty) whenever there is such a mutation, so that Transition comes.
-        awaiting_transition = any(r.completed_ts is not None for r in self._requests.values())
-        if self._by_id or awaiting_transition:
+        if self._by_id or self._awaiting_transition:
             adds = [
                 protocol.add_query(e.query_id, e.path, e.args, e.journal)
                 for e in self._by_id.values()
@@ -214,6 +219,7 @@ class SyncState:
         self.closed = True
         self.connected = False
         requests, self._requests = self._requests, {}
+        self._awaiting_transition = []
         for req in requests.values():
             if not req.future.done():
                 req.future.set_exception(ConnectionClosedError("the client was closed"))
@@ -371,11 +377,21 @@ class SyncState:
         # subscription already holds the state that includes it (read your writes).
         for entry in changed:
             entry.wake()
-        for request_id, req in list(self._requests.items()):
-            if req.completed_ts is not None and req.completed_ts <= t.end_version.ts:
-                del self._requests[request_id]
-                if not req.future.done():
-                    req.future.set_result(req.result)
+        end_ts = t.end_version.ts
+        awaiting = self._awaiting_transition
+        if not awaiting or awaiting[0][0] > end_ts:
+            return None
+        resolved: list[PendingRequest] = []
+        while awaiting and awaiting[0][0] <= end_ts:
+            _, request_id = heapq.heappop(awaiting)
+            req = self._requests.pop(request_id, None)
+            if req is not None:
+                resolved.append(req)
+        if len(resolved) > 1:
+            resolved.sort(key=_request_order)  # resolve in request order, not ts order
+        for req in resolved:
+            if not req.future.done():
+                req.future.set_result(req.result)
         return None
 
     def _on_mutation_response(self, r: protocol.MutationResponse) -> None:
@@ -387,6 +403,7 @@ class SyncState:
         if r.success and r.ts is not None:
             req.completed_ts = r.ts
             req.result = r.result
+            heapq.heappush(self._awaiting_transition, (r.ts, r.request_id))
             self._observe_ts(r.ts)
             return
         del self._requests[r.request_id]
@@ -406,6 +423,10 @@ class SyncState:
             req.future.set_result(r.result)
         else:
             req.future.set_exception(FunctionError(str(r.result), r.error_data, path=req.path))
+
+
+def _request_order(req: PendingRequest) -> int:
+    return req.request_id
 
 
 def _log_function_lines(kind: str, path: str, lines: tuple[str, ...]) -> None:
