@@ -28,6 +28,7 @@ from livebase.storage import open_storage, redact
 from livebase.storage.base import BULK_TABLES, KEY_WIDTH, BulkTable, Row, Storage, StorageReader
 
 BATCH = 5000
+BATCH_BYTES = 8 << 20
 
 Progress = Callable[[str, int, int], None]
 """``progress(what, done, total)``, as the CLI's progress bars take it."""
@@ -50,16 +51,25 @@ class MigrationSummary:
     seconds: float
 
 
+def _average_size(rows: list[Row]) -> int:
+    sample = rows[:: max(1, len(rows) // 32)]
+    total = sum(len(x) if isinstance(x, (str, bytes)) else 8 for row in sample for x in row)
+    return max(1, total // len(sample))
+
+
 def pages(r: StorageReader, table: BulkTable, batch: int = BATCH) -> Iterator[list[Row]]:
-    """``table``'s rows in key order, ``batch`` at a time."""
+    """``table``'s rows in key order, at most ``batch`` at a time and about ``BATCH_BYTES``
+    (commit-log entries can be megabytes each)."""
     after: Row | None = None
+    limit = min(batch, 100)
     while True:
-        rows = r.dump(table, after, batch)
+        rows = r.dump(table, after, limit)
         if rows:
             yield rows
-        if len(rows) < batch:
+        if len(rows) < limit:
             return
         after = rows[-1][: KEY_WIDTH[table]]
+        limit = max(1, min(batch, BATCH_BYTES // _average_size(rows)))
 
 
 class _Digester:
@@ -182,10 +192,14 @@ def copy_database(
     return MigrationSummary(expected, latest, time.monotonic() - started)
 
 
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 def _sqlite_path(url: str) -> Path | None:
-    if url.startswith(("postgresql://", "postgres://")):
-        return None
-    return Path(url.removeprefix("sqlite://"))
+    """The file of a SQLite URL or plain path; None for anything else."""
+    path = url.removeprefix("sqlite://")
+    return None if "://" in path else Path(path)
 
 
 def _check_source(url: str) -> None:
@@ -207,9 +221,16 @@ def _check_source(url: str) -> None:
         if found is None:
             raise MigrationError(f"{path} is not a Livebase database (no documents table)")
         return
-    import psycopg
+    if not _is_postgres(url):
+        return  # open_storage names the URLs it understands
+    try:
+        import psycopg
 
-    from livebase.storage.postgres import split_url
+        from livebase.storage.postgres import split_url
+    except ImportError:
+        raise LookupError(
+            "PostgreSQL storage needs psycopg: pip install 'livebase[postgres]'"
+        ) from None
 
     conninfo, schema = split_url(url)
     table = f"{schema}.lb_documents" if schema else "lb_documents"

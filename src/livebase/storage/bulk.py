@@ -7,7 +7,9 @@ including the row-value comparison that pages through a table in key order.
 
 from __future__ import annotations
 
-from livebase.storage.base import KEY_WIDTH, BulkTable
+import orjson
+
+from livebase.storage.base import KEY_WIDTH, BulkTable, Row
 
 COLUMNS: dict[BulkTable, tuple[str, ...]] = {
     "documents": ("id", "table_number", "value"),
@@ -37,8 +39,33 @@ def insert_sql(table: BulkTable, *, prefix: str, param: str) -> str:
     return f"INSERT INTO {prefix}{table} ({', '.join(columns)}) VALUES ({values})"
 
 
-def copy_sql(table: BulkTable, *, prefix: str) -> str:
-    return f"COPY {prefix}{table} ({', '.join(COLUMNS[table])}) FROM STDIN"
+_PG_TYPES: dict[BulkTable, tuple[str, ...]] = {
+    "documents": ("text", "int4", "text"),
+    "indexes": ("int4", "bytea", "text"),
+    "commits": ("int8", "text"),
+    "globals": ("text", "text"),
+}
+
+
+def json_insert_sql(table: BulkTable, *, prefix: str) -> str:
+    """PostgreSQL: insert a whole batch from one JSON array of rows (``json_rows``). As fast
+    as ``COPY``, which cannot run in the writer's pipeline mode, and many times faster than
+    array parameters or multi-row ``VALUES``, whose client-side adaptation dominates."""
+    values = ", ".join(
+        f"decode(r->>{i}, 'hex')" if kind == "bytea" else f"(r->>{i})::{kind}"
+        for i, kind in enumerate(_PG_TYPES[table])
+    )
+    return (
+        f"INSERT INTO {prefix}{table} ({', '.join(COLUMNS[table])}) "
+        f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS r"
+    )
+
+
+def json_rows(rows: list[Row]) -> str:
+    """The parameter of ``json_insert_sql``: bytes as hex text."""
+    return orjson.dumps(
+        [[x.hex() if isinstance(x, bytes) else x for x in r] for r in rows]
+    ).decode()
 
 
 def count_sql(table: BulkTable, *, prefix: str) -> str:

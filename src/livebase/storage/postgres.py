@@ -121,7 +121,7 @@ class _PgReader(StorageReader):
 
     def dump(self, table: BulkTable, after: Row | None, limit: int) -> list[Row]:
         sql = bulk.dump_sql(table, prefix="lb_", param="%s", after=after is not None)
-        return [tuple(row) for row in self._cur.execute(sql, (*(after or ()), limit))]
+        return self._cur.execute(sql, (*(after or ()), limit)).fetchall()
 
     def count(self, table: BulkTable) -> int:
         row = self._cur.execute(bulk.count_sql(table, prefix="lb_")).fetchone()
@@ -223,9 +223,8 @@ class _PgWriter(_PgReader, StorageWriter):
         self._cur.execute("RELEASE SAVEPOINT lb")
 
     def load(self, table: BulkTable, rows: list[Row]) -> None:
-        with self._cur.copy(bulk.copy_sql(table, prefix="lb_")) as copy:
-            for row in rows:
-                copy.write_row(row)
+        if rows:
+            self._cur.execute(bulk.json_insert_sql(table, prefix="lb_"), (bulk.json_rows(rows),))
         if table == "commits" and rows:
             top = max(int(row[0]) for row in rows)
             if top > self._latest:

@@ -10,14 +10,15 @@ marked views are replaced or dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import psycopg
 
 from livebase.storage.views import MARKER, ColumnKind, ViewColumn, ViewDefinition, fingerprint
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_NAME_BYTES = 63  # PostgreSQL truncates longer identifiers, which could collide
 _SPECIAL_FLOATS = (
@@ -101,26 +102,39 @@ def _existing(cur: psycopg.Cursor[Any]) -> dict[str, str | None]:
     return out
 
 
-def _try(cur: psycopg.Cursor[Any], statements: list[str], failure: str) -> bool:
-    """Run ``statements`` all or nothing, in a savepoint so a failure leaves the surrounding
-    write transaction usable."""
+def _guarded(cur: psycopg.Cursor[Any], work: Callable[[], T], failure: str) -> T | None:
+    """``work()`` all or nothing, in a savepoint, so a failure leaves the surrounding write
+    transaction usable; None (and a logged warning) if it failed."""
     cur.execute("SAVEPOINT lb_view")
     try:
-        for statement in statements:
-            cur.execute(statement)
+        # The writer may be in pipeline mode, where an error surfaces only at the next sync
+        # and then aborts the pipeline: a nested pipeline syncs on exit, so the error is raised
+        # here, inside the savepoint, and the outer pipeline stays usable.
+        with cur.connection.pipeline():
+            return work()
     except psycopg.Error as exc:
         cur.execute("ROLLBACK TO SAVEPOINT lb_view")
         log.warning("%s: %s", failure, str(exc).strip())
-        return False
+        return None
     finally:
         cur.execute("RELEASE SAVEPOINT lb_view")
-    return True
+
+
+def _run(cur: psycopg.Cursor[Any], statements: list[str]) -> Callable[[], bool]:
+    def work() -> bool:
+        for statement in statements:
+            cur.execute(statement)
+        return True
+
+    return work
 
 
 def replace_views(cur: psycopg.Cursor[Any], views: Mapping[str, ViewDefinition]) -> None:
-    """Make the marked views in the current schema exactly ``views``; never raises for one bad
-    view."""
-    existing = _existing(cur)
+    """Make the marked views in the current schema exactly ``views``; never raises for a
+    database error."""
+    existing = _guarded(cur, lambda: _existing(cur), "SQL views not updated")
+    if existing is None:
+        return
     for name, view in views.items():
         if len(name.encode()) > MAX_NAME_BYTES:
             log.warning("SQL view %s not created: name longer than %d bytes", name, MAX_NAME_BYTES)
@@ -134,7 +148,7 @@ def replace_views(cur: psycopg.Cursor[Any], views: Mapping[str, ViewDefinition])
             continue
         statements = [f"DROP VIEW {quote(name)}"] if name in existing else []
         statements += [sql, f"COMMENT ON VIEW {quote(name)} IS '{MARKER} {mark}'"]
-        _try(cur, statements, f"SQL view {name} not created")
+        _guarded(cur, _run(cur, statements), f"SQL view {name} not created")
     for name, old_mark in existing.items():
         if old_mark is not None and name not in views:
-            _try(cur, [f"DROP VIEW {quote(name)}"], f"SQL view {name} not dropped")
+            _guarded(cur, _run(cur, [f"DROP VIEW {quote(name)}"]), f"SQL view {name} not dropped")

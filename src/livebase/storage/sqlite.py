@@ -86,7 +86,7 @@ class _SqliteReader(StorageReader):
 
     def dump(self, table: BulkTable, after: Row | None, limit: int) -> list[Row]:
         sql = bulk.dump_sql(table, prefix="", param="?", after=after is not None)
-        return [tuple(row) for row in self._conn.execute(sql, (*(after or ()), limit))]
+        return self._conn.execute(sql, (*(after or ()), limit)).fetchall()
 
     def count(self, table: BulkTable) -> int:
         return int(self._conn.execute(bulk.count_sql(table, prefix="")).fetchone()[0])

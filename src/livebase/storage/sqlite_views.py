@@ -1,4 +1,4 @@
-"""The SQL views over app data on SQLite, in plain SQL that any SQLite 3.9+ can run.
+"""The SQL views over app data on SQLite, in plain SQL that any SQLite with JSON1 can run.
 
 External tools (the ``sqlite3`` shell, Datasette, DuckDB's SQLite reader) open the file with
 their own SQLite and none of our functions, so every column is built from the JSON1 functions
@@ -106,15 +106,15 @@ def replace_views(conn: sqlite3.Connection, views: Mapping[str, ViewDefinition])
         existing[str(name).lower()] = (str(name), mark.group(1) if mark else None)
     wanted: set[str] = set()
     for name, view in views.items():
-        sql = view_sql(name, view)
+        if name.lower() in wanted:
+            log.warning("SQL view %s not created: SQLite names ignore case", name)
+            continue
         current = existing.get(name.lower())
         if current is not None and current[1] is None:
             log.warning("SQL view %s not created: the database has another object so named", name)
             continue
-        if name.lower() in wanted:
-            log.warning("SQL view %s not created: SQLite names ignore case", name)
-            continue
         wanted.add(name.lower())
+        sql = view_sql(name, view)
         mark = _MARKED.search(sql)
         if current is not None and mark is not None and current[1] == mark.group(1):
             continue
