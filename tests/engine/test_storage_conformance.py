@@ -279,3 +279,27 @@ def test_open_storage_refuses_unknown_urls(tmp_path: Path) -> None:
         assert isinstance(storage, SqliteStorage)
     finally:
         storage.close()
+
+
+def test_nodes_starting_together_on_a_new_postgres_schema_all_open() -> None:
+    """Several nodes creating the same schema and tables at once (a cluster's first start)."""
+    import threading
+
+    with fresh_database_url("race") as url:
+        errors: list[BaseException] = []
+        opened: list[Storage] = []
+
+        def start() -> None:
+            try:
+                opened.append(open_storage(url, "normal"))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for storage in opened:
+            storage.close()
+        assert errors == [] and len(opened) == 6

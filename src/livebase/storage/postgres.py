@@ -273,12 +273,12 @@ class PostgresStorage(Storage):
                 f"cannot connect to PostgreSQL at {redact(conninfo)}: {str(exc).strip()}"
             ) from None
         with self._write_conn.transaction():
-            if self.schema:
-                self._write_conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            # Creating tables concurrently from several nodes races on the catalogs; one
-            # advisory lock makes first start-up safe.
+            # Creating the schema and tables concurrently from several nodes races on the
+            # catalogs (IF NOT EXISTS is not atomic); one advisory lock serialises start-ups.
             self._write_conn.execute("SET LOCAL lock_timeout = '60s'")
             self._write_conn.execute("SELECT pg_advisory_xact_lock(7216540321)")
+            if self.schema:
+                self._write_conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             self._write_conn.execute(_SCHEMA)
         self.channel = f"lb_commits_{self.schema or 'public'}"
         self._pool = ConnectionPool(
