@@ -132,8 +132,8 @@ class _PgWriter(_PgReader, StorageWriter):
     def __init__(self, cur: psycopg.Cursor[Any], latest: int, channel: str) -> None:
         super().__init__(cur)
         self._latest = latest
+        self._started = latest
         self._channel = channel
-        self._notified = False
         self._savepoint_latest = latest
 
     def latest_ts(self) -> int:
@@ -184,12 +184,17 @@ class _PgWriter(_PgReader, StorageWriter):
         if ts <= self._latest:
             raise ConflictError(f"commit timestamp {ts} is not after {self._latest}")
         self._cur.execute("INSERT INTO lb_commits (ts, entry) VALUES (%s, %s)", (ts, entry))
-        self._cur.execute("UPDATE lb_clock SET ts = %s WHERE id = 1", (ts,))
-        if not self._notified:
-            # Delivered to LISTENing nodes when (and only if) this transaction commits.
-            self._cur.execute(f"NOTIFY {self._channel}")
-            self._notified = True
         self._latest = ts
+
+    def finish(self) -> None:
+        """Before COMMIT: move the clock to the last commit of this transaction and notify the
+        other nodes (delivered when, and only if, the transaction commits) — once per
+        transaction, not per commit."""
+        if self._latest > self._started:
+            self._cur.execute(
+                f"UPDATE lb_clock SET ts = {int(self._latest)} WHERE id = 1; "
+                f"NOTIFY {self._channel}"
+            )
 
     def prune_commits(self, before_ts: int, *, keep_newest: int, limit: int) -> PrunedCommits:
         keep = self._cur.execute(
@@ -312,7 +317,9 @@ class PostgresStorage(Storage):
         try:
             with conn.transaction(), conn.cursor() as cur:
                 row = cur.execute("SELECT ts FROM lb_clock WHERE id = 1 FOR UPDATE").fetchone()
-                yield _PgWriter(cur, int(row[0]) if row else 0, self.channel)
+                writer = _PgWriter(cur, int(row[0]) if row else 0, self.channel)
+                yield writer
+                writer.finish()
         except _CONFLICTS as exc:
             raise ConflictError(f"write transaction failed, will retry: {exc}") from None
 
