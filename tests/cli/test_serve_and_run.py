@@ -160,3 +160,20 @@ def test_run_with_bad_json_exits_2(empty_dir: Path) -> None:
         assert result.returncode == 2, (bad, result.stderr)
         assert "JSON" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_serve_with_a_sqlite_db_url_and_an_unknown_scheme(tmp_path: Path) -> None:
+    from tests.support.server import LivebaseServer
+
+    db_file = tmp_path / "elsewhere" / "app.sqlite3"
+    with LivebaseServer.launch(tmp_path / "s", db=f"sqlite://{db_file}") as server:
+        body = {"path": "messages:send", "args": {"channel": "a", "body": "hi"}}
+        assert httpx.post(f"{server.url}/api/mutation", json=body).json()["status"] == "success"
+        assert "durability" in server.log_text()
+    assert db_file.exists() and db_file.stat().st_size > 0  # the database went where --db said
+    assert not (tmp_path / "s" / "data" / "data.sqlite3").exists()
+
+    bad = LivebaseServer(data=tmp_path / "b", db="mysql://localhost/app")
+    bad.spawn()
+    assert bad.process is not None and bad.process.wait(timeout=30) == 1
+    assert "unsupported storage URL" in bad.log_text()
