@@ -1,0 +1,148 @@
+"""The ``agentfeed`` command line: ``install-hook``, ``uninstall-hook`` and ``hook``.
+
+``agentfeed install-hook [--user | --project DIR] [--url URL] [--key KEY]`` and
+``agentfeed uninstall-hook [--user | --project DIR]`` edit Claude Code's settings (see
+``agentfeed.install``); ``agentfeed hook`` runs the capture hook in this process, for trying it by
+hand (Claude Code runs ``hook.py`` directly, which starts much faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agentfeed import hook, install
+
+DESCRIPTION = "Capture Claude Code hook events and send them to an agentfeed server."
+
+
+def _scope(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--user",
+        action="store_true",
+        help="edit the user settings, $CLAUDE_CONFIG_DIR/settings.json or "
+        "~/.claude/settings.json: capture every project (default)",
+    )
+    group.add_argument(
+        "--project",
+        metavar="DIR",
+        type=Path,
+        help="edit DIR/.claude/settings.local.json, the personal project settings that are not "
+        "committed (never the shared .claude/settings.json: the hook command holds paths of "
+        "this machine)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentfeed", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser(
+        "install-hook",
+        help="add the capture hook for every Claude Code hook event",
+        description="Add the capture hook for every Claude Code hook event to a settings file. "
+        "Idempotent; keeps your other hooks and settings; backs the file up to "
+        "$AGENTFEED_HOME/backups/ before changing it. The hook, its config and its spool live in "
+        "$AGENTFEED_HOME (default ~/.agentfeed).",
+    )
+    _scope(p)
+    p.add_argument(
+        "--url",
+        help="base URL of the agentfeed server; events go to URL/event (default: kept, "
+        "else http://127.0.0.1:3210; env AGENTFEED_URL overrides it at run time)",
+    )
+    p.add_argument(
+        "--key",
+        help="API key sent as X-Agentfeed-Key, stored in $AGENTFEED_HOME/config.json "
+        "with mode 0600 (default: kept; '' removes it; env AGENTFEED_KEY overrides it)",
+    )
+
+    p = commands.add_parser(
+        "uninstall-hook",
+        help="remove exactly the handlers install-hook added",
+        description="Remove exactly the handlers install-hook added (and the groups and events "
+        "that become empty). The hook file, config and spool in $AGENTFEED_HOME are left.",
+    )
+    _scope(p)
+
+    commands.add_parser(
+        "hook",
+        help="run the capture hook once in this process (event JSON on stdin)",
+        description="Run the capture hook once: read an event from stdin and POST it (or spool "
+        "it). Prints nothing on stdout and always exits 0, like the hook Claude Code runs.",
+    )
+    return parser
+
+
+def _settings_path(args: argparse.Namespace) -> Path:
+    if args.project is not None:
+        return install.project_settings_path(args.project)
+    return install.user_settings_path()
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _install(args: argparse.Namespace) -> None:
+    result = install.install(
+        _settings_path(args), url=args.url, key=args.key, project=args.project is not None
+    )
+    path = result.settings_path
+    if not result.changed:
+        _out(f"agentfeed: the hook is already installed in {path}; the file is unchanged")
+    else:
+        verb = "created" if result.created else "updated"
+        _out(
+            f"agentfeed: {verb} {path}: handler added for {len(result.added)} events"
+            + (f", command updated for {len(result.updated)}" if result.updated else "")
+            + (f", {result.removed} duplicate or stale handlers removed" if result.removed else "")
+        )
+        if result.backup is not None:
+            _out(f"  backup:  {result.backup}")
+        if result.git_excluded:
+            _out(f"  added {path.name} to the repository's .git/info/exclude")
+    _out(f"  command: {result.command}")
+    for event in install.SKIPPED_EVENTS:
+        _out(f"  skipped: {event} (a hook there would replace Claude Code's own behaviour)")
+    if result.config_path is not None:
+        url, key = hook.load_config(str(result.config_path.parent))
+        state = (
+            "reachable"
+            if install.server_reachable(url)
+            else "not reachable now (events are spooled until it is)"
+        )
+        _out(f"  config:  {result.config_path} (url {url}, {'key set' if key else 'no key'})")
+        _out(f"  server:  {url} {state}")
+
+
+def _uninstall(args: argparse.Namespace) -> None:
+    result = install.uninstall(_settings_path(args))
+    if not result.changed:
+        _out(f"agentfeed: no agentfeed handler in {result.settings_path}; nothing changed")
+        return
+    _out(f"agentfeed: removed {result.removed} handlers from {result.settings_path}")
+    if result.backup is not None:
+        _out(f"  backup: {result.backup}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "hook":
+        hook.main([])
+        return 0
+    try:
+        if args.command == "install-hook":
+            _install(args)
+        else:
+            _uninstall(args)
+    except (install.SettingsError, OSError) as exc:
+        sys.stderr.write(f"agentfeed: error: {exc}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
