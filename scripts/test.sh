@@ -25,7 +25,7 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
     fi
 fi
 echo "== ruff"
-.venv/bin/ruff check src tests examples bench
+.venv/bin/ruff check src tests apps examples bench
 echo "== mypy (strict, src/)"
 .venv/bin/mypy
 echo "== pytest"

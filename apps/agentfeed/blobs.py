@@ -1,0 +1,153 @@
+"""Large values stored out of line: one ``blobs`` document per moved field, its text in
+``blob_chunks`` (each under the 1 MiB document limit).
+
+An HTTP handler uploads a field before it calls ``events:ingest`` (``upload``: a few mutations of
+at most ``payload.BATCH_MAX`` each, since a body of up to 20 MiB does not fit the 16 MiB one
+mutation may write). A blob is ``pending`` until the ingesting transaction ``attach``es it to
+its event (or rejection); the ``sweep`` cron deletes blobs left pending (a handler that died
+half-way, a replayed event's copy).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from livebase import AppError, internal_mutation, internal_query, v
+
+from . import payload
+
+SWEEP_CHUNKS = 8
+"""Chunks one sweep deletes at most (each is read to be deleted: 8 x 768 KiB, twice, stays
+under the 16 MiB a mutation may read)."""
+
+
+class BlobRef(TypedDict):
+    """A field of a payload stored out of line: which field, its blob, its size in bytes."""
+
+    field: str
+    blob: Annotated[str, v.id("blobs")]
+    bytes: float
+
+
+@internal_mutation
+def begin(ctx, event_id: str, field: str, size: float, chunks: float, first: list[str]) -> str:
+    """A pending blob of ``chunks`` chunks (``size`` bytes of UTF-8), the first ones given."""
+    blob = ctx.db.insert(
+        "blobs",
+        {
+            "event_id": event_id,
+            "field": field,
+            "bytes": size,
+            "chunks": chunks,
+            "state": "pending",
+            "created_at": ctx.now,
+        },
+    )
+    _write_chunks(ctx, blob, 0, first)
+    return blob
+
+
+@internal_mutation
+def append(ctx, blob: Annotated[str, v.id("blobs")], start: float, pieces: list[str]) -> None:
+    doc = ctx.db.get(blob)
+    if doc is None or doc["state"] != "pending":
+        raise AppError(f"blob {blob} is not pending")
+    _write_chunks(ctx, blob, int(start), pieces)
+
+
+def _write_chunks(ctx: Any, blob: str, start: int, pieces: list[str]) -> None:
+    for offset, text in enumerate(pieces):
+        ctx.db.insert("blob_chunks", {"blob": blob, "index": float(start + offset), "text": text})
+
+
+async def upload(ctx: Any, event_id: str, field: str, text: str) -> BlobRef:
+    """Store ``text`` as a pending blob, one mutation per batch of chunks (from an HTTP
+    handler or an action)."""
+    groups = payload.batches(payload.chunks(text))
+    size = float(len(text.encode("utf-8")))
+    total = sum(len(group) for group in groups)
+    blob = await ctx.run_mutation(
+        "blobs:begin",
+        {
+            "event_id": event_id,
+            "field": field,
+            "size": size,
+            "chunks": float(total),
+            "first": groups[0] if groups else [],
+        },
+    )
+    written = len(groups[0]) if groups else 0
+    for group in groups[1:]:
+        await ctx.run_mutation(
+            "blobs:append", {"blob": blob, "start": float(written), "pieces": group}
+        )
+        written += len(group)
+    return {"field": field, "blob": blob, "bytes": size}
+
+
+def attach(ctx: Any, refs: list[BlobRef], owner: str) -> None:
+    """Mark pending blobs as belonging to ``owner`` (an event or a rejection), in the caller's
+    transaction."""
+    for ref in refs:
+        doc = ctx.db.get(ref["blob"])
+        if doc is None or doc["state"] != "pending":
+            raise AppError(f"blob {ref['blob']} for field {ref['field']!r} is not pending")
+        ctx.db.patch(ref["blob"], {"state": "attached", "owner": owner})
+
+
+@internal_query
+def chunk(ctx, blob: Annotated[str, v.id("blobs")], index: float) -> dict[str, Any] | None:
+    """One chunk of a blob's text: ``{text, index, chunks}``, or None past the end."""
+    doc = ctx.db.get(blob)
+    if doc is None:
+        raise AppError({"code": "NotFound", "blob": blob})
+    row = (
+        ctx.db.query("blob_chunks")
+        .with_index("by_blob", lambda q: q.eq("blob", blob).eq("index", float(index)))
+        .unique()
+    )
+    if row is None:
+        return None
+    return {"text": row["text"], "index": index, "chunks": doc["chunks"]}
+
+
+async def read(ctx: Any, blob: str) -> str:
+    """A blob's whole text, one query per chunk (a blob can be larger than one query may
+    read)."""
+    parts: list[str] = []
+    index = 0
+    while True:
+        part = await ctx.run_query("blobs:chunk", {"blob": blob, "index": float(index)})
+        if part is None:
+            return "".join(parts)
+        parts.append(part["text"])
+        index += 1
+
+
+@internal_mutation
+def sweep(ctx, older_than_minutes: float) -> int:
+    """Delete blobs still pending after ``older_than_minutes`` (an upload whose ingestion never
+    committed, or the copy a replayed event brought again), at most ``SWEEP_CHUNKS`` chunks a
+    run so the run stays within what one mutation may read; run by a cron. Returns the number
+    of chunks deleted."""
+    cutoff = ctx.now - older_than_minutes * 60_000
+    stale = (
+        ctx.db.query("blobs")
+        .with_index("by_state_created", lambda q: q.eq("state", "pending").lt("created_at", cutoff))
+        .take(SWEEP_CHUNKS)
+    )
+    budget = SWEEP_CHUNKS
+    for blob in stale:
+        rows = (
+            ctx.db.query("blob_chunks")
+            .with_index("by_blob", lambda q, b=blob["_id"]: q.eq("blob", b))
+            .take(budget + 1)
+        )
+        for row in rows[:budget]:
+            ctx.db.delete(row["_id"])
+        if len(rows) <= budget:
+            ctx.db.delete(blob["_id"])
+        budget -= min(len(rows), budget)
+        if budget == 0:
+            break
+    return SWEEP_CHUNKS - budget

@@ -1,0 +1,213 @@
+"""Events: ingestion (one transaction per payload) and the event queries (feed, timeline).
+
+``ingest`` is the only writer of ``events``. In one transaction it parses the payload the HTTP
+handler passed (large fields already moved to pending blobs), checks it (an unusable payload
+becomes a ``rejected_events`` row with the reason), drops a replay (idempotent on
+``event_id``), normalises it (``normalize.py``), stores the event and keeps the session, the
+project, the tool call and the day's counts in step. Doing this in the mutation rather than in
+triggers keeps the order explicit: the event's project comes from its session, and the tool
+call points at the event just written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from livebase import PaginationOptions, internal_mutation, internal_query, query
+
+from . import access, normalize, projects, sessions, stats, tool_calls
+from .blobs import BlobRef
+from .blobs import attach as attach_blobs
+
+PAGE_LIMIT = 200
+SCAN_LIMIT = 5000
+"""Rows one feed page may scan when filters go beyond its index (text search, several
+filters): the page can then hold fewer items than asked, with ``isDone`` false."""
+LISTING_DROPS = ("raw",)
+"""Fields a listing leaves out (``events:get`` has them)."""
+
+
+@internal_mutation
+def ingest(
+    ctx,
+    endpoint: Literal["event", "activity"],
+    raw: str,
+    blobs: list[BlobRef],
+    raw_bytes: float,
+    generated_id: str,
+) -> dict[str, Any]:
+    """Store one payload: ``{status: stored | duplicate | rejected, id, reason?}``.
+
+    ``raw`` is the payload as JSON text with large fields replaced by previews, ``blobs`` the
+    pending blobs holding those fields, ``raw_bytes`` the size of the body received and
+    ``generated_id`` the event id of an activity sent without one.
+    """
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        return reject(ctx, endpoint, f"the body is not JSON: {exc}", raw, raw_bytes, blobs)
+    if endpoint == "event":
+        problem = normalize.hook_problem(payload)
+    else:
+        problem = normalize.activity_problem(payload)
+    if problem is not None:
+        event_id = payload.get("event_id") if isinstance(payload, dict) else None
+        return reject(ctx, endpoint, problem, raw, raw_bytes, blobs, event_id)
+    if endpoint == "event":
+        event = normalize.normalize_hook(payload)
+    else:
+        event_id = normalize.activity_event_id(payload, generated_id)
+        event = normalize.normalize_activity(payload, event_id)
+    existing = find(ctx, event["event_id"])
+    if existing is not None:
+        return {"status": "duplicate", "id": existing["_id"]}
+    event.setdefault("timestamp", ctx.now)
+    applied = sessions.apply_event(ctx, event)
+    if applied is not None and applied.project is not None:
+        event["project"] = applied.project
+    doc = {**event, "received_at": ctx.now, "raw": raw, "raw_bytes": raw_bytes, "blobs": blobs}
+    event_doc = ctx.db.insert("events", doc)
+    attach_blobs(ctx, blobs, event_doc)
+    new_session = applied is not None and (applied.created or applied.joined_project)
+    projects.apply_event(ctx, event, new_session)
+    tool_calls.apply_event(ctx, event, event_doc)
+    stats.apply_event(ctx, event, applied is not None and applied.created)
+    return {"status": "stored", "id": event_doc}
+
+
+def reject(
+    ctx: Any,
+    endpoint: str,
+    reason: str,
+    body: str,
+    body_bytes: float,
+    refs: list[BlobRef],
+    event_id: object = None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "endpoint": endpoint,
+        "reason": normalize.clip(reason, 1000),
+        "body": normalize.clip(body, 64 * 1024),
+        "body_bytes": body_bytes,
+        "blobs": refs,
+        "received_at": ctx.now,
+    }
+    if isinstance(event_id, str):
+        doc["event_id"] = normalize.clip(event_id, normalize.ID_CHARS)
+    rejected = ctx.db.insert("rejected_events", doc)
+    attach_blobs(ctx, refs, rejected)
+    return {"status": "rejected", "id": rejected, "reason": doc["reason"]}
+
+
+@internal_mutation
+def record_rejection(
+    ctx,
+    endpoint: str,
+    reason: str,
+    body: str,
+    body_bytes: float,
+    blobs: list[BlobRef],
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """Keep a body the HTTP handler could not pass to ``ingest`` (not UTF-8, not JSON, or
+    ``ingest`` failed), with the reason."""
+    return reject(ctx, endpoint, reason, body, body_bytes, blobs, event_id)
+
+
+def find(ctx: Any, event_id: str) -> dict[str, Any] | None:
+    return (
+        ctx.db.query("events")
+        .with_index("by_event_id", lambda q: q.eq("event_id", event_id))
+        .first()
+    )
+
+
+@internal_query
+def seen(ctx, event_id: str) -> str | None:
+    """The stored event with this id, if any (lets a handler skip uploading a replay's large
+    fields)."""
+    event = find(ctx, event_id)
+    return event["_id"] if event is not None else None
+
+
+@internal_query
+def raw_parts(ctx, event_id: str) -> dict[str, Any] | None:
+    """An event's ``raw`` text and the blobs of its moved fields (``GET /raw/<event_id>``
+    reassembles them)."""
+    event = find(ctx, event_id)
+    if event is None:
+        return None
+    return {"raw": event["raw"], "blobs": event["blobs"]}
+
+
+@internal_query
+def rejected(ctx, limit: float = 50) -> list[dict[str, Any]]:
+    """The latest rejected payloads with their reasons."""
+    return ctx.db.query("rejected_events").with_index("by_time").order("desc").take(int(limit))
+
+
+# -- queries ---------------------------------------------------------------------------------------
+
+
+def _listing(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in doc.items() if k not in LISTING_DROPS} for doc in docs]
+
+
+def _page_opts(opts: PaginationOptions, scan: bool) -> dict[str, Any]:
+    bounded: dict[str, Any] = {**opts, "numItems": min(opts["numItems"], PAGE_LIMIT)}
+    if scan:
+        rows = opts.get("maximumRowsRead")
+        bounded["maximumRowsRead"] = min(rows, SCAN_LIMIT) if rows is not None else SCAN_LIMIT
+    return bounded
+
+
+@query
+def feed(
+    ctx,
+    paginationOpts: PaginationOptions,
+    project: str | None = None,
+    session_id: str | None = None,
+    type: str | None = None,
+    tool: str | None = None,
+    search: str | None = None,
+) -> dict[str, Any]:
+    """The latest events first, optionally filtered. The most selective filter picks the index
+    (session, tool, type, project, else time); any other filter, and ``search`` (a
+    case-insensitive substring of the summary — there is no full-text index), is applied while
+    scanning at most ``SCAN_LIMIT`` rows per page, so a page may come back short."""
+    filters = {"session_id": session_id, "tool_name": tool, "type": type, "project": project}
+    wanted = {field: value for field, value in filters.items() if value is not None}
+    index = next(iter(wanted), None)
+    names = {"session_id": "by_session_time", "tool_name": "by_tool_time"}
+    names |= {"type": "by_type_time", "project": "by_project_time"}
+    if index is None:
+        q = ctx.db.query("events").with_index("by_time")
+    else:
+        value = wanted.pop(index)
+        q = ctx.db.query("events").with_index(names[index], lambda r: r.eq(index, value))
+    for field, value in wanted.items():
+        q = q.filter(lambda doc, f=field, x=value: doc.get(f) == x)
+    needle = search.strip().lower() if search else ""
+    if needle:
+        q = q.filter(lambda doc: needle in doc["summary"].lower())
+    result = q.order("desc").paginate(_page_opts(paginationOpts, bool(wanted or needle)))
+    return access.visible_page(ctx, "events", {**result, "page": _listing(result["page"])})
+
+
+@query
+def session_timeline(ctx, session_id: str, paginationOpts: PaginationOptions) -> dict[str, Any]:
+    """A session's events in the order they happened."""
+    result = (
+        ctx.db.query("events")
+        .with_index("by_session_time", lambda q: q.eq("session_id", session_id))
+        .paginate(_page_opts(paginationOpts, False))
+    )
+    return access.visible_page(ctx, "events", {**result, "page": _listing(result["page"])})
+
+
+@query
+def get(ctx, event_id: str) -> dict[str, Any] | None:
+    """One event by its ``event_id``, with ``raw`` (large fields as previews; ``blobs`` names
+    where the full values are)."""
+    return access.visible_one(ctx, "events", find(ctx, event_id))

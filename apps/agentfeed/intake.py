@@ -1,0 +1,89 @@
+"""The HTTP side of ingestion: from a request body to one ``events:ingest`` call.
+
+Decode and parse the body, move its large fields to pending blobs (``payload.split``,
+``blobs.upload``), then ingest. A body that is not UTF-8 JSON, or whose ingestion fails, is
+kept in ``rejected_events`` with the reason: ``receive`` returns a result for every body and
+raises only when the database itself cannot store anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from . import blobs, payload
+from .normalize import activity_event_id, clip
+
+log = logging.getLogger(__name__)
+
+
+def _claimed_id(endpoint: str, value: dict[str, Any]) -> str | None:
+    """The event id a payload will be stored under, if it says."""
+    if endpoint == "event":
+        event_id = value.get("event_id")
+        return event_id if isinstance(event_id, str) and event_id else None
+    if isinstance(value.get("source"), str) and isinstance(value.get("id"), str):
+        return activity_event_id(value, "")
+    return None
+
+
+async def receive(ctx: Any, endpoint: str, body: bytes) -> dict[str, Any]:
+    """Store one body sent to ``POST /<endpoint>``: ``{status, id, reason?}``."""
+    decoded = payload.decode(body)
+    if decoded.problem is not None or not isinstance(decoded.value, dict):
+        reason = decoded.problem or "the body is not a JSON object"
+        return await _reject(ctx, endpoint, reason, decoded.text, len(body))
+    value: dict[str, Any] = decoded.value
+    split = payload.split(value)
+    event_id = _claimed_id(endpoint, value)
+    refs: list[blobs.BlobRef] = []
+    if split.moved:
+        if event_id is not None:
+            stored = await ctx.run_query("events:seen", {"event_id": event_id})
+            if stored is not None:
+                return {"status": "duplicate", "id": stored}
+        for field, text in split.moved.items():
+            refs.append(await blobs.upload(ctx, event_id or "", field, text))
+    args = {
+        "endpoint": endpoint,
+        "raw": split.raw,
+        "blobs": refs,
+        "raw_bytes": float(len(body)),
+        "generated_id": str(uuid.uuid4()),
+    }
+    try:
+        result: dict[str, Any] = await ctx.run_mutation("events:ingest", args)
+        return result
+    except Exception as exc:
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.warning("ingesting a body for /%s failed: %s", endpoint, message)
+        return await ctx.run_mutation(
+            "events:record_rejection",
+            {
+                "endpoint": endpoint,
+                "reason": f"ingestion failed: {message}",
+                "body": split.raw,
+                "body_bytes": float(len(body)),
+                "blobs": refs,
+                "event_id": event_id,
+            },
+        )
+
+
+async def _reject(ctx: Any, endpoint: str, reason: str, text: str, size: int) -> dict[str, Any]:
+    """Keep an unusable body: inline up to ``payload.BODY_EXCERPT``, all of it in a blob."""
+    refs: list[blobs.BlobRef] = []
+    if len(text) > payload.BODY_EXCERPT:
+        refs.append(await blobs.upload(ctx, "", "body", text))
+    result: dict[str, Any] = await ctx.run_mutation(
+        "events:record_rejection",
+        {
+            "endpoint": endpoint,
+            "reason": reason,
+            "body": clip(text, payload.BODY_EXCERPT),
+            "body_bytes": float(size),
+            "blobs": refs,
+        },
+    )
+    return result

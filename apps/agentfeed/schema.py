@@ -1,0 +1,171 @@
+"""agentfeed's tables: events (hook events and other activity), what ingestion keeps up to date
+from them (sessions, projects, paired tool calls, per-day counts), payloads it could not use,
+and large values stored out of line.
+
+Numbers are ``v.number()`` (float64), timestamps milliseconds since the epoch: what a Convex
+JS client reads as a plain ``number``.
+"""
+
+from livebase import define_schema, define_table, v
+
+BLOB_REF = v.object({"field": v.string(), "blob": v.id("blobs"), "bytes": v.number()})
+"""A top-level field of a payload stored out of line (``*``: the whole payload)."""
+
+TOKENS = v.object(
+    {
+        "input": v.number(),
+        "output": v.number(),
+        "cache_read": v.number(),
+        "cache_creation": v.number(),
+    }
+)
+
+schema = define_schema(
+    {
+        "events": define_table(
+            {
+                "event_id": v.string(),
+                "origin": v.union(v.literal("hook"), v.literal("activity")),
+                "source": v.string(),
+                "type": v.string(),
+                "subtype": v.optional(v.string()),
+                "timestamp": v.number(),
+                "received_at": v.number(),
+                "summary": v.string(),
+                "session_id": v.optional(v.string()),
+                "cwd": v.optional(v.string()),
+                "project": v.optional(v.string()),
+                "tool_name": v.optional(v.string()),
+                "tool_use_id": v.optional(v.string()),
+                "tool_input": v.optional(v.string()),
+                "tool_response": v.optional(v.string()),
+                "success": v.optional(v.boolean()),
+                "interrupted": v.optional(v.boolean()),
+                "error": v.optional(v.string()),
+                "duration_ms": v.optional(v.number()),
+                "prompt": v.optional(v.string()),
+                "prompt_id": v.optional(v.string()),
+                "agent_id": v.optional(v.string()),
+                "agent_type": v.optional(v.string()),
+                "permission_mode": v.optional(v.string()),
+                "transcript_path": v.optional(v.string()),
+                "model": v.optional(v.string()),
+                "details": v.optional(v.string()),
+                "raw": v.string(),
+                "raw_bytes": v.number(),
+                "blobs": v.array(BLOB_REF),
+            }
+        )
+        .index("by_event_id", ["event_id"])
+        .index("by_time", ["timestamp"])
+        .index("by_session_time", ["session_id", "timestamp"])
+        .index("by_project_time", ["project", "timestamp"])
+        .index("by_type_time", ["type", "timestamp"])
+        .index("by_tool_time", ["tool_name", "timestamp"]),
+        "rejected_events": define_table(
+            {
+                "endpoint": v.string(),
+                "reason": v.string(),
+                "body": v.string(),
+                "body_bytes": v.number(),
+                "event_id": v.optional(v.string()),
+                "blobs": v.array(BLOB_REF),
+                "received_at": v.number(),
+            }
+        ).index("by_time", ["received_at"]),
+        "sessions": define_table(
+            {
+                "session_id": v.string(),
+                "source": v.string(),
+                "status": v.union(v.literal("active"), v.literal("ended")),
+                "started_at": v.number(),
+                "ended_at": v.optional(v.number()),
+                "end_reason": v.optional(v.string()),
+                "start_source": v.optional(v.string()),
+                "event_count": v.number(),
+                "prompt_count": v.number(),
+                "tool_count": v.number(),
+                "last_event_at": v.number(),
+                "last_received_at": v.number(),
+                "last_event_type": v.string(),
+                "last_summary": v.string(),
+                "cwd": v.optional(v.string()),
+                "project": v.optional(v.string()),
+                "model": v.optional(v.string()),
+                "transcript_path": v.optional(v.string()),
+                "tokens": TOKENS,
+            }
+        )
+        .index("by_session_id", ["session_id"])
+        .index("by_status_activity", ["status", "last_received_at"])
+        .index("by_project_status", ["project", "status", "last_received_at"]),
+        "projects": define_table(
+            {
+                "path": v.string(),
+                "name": v.string(),
+                "description": v.string(),
+                "public": v.boolean(),
+                "first_event_at": v.number(),
+                "last_event_at": v.number(),
+                "event_count": v.number(),
+                "session_count": v.number(),
+                "prompt_count": v.number(),
+                "tool_count": v.number(),
+            }
+        )
+        .index("by_path", ["path"])
+        .index("by_last_event", ["last_event_at"]),
+        "tool_calls": define_table(
+            {
+                "tool_use_id": v.string(),
+                "tool_name": v.string(),
+                "session_id": v.optional(v.string()),
+                "project": v.optional(v.string()),
+                "status": v.union(
+                    v.literal("running"),
+                    v.literal("success"),
+                    v.literal("failure"),
+                    v.literal("interrupted"),
+                    v.literal("denied"),
+                ),
+                "at": v.number(),
+                "started_at": v.optional(v.number()),
+                "ended_at": v.optional(v.number()),
+                "duration_ms": v.optional(v.number()),
+                "input": v.optional(v.string()),
+                "error": v.optional(v.string()),
+                "pre_event": v.optional(v.id("events")),
+                "post_event": v.optional(v.id("events")),
+            }
+        )
+        .index("by_tool_use_id", ["tool_use_id"])
+        .index("by_session_at", ["session_id", "at"]),
+        "daily": define_table(
+            {
+                "day": v.string(),
+                "project": v.string(),
+                "events": v.number(),
+                "prompts": v.number(),
+                "tool_calls": v.number(),
+                "failures": v.number(),
+                "sessions": v.number(),
+            }
+        )
+        .index("by_day", ["day"])
+        .index("by_project_day", ["project", "day"]),
+        "blobs": define_table(
+            {
+                "event_id": v.string(),
+                "field": v.string(),
+                "bytes": v.number(),
+                "chunks": v.number(),
+                "state": v.union(v.literal("pending"), v.literal("attached")),
+                "owner": v.optional(v.string()),
+                "created_at": v.number(),
+            }
+        ).index("by_state_created", ["state", "created_at"]),
+        "blob_chunks": define_table(
+            {"blob": v.id("blobs"), "index": v.number(), "text": v.string()}
+        ).index("by_blob", ["blob", "index"]),
+    }
+)

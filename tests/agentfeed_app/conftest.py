@@ -1,0 +1,118 @@
+"""Fixtures for the agentfeed app: a real ``livebase serve apps/agentfeed`` process with an API
+key (``Agentfeed``: post payloads, call functions), and the app's pure modules loaded the way
+Livebase loads them."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from livebase.functions.loader import load_app, unload
+from tests.support.calls import call
+from tests.support.server import REPO_ROOT, LivebaseServer, base_env
+
+APP = REPO_ROOT / "apps" / "agentfeed"
+KEY = "agentfeed-test-key-0123456789"
+
+
+@dataclass
+class Agentfeed:
+    server: LivebaseServer
+    key: str | None = KEY
+
+    def post(
+        self,
+        body: Any = None,
+        *,
+        path: str = "/event",
+        content: bytes | None = None,
+        key: str | None = None,
+        expect: int | None = 200,
+    ) -> dict[str, Any]:
+        """POST a JSON body (or raw ``content``) with the key; the JSON answer, after checking
+        the status."""
+        headers = {}
+        sent_key = key if key is not None else self.key
+        if sent_key is not None:
+            headers["X-Agentfeed-Key"] = sent_key
+        response = httpx.post(
+            f"{self.server.url}{path}",
+            json=body if content is None else None,
+            content=content,
+            headers=headers,
+            timeout=60,
+        )
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def query(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        return call(self.server.url, self.server.admin_key, "query", path, args or {})
+
+    def mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        return call(self.server.url, self.server.admin_key, "mutation", path, args or {})
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        found = self.query("events:get", {"event_id": event_id})
+        assert found is not None, f"no event {event_id}"
+        result: dict[str, Any] = found
+        return result
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        found = self.query("sessions:session", {"session_id": session_id})
+        assert found is not None, f"no session {session_id}"
+        result: dict[str, Any] = found
+        return result
+
+    def timeline(self, session_id: str) -> list[dict[str, Any]]:
+        """Every event of a session, oldest first (all pages)."""
+        events: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self.query(
+                "events:session_timeline",
+                {"session_id": session_id, "paginationOpts": {"numItems": 50, "cursor": cursor}},
+            )
+            events += page["page"]
+            if page["isDone"]:
+                return events
+            cursor = page["continueCursor"]
+
+
+def launch(base: Path, key: str | None = KEY, **extra_env: str) -> LivebaseServer:
+    """``livebase serve apps/agentfeed`` with ``AGENTFEED_KEY=key`` (None: unset) and
+    ``extra_env``."""
+    env = base_env(**extra_env)
+    env.pop("AGENTFEED_KEY", None)
+    if key is not None:
+        env["AGENTFEED_KEY"] = key
+    return LivebaseServer.launch(base, app=APP, env=env)
+
+
+@pytest.fixture(scope="module")
+def agentfeed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agentfeed]:
+    """One server per test module, with ``AGENTFEED_KEY`` set; tests keep apart by using their
+    own session ids and project paths."""
+    with launch(tmp_path_factory.mktemp("agentfeed")) as server:
+        yield Agentfeed(server)
+
+
+@pytest.fixture(scope="module")
+def app_modules() -> Iterator[dict[str, ModuleType]]:
+    """``normalize`` and ``payload`` as imported from the app folder by Livebase's loader."""
+    app = load_app(APP)
+    try:
+        yield {
+            name: importlib.import_module(f"{app.package}.{name}")
+            for name in ("normalize", "payload")
+        }
+    finally:
+        unload(app)
