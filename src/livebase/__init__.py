@@ -25,6 +25,14 @@ from livebase.values.validators import v
 __version__ = "0.1.0"
 
 
+def is_dev() -> bool:
+    """True when the app runs under ``livebase dev`` (reloading, for development), False under
+    ``livebase serve`` or when embedded; set by the CLI before the app is loaded."""
+    import os
+
+    return os.environ.get("LIVEBASE_DEV") == "1"
+
+
 class PaginationOptions(TypedDict, total=False):
     """The ``paginationOpts`` argument of a paginated query (what ``usePaginatedQuery`` sends)."""
 
@@ -65,6 +73,7 @@ __all__ = [
     "internal_action",
     "internal_mutation",
     "internal_query",
+    "is_dev",
     "mutation",
     "pagination_opts",
     "query",

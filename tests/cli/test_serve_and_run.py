@@ -177,3 +177,26 @@ def test_serve_with_a_sqlite_db_url_and_an_unknown_scheme(tmp_path: Path) -> Non
     bad.spawn()
     assert bad.process is not None and bad.process.wait(timeout=30) == 1
     assert "unsupported storage URL" in bad.log_text()
+
+
+def test_apps_can_tell_dev_from_serve(tmp_path: Path) -> None:
+    from tests.support.server import LivebaseServer
+
+    app = write_app(
+        tmp_path / "app",
+        {
+            "mode.py": """
+                from livebase import is_dev, query
+
+                LOADED_IN_DEV = is_dev()
+
+                @query
+                def dev(ctx) -> bool:
+                    return LOADED_IN_DEV
+            """
+        },
+    )
+    for command, expected in (("dev", True), ("serve", False)):
+        with LivebaseServer.launch(tmp_path / command, app=app, command=command) as server:
+            body = {"path": "mode:dev", "args": {}, "format": "json"}
+            assert httpx.post(f"{server.url}/api/query", json=body).json()["value"] is expected

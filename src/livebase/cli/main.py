@@ -42,6 +42,8 @@ def _serve(args: argparse.Namespace, *, reload: bool) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
+    # Apps read this through livebase.is_dev() (e.g. to relax an API key in development).
+    os.environ["LIVEBASE_DEV"] = "1" if reload else "0"
     try:
         deployment = Deployment(args.app_dir, args.data, durability=args.durability, db=args.db)
         deployment.open(_progress)
