@@ -251,3 +251,26 @@ def test_timed_out_action_cannot_write_afterwards(harness: Any) -> None:
         result, count = run(scenario(path))
         assert getattr(result.error, "code", None) == "ActionTimeout", (path, result)
         assert count == 0, f"{path} wrote after it had timed out"
+
+
+def test_calls_from_an_action_have_the_argument_size_limit(harness: Any) -> None:
+    files = {
+        "big.py": """
+            from livebase import action, mutation
+
+
+            @mutation
+            def store(ctx, body: str) -> int:
+                return len(body)
+
+
+            @action
+            async def relay(ctx, size: float) -> int:
+                return await ctx.run_mutation("big:store", {"body": "x" * int(size)})
+        """,
+    }
+    h: Harness = harness(files, limits=Limits(max_args_bytes=10_000))
+    assert h.value(h.action("big:relay", {"size": 9_000.0})) == 9_000
+    result = h.action("big:relay", {"size": 20_000.0})
+    assert isinstance(result.error, LimitExceededError)
+    assert result.error.code == "ArgumentsTooLarge" and "big:store" in result.error.message

@@ -38,7 +38,7 @@ from livebase.functions.triggers import TriggerHook
 from livebase.functions.watchdog import CallTimeout, watchdog
 from livebase.metrics import Counter
 from livebase.values.types import check_value
-from livebase.values.wire import from_wire, to_wire
+from livebase.values.wire import dumps, from_wire, to_wire
 
 log = logging.getLogger("livebase.functions")
 
@@ -366,18 +366,35 @@ class ActionCtx:
             return run()
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
 
+    def _sized(self, path: str, args: dict[str, Any] | None) -> dict[str, Any]:
+        """The same argument size limit as calls over HTTP or the WebSocket."""
+        args = args or {}
+        limit = self._runner.engine.settings.limits.max_args_bytes
+        size = len(dumps(to_wire(args))) if isinstance(args, dict) else 0
+        if size > limit:
+            raise LimitExceededError(
+                f"arguments to {path} are {size} bytes; the limit is {limit} "
+                "(LIVEBASE_MAX_ARGS_BYTES)",
+                code="ArgumentsTooLarge",
+            )
+        return args
+
     def run_query(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        checked = self._sized(path, args)
+
         async def make() -> CallResult:
-            return self._runner.run_query(path, args or {}, admin=True, identity=self._identity)
+            return self._runner.run_query(path, checked, admin=True, identity=self._identity)
 
         return self._call(make)
 
     def run_mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        checked = self._sized(path, args)
         return self._call(
-            lambda: self._runner.run_mutation(path, args or {}, admin=True, identity=self._identity)
+            lambda: self._runner.run_mutation(path, checked, admin=True, identity=self._identity)
         )
 
     def run_action(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        checked = self._sized(path, args)
         return self._call(
-            lambda: self._runner.run_action(path, args or {}, admin=True, identity=self._identity)
+            lambda: self._runner.run_action(path, checked, admin=True, identity=self._identity)
         )
