@@ -127,8 +127,11 @@ class Worker:
             self._heartbeat()
         if not self._recovered or self.shared:
             # Alone on the database, only a restart can orphan a running action; with other
-            # nodes, any of them may die at any time, so look every tick.
-            await self.engine.mutate(self._recover)
+            # nodes, any of them may die at any time, so look every tick (a read; a write
+            # transaction only when something is orphaned).
+            orphans, _ = self.engine.read(self._orphans)
+            if orphans:
+                await self.engine.mutate(self._recover)
             self._recovered = True
         if self._crons_dirty:
             self._crons_dirty = False
@@ -211,11 +214,14 @@ class Worker:
         beat = tx.store.get_global(f"node:{node}")
         return beat is not None and self.now_ms() - float(beat) < NODE_TIMEOUT_MS
 
+    def _orphans(self, tx: Transaction) -> list[Document]:
+        running = jobs_in_state(tx, IN_PROGRESS, limit=10_000)
+        return [job for job in running if not self._alive(tx, job)]
+
     def _recover(self, tx: Transaction) -> int:
         """Actions that were running on a node that stopped (this one before a restart, or a
         node that died) are failed, never re-run: a scheduled action runs at most once."""
-        running = jobs_in_state(tx, IN_PROGRESS, limit=10_000)
-        interrupted = [job for job in running if not self._alive(tx, job)]
+        interrupted = self._orphans(tx)
         for job in interrupted:
             set_state(
                 tx,
