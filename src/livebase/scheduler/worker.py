@@ -147,8 +147,11 @@ class Worker:
         if self._last_cleanup is None or time.monotonic() - self._last_cleanup > CLEANUP_EVERY:
             self._last_cleanup = time.monotonic()
             await self.engine.mutate(self._cleanup)
-        wake_at = min(x for x in (next_cron, next_job, now + MAX_SLEEP * 1000) if x is not None)
-        return max(0.0, min(MAX_SLEEP, (wake_at - self.now_ms()) / 1000.0))
+        # With other nodes, tick at least as often as the heartbeat, or a long action running
+        # here would look orphaned to them.
+        longest = HEARTBEAT_EVERY if self.shared else MAX_SLEEP
+        wake_at = min(x for x in (next_cron, next_job, now + longest * 1000) if x is not None)
+        return max(0.0, min(longest, (wake_at - self.now_ms()) / 1000.0))
 
     def _due_jobs(self, now: float) -> tuple[list[Document], float | None]:
         free = self.parallelism - len(self._running)
@@ -197,12 +200,12 @@ class Worker:
     # -- transactions ----------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
-        mono = time.monotonic()
-        if self._last_heartbeat is not None and mono - self._last_heartbeat < HEARTBEAT_EVERY:
+        now = self.now_ms()
+        if self._last_heartbeat is not None and now - self._last_heartbeat < HEARTBEAT_EVERY * 1e3:
             return
-        self._last_heartbeat = mono
+        self._last_heartbeat = now
         with self.engine.storage.writer() as w:
-            w.set_global(f"node:{self.node_id}", str(self.now_ms()))
+            w.set_global(f"node:{self.node_id}", str(now))
 
     def _alive(self, tx: Transaction, job: Document) -> bool:
         node = job.get("worker")
