@@ -1,29 +1,160 @@
-"""The one place every public query passes the documents it returns through.
+"""The one place every public function passes the documents it returns through: who may see
+what, and how.
 
-Today everything is visible and nothing is changed. Owner/public access control and redaction
-(a later task) go here: filter by the caller (``ctx.auth``) and the project's ``public`` flag,
-and redact fields, for every query at once. ``kind`` is the table the documents come from.
+The caller proves it is the owner with the ``ownerKey`` argument every public function takes,
+compared in constant time with ``AGENTFEED_OWNER_KEY`` (``settings.py``). Livebase has no user
+identities yet (``ctx.auth`` is always empty, and a public function cannot tell an admin call
+from an anonymous one), so the key travels as an argument: it works the same from every client
+(HTTP, the sync socket, the page), and since a subscription is keyed by its arguments the owner's
+results are never shared with anyone else's. A wrong key is an error (``Forbidden``); no key, or
+``""``, is the public view.
+
+- The owner sees every document as stored.
+- The public sees only documents of public projects (``projects.public``): a project itself, and
+  events, sessions, tool calls and daily rows whose ``project`` is a public project's path. A
+  document without a project is never public. What it sees is redacted (``redact.py``): secrets
+  masked, home directories shortened, long strings cut; ``raw`` stays valid JSON.
+
+Project paths are shown with the home directory shortened (``~/app``); the functions that take a
+project path accept that form back (``project_path``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from livebase import AppError
+
+from . import redact, settings
+
 Doc = dict[str, Any]
 
+PROJECT_FIELD = {"projects": "path"}
+"""The field naming a document's project, per table (default ``project``)."""
+KEPT = frozenset(
+    {"event_id", "session_id", "tool_use_id", "prompt_id", "agent_id", "pre_event", "post_event"}
+    | {"blobs", "origin", "type", "status", "day", "public"}
+)
+"""Fields shown as stored (ids the client passes back); every field starting with ``_`` too."""
+PATH_FIELDS = frozenset({"project", "path"})
+"""Project paths: only the home directory shortened (the queries accept them back)."""
+JSON_FIELDS = frozenset({"raw", "tool_input", "tool_response", "details"})
+"""JSON text (or an excerpt of it): redacted value by value when it parses."""
+PUBLIC_PROJECTS_LIMIT = 500
 
-def visible(ctx: Any, kind: str, docs: list[Doc]) -> list[Doc]:
+
+def forbidden(message: str) -> AppError:
+    return AppError({"code": "Forbidden", "message": message})
+
+
+def is_owner(owner_key: str | None) -> bool:
+    """True for the owner key, False for none (or ``""``); a wrong key raises ``Forbidden``."""
+    if not owner_key:
+        return False
+    if settings.is_owner_key(owner_key):
+        return True
+    if settings.owner_key() is None:
+        raise forbidden(f"no owner key is configured on this server ({settings.OWNER_KEY_ENV})")
+    raise forbidden("wrong owner key")
+
+
+def require_owner(owner_key: str | None) -> None:
+    """For functions only the owner may call (changing a project)."""
+    if not is_owner(owner_key):
+        raise forbidden("this needs the owner key (ownerKey)")
+
+
+class Viewer:
+    """One call's caller: the owner, or the public (with the public projects it has looked up
+    so far, so each project is read once per call)."""
+
+    def __init__(self, ctx: Any, owner: bool) -> None:
+        self.ctx = ctx
+        self.owner = owner
+        self._public: dict[str, bool] = {}
+
+    def sees_project(self, path: Any) -> bool:
+        """Whether the documents of the project at ``path`` are visible to this caller."""
+        if self.owner:
+            return True
+        if not isinstance(path, str) or not path:
+            return False
+        if path not in self._public:
+            doc = (
+                self.ctx.db.query("projects")
+                .with_index("by_path", lambda q: q.eq("path", path))
+                .unique()
+            )
+            self._public[path] = doc is not None and doc["public"] is True
+        return self._public[path]
+
+    def sees(self, kind: str, doc: Doc) -> bool:
+        return self.sees_project(doc.get(PROJECT_FIELD.get(kind, "project")))
+
+    def visible(self, kind: str, docs: list[Doc]) -> list[Doc]:
+        """The documents of ``kind`` the caller may see, as they may see them."""
+        if self.owner:
+            return docs
+        return [redact_doc(doc) for doc in docs if self.sees(kind, doc)]
+
+    def visible_one(self, kind: str, doc: Doc | None) -> Doc | None:
+        if doc is None:
+            return None
+        shown = self.visible(kind, [doc])
+        return shown[0] if shown else None
+
+    def visible_page(self, kind: str, result: dict[str, Any]) -> dict[str, Any]:
+        """A ``paginate`` result with its page filtered (the cursors are unchanged)."""
+        return {**result, "page": self.visible(kind, result["page"])}
+
+    def project_path(self, path: str) -> str:
+        """The stored path of the project a caller names: as given, or for the public a public
+        project's path shown with the home directory shortened (``~/app``)."""
+        if self.owner or self.sees_project(path):
+            return path
+        public = (
+            self.ctx.db.query("projects")
+            .filter(lambda doc: doc["public"] is True)
+            .take(PUBLIC_PROJECTS_LIMIT)
+        )
+        for doc in public:
+            if redact.shorten_home(doc["path"]) == path:
+                self._public[doc["path"]] = True
+                return str(doc["path"])
+        return path
+
+
+def viewer(ctx: Any, owner_key: str | None) -> Viewer:
+    """The caller of this function call, from its ``ownerKey`` argument."""
+    return Viewer(ctx, is_owner(owner_key))
+
+
+def redact_doc(doc: Doc) -> Doc:
+    """A document as the public sees it."""
+    out: Doc = {}
+    for key, value in doc.items():
+        if key in KEPT or key.startswith("_"):
+            out[key] = value
+        elif key in PATH_FIELDS and isinstance(value, str):
+            out[key] = redact.shorten_home(value)
+        elif key in JSON_FIELDS and isinstance(value, str):
+            out[key] = redact.redact_json_text(value)
+        else:
+            out[key] = redact.redact_value(value)
+    return out
+
+
+def visible(ctx: Any, kind: str, docs: list[Doc], owner_key: str | None = None) -> list[Doc]:
     """The documents of ``kind`` the caller may see, as they may see them."""
-    return docs
+    return viewer(ctx, owner_key).visible(kind, docs)
 
 
-def visible_one(ctx: Any, kind: str, doc: Doc | None) -> Doc | None:
-    if doc is None:
-        return None
-    shown = visible(ctx, kind, [doc])
-    return shown[0] if shown else None
+def visible_one(ctx: Any, kind: str, doc: Doc | None, owner_key: str | None = None) -> Doc | None:
+    return viewer(ctx, owner_key).visible_one(kind, doc)
 
 
-def visible_page(ctx: Any, kind: str, result: dict[str, Any]) -> dict[str, Any]:
+def visible_page(
+    ctx: Any, kind: str, result: dict[str, Any], owner_key: str | None = None
+) -> dict[str, Any]:
     """A ``paginate`` result with its page filtered (the cursors are unchanged)."""
-    return {**result, "page": visible(ctx, kind, result["page"])}
+    return viewer(ctx, owner_key).visible_page(kind, result)

@@ -171,11 +171,16 @@ def feed(
     type: str | None = None,
     tool: str | None = None,
     search: str | None = None,
+    ownerKey: str | None = None,
 ) -> dict[str, Any]:
     """The latest events first, optionally filtered. The most selective filter picks the index
     (session, tool, type, project, else time); any other filter, and ``search`` (a
     case-insensitive substring of the summary — there is no full-text index), is applied while
-    scanning at most ``SCAN_LIMIT`` rows per page, so a page may come back short."""
+    scanning at most ``SCAN_LIMIT`` rows per page, so a page may come back short. Without the
+    owner key, only public projects' events are scanned (so a page can come back short too)."""
+    who = access.viewer(ctx, ownerKey)
+    if project is not None:
+        project = who.project_path(project)
     filters = {"session_id": session_id, "tool_name": tool, "type": type, "project": project}
     wanted = {field: value for field, value in filters.items() if value is not None}
     index = next(iter(wanted), None)
@@ -191,23 +196,29 @@ def feed(
     needle = search.strip().lower() if search else ""
     if needle:
         q = q.filter(lambda doc: needle in doc["summary"].lower())
-    result = q.order("desc").paginate(_page_opts(paginationOpts, bool(wanted or needle)))
-    return access.visible_page(ctx, "events", {**result, "page": _listing(result["page"])})
+    if not who.owner:
+        q = q.filter(lambda doc: who.sees("events", doc))
+    scan = bool(wanted or needle or not who.owner)
+    result = q.order("desc").paginate(_page_opts(paginationOpts, scan))
+    return who.visible_page("events", {**result, "page": _listing(result["page"])})
 
 
 @query
-def session_timeline(ctx, session_id: str, paginationOpts: PaginationOptions) -> dict[str, Any]:
+def session_timeline(
+    ctx, session_id: str, paginationOpts: PaginationOptions, ownerKey: str | None = None
+) -> dict[str, Any]:
     """A session's events in the order they happened."""
+    who = access.viewer(ctx, ownerKey)
     result = (
         ctx.db.query("events")
         .with_index("by_session_time", lambda q: q.eq("session_id", session_id))
         .paginate(_page_opts(paginationOpts, False))
     )
-    return access.visible_page(ctx, "events", {**result, "page": _listing(result["page"])})
+    return who.visible_page("events", {**result, "page": _listing(result["page"])})
 
 
 @query
-def get(ctx, event_id: str) -> dict[str, Any] | None:
+def get(ctx, event_id: str, ownerKey: str | None = None) -> dict[str, Any] | None:
     """One event by its ``event_id``, with ``raw`` (large fields as previews; ``blobs`` names
     where the full values are)."""
-    return access.visible_one(ctx, "events", find(ctx, event_id))
+    return access.viewer(ctx, ownerKey).visible_one("events", find(ctx, event_id))

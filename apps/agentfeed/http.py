@@ -1,15 +1,18 @@
 """agentfeed's HTTP endpoints: ``POST /event`` (Claude Code hooks), ``POST /activity`` (any other
-source) and ``GET /raw/<event_id>`` (an event's payload as received, reassembled).
+source) and ``GET /raw/<event_id>`` (an event's payload as received, reassembled); ``GET /`` and
+``GET /static/...`` serve the feed page (``static/``, no build step).
 
 ``/event`` answers 200 for every body, usable or not (an unusable one is kept in
 ``rejected_events``), so a hook never retries or blocks on it; only a missing or wrong key (401)
 or a database that cannot store anything (500) answers otherwise. ``/activity`` answers 400
 with the reason for a payload it cannot use (kept as well): its senders are scripts that
-benefit from hearing about their mistakes.
+benefit from hearing about their mistakes. ``POST /import/events`` and ``POST /import/usage``
+take what ``agentfeed import-transcripts`` sends (``transcripts.py``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -17,10 +20,12 @@ from starlette.responses import JSONResponse, Response
 
 from livebase import HttpRouter
 
-from . import blobs, intake, payload, settings
+from . import blobs, intake, payload, redact, settings, transcripts
 from .normalize import dumps
 
 http = HttpRouter()
+http.route("/import/events", method="POST")(transcripts.import_events)
+http.route("/import/usage", method="POST")(transcripts.import_usage)
 
 
 def _unauthorized() -> JSONResponse:
@@ -47,12 +52,50 @@ async def activity(ctx: Any, request: Any) -> Response:
 
 @http.route(path_prefix="/raw/", method="GET")
 async def raw(ctx: Any, request: Any) -> Response:
-    if not settings.authorized(request.headers.get(settings.KEY_HEADER)):
+    """The owner key (``X-Agentfeed-Owner-Key`` header or ``?ownerKey=``) gets any event's
+    payload as received; anyone else (with ``X-Agentfeed-Key`` when one is set) only a public
+    project's event, redacted (``redact.py``), and 404 for any other."""
+    given = request.headers.get(settings.OWNER_KEY_HEADER) or request.query_params.get("ownerKey")
+    owner = given is not None and settings.is_owner_key(given)
+    if not owner and not settings.authorized(request.headers.get(settings.KEY_HEADER)):
         return _unauthorized()
     event_id = unquote(request.url.path.removeprefix("/raw/"))
-    parts = await ctx.run_query("events:raw_parts", {"event_id": event_id})
+    public = owner or await ctx.run_query("events:get", {"event_id": event_id}) is not None
+    parts = await ctx.run_query("events:raw_parts", {"event_id": event_id}) if public else None
     if parts is None:
         return JSONResponse({"error": f"no event {event_id!r}"}, status_code=404)
     fields = {ref["field"]: await blobs.read(ctx, ref["blob"]) for ref in parts["blobs"]}
     body = dumps(payload.reassemble(parts["raw"], fields))
+    if not owner:
+        body = redact.redact_json_text(body)
     return Response(body, media_type="application/json")
+
+
+STATIC = Path(__file__).parent / "static"
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+
+
+def _static_file(name: str) -> Response:
+    path = (STATIC / name).resolve()
+    media_type = MEDIA_TYPES.get(path.suffix)
+    if media_type is None or path.parent != STATIC.resolve() or not path.is_file():
+        return JSONResponse({"error": f"no file {name!r}"}, status_code=404)
+    return Response(path.read_bytes(), media_type=media_type, headers={"cache-control": "no-cache"})
+
+
+@http.route("/", method="GET")
+async def page(ctx: Any, request: Any) -> Response:
+    """The feed page (open to anyone who can reach the server: it only calls public queries,
+    plus the owner's calls when the page is given the owner key)."""
+    return _static_file("index.html")
+
+
+@http.route(path_prefix="/static/", method="GET")
+async def static(ctx: Any, request: Any) -> Response:
+    return _static_file(unquote(request.url.path.removeprefix("/static/")))

@@ -2,15 +2,14 @@
 ingested event; the project queries, and ``update`` to set a name, description or public flag.
 
 A project's name defaults to the last component of its path; ``public`` is false and the
-description empty until someone sets them (``update`` is internal: admin key or CLI, until the
-access-control task decides who may).
+description empty until the owner sets them (``update`` needs the owner key; see ``access.py``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from livebase import AppError, internal_mutation, query
+from livebase import AppError, mutation, query
 
 from . import access
 from .normalize import project_name
@@ -63,15 +62,18 @@ def apply_event(ctx: Any, event: dict[str, Any], new_session: bool) -> None:
     )
 
 
-@internal_mutation
+@mutation
 def update(
     ctx,
+    ownerKey: str,
     path: str,
     name: str | None = None,
     description: str | None = None,
     public: bool | None = None,
 ) -> None:
-    """Set a project's name, description or public flag (the fields given)."""
+    """Set a project's name, description or public flag (the fields given); only the owner
+    may (``Forbidden`` otherwise)."""
+    access.require_owner(ownerKey)
     project = find(ctx, path)
     if project is None:
         raise AppError({"code": "NotFound", "path": path})
@@ -80,12 +82,16 @@ def update(
 
 
 @query
-def projects_with_stats(ctx) -> list[dict[str, Any]]:
+def projects_with_stats(ctx, ownerKey: str | None = None) -> list[dict[str, Any]]:
     """Projects, the most recently active first, each with its counters and
     ``active_sessions`` (how many of its sessions are active now)."""
-    rows = ctx.db.query("projects").with_index("by_last_event").order("desc").take(PROJECTS_LIMIT)
-    shown = access.visible(ctx, "projects", rows)
-    return [{**row, "active_sessions": _active_sessions(ctx, row["path"])} for row in shown]
+    who = access.viewer(ctx, ownerKey)
+    rows = ctx.db.query("projects").with_index("by_last_event").order("desc")
+    if not who.owner:
+        rows = rows.filter(lambda doc: doc["public"] is True)
+    shown = [row for row in rows.take(PROJECTS_LIMIT) if who.sees("projects", row)]
+    counted = [{**row, "active_sessions": _active_sessions(ctx, row["path"])} for row in shown]
+    return who.visible("projects", counted)
 
 
 def _active_sessions(ctx: Any, path: str) -> float:
@@ -94,10 +100,11 @@ def _active_sessions(ctx: Any, path: str) -> float:
         .with_index("by_project_status", lambda q: q.eq("project", path).eq("status", "active"))
         .take(ACTIVE_PER_PROJECT_LIMIT)
     )
-    return float(len(access.visible(ctx, "sessions", sessions)))
+    return float(len(sessions))
 
 
 @query
-def project(ctx, path: str) -> dict[str, Any] | None:
-    """One project by its path."""
-    return access.visible_one(ctx, "projects", find(ctx, path))
+def project(ctx, path: str, ownerKey: str | None = None) -> dict[str, Any] | None:
+    """One project by its path (the public may give it as shown, ``~/app``)."""
+    who = access.viewer(ctx, ownerKey)
+    return who.visible_one("projects", find(ctx, who.project_path(path)))

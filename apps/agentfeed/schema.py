@@ -20,6 +20,19 @@ TOKENS = v.object(
     }
 )
 
+MODEL_USAGE = v.object(
+    {
+        "model": v.string(),
+        "input": v.number(),
+        "output": v.number(),
+        "cache_read": v.number(),
+        "cache_creation": v.number(),
+        "requests": v.number(),
+        "cost_usd": v.nullable(v.number()),
+    }
+)
+"""A session's token usage by one model, from its transcript (``cost_usd`` null: no price)."""
+
 schema = define_schema(
     {
         "events": define_table(
@@ -94,6 +107,9 @@ schema = define_schema(
                 "model": v.optional(v.string()),
                 "transcript_path": v.optional(v.string()),
                 "tokens": TOKENS,
+                "usage": v.optional(v.array(MODEL_USAGE)),
+                "cost_usd": v.optional(v.nullable(v.number())),
+                "imported_at": v.optional(v.number()),
             }
         )
         .index("by_session_id", ["session_id"])

@@ -134,19 +134,19 @@ def end_idle(ctx, idle_minutes: float) -> int:
 
 
 @query
-def active_sessions(ctx) -> list[dict[str, Any]]:
+def active_sessions(ctx, ownerKey: str | None = None) -> list[dict[str, Any]]:
     """Active sessions, the most recently active first."""
+    who = access.viewer(ctx, ownerKey)
     rows = (
         ctx.db.query("sessions")
         .with_index("by_status_activity", lambda q: q.eq("status", "active"))
         .order("desc")
         .take(ACTIVE_LIMIT)
     )
-    return access.visible(ctx, "sessions", rows)
+    return who.visible("sessions", rows)
 
 
 @query
-def session(ctx, session_id: str) -> dict[str, Any] | None:
+def session(ctx, session_id: str, ownerKey: str | None = None) -> dict[str, Any] | None:
     """One session by its id."""
-    found = find(ctx, session_id)
-    return access.visible_one(ctx, "sessions", found)
+    return access.viewer(ctx, ownerKey).visible_one("sessions", find(ctx, session_id))

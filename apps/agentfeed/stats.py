@@ -37,9 +37,15 @@ def apply_event(ctx: Any, event: dict[str, Any], new_session: bool) -> None:
 
 
 @query
-def daily_counts(ctx, days: float = 30, project: str | None = None) -> list[dict[str, Any]]:
+def daily_counts(
+    ctx, days: float = 30, project: str | None = None, ownerKey: str | None = None
+) -> list[dict[str, Any]]:
     """The last ``days`` UTC days up to today, oldest first, each ``{day, events, prompts,
-    tool_calls, failures, sessions}`` (zeros for quiet days), for one project or all."""
+    tool_calls, failures, sessions}`` (zeros for quiet days), for one project or all (that the
+    caller may see)."""
+    who = access.viewer(ctx, ownerKey)
+    if project is not None:
+        project = who.project_path(project)
     count = max(1, min(int(days), MAX_DAYS))
     today = datetime.fromtimestamp(ctx.now / 1000, UTC).date()
     all_days = [(today - timedelta(days=n)).isoformat() for n in range(count - 1, -1, -1)]
@@ -50,7 +56,7 @@ def daily_counts(ctx, days: float = 30, project: str | None = None) -> list[dict
             "by_project_day", lambda q: q.eq("project", project).gte("day", all_days[0])
         )
     totals = {day: dict.fromkeys(COUNTERS, 0.0) for day in all_days}
-    for row in access.visible(ctx, "daily", rows.collect()):
+    for row in who.visible("daily", rows.collect()):
         if row["day"] in totals:
             for name in COUNTERS:
                 totals[row["day"]][name] += row[name]

@@ -73,12 +73,15 @@ def apply_event(ctx: Any, event: dict[str, Any], event_doc: str) -> None:
 
 
 @query
-def session_tool_calls(ctx, session_id: str, paginationOpts: PaginationOptions) -> dict[str, Any]:
+def session_tool_calls(
+    ctx, session_id: str, paginationOpts: PaginationOptions, ownerKey: str | None = None
+) -> dict[str, Any]:
     """A session's tool calls in the order they started."""
+    who = access.viewer(ctx, ownerKey)
     opts = {**paginationOpts, "numItems": min(paginationOpts["numItems"], PAGE_LIMIT)}
     result = (
         ctx.db.query("tool_calls")
         .with_index("by_session_at", lambda q: q.eq("session_id", session_id))
         .paginate(opts)
     )
-    return access.visible_page(ctx, "tool_calls", result)
+    return who.visible_page("tool_calls", result)

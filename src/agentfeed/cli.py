@@ -1,4 +1,5 @@
-"""The ``agentfeed`` command line: ``install-hook``, ``uninstall-hook`` and ``hook``.
+"""The ``agentfeed`` command line: ``install-hook``, ``uninstall-hook``, ``hook``, ``serve`` and
+``import-transcripts`` (backfill from Claude Code's transcripts, see ``agentfeed.importer``).
 
 ``agentfeed install-hook [--user | --project DIR] [--url URL] [--key KEY]`` and
 ``agentfeed uninstall-hook [--user | --project DIR]`` edit Claude Code's settings (see
@@ -12,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from agentfeed import hook, install
+from agentfeed import hook, importer, install, pricing, serve, transcripts
 
 DESCRIPTION = "Capture Claude Code hook events and send them to an agentfeed server."
 
@@ -73,6 +74,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the capture hook once: read an event from stdin and POST it (or spool "
         "it). Prints nothing on stdout and always exits 0, like the hook Claude Code runs.",
     )
+
+    p = commands.add_parser(
+        "import-transcripts",
+        help="backfill past sessions, with token usage and cost, from Claude Code transcripts",
+        description="Read Claude Code's transcript files (DIR, default: "
+        "$CLAUDE_CONFIG_DIR/projects for each comma-separated entry, else "
+        "~/.config/claude/projects and ~/.claude/projects) "
+        "and send their sessions, events, token usage (counted once per API response) and "
+        "estimated cost to the server. Idempotent: running it again stores nothing twice.",
+    )
+    p.add_argument("dirs", nargs="*", metavar="DIR", type=Path, help="folders or files to read")
+    p.add_argument(
+        "--url",
+        help="agentfeed server (default: as the hook: env AGENTFEED_URL, "
+        "$AGENTFEED_HOME/config.json, http://127.0.0.1:3210)",
+    )
+    p.add_argument("--key", help="API key (default: env AGENTFEED_KEY, then config.json)")
+    p.add_argument(
+        "--pricing",
+        type=Path,
+        metavar="FILE",
+        help="price table (JSON; default "
+        "$AGENTFEED_HOME/pricing.json, written with the defaults on first use)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="read and price only; send nothing")
+    serve.add_parser(commands)
     return parser
 
 
@@ -128,11 +155,42 @@ def _uninstall(args: argparse.Namespace) -> None:
         _out(f"  backup: {result.backup}")
 
 
+def _import_transcripts(args: argparse.Namespace) -> int:
+    roots = list(args.dirs) or transcripts.default_roots()
+    missing = [str(r) for r in roots if not r.exists()]
+    if missing or not roots:
+        where = ", ".join(missing) or "no Claude Code projects folder found"
+        sys.stderr.write(f"agentfeed: error: {where}: nothing to import\n")
+        return 1
+    try:
+        prices = pricing.load(args.pricing)
+    except (pricing.PricingError, OSError) as exc:
+        sys.stderr.write(f"agentfeed: error: pricing: {exc}\n")
+        return 1
+    post = None
+    if not args.dry_run:
+        url, key = hook.load_config(str(pricing.home_dir()))
+        post = importer.poster(args.url or url, key if args.key is None else args.key)
+    try:
+        report = importer.run(roots, prices, post)
+    except importer.ImportFailed as exc:
+        sys.stderr.write(f"agentfeed: error: {exc}\n")
+        return 1
+    for line in importer.summary(report, sent=post is not None):
+        _out(line)
+    _out(f"  pricing: {prices.path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "hook":
         hook.main([])
         return 0
+    if args.command == "serve":
+        return serve.run(args)
+    if args.command == "import-transcripts":
+        return _import_transcripts(args)
     try:
         if args.command == "install-hook":
             _install(args)

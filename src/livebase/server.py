@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import os
 import secrets
@@ -270,10 +271,31 @@ _NOT_FOUND = b'{"code":"NotFound","message":"no route for this method and path"}
 _API_ROUTES = frozenset({"query", "mutation", "action", "query_ts", "query_at_ts", "function"})
 
 
+_STATIC_DIR = Path(__file__).parent / "static"
+_STATIC = {"/_livebase/client.js": ("client.js", "text/javascript; charset=utf-8")}
+
+
+@functools.cache
+def _static_file(name: str) -> tuple[bytes, str]:
+    body = (_STATIC_DIR / name).read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+def _static(request: Request, path: str) -> Response:
+    """A platform file under ``/_livebase/``: read once, revalidated by its ETag (304)."""
+    name, media_type = _STATIC[path]
+    body, etag = _static_file(name)
+    headers = [("cache-control", "no-cache"), ("etag", etag)]
+    if request.headers.get("if-none-match") == etag:
+        return Response(304, b"", media_type, headers)
+    return Response(200, body, media_type, headers)
+
+
 class Router:
     """Maps requests: ``POST /api/*`` (the function API, with permissive CORS), ``GET /version``,
-    ``GET /metrics``, and every other path outside ``/api/`` and ``/_*`` to the app's own
-    HTTP routes (``http.py``), which set their own CORS policy."""
+    ``GET /metrics``, ``GET /_livebase/client.js`` (the browser client), and every other path
+    outside ``/api/`` and ``/_*`` to the app's own HTTP routes (``http.py``), which set their own
+    CORS policy."""
 
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
@@ -302,6 +324,8 @@ class Router:
         if request.method == "GET" and path == "/metrics":
             body = self.deployment.metrics.render().encode()
             return Response(200, body, "text/plain; version=0.0.4")
+        if request.method == "GET" and path in _STATIC:
+            return _static(request, path)
         app_routes = self.deployment.app.http
         if app_routes is not None and not path.startswith("/_"):
             if len(request.body) > self.deployment.engine.settings.limits.max_http_body_bytes:

@@ -1,9 +1,10 @@
 """Fixtures for the agentfeed app: a real ``livebase serve apps/agentfeed`` process with an API
-key (``Agentfeed``: post payloads, call functions), and the app's pure modules loaded the way
-Livebase loads them."""
+key and an owner key (``Agentfeed``: post payloads, call functions — public ones as the owner),
+and the app's pure modules loaded the way Livebase loads them."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,12 +21,24 @@ from tests.support.server import REPO_ROOT, LivebaseServer, base_env
 
 APP = REPO_ROOT / "apps" / "agentfeed"
 KEY = "agentfeed-test-key-0123456789"
+OWNER_KEY = "agentfeed-owner-key-9876543210"
+
+
+@functools.cache
+def public_functions() -> frozenset[str]:
+    """The paths of the app's public functions (they take ``ownerKey``)."""
+    app = load_app(APP)
+    try:
+        return frozenset(path for path, fd in app.functions.items() if not fd.internal)
+    finally:
+        unload(app)
 
 
 @dataclass
 class Agentfeed:
     server: LivebaseServer
     key: str | None = KEY
+    owner_key: str | None = OWNER_KEY
 
     def post(
         self,
@@ -54,11 +67,18 @@ class Agentfeed:
         result: dict[str, Any] = response.json()
         return result
 
+    def _args(self, path: str, args: dict[str, Any] | None) -> dict[str, Any]:
+        if self.owner_key is not None and path in public_functions():
+            return {"ownerKey": self.owner_key, **(args or {})}
+        return args or {}
+
     def query(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        return call(self.server.url, self.server.admin_key, "query", path, args or {})
+        """As the admin, and as the owner for a public query."""
+        return call(self.server.url, self.server.admin_key, "query", path, self._args(path, args))
 
     def mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        return call(self.server.url, self.server.admin_key, "mutation", path, args or {})
+        args = self._args(path, args)
+        return call(self.server.url, self.server.admin_key, "mutation", path, args)
 
     def event(self, event_id: str) -> dict[str, Any]:
         found = self.query("events:get", {"event_id": event_id})
@@ -87,13 +107,18 @@ class Agentfeed:
             cursor = page["continueCursor"]
 
 
-def launch(base: Path, key: str | None = KEY, **extra_env: str) -> LivebaseServer:
-    """``livebase serve apps/agentfeed`` with ``AGENTFEED_KEY=key`` (None: unset) and
-    ``extra_env``."""
+def launch(
+    base: Path, key: str | None = KEY, owner_key: str | None = OWNER_KEY, **extra_env: str
+) -> LivebaseServer:
+    """``livebase serve apps/agentfeed`` with ``AGENTFEED_KEY=key`` and
+    ``AGENTFEED_OWNER_KEY=owner_key`` (None: unset) and ``extra_env``."""
     env = base_env(**extra_env)
     env.pop("AGENTFEED_KEY", None)
+    env.pop("AGENTFEED_OWNER_KEY", None)
     if key is not None:
         env["AGENTFEED_KEY"] = key
+    if owner_key is not None:
+        env["AGENTFEED_OWNER_KEY"] = owner_key
     return LivebaseServer.launch(base, app=APP, env=env)
 
 

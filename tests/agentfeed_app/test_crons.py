@@ -17,7 +17,7 @@ from livebase.config import Settings
 from livebase.functions.loader import unload
 from livebase.runtime import FakeRuntime
 from livebase.server import Deployment
-from tests.agentfeed_app.conftest import APP
+from tests.agentfeed_app.conftest import APP, OWNER_KEY, public_functions
 from tests.agentfeed_app.payloads import hook
 
 MINUTE = 60.0
@@ -42,6 +42,9 @@ class Local:
         return asyncio.run(run())
 
     def query(self, path: str, args: dict[str, Any]) -> Any:
+        """As the admin, and as the owner for a public query."""
+        if path in public_functions():
+            args = {"ownerKey": OWNER_KEY, **args}
         result = self.deployment.runner.run_query(path, args, admin=True)
         if result.error is not None:
             raise result.error
@@ -65,6 +68,7 @@ class Local:
 @pytest.fixture
 def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local]:
     monkeypatch.setenv("AGENTFEED_IDLE_MINUTES", "10")
+    monkeypatch.setenv("AGENTFEED_OWNER_KEY", OWNER_KEY)
     clock = FakeRuntime(start_ns=1_800_000_000_000_000_000)
     deployment = Deployment(
         APP, tmp_path / "data", durability="normal", settings=Settings(), runtime=clock

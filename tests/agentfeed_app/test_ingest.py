@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agentfeed_app.conftest import KEY, Agentfeed, launch
+from tests.agentfeed_app.conftest import KEY, OWNER_KEY, Agentfeed, launch
 from tests.agentfeed_app.payloads import CWD, EVERY_EVENT, FUTURE, hook, now_ms
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 def raw_of(feed: Agentfeed, event_id: str) -> Any:
     response = httpx.get(
-        f"{feed.server.url}/raw/{event_id}", headers={"X-Agentfeed-Key": KEY}, timeout=60
+        f"{feed.server.url}/raw/{event_id}",
+        headers={"X-Agentfeed-Key": KEY, "X-Agentfeed-Owner-Key": OWNER_KEY},
+        timeout=60,
     )
     assert response.status_code == 200, response.text
     return response.json()
