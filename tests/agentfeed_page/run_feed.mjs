@@ -4,7 +4,8 @@
 //
 //   node run_feed.mjs <config.json>
 //   config: {base, pageSize, maxRows, agentfeedKey, ownerKey, chromium, screenshot, history: [ids, oldest
-//            first, already posted], live: [payloads to post], liveProject, liveSession}
+//            first, already posted], live: [payloads to post], liveProject, liveSession,
+//            historyProject}
 // Prints one JSON line: {"ok", "failures", "steps", "latencies", ...diagnostics}.
 import { createRequire } from "node:module";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -177,6 +178,36 @@ try {
   await page.evaluate(() => window.scrollTo(0, 0));
   await sleep(200);
   await page.screenshot({ path: config.screenshot });
+
+  // 6. The public view: the owner makes the live project public; a visitor without the key
+  //    sees its events, and nothing of the history project, which stays private.
+  const flip = await fetch(`${config.base}/api/mutation`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ path: "projects:update", format: "json",
+      args: { ownerKey: config.ownerKey, path: config.liveProject, public: true } }),
+  });
+  check((await flip.json()).status === "success", "the owner made the live project public");
+  const visitor = await context.newPage();
+  visitor.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
+  await visitor.goto(`${config.base}/?pageSize=${config.pageSize}&maxRows=${config.maxRows}&key=`,
+    { waitUntil: "load" });
+  await visitor.waitForSelector("body[data-state=ready]", { timeout: 20000 });
+  await feedIs(visitor, liveNewest.slice(0, config.pageSize), "public view: the public project");
+  const historyIds = new Set(config.history);
+  for (let i = 0; i < 50; i++) {
+    await visitor.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    await sleep(50);
+    if ((await visitor.$eval("#feed", (f) => f.dataset.status)) === "Exhausted") break;
+  }
+  const publicRows = await rows(visitor);
+  const publicText = await visitor.evaluate(() => document.body.innerText);
+  const privateName = config.historyProject.split("/").at(-1);
+  check(publicRows.length > 0 && publicRows.every((r) => !historyIds.has(r.id)),
+    `public view: ${publicRows.length} rows, none of the private project`);
+  check(!publicText.includes(privateName), "public view: the private project's name is not shown");
+  check((await visitor.$eval("#feed", (f) => f.dataset.status)) === "Exhausted",
+    "public view: history fully loaded, still nothing private");
   check(pageErrors.length === 0, "no page errors");
 } catch (err) {
   failures.push(`driver error: ${err.stack ?? err}`);

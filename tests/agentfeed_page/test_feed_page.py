@@ -6,7 +6,10 @@ and project over HTTP (four requests in flight) and checks, without a reload, th
 at the top in order (each row's first appearance is timed against its POST); switches the
 event-type filter and the project filter and sees the list change; scrolls down until every
 older page is loaded (the DOM staying at most 60 rows) and back up; opens the live session's
-timeline from the active sessions panel; and takes a screenshot.
+timeline from the active sessions panel; takes a screenshot; then, as the owner, makes the live
+project public and opens the page without the key: only the public project's events show, and
+nothing of the private history project (not its events, not its name), even after loading every
+page.
 
 ``AGENTFEED_SCREENSHOT=docs/agentfeed-screenshot.png`` copies the screenshot there.
 """
@@ -36,7 +39,8 @@ def test_feed_page_live_filters_scroll_and_session_view(
     tmp_path: Path,
 ) -> None:
     start = now_ms() - 3_600_000
-    _, history = session_events(120, project=project_path("history"), start_ms=start)
+    history_project = project_path("history")
+    _, history = session_events(120, project=history_project, start_ms=start)
     for payload in history:
         assert agentfeed.post(payload)["status"] == "stored"
     live_project = project_path("live")
@@ -56,6 +60,7 @@ def test_feed_page_live_filters_scroll_and_session_view(
         "live": live,
         "liveProject": live_project,
         "liveSession": live_session,
+        "historyProject": history_project,
     }
     result = run_node("run_feed.mjs", config, tmp_path, timeout=300)
     assert result["ok"], json.dumps(result, indent=1)[:20000]
