@@ -1,9 +1,10 @@
 """agentfeed's settings, from the environment of the server process.
 
-- ``AGENTFEED_KEY``: when set, ``POST /event``, ``POST /activity`` and ``GET /raw/...`` need the
-  header ``X-Agentfeed-Key: <key>`` (401 otherwise). When unset, they are open. (Livebase does
-  not tell an app whether it runs under ``livebase dev`` or ``serve``, so the key cannot yet be
-  required by default outside dev: set it for any server others can reach.)
+- ``AGENTFEED_KEY``: ``POST /event``, ``POST /activity``, ``/import/*`` and ``GET /raw/...`` need
+  the header ``X-Agentfeed-Key: <key>`` (401 otherwise). When unset: under ``livebase dev`` they
+  are open; otherwise (``livebase serve``, ``agentfeed serve``) the key is the one kept in
+  ``$AGENTFEED_HOME/server_key`` (default ``~/.agentfeed``), made on first start, which
+  ``agentfeed install-hook`` on the same machine picks up by itself.
 - ``AGENTFEED_OWNER_KEY``: the owner key. A public function called with ``ownerKey`` equal to
   it sees (and may change) everything; without it, only public projects, redacted. When unset,
   nobody is the owner through the public functions (the admin key still reaches the data
@@ -16,6 +17,10 @@ from __future__ import annotations
 
 import hmac
 import os
+import secrets
+from pathlib import Path
+
+from livebase import is_dev
 
 KEY_ENV = "AGENTFEED_KEY"
 KEY_HEADER = "x-agentfeed-key"
@@ -25,8 +30,43 @@ IDLE_ENV = "AGENTFEED_IDLE_MINUTES"
 DEFAULT_IDLE_MINUTES = 30.0
 
 
+SERVER_KEY_FILE = "server_key"
+_server_key: str | None = None
+
+
+def agentfeed_home() -> Path:
+    return Path(os.environ.get("AGENTFEED_HOME") or Path.home() / ".agentfeed")
+
+
 def api_key() -> str | None:
-    return os.environ.get(KEY_ENV) or None
+    """The key posts need: ``AGENTFEED_KEY``; else none in development; else the server key."""
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return env
+    if is_dev():
+        return None
+    return server_key()
+
+
+def server_key() -> str:
+    """The key kept in ``$AGENTFEED_HOME/server_key`` (0600), made on first use."""
+    global _server_key
+    if _server_key is None:
+        path = agentfeed_home() / SERVER_KEY_FILE
+        try:
+            _server_key = path.read_text().strip()
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            key = "af_" + secrets.token_urlsafe(24)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first
+                _server_key = path.read_text().strip()
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(key + "\n")
+                _server_key = key
+    return _server_key
 
 
 def authorized(given: str | None) -> bool:

@@ -114,8 +114,14 @@ def _out(line: str) -> None:
 
 
 def _install(args: argparse.Namespace) -> None:
+    key = args.key
+    if key is None:
+        # A server on this machine (agentfeed serve) keeps its key here: use it by default.
+        server_key = install.agentfeed_home() / "server_key"
+        if server_key.is_file():
+            key = server_key.read_text().strip() or None
     result = install.install(
-        _settings_path(args), url=args.url, key=args.key, project=args.project is not None
+        _settings_path(args), url=args.url, key=key, project=args.project is not None
     )
     path = result.settings_path
     if not result.changed:

@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
     url = f"http://{args.host}:{args.port}"
     sys.stdout.write(
         f"agentfeed: the feed page: {url}/  (owner view: {url}/?key=$AGENTFEED_OWNER_KEY)\n"
-        f"agentfeed: capture Claude Code events with: agentfeed install-hook --url {url}"
-        " [--key $AGENTFEED_KEY]\n"
+        f"agentfeed: capture Claude Code events with: agentfeed install-hook --url {url}\n"
+        "agentfeed: posts need the key in $AGENTFEED_KEY, else the one in "
+        "$AGENTFEED_HOME/server_key (made on first start; install-hook uses it by itself)\n"
     )
     sys.stdout.flush()
     try:

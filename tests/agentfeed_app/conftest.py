@@ -108,18 +108,23 @@ class Agentfeed:
 
 
 def launch(
-    base: Path, key: str | None = KEY, owner_key: str | None = OWNER_KEY, **extra_env: str
+    base: Path,
+    key: str | None = KEY,
+    owner_key: str | None = OWNER_KEY,
+    command: str = "serve",
+    **extra_env: str,
 ) -> LivebaseServer:
-    """``livebase serve apps/agentfeed`` with ``AGENTFEED_KEY=key`` and
-    ``AGENTFEED_OWNER_KEY=owner_key`` (None: unset) and ``extra_env``."""
-    env = base_env(**extra_env)
+    """``livebase serve apps/agentfeed`` (or ``command``) with ``AGENTFEED_KEY=key`` and
+    ``AGENTFEED_OWNER_KEY=owner_key`` (None: unset) and ``extra_env``; its agentfeed home (the
+    server key) under ``base``."""
+    env = base_env(**{"AGENTFEED_HOME": str(base / "agentfeed-home"), **extra_env})
     env.pop("AGENTFEED_KEY", None)
     env.pop("AGENTFEED_OWNER_KEY", None)
     if key is not None:
         env["AGENTFEED_KEY"] = key
     if owner_key is not None:
         env["AGENTFEED_OWNER_KEY"] = owner_key
-    return LivebaseServer.launch(base, app=APP, env=env)
+    return LivebaseServer.launch(base, app=APP, env=env, command=command)
 
 
 @pytest.fixture(scope="module")

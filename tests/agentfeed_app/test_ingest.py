@@ -290,8 +290,8 @@ def test_a_missing_or_wrong_key_gets_401_and_stores_nothing(agentfeed: Agentfeed
     assert agentfeed.post(payload)["status"] == "stored"
 
 
-def test_without_a_configured_key_posts_need_none(tmp_path: Path) -> None:
-    with launch(tmp_path, key=None) as server:
+def test_in_development_without_a_configured_key_posts_need_none(tmp_path: Path) -> None:
+    with launch(tmp_path, key=None, command="dev") as server:
         feed = Agentfeed(server, key=None)
         payload = hook("Stop", "open-session", last_assistant_message="done")
         assert feed.post(payload)["status"] == "stored"

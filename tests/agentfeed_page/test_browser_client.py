@@ -79,7 +79,7 @@ def test_agentfeed_serve_runs_the_app_and_serves_the_page(tmp_path: Path) -> Non
     args = ["serve", "--port", str(port), "--data", str(tmp_path / "data")]
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentfeed.cli", *args],
-        env=base_env(),
+        env=base_env(AGENTFEED_HOME=str(tmp_path / "home")),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
