@@ -121,10 +121,14 @@ try {
   await page.selectOption("#filters [name=type]", "");
   await page.selectOption("#filters [name=project]", config.liveProject);
   const liveSet = new Set(liveNewest);
-  await waitUntil(page, ({ ids, n }) => {
+  await waitUntil(page, ({ ids, n, project }) => {
+    const feed = document.querySelector("#feed");
+    const shows = JSON.parse(feed.dataset.filters || "{}").project === project;
     const got = [...document.querySelectorAll("#feed > li")].map((li) => li.dataset.eventId);
-    return got.length >= n && got.every((id, i) => id === ids[i]);
-  }, { ids: liveNewest, n: config.pageSize }, "project filter: the live project's events");
+    return shows && feed.dataset.status !== "LoadingFirstPage" && got.length >= n &&
+      got.every((id, i) => id === ids[i]);
+  }, { ids: liveNewest, n: config.pageSize, project: config.liveProject },
+  "project filter: the live project's events");
   const filtered = await rows(page);
   check(filtered.length > 0 && filtered.every((r) => liveSet.has(r.id)),
     `project filter shows ${filtered.length} rows, all of the live project`);

@@ -175,6 +175,7 @@ function drawFeed() {
   list.dataset.start = String(feed.start);
   list.dataset.loaded = String(results.length);
   list.dataset.status = status;
+  list.dataset.filters = JSON.stringify(feed.args); // what this list shows (tests wait on it)
   debug.status = status;
   if (status !== "LoadingFirstPage") document.body.dataset.state = "ready";
   queueMicrotask(pump);

@@ -207,7 +207,7 @@ class ChangeStream:
                 await self._deliver(event)
             return True
         finally:
-            response.close()
+            await response.aclose()
 
     async def _deliver(self, event: Event) -> None:
         if event.event == "change":

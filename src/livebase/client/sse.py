@@ -9,6 +9,7 @@ with the system's certificate store. Every read has a timeout, so a silent serve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -100,6 +101,13 @@ class SseResponse:
     def close(self) -> None:
         self._writer.close()
 
+    async def aclose(self) -> None:
+        """Close and wait until the transport is gone, so a loop stopped right after leaves no
+        unclosed socket behind."""
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
 
 class EventParser:
     """Incremental ``text/event-stream`` parsing (the WHATWG rules this server needs: ``id``,
@@ -167,6 +175,8 @@ async def open_event_stream(url: str, headers: Mapping[str, str], *, timeout: fl
         return SseResponse(reader, writer, int(rest[:3]), response_headers, timeout)
     except BaseException:
         writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
         raise
 
 
