@@ -183,15 +183,22 @@ try {
   await sleep(200);
   await page.screenshot({ path: config.screenshot });
 
-  // 6. The public view: the owner makes the live project public; a visitor without the key
-  //    sees its events, and nothing of the history project, which stays private.
-  const flip = await fetch(`${config.base}/api/mutation`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ path: "projects:update", format: "json",
-      args: { ownerKey: config.ownerKey, path: config.liveProject, public: true } }),
-  });
-  check((await flip.json()).status === "success", "the owner made the live project public");
+  // 6. The public view: the owner makes the live project public (and describes it) in the
+  //    page's project panel; a visitor without the key sees its events, and nothing of the
+  //    history project, which stays private.
+  const liveForm = await page.evaluateHandle((path) =>
+    [...document.querySelectorAll("#projects li")].find((li) => li.dataset.path === path)
+      ?.querySelector("form"), config.liveProject);
+  check(Boolean(await liveForm.evaluate((f) => f !== undefined && f !== null)),
+    "the owner sees a form for the live project");
+  await (await liveForm.$("[name=description]")).fill("the live demo");
+  await (await liveForm.$("[name=public]")).check();
+  await (await liveForm.$("button")).click();
+  await waitUntil(page, (path) => {
+    const li = [...document.querySelectorAll("#projects li")].find((x) => x.dataset.path === path);
+    return li?.querySelector(".meta")?.textContent.startsWith("public") &&
+      li.querySelector("[name=description]")?.value === "the live demo";
+  }, config.liveProject, "the owner made the live project public from the page");
   const visitor = await context.newPage();
   visitor.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
   await visitor.goto(`${config.base}/?pageSize=${config.pageSize}&maxRows=${config.maxRows}&key=`,
@@ -210,6 +217,7 @@ try {
   check(publicRows.length > 0 && publicRows.every((r) => !historyIds.has(r.id)),
     `public view: ${publicRows.length} rows, none of the private project`);
   check(!publicText.includes(privateName), "public view: the private project's name is not shown");
+  check(publicText.includes("the live demo"), "public view: the public project's description");
   check((await visitor.$eval("#feed", (f) => f.dataset.status)) === "Exhausted",
     "public view: history fully loaded, still nothing private");
   check(pageErrors.length === 0, "no page errors");
