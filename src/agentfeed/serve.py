@@ -1,14 +1,14 @@
 """``agentfeed serve``: run the agentfeed Livebase app (``livebase serve apps/agentfeed``) and say
 where the page is and how to point the hook at it.
 
-The app folder is found relative to this checkout (``apps/agentfeed`` at the repository root,
-two levels above the ``agentfeed`` package): it is not part of the wheel yet, so ``serve`` needs
-a source checkout (an editable install).
+The app folder is ``apps/agentfeed`` of the source checkout (an editable install), or, from a
+wheel, the copy packaged as ``agentfeed/app``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +16,17 @@ from pathlib import Path
 DEFAULT_PORT = 3210
 
 
+def agentfeed_home() -> Path:
+    return Path(os.environ.get("AGENTFEED_HOME") or Path.home() / ".agentfeed")
+
+
 def app_dir() -> Path | None:
-    """``apps/agentfeed`` of the checkout this package runs from, if it is there."""
-    candidate = Path(__file__).resolve().parents[2] / "apps" / "agentfeed"
-    return candidate if (candidate / "schema.py").is_file() else None
+    """``apps/agentfeed`` of the checkout this package runs from, else the packaged copy."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parents[1] / "apps" / "agentfeed", here / "app"):
+        if (candidate / "schema.py").is_file():
+            return candidate
+    return None
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,7 +39,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
-    p.add_argument("--data", type=Path, help="data folder (livebase serve's default if unset)")
+    p.add_argument(
+        "--data", type=Path, help="data folder (default: $AGENTFEED_HOME/data, ~/.agentfeed/data)"
+    )
     p.add_argument("--db", help="database URL (e.g. postgresql://...; default: SQLite in --data)")
 
 
@@ -42,8 +51,10 @@ def command(args: argparse.Namespace) -> list[str]:
     assert app is not None
     cmd = [sys.executable, "-m", "livebase", "serve", str(app)]
     cmd += ["--port", str(args.port), "--host", args.host]
-    if args.data is not None:
-        cmd += ["--data", str(args.data)]
+    # The data goes to the agentfeed home by default, not next to the app (which may be inside
+    # site-packages).
+    data = args.data if args.data is not None else agentfeed_home() / "data"
+    cmd += ["--data", str(data)]
     if args.db is not None:
         cmd += ["--db", args.db]
     return cmd
@@ -52,8 +63,8 @@ def command(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if app_dir() is None:
         sys.stderr.write(
-            "agentfeed: error: apps/agentfeed not found next to this installation; "
-            "`agentfeed serve` needs a source checkout (pip install -e .)\n"
+            "agentfeed: error: the agentfeed app is missing from this installation "
+            "(neither apps/agentfeed of a checkout nor the packaged agentfeed/app); reinstall\n"
         )
         return 1
     url = f"http://{args.host}:{args.port}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,3 +101,29 @@ def test_agentfeed_serve_runs_the_app_and_serves_the_page(tmp_path: Path) -> Non
         output, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/" in output
     assert f"agentfeed install-hook --url http://127.0.0.1:{port}" in output
+
+
+def test_agentfeed_serve_finds_the_app_packaged_in_a_wheel(tmp_path: Path) -> None:
+    """In a wheel the app is ``agentfeed/app`` (pyproject force-include); outside a checkout,
+    ``serve`` runs that copy and keeps its data in the agentfeed home, not in site-packages."""
+    import argparse
+    import importlib.util
+
+    package = tmp_path / "site-packages" / "agentfeed"
+    (package / "app").mkdir(parents=True)
+    (package / "app" / "schema.py").write_text("")
+    source = Path(__file__).resolve().parents[2] / "src" / "agentfeed" / "serve.py"
+    shutil.copyfile(source, package / "serve.py")
+    spec = importlib.util.spec_from_file_location("packaged_serve", package / "serve.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.app_dir() == package / "app"
+    os.environ["AGENTFEED_HOME"] = str(tmp_path / "home")
+    try:
+        args = argparse.Namespace(port=1, host="127.0.0.1", data=None, db=None)
+        command = module.command(args)
+    finally:
+        del os.environ["AGENTFEED_HOME"]
+    assert command[command.index("serve") + 1] == str(package / "app")
+    assert command[command.index("--data") + 1] == str(tmp_path / "home" / "data")

@@ -6,10 +6,10 @@ and project over HTTP (four requests in flight) and checks, without a reload, th
 at the top in order (each row's first appearance is timed against its POST); switches the
 event-type filter and the project filter and sees the list change; scrolls down until every
 older page is loaded (the DOM staying at most 60 rows) and back up; opens the live session's
-timeline from the active sessions panel; takes a screenshot; then, as the owner, in the page's
-project panel, makes the live project public and describes it, and opens the page without the key: only the public project's events show, and
-nothing of the private history project (not its events, not its name), even after loading every
-page.
+timeline from the active sessions panel; takes a screenshot. Then, as the owner, in the page's
+project panel, it makes the live project public and describes it, and opens the page without
+the key: only the public project's events show (with its description), and nothing of the
+private history project (not its events, not its name), even after loading every page.
 
 ``AGENTFEED_SCREENSHOT=docs/agentfeed-screenshot.png`` copies the screenshot there.
 """
