@@ -132,11 +132,47 @@ class SyncClient:
         self.close()
 
 
-class SyncSubscription(Iterator[Value]):
+class _Blocking(Iterator[T]):
+    """A blocking iterator over an async one on the client's loop: ``next(timeout)`` waits at
+    most ``timeout`` seconds (``TimeoutError``) and loses nothing when it times out."""
+
+    def __init__(self, owner: SyncClient, source: Subscription | ChangeStream) -> None:
+        self._owner = owner
+        self._source = source
+
+    def __iter__(self) -> _Blocking[T]:
+        return self
+
+    def __next__(self) -> T:
+        return self.next()
+
+    def next(self, timeout: float | None = None) -> T:
+        done, item = self._owner._call(_next(self._source), timeout)
+        if done:
+            raise StopIteration
+        return item  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if not self._source.closed and not self._owner._closed:
+            self._owner._call(self._source.aclose())
+
+    def __enter__(self) -> _Blocking[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SyncSubscription(_Blocking[Value]):
     """A blocking iterator over a live query's results."""
 
     def __init__(self, owner: SyncClient, subscription: Subscription) -> None:
-        self._owner = owner
+        super().__init__(owner, subscription)
         self._sub = subscription
 
     @property
@@ -148,80 +184,17 @@ class SyncSubscription(Iterator[Value]):
         """The newest result (see ``Subscription.latest``)."""
         return self._owner._call(_latest(self._sub))
 
-    def __iter__(self) -> SyncSubscription:
-        return self
 
-    def __next__(self) -> Value:
-        return self.next()
-
-    def next(self, timeout: float | None = None) -> Value:
-        """The next result, waiting at most ``timeout`` seconds."""
-        done, value = self._owner._call(_next(self._sub), timeout)
-        if done:
-            raise StopIteration
-        return value
-
-    def close(self) -> None:
-        if not self._sub.closed and not self._owner._closed:
-            self._owner._call(self._sub.aclose())
-
-    def __enter__(self) -> SyncSubscription:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class SyncChangeStream(Iterator[Change]):
-    """A blocking iterator over the change stream; ``next(timeout)`` waits at most ``timeout``
-    seconds (``TimeoutError``) without losing anything."""
+class SyncChangeStream(_Blocking[Change]):
+    """A blocking iterator over the change stream."""
 
     def __init__(self, owner: SyncClient, stream: ChangeStream) -> None:
-        self._owner = owner
+        super().__init__(owner, stream)
         self._stream = stream
 
     @property
     def cursor(self) -> str | None:
         return self._stream.cursor
-
-    def __iter__(self) -> SyncChangeStream:
-        return self
-
-    def __next__(self) -> Change:
-        return self.next()
-
-    def next(self, timeout: float | None = None) -> Change:
-        done, change = self._owner._call(_next_change(self._stream), timeout)
-        if done or change is None:
-            raise StopIteration
-        return change
-
-    def close(self) -> None:
-        if not self._stream.closed and not self._owner._closed:
-            self._owner._call(self._stream.aclose())
-
-    def __enter__(self) -> SyncChangeStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-async def _next_change(stream: ChangeStream) -> tuple[bool, Change | None]:
-    try:
-        return False, await stream.__anext__()
-    except StopAsyncIteration:
-        return True, None
 
 
 async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -229,10 +202,10 @@ async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return fn(*args, **kwargs)
 
 
-async def _next(sub: Subscription) -> tuple[bool, Value]:
+async def _next(source: Subscription | ChangeStream) -> tuple[bool, Any]:
     # StopAsyncIteration is turned into a flag: it should not travel through futures.
     try:
-        return False, await sub.__anext__()
+        return False, await source.__anext__()
     except StopAsyncIteration:
         return True, None
 
