@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -38,7 +40,9 @@ APP = {
         from livebase import define_schema, define_table, v
 
         schema = define_schema({
-            "items": define_table({"writer": v.string(), "seq": v.float64()}),
+            "items": define_table({
+                "writer": v.string(), "seq": v.float64(), "part": v.optional(v.float64()),
+            }),
             "counters": define_table({"name": v.string(), "value": v.float64()}).index(
                 "by_name", ["name"]),
         })
@@ -52,6 +56,19 @@ APP = {
         @mutation
         def add(ctx, writer: str, seq: float) -> str:
             return ctx.db.insert("items", {"writer": writer, "seq": seq})
+
+
+        @mutation
+        def add_many(ctx, writer: str, seq: float, parts: float) -> list:
+            return [
+                ctx.db.insert("items", {"writer": writer, "seq": seq, "part": float(p)})
+                for p in range(int(parts))
+            ]
+
+
+        @mutation
+        def renumber(ctx, id: str, seq: float) -> None:
+            ctx.db.patch(id, {"seq": seq})
 
 
         @query
@@ -196,14 +213,7 @@ def test_subscribers_on_one_node_see_writes_through_the_others_in_order(cluster:
     assert len(results) > 3  # it moved with the writes, not only at the end
 
     # The change stream on node 1 holds every commit of the other nodes, in commit order.
-    changes = httpx.get(
-        f"{node1.url}/api/changes",
-        params={"tables": "items", "format": "json", "limit": total + 10},
-        headers={"authorization": f"Convex {ADMIN_KEY}"},
-        timeout=30,
-    )
-    assert changes.status_code == 200, changes.text
-    listed = changes.json()["changes"]
+    listed = poll_changes(node1)
     ts = [int(c["ts"]) for c in listed]
     assert len(listed) == total and len({c["id"] for c in listed}) == total
     assert ts == sorted(ts)  # commit order, whichever node made the commit
@@ -211,6 +221,156 @@ def test_subscribers_on_one_node_see_writes_through_the_others_in_order(cluster:
     for c in listed:
         by_writer.setdefault(c["document"]["writer"], []).append(c["document"]["seq"])
     assert all(seqs == list(range(per_writer)) for seqs in by_writer.values())
+
+
+def poll_changes(node: LivebaseServer, limit: int = 97) -> list[dict[str, Any]]:
+    """Every retained change to ``items``, through ``format=json`` pages (``hasMore``)."""
+    listed: list[dict[str, Any]] = []
+    params = {"tables": "items", "format": "json", "limit": str(limit)}
+    headers = {"authorization": f"Convex {ADMIN_KEY}"}
+    while True:
+        page = httpx.get(f"{node.url}/api/changes", params=params, headers=headers, timeout=30)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["changes"]) <= limit
+        listed += body["changes"]
+        if not body["hasMore"]:
+            return listed
+        assert body["changes"], "a page that says more follows must not come back empty here"
+        params["cursor"] = body["cursor"]
+
+
+SEED = int(os.environ.get("LIVEBASE_TEST_SEED") or 20261204)
+
+
+def test_every_node_sees_every_commit_once_in_order_across_random_rounds(cluster: Any) -> None:
+    """Rounds of concurrent writers, each sending every mutation to a random node (inserts of
+    one to three documents per commit, and updates): every node's live change stream lists
+    every write exactly once, in one and the same commit order, which is also the order of the
+    log read back in small pages; every node's subscription ends at the full result and never
+    shows a writer's later write without its earlier ones. Reproduce a failure with
+    LIVEBASE_TEST_SEED=<the seed in the message>."""
+    rng = random.Random(SEED)
+    nodes = [cluster(1), cluster(2), cluster(3)]
+    streams: list[list[Any]] = [[] for _ in nodes]
+    results: list[list[list[list[Any]]]] = [[] for _ in nodes]
+    subscribed = [threading.Event() for _ in nodes]
+    stop = threading.Event()
+
+    async def follow(i: int) -> None:
+        # From the oldest retained change: the database is new, so that is all of them.
+        async with Client(nodes[i].url, admin_key=ADMIN_KEY) as client:
+            async with client.changes(tables=["items"]) as stream:
+                async for change in stream:
+                    streams[i].append(change)
+                    if stop.is_set() and change.document and change.document["writer"] == "end":
+                        return
+
+    async def watch(i: int) -> None:
+        async with Client(nodes[i].url) as client:
+            async for value in client.subscribe("items:all", {}):
+                results[i].append(value)
+                subscribed[i].set()
+                if stop.is_set() and any(w == "end" for w, _ in value):
+                    return
+
+    async def consume() -> None:
+        tasks = [follow(i) for i in range(len(nodes))] + [watch(i) for i in range(len(nodes))]
+        await asyncio.wait_for(asyncio.gather(*tasks), 170)
+
+    errors: list[BaseException] = []
+
+    def run_consumers() -> None:
+        try:
+            asyncio.run(consume())
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    consumer = threading.Thread(target=run_consumers)
+    consumer.start()
+    wait_until(lambda: all(e.is_set() for e in subscribed) or errors, timeout=60)
+
+    expected_inserts = 0
+    expected_updates = 0
+    mutations = 0
+    writer_docs: dict[str, int] = {}
+    for round_no in range(4):
+        plans = []
+        for w in range(rng.randint(2, 5)):
+            name = f"r{round_no}w{w}"
+            steps = []
+            for seq in range(rng.randint(10, 35)):
+                parts = rng.choice((1, 1, 1, 2, 3))
+                steps.append((rng.randrange(len(nodes)), seq, parts, rng.random() < 0.25))
+            plans.append((name, steps))
+
+        def write(name: str, steps: list[tuple[int, int, int, bool]]) -> None:
+            clients = [httpx.Client(base_url=n.url, timeout=30) for n in nodes]
+            try:
+                for node_index, seq, parts, renumber in steps:
+                    args = {"writer": name, "seq": seq, "parts": parts}
+                    reply = clients[node_index].post(
+                        "/api/mutation", json={"path": "items:add_many", "args": args}
+                    ).json()
+                    assert reply["status"] == "success", reply
+                    if renumber:  # an update of the first document, through another node
+                        other = clients[(node_index + 1) % len(nodes)]
+                        args = {"id": reply["value"][0], "seq": seq}
+                        body = {"path": "items:renumber", "args": args}
+                        assert other.post("/api/mutation", json=body).json()["status"] == "success"
+            finally:
+                for c in clients:
+                    c.close()
+
+        threads = [threading.Thread(target=write, args=plan) for plan in plans]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for name, steps in plans:
+            writer_docs[name] = sum(parts for _, _, parts, _ in steps)
+            expected_inserts += writer_docs[name]
+            expected_updates += sum(1 for *_, renumber in steps if renumber)
+            mutations += len(steps) + sum(1 for *_, renumber in steps if renumber)
+    stop.set()
+    call(nodes[0], "mutation", "items:add", {"writer": "end", "seq": 0})
+    consumer.join(180)
+    context = f"seed {SEED} ({mutations} mutations on {len(nodes)} nodes)"
+    assert not errors, f"{context}: consumers failed: {errors!r}"
+    assert not consumer.is_alive(), f"{context}: a node's stream or subscription stalled"
+
+    log = [c for c in poll_changes(nodes[0]) if not is_end(c["document"])]
+    order = [(int(c["ts"]), c["cursor"], c["id"], c["operation"]) for c in log]
+    assert len(log) == expected_inserts + expected_updates, context
+    assert [op for *_, op in order].count("insert") == expected_inserts, context
+    # "<ts>-<i>" is after write i of commit ts; "<ts>" after its last write.
+    cursors = [(ts, int(c.partition("-")[2] or 1 << 30)) for ts, c, _, _ in order]
+    assert cursors == sorted(set(cursors)), f"{context}: the log is not in commit order"
+    for i, stream in enumerate(streams):
+        seen = [(c.ts, c.cursor, c.id, c.operation) for c in stream if not is_end(c.document)]
+        pairs = enumerate(zip(seen, order, strict=False))
+        differ = next((k for k, (a, b) in pairs if a != b), None)
+        assert seen == order, (
+            f"{context}: node {i + 1}'s change stream listed {len(seen)} changes, the log "
+            f"{len(order)}; first difference at position {differ}"
+        )
+    for i, values in enumerate(results):
+        final = [x for x in values[-1] if x[0] != "end"]
+        assert len(final) == expected_inserts, f"{context}: node {i + 1} ended at {len(final)}"
+        previous = 0
+        for value in values:
+            assert len(value) >= previous, f"{context}: node {i + 1} saw documents disappear"
+            previous = len(value)
+            by_writer: dict[str, set[float]] = {}
+            for w, seq in value:
+                by_writer.setdefault(w, set()).add(seq)
+            for w, seqs in by_writer.items():
+                # seq k+1 is sent only after k was acknowledged: no state may hold it alone.
+                assert seqs == set(range(len(seqs))), f"{context}: node {i + 1}: gap in {w}"
+
+
+def is_end(document: Any) -> bool:
+    return isinstance(document, dict) and document.get("writer") == "end"
 
 
 def test_a_resent_mutation_on_another_node_applies_once(cluster: Any) -> None:

@@ -171,10 +171,17 @@ def test_scheduled_mutations_run_exactly_once_across_kill_9(tmp_path: Path, db: 
     app = write_app(tmp_path / "app", JOBS_APP)
     total = 0
     with LivebaseServer.launch(tmp_path / "s", app=app, durability="normal", db=db) as server:
+        # The action must be running when the server dies: start it first and wait for it
+        # (queued behind the due mutations, it could still be pending at the kill, and would
+        # then rightly run after the restart instead of being failed).
+        slow_job = call(server, "mutation", "jobs:schedule_slow", {})
+        wait_until(
+            lambda: call(server, "query", "jobs:job", {"id": slow_job})["state"]["kind"]
+            == "inProgress"
+            and -1 in [int(n) for n in call(server, "query", "jobs:runs", {})]
+        )
         for _ in range(3):  # 3 x 400 jobs, all due in 1 s
             total += call(server, "mutation", "jobs:schedule_many", {"count": 400, "delay": 1.0})
-        slow_job = call(server, "mutation", "jobs:schedule_slow", {})
-        assert slow_job
         # Kill it while the due jobs are being worked through.
         seen: list[int] = []
         wait_until(

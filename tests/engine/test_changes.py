@@ -130,6 +130,40 @@ def test_pages_end_at_a_position_that_resumes_exactly(engine: Engine) -> None:
     assert read(engine, page.position, tables={"b"}).changes == []
 
 
+def test_commits_of_other_tables_do_not_use_up_a_page(engine: Engine) -> None:
+    # Interleaved writes of a filtered-out table (as a cron writes its own tables between the
+    # app's writes): a page of ``limit`` still holds ``limit`` matching changes, and a client
+    # that takes one full page gets them all.
+    for n in range(30):
+        mutate(engine, lambda tx, n=n: tx.insert("items", {"n": n}))
+        mutate(engine, lambda tx, n=n: [tx.insert("noise", {"n": n}) for _ in range(3)])
+    page = read(engine, None, tables={"items"}, limit=30)
+    assert [c.document["n"] for c in page.changes] == list(range(30))  # type: ignore[index]
+    page = read(engine, None, tables={"items"}, limit=10)
+    assert len(page.changes) == 10 and page.more
+    rest = read(engine, page.position, tables={"items"}, limit=100)
+    assert [c.document["n"] for c in rest.changes] == list(range(10, 30))  # type: ignore[index]
+    assert not rest.more
+
+
+def test_a_filter_that_matches_little_ends_a_page_at_the_scan_budget(engine: Engine) -> None:
+    for n in range(50):
+        mutate(engine, lambda tx, n=n: tx.insert("noise" if n != 45 else "items", {"n": n}))
+    with engine.storage.reader() as r:
+        page = read_changes(r, None, {"items"}, 10, scan_budget=20)
+    assert page.changes == [] and page.more  # 20 commits scanned, nothing matched yet
+    seen: list[int] = []
+    position = page.position
+    while True:
+        with engine.storage.reader() as r:
+            page = read_changes(r, position, {"items"}, 10, scan_budget=20)
+        seen += [c.document["n"] for c in page.changes]  # type: ignore[index]
+        position = page.position
+        if not page.more:
+            break
+    assert seen == [45] and position == Cursor(engine.latest_ts)
+
+
 @pytest.mark.parametrize("text", ["", "abc", "12-", "-1", "1--2", "1-x", "\uff11\uff12", "9" * 21])
 def test_garbage_cursors_are_invalid(text: str) -> None:
     with pytest.raises(InvalidCursorError):

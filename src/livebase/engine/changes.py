@@ -33,6 +33,8 @@ RETAINED_KEY = "changes_retained_after"
 Operation = Literal["insert", "update", "delete"]
 
 _MAX_TS = (1 << 64) - 1
+SCAN_BUDGET = 10_000
+"""Commits one page may scan looking for matching changes before it ends early."""
 
 
 @dataclass(frozen=True, order=True)
@@ -144,11 +146,21 @@ def describe_seconds(seconds: float) -> str:
 
 
 def read_changes(
-    reader: StorageReader, after: Cursor | None, tables: Collection[str] | None, limit: int
+    reader: StorageReader,
+    after: Cursor | None,
+    tables: Collection[str] | None,
+    limit: int,
+    *,
+    scan_budget: int = SCAN_BUDGET,
 ) -> ChangePage:
     """Up to ``limit`` changes after ``after`` (None: from the oldest retained change), in commit
     order, from one snapshot. ``tables`` None means every table except system tables (names
-    starting with ``_``); a name that has no table yet simply matches nothing."""
+    starting with ``_``); a name that has no table yet simply matches nothing.
+
+    A page holds ``limit`` changes whenever that many exist after the cursor: commits whose
+    writes are all filtered out (other tables, system tables) do not use up the page. Only after
+    scanning ``scan_budget`` commits without filling it does a page end early, with ``more`` set
+    and ``position`` past everything scanned, so a filter matching nothing stays cheap."""
     retention = Retention.read(reader)
     if after is None:
         after = Cursor(retention.after_ts)
@@ -160,30 +172,39 @@ def read_changes(
             "from another deployment or database"
         )
     mid_commit = after.index is not None
-    commits = reader.commits_after(after.ts - 1 if mid_commit else after.ts, limit)
+    chunk = max(1, min(max(limit, 64), scan_budget))
+    commits = reader.commits_after(after.ts - 1 if mid_commit else after.ts, chunk)
     if mid_commit and (not commits or commits[0][0] != after.ts):
         raise InvalidCursorError(f"change-stream cursor {after}: there is no commit {after.ts}")
     changes: list[Change] = []
     position = after
-    for ts, entry in commits:
-        writes = loads(entry)["writes"]
-        first = 0
-        if ts == after.ts and after.index is not None:
-            first = after.index + 1
-            if first > len(writes):
-                raise InvalidCursorError(
-                    f"change-stream cursor {after}: commit {ts} has only {len(writes)} writes"
-                )
-        last = len(writes) - 1
-        for i in range(first, len(writes)):
-            write = writes[i]
-            if _matches(write["table"], tables):
-                if len(changes) == limit:
-                    return ChangePage(changes, position, more=True)
-                changes.append(_change(ts, i, last, write))
-            position = Cursor(ts, None if i == last else i)
-        position = Cursor(ts)
-    return ChangePage(changes, position, more=len(commits) == limit)
+    scanned = 0
+    while commits:
+        for ts, entry in commits:
+            writes = loads(entry)["writes"]
+            first = 0
+            if ts == after.ts and after.index is not None:
+                first = after.index + 1
+                if first > len(writes):
+                    raise InvalidCursorError(
+                        f"change-stream cursor {after}: commit {ts} has only {len(writes)} writes"
+                    )
+            last = len(writes) - 1
+            for i in range(first, len(writes)):
+                write = writes[i]
+                if _matches(write["table"], tables):
+                    if len(changes) == limit:
+                        return ChangePage(changes, position, more=True)
+                    changes.append(_change(ts, i, last, write))
+                position = Cursor(ts, None if i == last else i)
+            position = Cursor(ts)
+        scanned += len(commits)
+        if len(commits) < chunk:
+            return ChangePage(changes, position, more=False)
+        if scanned >= scan_budget:
+            return ChangePage(changes, position, more=True)
+        commits = reader.commits_after(position.ts, chunk)
+    return ChangePage(changes, position, more=False)
 
 
 def _matches(table: str, tables: Collection[str] | None) -> bool:
@@ -205,6 +226,7 @@ def _change(ts: int, i: int, last: int, write: dict[str, Any]) -> Change:
 
 __all__ = [
     "RETAINED_KEY",
+    "SCAN_BUDGET",
     "Change",
     "ChangePage",
     "Cursor",
