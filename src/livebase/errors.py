@@ -114,6 +114,15 @@ class ConflictError(LivebaseError):
     http_status = 409
 
 
+class IdempotencyKeyReusedError(LivebaseError):
+    """An idempotency key (``Idempotency-Key``, or a sync session's request id) that already
+    answered a different call: another caller, function or arguments. Its stored outcome is
+    never handed to anyone but the call that made it."""
+
+    code = "IdempotencyKeyReused"
+    http_status = 422
+
+
 class CursorExpiredError(LivebaseError):
     """A change-stream cursor older than the retained change log: the changes after it are gone,
     so resuming would silently skip them."""

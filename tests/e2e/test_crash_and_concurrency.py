@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .livebase_process import Server
+from .livebase_process import ADMIN_KEY, Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -127,6 +127,7 @@ def test_disconnect_mid_mutation_then_retry_applies_once(server_factory) -> None
         key = f"retry-{attempt}"
         request = (
             f"POST /api/mutation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Convex {ADMIN_KEY}\r\n"  # the retry below is the same caller
             f"Idempotency-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
         with socket.create_connection(("127.0.0.1", server.port)) as sock:

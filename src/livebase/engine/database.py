@@ -25,7 +25,7 @@ from livebase.engine.history import MAX_COMMITS_BACK, HistoricalReader
 from livebase.engine.migration import MigrationReport, Progress, apply_schema
 from livebase.engine.transaction import ChangeHook, Transaction, Write, decode_document
 from livebase.engine.views import refresh_views
-from livebase.errors import ConflictError, InvalidValueError
+from livebase.errors import ConflictError, IdempotencyKeyReusedError, InvalidValueError
 from livebase.runtime import Runtime, SystemRuntime
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition, TableDefinition
 from livebase.storage.base import PrunedCommits, Storage, StorageReader, StorageWriter
@@ -56,6 +56,7 @@ class _Pending:
     record_key: str | None
     encode: Callable[[Any], Any] | None
     decode: Callable[[Any], Any] | None
+    fingerprint: str | None = None
     attempts: int = 0
 
 
@@ -212,15 +213,18 @@ class Engine:
         record_key: str | None = None,
         encode: Callable[[R], Any] | None = None,
         decode: Callable[[Any], R] | None = None,
+        fingerprint: str | None = None,
     ) -> MutationOutcome[R]:
         """Queue ``fn`` to run in a write transaction; resolves once it is durably committed.
 
         With ``record_key``, the outcome is stored (via ``encode``) in the same transaction and a
-        later call with the same key returns it (via ``decode``) without running ``fn`` again.
+        later call with the same key returns it (via ``decode``) without running ``fn`` again —
+        but only to a call with the same ``fingerprint`` (who called what with which arguments);
+        any other call with that key fails with ``IdempotencyKeyReusedError``.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[MutationOutcome[Any]] = loop.create_future()
-        self._pending.append(_Pending(fn, future, record_key, encode, decode))
+        self._pending.append(_Pending(fn, future, record_key, encode, decode, fingerprint))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -341,6 +345,9 @@ class Engine:
             stored = w.get_global(item.record_key)
             if stored is not None:
                 record = loads(stored)
+                if record.get("fingerprint") != item.fingerprint:
+                    batch.results.append((item, _key_reused(item.record_key)))
+                    return last_ct
                 value = item.decode(record["value"]) if item.decode else record["value"]
                 batch.results.append((item, MutationOutcome(value, record["ts"], replayed=True)))
                 return last_ct
@@ -363,7 +370,7 @@ class Engine:
             stored = None
             if item.record_key is not None:
                 stored_value = item.encode(value) if item.encode else value
-                stored = dumps({"value": stored_value, "ts": 0})
+                stored = dumps({"value": stored_value, "ts": 0, "fingerprint": item.fingerprint})
         except Exception as exc:
             if savepoints:
                 w.rollback_to_savepoint()
@@ -386,6 +393,15 @@ class Engine:
             w.release_savepoint()
         batch.results.append((item, MutationOutcome(value, ts)))
         return tx._last_creation_time
+
+
+def _key_reused(record_key: str) -> IdempotencyKeyReusedError:
+    key = record_key.partition(":")[2]
+    return IdempotencyKeyReusedError(
+        f"the idempotency key {key[:200]!r} already answered a different call (another caller, "
+        "function or arguments); a stored outcome is replayed only to the call that made it. "
+        "Use a new key for a new call."
+    )
 
 
 def _max_creation_time(r: StorageReader, catalog: Catalog) -> float:

@@ -24,12 +24,14 @@ from livebase.engine.transaction import Transaction
 from livebase.errors import (
     AppError,
     FunctionNotFoundError,
+    IdempotencyKeyReusedError,
     InvalidValueError,
     LimitExceededError,
     LivebaseError,
     ValidationError,
 )
 from livebase.functions.context import Auth, Capture, MutationCtx, QueryCtx
+from livebase.functions.idempotency import call_fingerprint
 from livebase.functions.loader import App
 from livebase.functions.registry import FunctionDef, Kind, canonical_path
 from livebase.functions.sandbox import Frozen
@@ -268,9 +270,14 @@ class Runner:
                 record_key=None if idempotency_key is None else f"request:{idempotency_key}",
                 encode=lambda r: {"value": to_wire(r[0]), "logLines": r[1]},
                 decode=lambda d: (from_wire(d["value"]), d["logLines"]),
+                fingerprint=None
+                if idempotency_key is None
+                else call_fingerprint(fd.path, args, admin=admin, identity=identity),
             )
         except Failed as failed:
             return self._failure(fd, failed.error, failed.log_lines)
+        except IdempotencyKeyReusedError as exc:
+            return CallResult(error=exc, rejected=True)
         except LivebaseError as exc:
             return CallResult(error=exc)
         value, lines = outcome.value
