@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from livebase.errors import AppLoadError
+from livebase.functions import sandbox
 from livebase.functions.http_router import HttpRouter
 from livebase.functions.registry import FunctionDef, canonical_path
 from livebase.functions.triggers import TriggerDef
@@ -169,6 +170,8 @@ def load_app(root: str | Path) -> App:
             if near:
                 hint = f" (folders there: {', '.join(sorted(near)[:8])})"
         raise AppLoadError(f"app folder {str(root)!r} does not exist{hint}")
+    # Before any app module runs, so ``from time import sleep`` in one gets the guarded sleep.
+    sandbox.install()
     package = f"{_PREFIX}{next(_counter)}"
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)

@@ -4,6 +4,10 @@
 first call, by wrappers that consult a thread-local: inside a query or mutation they return the
 call's frozen time and draw from its seeded generator; anywhere else (other threads, code outside
 calls) they behave exactly like the originals. Entering a call then only sets that thread-local.
+
+``time.sleep`` is wrapped the same way and refused inside a call: a query or mutation that sleeps
+would hold up every other client while making its result depend on time (Convex's queries and
+mutations cannot wait either). Waiting belongs in an action or in ``ctx.scheduler.run_after``.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ import random
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, SupportsIndex
+
+from livebase.errors import InvalidValueError
 
 _REAL_TIME = time.time
 _REAL_TIME_NS = time.time_ns
+_REAL_SLEEP = time.sleep
 _RANDOM_FUNCTIONS = (
     "random", "randint", "randrange", "choice", "choices", "shuffle", "sample", "uniform",
     "gauss", "getrandbits", "randbytes",
@@ -51,6 +58,18 @@ def _time_ns() -> int:
     return _REAL_TIME_NS() if frozen is None else frozen.nanos
 
 
+def _sleep(seconds: float | SupportsIndex) -> None:
+    if getattr(_state, "frozen", None) is None:
+        _REAL_SLEEP(seconds)
+        return
+    raise InvalidValueError(
+        "queries and mutations cannot sleep (time.sleep): it would stall every other client and "
+        "make the result depend on time; wait in an action, or schedule the work with "
+        "ctx.scheduler.run_after(seconds, ...)",
+        code="NonDeterministicSleep",
+    )
+
+
 def _random_wrapper(name: str) -> Any:
     real = _REAL_RANDOM[name]
 
@@ -70,7 +89,7 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    time.time, time.time_ns = _time, _time_ns
+    time.time, time.time_ns, time.sleep = _time, _time_ns, _sleep
     for name in _RANDOM_FUNCTIONS:
         setattr(random, name, _random_wrapper(name))
 

@@ -4,17 +4,61 @@
 Queries and mutations run on the event-loop thread, so without this a ``while True`` in app code
 would stall every client. The exception is delivered between bytecodes of the call (never inside
 SQLite), the transaction is rolled back, and the caller gets ``FunctionTimeout``.
+
+App code cannot swallow it: ``CallTimeout`` is a ``BaseException`` (``except Exception`` lets it
+through), and once it has been delivered, every further line the call runs raises it again (a
+trace function installed on the call's frames), so even ``except BaseException: continue`` in a
+loop only gets as far as its next line. What it cannot interrupt is one long C call (a huge
+``sum(range(...))``, a catastrophic regular expression): the exception lands when that call
+returns. ``time.sleep`` is refused in queries and mutations altogether (see ``sandbox``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 import time
+from types import FrameType
+from typing import Any
+
+_calls = threading.local()
+"""Per thread: ``top`` (the frame that armed the limit) and ``expired``."""
 
 
-class CallTimeout(Exception):
+class CallTimeout(BaseException):
     """Raised inside a call that exceeded its limit (converted to ``LimitExceededError``)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        # Instantiated in the call's own thread when the asynchronous exception is delivered:
+        # from now on every line of the call raises it again.
+        _expire(sys._getframe(1))
+
+
+def _raise_on_every_line(frame: FrameType, event: str, arg: Any) -> Any:
+    if getattr(_calls, "expired", False) and frame.f_code not in _EXEMPT:
+        raise CallTimeout
+    return _raise_on_every_line
+
+
+def _expire(frame: FrameType | None) -> None:
+    top = getattr(_calls, "top", None)
+    if top is None or getattr(_calls, "expired", False):
+        return  # not inside a limited call of this thread, or already done
+    _calls.expired = True
+    _calls.previous_trace = sys.gettrace()
+    sys.settrace(_raise_on_every_line)
+    while frame is not None and frame is not top:
+        frame.f_trace = _raise_on_every_line
+        frame = frame.f_back
+
+
+def _reset_thread() -> None:
+    if getattr(_calls, "expired", False):
+        _calls.expired = False
+        sys.settrace(getattr(_calls, "previous_trace", None))
+    _calls.top = None
 
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
@@ -58,11 +102,16 @@ class Watchdog:
         if self._thread is None:
             self._ensure_thread()
         call_id = next(self._ids)
+        _calls.top = sys._getframe(2)  # the frame running the ``with`` block
+        _calls.expired = False
         with self._lock:
             self._call = (call_id, ident, time.monotonic() + seconds)
         return call_id
 
     def _disarm(self, call_id: int) -> None:
+        # Stop tracing first: clearing a pending asynchronous exception while the trace
+        # function is installed leaves the interpreter spinning on its next call.
+        _reset_thread()
         with self._lock:
             self._call = None
             if self._fired == call_id:
@@ -86,3 +135,4 @@ class _Limit:
 
 
 watchdog = Watchdog()
+_EXEMPT = frozenset({_Limit.__exit__.__code__, Watchdog._disarm.__code__, _reset_thread.__code__})

@@ -1,0 +1,135 @@
+"""The time limit of queries and mutations holds against code that tries to dodge it: a loop
+that catches ``BaseException`` (or ``Exception``) is stopped within the limit, and
+``time.sleep`` is refused in queries and mutations (it would hold up every other client);
+actions may still sleep. Real SQLite engines, real app folders."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from livebase.config import Limits
+
+from .conftest import Harness
+
+LIMIT = 0.2
+
+APP = {
+    "stubborn.py": """
+        import time
+        from time import sleep
+
+        from livebase import action, mutation, query
+
+
+        def spin(catch, seconds):
+            # A loop with its own bound (so a broken limit fails the test instead of hanging it)
+            # that swallows whatever is raised inside it.
+            n = 0
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                try:
+                    n += 1
+                except catch:
+                    pass
+            return n
+
+
+        @query
+        def swallow_base(ctx) -> int:
+            return spin(BaseException, 5.0)
+
+
+        @query
+        def swallow_exception(ctx) -> int:
+            return spin(Exception, 5.0)
+
+
+        @query
+        def swallow_around(ctx) -> int:
+            total = 0
+            for _ in range(50):
+                try:
+                    total += spin(BaseException, 0.1)
+                except BaseException:
+                    pass
+            return total
+
+
+        @mutation
+        def swallow_in_mutation(ctx) -> str:
+            doc = ctx.db.insert("things", {"n": 1})
+            spin(BaseException, 5.0)
+            return doc
+
+
+        @query
+        def naps(ctx) -> None:
+            time.sleep(5)
+
+
+        @mutation
+        def naps_imported(ctx) -> None:
+            sleep(5)
+
+
+        @action
+        def waits(ctx) -> str:
+            time.sleep(0.01)  # actions may wait
+            return "ok"
+
+
+        @query
+        def count(ctx) -> int:
+            return len(ctx.db.query("things").collect())
+    """,
+}
+
+
+def timed(call: Callable[[], object]) -> tuple[object, float]:
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+def limited(harness: Callable[..., Harness]) -> Harness:
+    return harness(APP, limits=Limits(max_function_seconds=LIMIT))
+
+
+def test_a_loop_that_catches_base_exception_is_stopped_at_the_limit(
+    harness: Callable[..., Harness],
+) -> None:
+    h = limited(harness)
+    for path in ("stubborn:swallow_base", "stubborn:swallow_exception", "stubborn:swallow_around"):
+        result, seconds = timed(lambda p=path: h.query(p))  # type: ignore[misc]
+        assert result.error is not None, path  # type: ignore[attr-defined]
+        assert getattr(result.error, "code", None) == "FunctionTimeout", path  # type: ignore[attr-defined]
+        assert seconds < LIMIT + 1.0, f"{path} ran {seconds:.2f} s past a {LIMIT} s limit"
+    # The thread is clean afterwards: the next call runs normally.
+    assert h.value(h.query("stubborn:count")) == 0
+
+
+def test_a_mutation_that_swallows_the_timeout_is_rolled_back(
+    harness: Callable[..., Harness],
+) -> None:
+    h = limited(harness)
+    result, seconds = timed(lambda: h.mutation("stubborn:swallow_in_mutation"))
+    assert getattr(result.error, "code", None) == "FunctionTimeout"  # type: ignore[attr-defined]
+    assert seconds < LIMIT + 1.0
+    assert h.value(h.query("stubborn:count")) == 0  # nothing half-written
+
+
+def test_sleep_is_refused_in_queries_and_mutations_but_not_in_actions(
+    harness: Callable[..., Harness],
+) -> None:
+    h = limited(harness)
+    for call in (lambda: h.query("stubborn:naps"), lambda: h.mutation("stubborn:naps_imported")):
+        result, seconds = timed(call)
+        error = result.error  # type: ignore[attr-defined]
+        assert getattr(error, "code", None) == "NonDeterministicSleep"
+        assert "ctx.scheduler.run_after" in str(error)
+        assert seconds < 0.5  # refused at once, not after sleeping
+    assert h.value(h.action("stubborn:waits")) == "ok"
+    started = time.monotonic()
+    time.sleep(0.01)  # outside calls, sleep is the real one
+    assert time.monotonic() - started >= 0.01
