@@ -113,6 +113,7 @@ class SyncClient:
             return
         try:
             self._call(self._client.close(), timeout=10.0)
+            self._call(_settle(), timeout=10.0)
         finally:
             self._closed = True
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -208,6 +209,19 @@ async def _next(source: Subscription | ChangeStream) -> tuple[bool, Any]:
         return False, await source.__anext__()
     except StopAsyncIteration:
         return True, None
+
+
+async def _settle() -> None:
+    """Let the loop finish what closing scheduled: a transport closed while its connection was
+    being set up (a stream cancelled mid-connect) releases its socket one iteration later, and a
+    loop stopped before that leaves an unclosed socket behind."""
+    current = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not current]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 async def _latest(sub: Subscription) -> Value:
