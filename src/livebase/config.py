@@ -37,6 +37,8 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     mutation_retries: int = 4
     """How often a mutation that lost a write race is re-run before its caller sees an error."""
+    action_threads: int = 32
+    """Actions running at the same time (each on a worker thread of its own); more wait."""
     scheduler_parallelism: int = 8
     """Scheduled jobs run at the same time (actions overlap; mutations still commit in order)."""
     scheduled_job_retention_seconds: float = 7 * 86400.0

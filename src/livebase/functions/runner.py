@@ -30,6 +30,7 @@ from livebase.errors import (
     LivebaseError,
     ValidationError,
 )
+from livebase.functions.action_pool import ActionPool
 from livebase.functions.context import Auth, Capture, MutationCtx, QueryCtx
 from livebase.functions.idempotency import call_fingerprint
 from livebase.functions.loader import App
@@ -118,6 +119,7 @@ class Runner:
             "Function executions (queries re-run by subscriptions included).",
             ("path", "kind"),
         )
+        self.actions = ActionPool(engine.settings.action_threads)
         engine.change_hook = TriggerHook(
             lambda: self.app.triggers, lambda tx: TxScheduler(tx, self)
         )
@@ -298,7 +300,10 @@ class Runner:
         *,
         admin: bool = False,
         identity: dict[str, Any] | None = None,
+        nested: bool = False,
     ) -> CallResult:
+        """Run an action in the action pool (never on this event loop; see ``action_pool``).
+        ``nested``: called by another action, so it never waits for a free thread."""
         try:
             fd = self.lookup(path, "action", admin=admin)
             checked = self.check_args(fd, args)
@@ -308,14 +313,16 @@ class Runner:
         limits = self.engine.settings.limits
         ctx = ActionCtx(self, asyncio.get_running_loop(), identity)
         with Capture(limits.max_log_lines) as call_log:
+            job = self.actions.submit(
+                fd.fn, (ctx,), checked, is_async=fd.is_async, nested=nested
+            )
             try:
-                if fd.is_async:
-                    coro = fd.fn(ctx, **checked)
-                else:
-                    coro = asyncio.to_thread(fd.fn, ctx, **checked)
-                value = await asyncio.wait_for(coro, limits.max_action_seconds)
+                value = await asyncio.wait_for(
+                    asyncio.wrap_future(job.future), limits.max_action_seconds
+                )
                 value = self._checked_result(fd, value)
             except TimeoutError:
+                job.cancel()
                 ctx.close()
                 error: BaseException = LimitExceededError(
                     f"action ran longer than {limits.max_action_seconds} s", code="ActionTimeout"
@@ -370,8 +377,13 @@ class ActionCtx:
             return result.value
 
         if threading.get_ident() == self._loop_thread:
-            return run()
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+            return run()  # an HTTP route handler, on the server's loop
+        future = asyncio.run_coroutine_threadsafe(run(), self._loop)
+        try:
+            action_loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return future.result()  # a plain ``def`` action: block its worker thread
+        return asyncio.wrap_future(future, loop=action_loop)  # ``await`` it in an async action
 
     def _sized(self, path: str, args: dict[str, Any] | None) -> dict[str, Any]:
         """The same argument size limit as calls over HTTP or the WebSocket."""
@@ -403,5 +415,7 @@ class ActionCtx:
     def run_action(self, path: str, args: dict[str, Any] | None = None) -> Any:
         checked = self._sized(path, args)
         return self._call(
-            lambda: self._runner.run_action(path, checked, admin=True, identity=self._identity)
+            lambda: self._runner.run_action(
+                path, checked, admin=True, identity=self._identity, nested=True
+            )
         )

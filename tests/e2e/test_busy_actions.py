@@ -1,0 +1,123 @@
+"""Busy actions do not stall the server: while four actions each burn the CPU in plain Python
+for seconds (``async def`` ones that never await, and plain ``def`` ones), other clients'
+queries over HTTP and the sync socket keep being answered promptly, and a fifth action still
+runs. Actions run in a pool of worker threads, each with its own event loop, not on the
+server's loop. A real server process."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from livebase.client import Client
+from tests.support.apps import write_app
+from tests.support.server import LivebaseServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+BURN_SECONDS = 4.0
+
+APP = {
+    "work.py": """
+        import time
+
+        from livebase import action, mutation, query
+
+
+        def spin(seconds):
+            n = 0
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                n += 1
+            return n
+
+
+        @action
+        async def burn(ctx, seconds: float) -> float:
+            return float(spin(seconds))  # never awaits: it would own an event loop
+
+
+        @action
+        def burn_sync(ctx, seconds: float) -> float:
+            return float(spin(seconds))
+
+
+        @action
+        async def quick(ctx) -> float:
+            await ctx.run_mutation("work:add", {})
+            return await ctx.run_query("work:count", {})
+
+
+        @mutation
+        def add(ctx) -> None:
+            ctx.db.insert("things", {"at": ctx.now})
+
+
+        @query
+        def count(ctx) -> float:
+            return float(len(ctx.db.query("things").collect()))
+    """,
+}
+
+
+def test_four_busy_actions_leave_queries_and_other_actions_answered(tmp_path: Path) -> None:
+    app = write_app(tmp_path / "app", APP)
+    with LivebaseServer.launch(tmp_path / "s", app=app) as server:
+        http = httpx.Client(base_url=server.url, timeout=60)
+
+        def call(kind: str, path: str, args: dict[str, Any]) -> Any:
+            body = http.post(f"/api/{kind}", json={"path": path, "args": args, "format": "json"})
+            assert body.json()["status"] == "success", body.text
+            return body.json()["value"]
+
+        started = threading.Event()
+        done: list[float] = []
+
+        def burn(path: str) -> None:
+            with httpx.Client(base_url=server.url, timeout=60) as own:
+                started.set()
+                body = {"path": path, "args": {"seconds": BURN_SECONDS}, "format": "json"}
+                reply = own.post("/api/action", json=body).json()
+                assert reply["status"] == "success", reply
+                done.append(time.monotonic())
+
+        paths = ["work:burn", "work:burn", "work:burn_sync", "work:burn_sync"]
+        burners = [threading.Thread(target=burn, args=(p,)) for p in paths]
+        began = time.monotonic()
+        for t in burners:
+            t.start()
+        started.wait(10)
+        time.sleep(0.5)  # let them all get going (the checks below hold either way)
+
+        latencies: list[float] = []
+        while time.monotonic() - began < BURN_SECONDS - 1.5 and len(latencies) < 200:
+            t0 = time.monotonic()
+            call("query", "work:count", {})
+            latencies.append(time.monotonic() - t0)
+
+        async def over_socket() -> float:
+            async with Client(server.url) as client:
+                t0 = time.monotonic()
+                await client.query("work:count", {})
+                return time.monotonic() - t0
+
+        socket_latency = asyncio.run(over_socket())
+        assert call("action", "work:quick", {}) == 1.0  # a fifth action runs meanwhile
+        busy_during_checks = not done  # the burners were still running
+        for t in burners:
+            t.join()
+        http.close()
+
+    assert busy_during_checks, "the busy actions ended before the checks: nothing was proved"
+    assert len(latencies) >= 20, f"only {len(latencies)} queries answered in {BURN_SECONDS} s"
+    # On the server's loop, one such action held every other request for the whole 4 s.
+    assert max(latencies) < 1.5, f"a query waited {max(latencies):.2f} s"
+    assert statistics.median(latencies) < 0.25, statistics.median(latencies)
+    assert socket_latency < 1.5
