@@ -396,7 +396,7 @@ class Engine:
 
 
 def _key_reused(record_key: str) -> IdempotencyKeyReusedError:
-    key = record_key.partition(":")[2]
+    key = record_key.split(":", 2)[-1]  # "request:http:<key>", "request:ws:<session>:<id>"
     return IdempotencyKeyReusedError(
         f"the idempotency key {key[:200]!r} already answered a different call (another caller, "
         "function or arguments); a stored outcome is replayed only to the call that made it. "
