@@ -22,7 +22,7 @@ from tests.support.server import LivebaseServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-BURN_SECONDS = 4.0
+BURN_SECONDS = 5.0
 
 APP = {
     "work.py": """
@@ -116,8 +116,10 @@ def test_four_busy_actions_leave_queries_and_other_actions_answered(tmp_path: Pa
         http.close()
 
     assert busy_during_checks, "the busy actions ended before the checks: nothing was proved"
-    assert len(latencies) >= 20, f"only {len(latencies)} queries answered in {BURN_SECONDS} s"
-    # On the server's loop, one such action held every other request for the whole 4 s.
-    assert max(latencies) < 1.5, f"a query waited {max(latencies):.2f} s"
-    assert statistics.median(latencies) < 0.25, statistics.median(latencies)
-    assert socket_latency < 1.5
+    # On the server's loop, one such action held every other request for the whole burn. The
+    # bounds are loose on purpose (2 cores, maybe busy with other work): the GIL is shared, so
+    # queries slow down, but they must not wait for the burn to end.
+    assert len(latencies) >= 10, f"only {len(latencies)} queries answered in {BURN_SECONDS} s"
+    assert max(latencies) < BURN_SECONDS / 2, f"a query waited {max(latencies):.2f} s"
+    assert statistics.median(latencies) < 0.5, statistics.median(latencies)
+    assert socket_latency < BURN_SECONDS / 2
