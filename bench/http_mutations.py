@@ -48,6 +48,14 @@ MUTATION_BODY = {
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+METRICS_TOKEN = "livebase-bench-metrics-token"
+"""What the benchmark servers accept on ``GET /metrics`` (unless ``LIVEBASE_METRICS_TOKEN`` is
+set already); ``metrics_auth()`` is the header that sends it."""
+
+
+def metrics_auth() -> tuple[str, ...]:
+    token = os.environ.get("LIVEBASE_METRICS_TOKEN", METRICS_TOKEN)
+    return (f"Authorization: Bearer {token}",)
 
 
 class BenchError(Exception):
@@ -60,9 +68,15 @@ class BenchError(Exception):
 
 
 def build_request(
-    method: str, path: str, port: int, body: bytes = b"", close: bool = False
+    method: str,
+    path: str,
+    port: int,
+    body: bytes = b"",
+    close: bool = False,
+    headers: tuple[str, ...] = (),
 ) -> bytes:
     head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}", "User-Agent: livebase-bench"]
+    head += headers
     if body or method == "POST":
         head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     head.append("Connection: close" if close else "Connection: keep-alive")
@@ -137,11 +151,13 @@ class Connection:
         return status, body
 
 
-async def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+async def http_get(
+    port: int, path: str, timeout: float = 2.0, headers: tuple[str, ...] = ()
+) -> tuple[int, bytes]:
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
-            writer.write(build_request("GET", path, port, close=True))
+            writer.write(build_request("GET", path, port, close=True, headers=headers))
             status, body, _ = await read_response(reader)
             return status, body
         finally:
@@ -432,6 +448,7 @@ class Server:
                 os.sched_setaffinity(0, {cpu})
 
         env = dict(os.environ)
+        env.setdefault("LIVEBASE_METRICS_TOKEN", METRICS_TOKEN)
         src = REPO_ROOT / "src"
         if (src / "livebase").is_dir():
             # Lets the server start from a checkout where livebase is not pip-installed yet.

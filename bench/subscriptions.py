@@ -529,7 +529,7 @@ class HttpWriter:
 
 
 async def get_metrics(port: int) -> dict[str, float]:
-    status, body = await hm.http_get(port, "/metrics", timeout=10.0)
+    status, body = await hm.http_get(port, "/metrics", timeout=10.0, headers=hm.metrics_auth())
     if status != 200:
         raise hm.BenchError(f"GET /metrics returned HTTP {status}")
     out: dict[str, float] = {}

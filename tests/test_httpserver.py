@@ -1,5 +1,7 @@
 """The HTTP/1.1 server over real sockets: keep-alive, pipelining order, Expect: 100-continue,
-chunked bodies, body limits, malformed requests, write backpressure, idle timeouts, shutdown."""
+chunked bodies, body limits, malformed requests, write backpressure, idle timeouts, shutdown, and
+the bounds on hostile clients: request target (414), head size and header count (431), a head or
+body that does not arrive in time (408), with the answer readable while the client still sends."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from livebase.httpserver import HttpServer, Request, Response
+from livebase.httpserver import HttpLimits, HttpServer, Request, Response
 
 
 async def echo(request: Request) -> Response:
@@ -357,3 +359,184 @@ def test_a_failing_stream_is_cut_short_without_a_last_chunk() -> None:
         return rest
 
     assert serve(scenario, handler=Streams()) == b"5\r\nfirst\r\n"
+
+
+# -- limits on what a client may send ------------------------------------------------------------
+
+
+async def answer_while_sending(
+    server: HttpServer, first: bytes, filler: bytes, total: int
+) -> tuple[int, dict[str, str], bytes, bytes, float]:
+    """Send ``first`` and then ``filler`` until ``total`` bytes went out (or the server stops
+    taking them), reading the answer meanwhile: (status, headers, body, what came after the
+    body, seconds until the answer)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def send() -> None:
+        writer.write(first)
+        sent = len(first)
+        while sent < total:
+            writer.write(filler)
+            sent += len(filler)
+            await writer.drain()
+
+    sending = asyncio.ensure_future(send())
+    try:
+        status, headers, body = await asyncio.wait_for(read_response(reader), 10.0)
+        took = loop.time() - started
+        rest = await asyncio.wait_for(reader.read(), 10.0)
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        writer.close()
+    return status, headers, body, rest, took
+
+
+def test_a_64_mb_request_target_gets_414_at_once() -> None:
+    async def scenario(server: HttpServer) -> Any:
+        return await answer_while_sending(server, b"GET /", b"a" * (1 << 20), 64 << 20)
+
+    status, headers, body, rest, took = serve(scenario)
+    assert status == 414 and headers["connection"] == "close"
+    assert b"RequestTargetTooLong" in body and b"8192 bytes" in body
+    assert rest == b""  # then the server closes its side
+    assert took < 2.0  # refused on the first reads, not after 64 MB
+
+
+def test_a_64_mb_header_gets_431_at_once() -> None:
+    async def scenario(server: HttpServer) -> Any:
+        first = b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: "
+        return await answer_while_sending(server, first, b"a" * (1 << 20), 64 << 20)
+
+    status, headers, body, rest, took = serve(scenario)
+    assert status == 431 and headers["connection"] == "close"
+    assert b"RequestHeaderFieldsTooLarge" in body and b"65536 bytes" in body
+    assert rest == b""
+    assert took < 2.0
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /" + b"p" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\n" + b"X-H: v\r\n" * 101 + b"\r\n", 431),
+        (b"GET / HTTP/1.1\r\nX-Header: " + b"v" * 900 + b"\r\n\r\n", 200),
+        (b"GET / HTTP/1.1\r\nX-Header: " + b"v" * 1100 + b"\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\n" + b"X-H: v\r\n" * 100 + b"\r\n", 200),
+    ],
+)
+def test_head_limits_in_one_read(head: bytes, status: int) -> None:
+    """Heads that arrive in one read: the exact size of the target and headers (1000 bytes
+    allowed here) and the number of headers (100) decide."""
+
+    async def scenario(server: HttpServer) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head)
+        got, _, _ = await read_response(reader)
+        writer.close()
+        return got
+
+    assert serve(scenario, limits=HttpLimits(max_head=1000, max_target=8192)) == status
+
+
+def test_a_content_length_over_the_limit_gets_413_before_the_body() -> None:
+    async def scenario(server: HttpServer) -> tuple[int, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        status, _, body = await asyncio.wait_for(read_response(reader), 2.0)
+        writer.close()
+        return status, body
+
+    status, body = serve(scenario)
+    assert status == 413 and b"RequestTooLarge" in body  # and no "100 Continue" first
+
+
+def test_a_trickled_head_gets_408_after_the_head_deadline() -> None:
+    async def scenario(server: HttpServer) -> tuple[int, bytes, float]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def trickle() -> None:
+            writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n")
+            for _ in range(100):  # a header line every 0.1 s: never idle, never done
+                await asyncio.sleep(0.1)
+                writer.write(b"X-A: b\r\n")
+
+        sending = asyncio.ensure_future(trickle())
+        status, _, body = await asyncio.wait_for(read_response(reader), 5.0)
+        took = loop.time() - started
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        writer.close()
+        return status, body, took
+
+    status, body, took = serve(scenario, limits=HttpLimits(head_timeout=0.5))
+    assert status == 408 and b"RequestTimeout" in body and b"head" in body
+    assert 0.4 < took < 2.0
+
+
+@pytest.mark.parametrize("pace", [0.1, None], ids=["trickled", "stalled"])
+def test_a_trickled_or_stalled_body_gets_408(pace: float | None) -> None:
+    async def scenario(server: HttpServer) -> tuple[int, bytes, float]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def trickle() -> None:
+            writer.write(b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 900\r\n\r\nxx")
+            for _ in range(100):
+                await asyncio.sleep(pace or 10.0)
+                writer.write(b"x")
+
+        sending = asyncio.ensure_future(trickle())
+        status, _, body = await asyncio.wait_for(read_response(reader), 5.0)
+        took = loop.time() - started
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        writer.close()
+        return status, body, took
+
+    limits = HttpLimits(body_timeout=0.5, body_min_rate=100.0)
+    status, body, took = serve(scenario, limits=limits)
+    assert status == 408 and b"RequestTimeout" in body and b"body" in body
+    assert 0.4 < took < 2.0
+
+
+def test_a_slow_but_steady_body_and_slow_handlers_are_not_cut_off() -> None:
+    """The deadlines bound what the client sends, never how long the server takes: a body at
+    the minimum rate gets through, so do pipelined requests behind a slow one, and a stream
+    outlives every deadline."""
+    streams = Streams()
+
+    async def handler(request: Request) -> Response:
+        if request.path == "/slower":
+            await asyncio.sleep(0.8)
+        return await streams(request)
+
+    async def scenario(server: HttpServer) -> tuple[bytes, list[bytes], int]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 400\r\n\r\n")
+        for _ in range(8):  # 400 bytes in 1.2 s: 333 bytes/s, above the 100 bytes/s minimum
+            writer.write(b"u" * 50)
+            await asyncio.sleep(0.15)
+        _, _, uploaded = await read_response(reader)
+        writer.write(post("/slower", b"1") + post("/next", b"2"))
+        bodies = [(await read_response(reader))[2] for _ in range(2)]
+        writer.write(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        await read_head(reader)
+        await asyncio.sleep(1.2)
+        size = len(await reader.readuntil(b"data: x\n\n"))
+        writer.close()
+        return uploaded, bodies, size
+
+    limits = HttpLimits(head_timeout=0.5, body_timeout=0.5, body_min_rate=100.0)
+    uploaded, bodies, size = serve(scenario, handler=handler, limits=limits)
+    assert uploaded.startswith(b"POST /up  400 uuuu")
+    assert bodies == [b"POST /slower  1 1", b"POST /next  1 2"]
+    assert size > 0

@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from livebase.values.types import MAX_WIRE_NESTING
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -17,7 +19,8 @@ class Limits:
     max_document_bytes: int = 1 << 20
     """Size of one stored document (1 MiB)."""
     max_nesting: int = 16
-    """Depth of nested arrays/objects in a value."""
+    """Depth of nested arrays/objects in a value: stored documents, and arguments as they are
+    decoded (1..64; 64 is Convex's limit for any value)."""
     max_documents_scanned: int = 32_000
     """Documents a query or mutation may read, including rows skipped by ``.filter``."""
     max_bytes_read: int = 16 << 20
@@ -30,6 +33,12 @@ class Limits:
     max_http_body_bytes: int = 20 << 20
     """Request body of an app's own HTTP route (``http.py``); larger bodies get a 413."""
     max_log_lines: int = 256
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_nesting <= MAX_WIRE_NESTING:
+            raise ValueError(
+                f"LIVEBASE_MAX_NESTING={self.max_nesting}: must be 1..{MAX_WIRE_NESTING}"
+            )
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,21 @@ class Settings:
     change_retention_seconds: float = 7 * 86400.0
     """How long the commit log keeps changes for ``/api/changes`` (the newest 10,001 commits are
     always kept); an older change-stream cursor gets ``CursorExpired``."""
+    http_max_request_target: int = 8 << 10
+    """Bytes of a request target (path and query); longer gets 414."""
+    http_max_head_bytes: int = 64 << 10
+    """Bytes of a request line plus headers; larger gets 431."""
+    http_max_headers: int = 100
+    """Headers in one request; more gets 431."""
+    http_head_timeout_seconds: float = 20.0
+    """A request head must be complete this long after its first byte, else 408 and close."""
+    http_body_timeout_seconds: float = 30.0
+    """A request body that gets no byte for this long, or that after this long still arrives
+    slower than ``http_body_min_rate``, gets 408 and the connection is closed."""
+    http_body_min_rate: float = 1024.0
+    """Bytes per second a request body must keep up after its first ``http_body_timeout``."""
+    http_idle_timeout_seconds: float = 75.0
+    """A keep-alive connection with no request for this long is closed."""
 
 
 def _env_value(name: str, default: Any) -> Any:

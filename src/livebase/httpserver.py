@@ -6,6 +6,16 @@ largest single cost. This server parses with httptools, hands each complete requ
 handler, and writes each response with a single ``write``. It supports keep-alive, pipelining
 (responses in request order), ``Expect: 100-continue``, chunked request bodies (decoded by
 httptools), a body size limit, write backpressure, idle timeouts and a graceful shutdown.
+
+Hostile clients are bounded (``HttpLimits``): a request target longer than ``max_target`` bytes
+gets 414, a head (request line plus headers) over ``max_head`` bytes or with more than
+``max_headers`` headers gets 431, a body over ``max_body`` gets 413 as soon as that is known,
+a head not complete ``head_timeout`` s after its first byte, or a body that stops arriving
+(``body_timeout`` s without a byte, or slower than ``body_min_rate`` bytes/s after the first
+``body_timeout`` s), gets 408. Such an answer ends the connection: later input is dropped
+unread (never buffered) and the socket is half-closed, then closed ``LINGER`` s later, so the
+client can still read the answer while it is sending. Nothing is read into memory past a limit
+but the one network read in hand.
 Upgrade requests (WebSocket) go to an optional upgrade handler. A response with a ``stream`` is
 sent with chunked transfer encoding as the iterator produces it (Server-Sent Events); it ends
 when the iterator does, when the client goes away, or at once when the server stops.
@@ -14,10 +24,11 @@ when the iterator does, when the client goes away, or at once when the server st
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import cast
 
@@ -27,6 +38,35 @@ log = logging.getLogger("livebase.httpserver")
 
 IDLE_TIMEOUT = 75.0
 MAX_PIPELINED = 16
+LINGER = 2.0
+"""Seconds a refused connection keeps draining (and dropping) input before it is closed."""
+
+_IDLE, _HEAD, _BODY = 0, 1, 2
+"""What a connection is receiving: nothing, a request head, a request body."""
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """Bounds on what one client may send (see the module docstring); ``livebase serve`` takes
+    them from ``Settings`` (``LIVEBASE_HTTP_*``)."""
+
+    max_target: int = 8 << 10
+    max_head: int = 64 << 10
+    max_headers: int = 100
+    head_timeout: float = 20.0
+    body_timeout: float = 30.0
+    body_min_rate: float = 1024.0
+    idle_timeout: float = IDLE_TIMEOUT
+
+
+class _Refusal(Exception):
+    """Raised from a parser callback to stop parsing and answer ``status``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
 
 
 @dataclass
@@ -58,6 +98,16 @@ _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
 _LAST_CHUNK = b"0\r\n\r\n"
+_INTERNAL_ERROR = b'{"code":"InternalError","message":"internal server error"}'
+
+
+def dumps_error(code: str, message: str) -> bytes:
+    """``{"code", "message"}`` as JSON (what every ``/api`` error looks like)."""
+    return json.dumps({"code": code, "message": message}, separators=(",", ":")).encode()
+
+
+def _describe(item: Request | Response) -> str:
+    return f"{item.method} {item.path[:200]}" if isinstance(item, Request) else "a refusal"
 
 
 def encode_response(response: Response, keep_alive: bool) -> bytes:
@@ -93,8 +143,18 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._body_size = 0
-        self._too_large = False
-        self._queue: deque[tuple[Request, bool]] = deque()
+        self._limits = server.limits
+        self._phase = _IDLE
+        self._phase_start = 0.0  # when the head began / the body was due
+        self._last_progress = 0.0  # when body bytes last arrived
+        self._messages = 0  # requests begun on this connection
+        self._head_size = 0  # bytes of the request target and the headers parsed so far
+        self._head_raw = 0  # bytes of network reads that fell wholly inside this head
+        self._header_count = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._refusal: _Refusal | None = None
+        self._discard = False  # refused: input is dropped unread
+        self._queue: deque[tuple[Request | Response, bool]] = deque()
         self._busy = False
         self._closing = False
         self._write_paused = False
@@ -113,6 +173,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connections.discard(self)
         self._closing = True
+        self._cancel_timer()
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
         if self._pump is not None:
@@ -127,14 +188,35 @@ class _Connection(asyncio.Protocol):
             self._drained.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self._loop.time()
+        if self._discard:
+            return
+        now = self.last_active = self._loop.time()
+        began = self._messages if self._phase == _HEAD else -1
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             offset = upgrade.args[0] if upgrade.args else len(data)
             self._upgrade(data[offset:])
+            return
         except httptools.HttpParserError as exc:
-            self._fail(400, f"malformed HTTP request: {exc}")
+            refusal, self._refusal = self._refusal, None
+            if refusal is None:
+                refusal = _Refusal(400, "BadRequest", f"malformed HTTP request: {exc}")
+            self._refuse(refusal)
+            return
+        if self._phase == _IDLE:
+            return  # the usual case: this read held whole requests
+        if began == self._messages and self._phase == _HEAD:
+            # The head was incomplete before and after this read: it was all head. httptools
+            # holds a header being read in its own buffer, so count it before it grows further.
+            self._head_raw += len(data)
+            if self._head_raw > self._limits.max_head:
+                self._refuse(self._head_too_large())
+                return
+        deadline = self._deadline()
+        if self._timer is None or self._timer.when() > deadline:
+            self._cancel_timer()
+            self._timer = self._loop.call_at(max(deadline, now), self._on_deadline)
 
     # -- parser callbacks ------------------------------------------------------------------------
 
@@ -143,47 +225,153 @@ class _Connection(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._body_size = 0
-        self._too_large = False
+        self._messages += 1
+        self._phase = _HEAD
+        self._phase_start = self.last_active
+        self._head_size = self._head_raw = self._header_count = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_size += len(url)
+        if len(self._url) > self._limits.max_target:
+            raise self._refused(
+                414,
+                "RequestTargetTooLong",
+                f"the request target (path and query) is longer than "
+                f"{self._limits.max_target} bytes",
+            )
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        self._head_size += len(name) + len(value) + 4
+        if self._header_count > self._limits.max_headers:
+            raise self._refused(
+                431,
+                "RequestHeaderFieldsTooLarge",
+                f"the request has more than {self._limits.max_headers} headers",
+            )
+        if self._head_size > self._limits.max_head:
+            raise self._refused_head()
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
 
     def on_headers_complete(self) -> None:
+        self._phase = _BODY
+        self._phase_start = self._last_progress = self.last_active
+        length = self._headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self._server.max_body:
+            raise self._refused_body()
         if self._headers.get("expect", "").lower() == "100-continue" and self._transport:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
+        self._last_progress = self.last_active
         if self._body_size > self._server.max_body:
-            self._too_large = True
-            self._body = []
-        elif not self._too_large:
-            self._body.append(body)
+            raise self._refused_body()
+        self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._phase = _IDLE
         if self._parser.should_upgrade():
             return  # handled by the HttpParserUpgrade branch in data_received
         request = self._request()
-        if self._too_large:
-            self._fail(413, f"request body is larger than {self._server.max_body} bytes")
-            return
-        self._queue.append((request, self._parser.should_keep_alive()))
+        self._enqueue(request, self._parser.should_keep_alive())
         if len(self._queue) > MAX_PIPELINED and self._transport and not self._read_paused:
             self._read_paused = True
             self._transport.pause_reading()
+
+    def _enqueue(self, item: Request | Response, keep_alive: bool) -> None:
+        self._queue.append((item, keep_alive))
         if not self._busy:
             self._busy = True
             self._loop.create_task(self._serve_queue())
 
+    # -- limits ----------------------------------------------------------------------------------
+
+    def _refused(self, status: int, code: str, message: str) -> _Refusal:
+        """Remember why parsing stops (httptools wraps what a callback raises)."""
+        self._refusal = _Refusal(status, code, message)
+        return self._refusal
+
+    def _head_too_large(self) -> _Refusal:
+        return _Refusal(
+            431,
+            "RequestHeaderFieldsTooLarge",
+            f"the request head is larger than {self._limits.max_head} bytes",
+        )
+
+    def _refused_head(self) -> _Refusal:
+        self._refusal = self._head_too_large()
+        return self._refusal
+
+    def _refused_body(self) -> _Refusal:
+        return self._refused(
+            413, "RequestTooLarge", f"request body is larger than {self._server.max_body} bytes"
+        )
+
+    def _deadline(self) -> float:
+        limits = self._limits
+        if self._phase == _HEAD:
+            return self._phase_start + limits.head_timeout
+        steady = self._phase_start + limits.body_timeout + self._body_size / limits.body_min_rate
+        return min(steady, self._last_progress + limits.body_timeout)
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        if self._phase == _IDLE or self._discard or self._closing:
+            return
+        now = self._loop.time()
+        if self._read_paused:
+            # This server stopped reading (too many pipelined requests waiting), not the client:
+            # it gets a fresh allowance once reading resumes.
+            self._phase_start = self._last_progress = now
+            self._timer = self._loop.call_at(self._deadline(), self._on_deadline)
+            return
+        deadline = self._deadline()
+        if now < deadline:
+            self._timer = self._loop.call_at(deadline, self._on_deadline)
+            return
+        if self._phase == _HEAD:
+            message = f"the request head did not arrive within {self._limits.head_timeout:g} s"
+        else:
+            message = (
+                f"the request body stalled: {self._body_size} bytes arrived, none for "
+                f"{now - self._last_progress:.0f} s, or slower than "
+                f"{self._limits.body_min_rate:g} bytes/s"
+            )
+        self._refuse(_Refusal(408, "RequestTimeout", message))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _refuse(self, refusal: _Refusal) -> None:
+        """Answer ``refusal`` after the responses already due, then end the connection; input
+        from now on is dropped, and what the parser held is released."""
+        if self._discard or self._closing:
+            return
+        self._discard = True
+        self._phase = _IDLE
+        self._cancel_timer()
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        body = dumps_error(refusal.code, refusal.message)
+        self._enqueue(Response(refusal.status, body), False)
+
     def _request(self) -> Request:
-        parsed = httptools.parse_url(self._url)
+        try:
+            parsed = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            raise self._refused(
+                400, "BadRequest", f"malformed request target {self._url[:100]!r}"
+            ) from None
         method = self._parser.get_method().decode("ascii")
-        path = parsed.path.decode("latin-1")
+        path = (parsed.path or b"/").decode("latin-1")
         query = (parsed.query or b"").decode("latin-1")
         return Request(method, path, query, self._headers, b"".join(self._body))
 
@@ -192,23 +380,25 @@ class _Connection(asyncio.Protocol):
     async def _serve_queue(self) -> None:
         try:
             while self._queue and not self._closing:
-                request, keep_alive = self._queue.popleft()
-                self._server.in_flight += 1
-                try:
-                    response = await self._server.handle(request)
-                except Exception:
-                    log.exception("unhandled error serving %s %s", request.method, request.path)
-                    response = Response(
-                        500, b'{"code":"InternalError","message":"internal server error"}'
-                    )
-                finally:
-                    self._server.in_flight -= 1
+                item, keep_alive = self._queue.popleft()
+                if isinstance(item, Response):
+                    response = item
+                else:
+                    response = await self._respond(item)
                 keep_alive = keep_alive and not self._server.stopping
                 if self._closing or self._transport is None:
                     if response.stream is not None:
                         await _aclose(response.stream)
                     return  # the client went away; the work is done, the answer is dropped
-                self._transport.write(encode_response(response, keep_alive))
+                try:
+                    data = encode_response(response, keep_alive)
+                except (ValueError, UnicodeError) as exc:  # a header that cannot be sent
+                    log.error("cannot send the response to %s: %s", _describe(item), exc)
+                    if response.stream is not None:
+                        await _aclose(response.stream)
+                    response = Response(500, _INTERNAL_ERROR)
+                    data = encode_response(response, keep_alive)
+                self._transport.write(data)
                 self.last_active = self._loop.time()
                 if response.stream is not None and not await self._send_stream(response.stream):
                     return
@@ -216,13 +406,23 @@ class _Connection(asyncio.Protocol):
                     self._drained = self._loop.create_future()
                     await self._drained
                 if not keep_alive:
-                    self._close()
+                    self._end()
                     return
                 if self._read_paused and self._transport and len(self._queue) <= MAX_PIPELINED:
                     self._read_paused = False
                     self._transport.resume_reading()
         finally:
             self._busy = False
+
+    async def _respond(self, request: Request) -> Response:
+        self._server.in_flight += 1
+        try:
+            return await self._server.handle(request)
+        except Exception:
+            log.exception("unhandled error serving %s %s", request.method, request.path[:200])
+            return Response(500, _INTERNAL_ERROR)
+        finally:
+            self._server.in_flight -= 1
 
     async def _send_stream(self, stream: AsyncIterator[bytes]) -> bool:
         """Send ``stream`` as chunks after its head; False if the connection cannot go on."""
@@ -266,27 +466,44 @@ class _Connection(asyncio.Protocol):
             self._transport.write(_LAST_CHUNK)
         self._close()
 
-    def _fail(self, status: int, message: str) -> None:
-        if self._transport is not None and not self._closing:
-            body = b'{"code":"%s","message":"%s"}' % (
-                b"RequestTooLarge" if status == 413 else b"BadRequest",
-                message.replace('"', "'").encode(),
-            )
-            self._transport.write(encode_response(Response(status, body), keep_alive=False))
-        self._close()
-
     def _upgrade(self, rest: bytes) -> None:
+        self._phase = _IDLE
+        self._cancel_timer()
         upgrade = self._server.upgrade
-        request = self._request()
+        try:
+            request = self._request()
+        except _Refusal as refusal:
+            self._refusal = None
+            self._refuse(refusal)
+            return
         protocol = None
         if upgrade is not None and self._transport is not None:
             protocol = upgrade(request, self._transport, rest)
         if protocol is None:
-            self._fail(404, "no upgrade is available at this path")
+            self._refuse(_Refusal(404, "NotFound", "no upgrade is available at this path"))
             return
         self._server.connections.discard(self)
         assert self._transport is not None
         self._transport.set_protocol(protocol)
+
+    def _end(self) -> None:
+        """Close after the last response: at once, or for a refused request (whose client may
+        still be sending) half-close, drop what still comes, and close ``LINGER`` s later."""
+        if not self._discard or self._transport is None or self._closing:
+            self._close()
+            return
+        self._closing = True
+        transport = self._transport
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+        except (OSError, RuntimeError):
+            transport.close()
+            return
+        self._loop.call_later(LINGER, transport.close)
 
     def _close(self) -> None:
         self._closing = True
@@ -294,7 +511,12 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
     def close_if_idle(self, now: float, timeout: float) -> None:
-        if not self._busy and not self._queue and now - self.last_active > timeout:
+        if (
+            not self._busy
+            and not self._queue
+            and self._phase == _IDLE
+            and now - self.last_active > timeout
+        ):
             self._close()
 
 
@@ -305,12 +527,18 @@ class HttpServer:
         *,
         max_body: int,
         upgrade: UpgradeHandler | None = None,
-        idle_timeout: float = IDLE_TIMEOUT,
+        idle_timeout: float | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
+        """``idle_timeout``, if given, overrides ``limits.idle_timeout``."""
         self.handle = handle
         self.max_body = max_body
         self.upgrade = upgrade
-        self.idle_timeout = idle_timeout
+        limits = limits or HttpLimits()
+        if idle_timeout is not None:
+            limits = replace(limits, idle_timeout=idle_timeout)
+        self.limits = limits
+        self.idle_timeout = limits.idle_timeout
         self.connections: set[_Connection] = set()
         self.in_flight = 0
         self.stopping = False

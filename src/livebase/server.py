@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -29,7 +30,7 @@ from livebase.functions.scheduling import JobExecutor
 from livebase.httpapi.api import authenticate, error_response, handle_api
 from livebase.httpapi.changes import ChangesEndpoint
 from livebase.httpapi.importer import handle_import
-from livebase.httpserver import Request, Response
+from livebase.httpserver import HttpLimits, Request, Response
 from livebase.metrics import CounterFn, Registry
 from livebase.routes import serve_route
 from livebase.runtime import Runtime
@@ -122,6 +123,8 @@ class Deployment:
         self.admin_key = (
             shared_admin_key(storage) if self.shared_database else load_admin_key(self.data_dir)
         )
+        self.metrics_token = os.environ.get("LIVEBASE_METRICS_TOKEN") or None
+        """A token that reads ``GET /metrics`` (and nothing else), besides the admin key."""
         self.engine = Engine(
             storage,
             self.app.schema,
@@ -267,6 +270,43 @@ class RequestTooLargeError(LivebaseError):
     http_status = 413
 
 
+def http_limits(settings: Settings) -> HttpLimits:
+    """The HTTP server's bounds on what a client may send, from the ``LIVEBASE_HTTP_*``
+    settings."""
+    return HttpLimits(
+        max_target=settings.http_max_request_target,
+        max_head=settings.http_max_head_bytes,
+        max_headers=settings.http_max_headers,
+        head_timeout=settings.http_head_timeout_seconds,
+        body_timeout=settings.http_body_timeout_seconds,
+        body_min_rate=settings.http_body_min_rate,
+        idle_timeout=settings.http_idle_timeout_seconds,
+    )
+
+
+_METRICS_UNAUTHENTICATED = (
+    b'{"code":"Unauthenticated","message":"GET /metrics needs the admin key or the metrics '
+    b"token: send 'Authorization: Bearer <token>' (or 'Authorization: Convex <admin key>')\"}"
+)
+
+
+def metrics_allowed(authorization: str | None, admin_key: str, token: str | None) -> bool:
+    """``Authorization: Convex <admin key>``, or ``Bearer`` with the admin key or the metrics
+    token (what Prometheus sends for a scrape job's ``authorization`` credentials)."""
+    if not authorization:
+        return False
+    scheme, _, text = authorization.strip().partition(" ")
+    credential: bytes = text.strip().encode("utf-8", "replace")
+    if scheme.lower() == "convex":
+        return hmac.compare_digest(credential.split(b":", 1)[0], admin_key.encode())
+    if scheme.lower() != "bearer":
+        return False
+    # Both compared, always: the answer's timing does not tell which one matched.
+    admin = hmac.compare_digest(credential, admin_key.encode())
+    metrics = token is not None and hmac.compare_digest(credential, token.encode())
+    return admin or metrics
+
+
 _NOT_FOUND = b'{"code":"NotFound","message":"no route for this method and path"}'
 _API_ROUTES = frozenset({"query", "mutation", "action", "query_ts", "query_at_ts", "function"})
 
@@ -293,9 +333,9 @@ def _static(request: Request, path: str) -> Response:
 
 class Router:
     """Maps requests: ``POST /api/*`` (the function API, with permissive CORS), ``GET /version``,
-    ``GET /metrics``, ``GET /_livebase/client.js`` (the browser client), and every other path
-    outside ``/api/`` and ``/_*`` to the app's own HTTP routes (``http.py``), which set their own
-    CORS policy."""
+    ``GET /metrics`` (admin key or metrics token), ``GET /_livebase/client.js`` (the browser
+    client), and every other path outside ``/api/`` and ``/_*`` to the app's own HTTP routes
+    (``http.py``), which set their own CORS policy."""
 
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
@@ -322,8 +362,7 @@ class Router:
         if request.method == "GET" and path == "/version":
             return Response(200, self._version, "text/plain")
         if request.method == "GET" and path == "/metrics":
-            body = self.deployment.metrics.render().encode()
-            return Response(200, body, "text/plain; version=0.0.4")
+            return self._metrics(request)
         if request.method == "GET" and path in _STATIC:
             return _static(request, path)
         app_routes = self.deployment.app.http
@@ -333,6 +372,19 @@ class Router:
             request.path = path
             return await serve_route(app_routes, self.deployment.runner, request)
         return Response(404, _NOT_FOUND)
+
+    def _metrics(self, request: Request) -> Response:
+        deployment = self.deployment
+        if not metrics_allowed(
+            request.headers.get("authorization"), deployment.admin_key, deployment.metrics_token
+        ):
+            return Response(
+                401,
+                _METRICS_UNAUTHENTICATED,
+                headers=[("www-authenticate", 'Bearer realm="livebase metrics"')],
+            )
+        body = deployment.metrics.render().encode()
+        return Response(200, body, "text/plain; version=0.0.4")
 
     async def _api(self, request: Request, path: str) -> Response:
         if request.method == "OPTIONS":

@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import websockets
 
+from .conftest import TEST_ADMIN_KEY
+
 ZERO_TS = "AAAAAAAAAAA="
 
 
@@ -177,9 +179,13 @@ class SyncSocket:
         )
 
 
+METRICS_AUTH = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+"""``GET /metrics`` needs the admin key (or ``LIVEBASE_METRICS_TOKEN``)."""
+
+
 def metric_samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """``GET /metrics`` parsed: (name, labels) -> value."""
-    response = httpx.get(f"{url}/metrics", timeout=10)
+    """``GET /metrics`` parsed: (name, labels) -> value (read with the test admin key)."""
+    response = httpx.get(f"{url}/metrics", headers=METRICS_AUTH, timeout=10)
     assert response.status_code == 200, response.text
     samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
     line_re = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$")

@@ -22,6 +22,7 @@ import pytest
 
 from .conftest import launch_chat_server
 from .sync_wire import (
+    METRICS_AUTH,
     SyncSocket,
     decode_ts,
     decode_value,
@@ -286,7 +287,7 @@ async def _chain_and_mutations(server: ChatServer) -> None:
 
 def test_commit_to_push_latency_histogram_is_exposed(server: ChatServer) -> None:
     """A histogram of commit-to-push latency: its count grows when a push happens."""
-    response = httpx.get(f"{server.url}/metrics", timeout=10)
+    response = httpx.get(f"{server.url}/metrics", headers=METRICS_AUTH, timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     histograms = [

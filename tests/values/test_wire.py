@@ -517,6 +517,50 @@ def test_depth_limit_mixed_and_custom() -> None:
         check_value([[]], max_depth=1)
 
 
+def test_wire_nesting_limit_counts_like_check_value() -> None:
+    """``from_wire(..., max_depth=n)`` accepts exactly what ``check_value(max_depth=n)`` does;
+    ``$integer`` and the other special forms are scalars, not levels."""
+    for levels in (1, 3, 16):
+        assert from_wire(nested_lists(levels), max_depth=levels) == nested_lists(levels)
+        assert from_wire(nested_objects(levels), max_depth=levels) == nested_objects(levels)
+        with pytest.raises(InvalidValueError, match=f"nested deeper than {levels} levels"):
+            from_wire(nested_lists(levels + 1), max_depth=levels)
+        with pytest.raises(InvalidValueError, match=f"nested deeper than {levels} levels"):
+            from_wire(nested_objects(levels + 1), max_depth=levels)
+    special = [[{"$integer": base64.b64encode(struct.pack("<q", 5)).decode()}]]
+    assert from_wire(special, max_depth=2) == [[5]]
+    with pytest.raises(InvalidValueError, match=r"arguments: a\.b is nested deeper than 2 levels"):
+        from_wire({"a": {"b": {}}}, max_depth=2, what="arguments")
+
+
+@pytest.mark.parametrize("make", [nested_lists, nested_objects])
+def test_no_depth_is_a_recursion_error(make: Any) -> None:
+    """The contract the HTTP API and the sync protocol rely on: a value of any depth is an
+    ``InvalidValueError`` naming the limit, from decoding and from both encoders."""
+    deep = make(100_000)
+    with pytest.raises(InvalidValueError, match="nested deeper than 64 levels"):
+        from_wire(deep)
+    with pytest.raises(InvalidValueError, match="nested deeper than 16 levels"):
+        from_wire(deep, max_depth=16)
+    with pytest.raises(InvalidValueError, match="nested deeper than 64 levels"):
+        to_wire(deep)
+    with pytest.raises(InvalidValueError, match="nested deeper than 64 levels"):
+        to_clean_json(deep)
+    with pytest.raises(InvalidValueError, match="nested deeper than 16 levels"):
+        check_value(deep)
+    # The ceiling itself round-trips.
+    assert from_wire(to_wire(make(64))) == make(64)
+
+
+def test_nesting_setting_is_bounded_by_the_wire_ceiling() -> None:
+    from livebase.config import Limits
+
+    assert Limits(max_nesting=64).max_nesting == 64
+    for bad in (0, 65, 1000):
+        with pytest.raises(ValueError, match="LIVEBASE_MAX_NESTING"):
+            Limits(max_nesting=bad)
+
+
 def test_int64_range() -> None:
     for n in [INT64_MIN, INT64_MAX, 0, -1]:
         check_value(n)

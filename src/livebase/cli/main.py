@@ -68,10 +68,15 @@ async def _run_server(deployment: Any, host: str, port: int, reload: bool) -> in
     import signal
 
     from livebase.httpserver import HttpServer
-    from livebase.server import Router
+    from livebase.server import Router, http_limits
 
     router = Router(deployment)
-    server = HttpServer(router, max_body=router.max_body, upgrade=deployment.sync.upgrade)
+    server = HttpServer(
+        router,
+        max_body=router.max_body,
+        upgrade=deployment.sync.upgrade,
+        limits=http_limits(deployment.engine.settings),
+    )
     try:
         await server.start(host, port)
     except OSError as exc:

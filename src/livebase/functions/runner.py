@@ -41,7 +41,7 @@ from livebase.functions.triggers import TriggerHook
 from livebase.functions.watchdog import CallTimeout, watchdog
 from livebase.metrics import Counter
 from livebase.values.types import check_value
-from livebase.values.wire import dumps, from_wire, to_wire
+from livebase.values.wire import dumps_bytes, from_wire, to_wire
 
 log = logging.getLogger("livebase.functions")
 
@@ -78,6 +78,18 @@ class CallResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def check_args_size(path: str, args: Any, limit: int) -> None:
+    """``ArgumentsTooLarge`` (400) if ``args`` is more than ``limit`` bytes written as wire JSON
+    (``LIVEBASE_MAX_ARGS_BYTES``, 16 MiB): the one measure for every way a function is called
+    (the HTTP API, the WebSocket, ``ctx.run_*``)."""
+    size = len(dumps_bytes(to_wire(args))) if isinstance(args, dict) else 0
+    if size > limit:
+        raise LimitExceededError(
+            f"arguments to {path} are {size} bytes; the limit is {limit} (LIVEBASE_MAX_ARGS_BYTES)",
+            code="ArgumentsTooLarge",
+        )
 
 
 def new_request_id() -> str:
@@ -388,14 +400,7 @@ class ActionCtx:
     def _sized(self, path: str, args: dict[str, Any] | None) -> dict[str, Any]:
         """The same argument size limit as calls over HTTP or the WebSocket."""
         args = args or {}
-        limit = self._runner.engine.settings.limits.max_args_bytes
-        size = len(dumps(to_wire(args))) if isinstance(args, dict) else 0
-        if size > limit:
-            raise LimitExceededError(
-                f"arguments to {path} are {size} bytes; the limit is {limit} "
-                "(LIVEBASE_MAX_ARGS_BYTES)",
-                code="ArgumentsTooLarge",
-            )
+        check_args_size(path, args, self._runner.engine.settings.limits.max_args_bytes)
         return args
 
     def run_query(self, path: str, args: dict[str, Any] | None = None) -> Any:

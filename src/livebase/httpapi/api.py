@@ -19,9 +19,9 @@ from livebase.errors import (
     LivebaseError,
     UnauthenticatedError,
 )
-from livebase.functions.runner import CallResult, Runner
+from livebase.functions.runner import CallResult, Runner, check_args_size
 from livebase.httpserver import Response
-from livebase.values.types import Value
+from livebase.values.types import MAX_NESTING, Value
 from livebase.values.wire import (
     decode_ts,
     dumps_bytes,
@@ -96,7 +96,12 @@ def authenticate(authorization: str | None, admin_key: str) -> Credentials:
     raise UnauthenticatedError(f"unsupported Authorization scheme {scheme!r}")
 
 
-def parse_call(body: bytes, *, path_override: str | None = None) -> tuple[str, Any, str]:
+def parse_call(
+    body: bytes, *, path_override: str | None = None, max_nesting: int = MAX_NESTING
+) -> tuple[str, Any, str]:
+    """``(path, args, format)`` from a call's JSON body; ``BadRequestError`` and its kin for a
+    body that is not such a call, including arguments nested more than ``max_nesting`` arrays
+    and objects deep (the arguments object is the first level)."""
     data = loads(body) if body else {}
     if not isinstance(data, dict):
         raise InvalidJsonError("request body must be a JSON object {path, args, format}")
@@ -113,7 +118,7 @@ def parse_call(body: bytes, *, path_override: str | None = None) -> tuple[str, A
         raw_args = raw_args[0]
     if raw_args is None:
         raw_args = {}
-    args = from_wire(raw_args)
+    args = from_wire(raw_args, max_depth=max_nesting, what="arguments")
     return path, args, fmt
 
 
@@ -126,17 +131,24 @@ async def handle_api(
 ) -> Response:
     """Dispatch one ``/api/<route>`` call (``route`` is e.g. ``mutation`` or
     ``run/messages/list``)."""
+    limits = runner.engine.settings.limits
     try:
         if route == "query_ts":
             return json_response(200, {"ts": encode_ts(runner.engine.latest_ts)})
         if route.startswith("run/"):
             module_fn = route.removeprefix("run/")
             module, _, name = module_fn.rpartition("/")
-            path, args, fmt = parse_call(body, path_override=f"{module}:{name}")
+            path, args, fmt = parse_call(
+                body, path_override=f"{module}:{name}", max_nesting=limits.max_nesting
+            )
             kind = None
         else:
-            path, args, fmt = parse_call(body)
+            path, args, fmt = parse_call(body, max_nesting=limits.max_nesting)
             kind = None if route == "function" else route
+        if len(body) > limits.max_args_bytes // 3:
+            # Smaller bodies cannot be over the limit: a JSON number, the one thing that grows
+            # when written again as wire JSON, at most triples ("1" -> "1.0").
+            check_args_size(path, args, limits.max_args_bytes)
         if kind == "query" or route == "query_at_ts":
             at_ts = None
             if route == "query_at_ts":

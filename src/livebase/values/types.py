@@ -19,6 +19,10 @@ Value = Union[None, bool, int, float, str, bytes, list["Value"], dict[str, "Valu
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 MAX_NESTING = 16
+"""Default nesting limit of a value: Convex's document limit (``LIVEBASE_MAX_NESTING``)."""
+MAX_WIRE_NESTING = 64
+"""Convex's limit for any value (arguments, results), and the highest ``LIVEBASE_MAX_NESTING``
+may be set to: every recursive walk of a value stays far below Python's recursion limit."""
 MAX_FIELD_NAME_LEN = 1024
 
 

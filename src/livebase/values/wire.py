@@ -4,6 +4,17 @@ Encoded JSON is lossless: int64 travels as ``{"$integer": base64(8 bytes LE)}``,
 ``{"$bytes": base64}``, and the float64 values JSON cannot carry (NaN, ±inf, -0) as
 ``{"$float": base64(8 bytes LE)}``. Every plain JSON number is a float64 and is always written with
 a decimal point or exponent, because the official Python HTTP client rejects JSON integers.
+
+Nesting contract: no input, however deep, makes ``from_wire``, ``to_wire`` or ``to_clean_json``
+raise ``RecursionError``. Each walks at most ``max_depth`` levels of arrays and objects (the
+outermost array or object is level 1; ``{"$integer": ...}`` and the other special forms are
+scalars) and raises ``InvalidValueError`` (code ``InvalidValue``, an HTTP 400) naming the limit and
+the path where it was crossed as soon as a value goes deeper. Code decoding untrusted input (the
+HTTP function API, sync-protocol arguments) passes the deployment's ``Limits.max_nesting``
+(``LIVEBASE_MAX_NESTING``, default 16, Convex's document nesting limit); the default,
+``MAX_WIRE_NESTING`` (64, Convex's limit for any value), is the ceiling that setting may reach, so
+stored documents and results always decode. ``loads`` refuses JSON nested more than 1,024 deep
+(orjson's parser limit) with ``InvalidJsonError`` before any of this runs.
 """
 
 from __future__ import annotations
@@ -17,11 +28,28 @@ from typing import Any
 import orjson
 
 from livebase.errors import InvalidJsonError, InvalidValueError
-from livebase.values.types import INT64_MAX, INT64_MIN, Value, check_field_name, is_special_float
+from livebase.values.types import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_WIRE_NESTING,
+    Value,
+    check_field_name,
+    is_special_float,
+)
 
 
-def to_wire(value: Value) -> Any:
-    """Python value -> JSON-ready structure in Convex encoded JSON."""
+def too_deep(max_depth: int, path: str, what: str = "value") -> InvalidValueError:
+    """The error for a value nested more than ``max_depth`` arrays/objects deep at ``path``."""
+    where = f"{what}: {path}" if path else what
+    return InvalidValueError(
+        f"{where} is nested deeper than {max_depth} levels of arrays and objects "
+        f"(the nesting limit, LIVEBASE_MAX_NESTING, is {max_depth})"
+    )
+
+
+def to_wire(value: Value, *, max_depth: int = MAX_WIRE_NESTING, _depth: int = 0) -> Any:
+    """Python value -> JSON-ready structure in Convex encoded JSON; ``InvalidValueError`` for
+    anything that is not a Convex value or is nested more than ``max_depth`` levels."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -34,10 +62,13 @@ def to_wire(value: Value) -> Any:
         return value
     if isinstance(value, bytes):
         return {"$bytes": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, list):
-        return [to_wire(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_wire(v) for k, v in value.items()}
+    if isinstance(value, (list, dict)):
+        if _depth >= max_depth:
+            raise too_deep(max_depth, "")
+        depth = _depth + 1
+        if isinstance(value, list):
+            return [to_wire(v, max_depth=max_depth, _depth=depth) for v in value]
+        return {k: to_wire(v, max_depth=max_depth, _depth=depth) for k, v in value.items()}
     raise InvalidValueError(f"cannot encode {type(value).__name__} as a Convex value")
 
 
@@ -50,8 +81,18 @@ def _b64(text: object, what: str) -> bytes:
         raise InvalidValueError(f"{what} holds invalid base64: {text!r}") from None
 
 
-def from_wire(data: Any, path: str = "") -> Value:
-    """JSON structure in Convex encoded JSON -> Python value. JSON numbers become floats."""
+def from_wire(
+    data: Any, path: str = "", *, max_depth: int = MAX_WIRE_NESTING, what: str = "value"
+) -> Value:
+    """JSON structure in Convex encoded JSON -> Python value. JSON numbers become floats.
+
+    ``InvalidValueError`` (never ``RecursionError``) for anything that is not a Convex value or
+    holds arrays/objects nested more than ``max_depth`` levels; ``what`` names the value in that
+    message (``"arguments"``)."""
+    return _from_wire(data, path, max_depth, 0, what)
+
+
+def _from_wire(data: Any, path: str, max_depth: int, depth: int, what: str) -> Value:
     if data is None or isinstance(data, (bool, str)):
         return data
     if isinstance(data, (int, float)):
@@ -63,7 +104,10 @@ def from_wire(data: Any, path: str = "") -> Value:
             raise InvalidValueError(f"JSON number at {path or 'top level'} is out of range")
         return x
     if isinstance(data, list):
-        return [from_wire(v, f"{path}[{i}]") for i, v in enumerate(data)]
+        if depth >= max_depth:
+            raise too_deep(max_depth, path, what)
+        depth += 1
+        return [_from_wire(v, f"{path}[{i}]", max_depth, depth, what) for i, v in enumerate(data)]
     if isinstance(data, dict):
         if len(data) == 1:
             ((key, inner),) = data.items()
@@ -82,10 +126,13 @@ def from_wire(data: Any, path: str = "") -> Value:
                 return x
             if key == "$bytes":
                 return _b64(inner, "$bytes")
+        if depth >= max_depth:
+            raise too_deep(max_depth, path, what)
         out: dict[str, Value] = {}
         for key, inner in data.items():
             check_field_name(key, path)
-            out[key] = from_wire(inner, f"{path}.{key}" if path else key)
+            sub = f"{path}.{key}" if path else key
+            out[key] = _from_wire(inner, sub, max_depth, depth + 1, what)
         return out
     raise InvalidValueError(f"unexpected JSON value {data!r}")
 
@@ -113,7 +160,7 @@ def loads(text: str | bytes) -> Any:
         raise InvalidJsonError(f"request body is not valid JSON: {exc}") from None
 
 
-def to_clean_json(value: Value) -> Any:
+def to_clean_json(value: Value, *, max_depth: int = MAX_WIRE_NESTING, _depth: int = 0) -> Any:
     """The lossy ``format: json`` export: int64 as a decimal string, bytes as base64 text."""
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -127,9 +174,12 @@ def to_clean_json(value: Value) -> Any:
         return value
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
+    if _depth >= max_depth:
+        raise too_deep(max_depth, "")
+    depth = _depth + 1
     if isinstance(value, list):
-        return [to_clean_json(v) for v in value]
-    return {k: to_clean_json(v) for k, v in value.items()}
+        return [to_clean_json(v, max_depth=max_depth, _depth=depth) for v in value]
+    return {k: to_clean_json(v, max_depth=max_depth, _depth=depth) for k, v in value.items()}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -158,4 +208,5 @@ __all__ = [
     "loads",
     "to_clean_json",
     "to_wire",
+    "too_deep",
 ]
