@@ -42,6 +42,10 @@ def decode_value(value: Any) -> Any:
     return value
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 class SyncSocket:
     def __init__(self, ws: Any, session_id: str) -> None:
         self.ws = ws
@@ -83,6 +87,30 @@ class SyncSocket:
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(message))
 
+    async def send_together(self, *messages: dict[str, Any] | str) -> None:
+        """Send several frames (objects as JSON, strings as they are) in one TCP write, as a
+        client pipelining them would: the server reads them all at once."""
+        for message in messages:
+            text = message if isinstance(message, str) else json.dumps(message)
+            self.ws.protocol.send_text(text.encode("utf-8"))
+        self.ws.transport.write(b"".join(self.ws.protocol.data_to_send()))
+
+    async def wait_closed(self, timeout: float = 10.0) -> Any:
+        """Read (and record) messages until the server closes the socket; the close frame it
+        sent (``.code``, ``.reason``), or None if the TCP connection ended without one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                await self.recv(max(remaining, 0.001))
+            except TimeoutError:
+                raise AssertionError(
+                    f"the server did not close the socket within {timeout} s; last messages: "
+                    f"{[m['type'] for m in self.messages[-10:]]}"
+                ) from None
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd
+
     async def close(self) -> None:
         await self.ws.close()
 
@@ -119,7 +147,7 @@ class SyncSocket:
         else:
             raw = await asyncio.wait_for(self.ws.recv(), timeout)
             assert isinstance(raw, str), f"binary frame from the server: {raw!r}"
-            msg = json.loads(raw)
+            msg = json.loads(raw, parse_constant=_not_json)
             self._absorb(msg)
         self._cursor += 1
         return msg

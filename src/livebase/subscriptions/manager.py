@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from livebase.engine.database import Commit
+from livebase.errors import LivebaseError
 from livebase.functions.runner import CallResult, Runner
 from livebase.metrics import Histogram
 from livebase.subscriptions.intervals import IntervalIndex
@@ -61,6 +62,25 @@ def identity_key(identity: dict[str, Any] | None, admin: bool) -> str:
     if identity is None:
         return ""
     return str(identity.get("tokenIdentifier", dumps(to_wire(identity))))
+
+
+def _encode_result(shared: SharedQuery, result: CallResult) -> None:
+    """Build the result message fragments every subscriber of ``shared`` is sent."""
+    if result.error is None:
+        shared.message_type = "QueryUpdated"
+        shared.fragment = (
+            f'"value":{dumps(to_wire(result.value))},"logLines":{dumps(result.log_lines)}'
+        )
+    else:
+        shared.message_type = "QueryFailed"
+        message, lines = dumps(result.error_message()), dumps(result.log_lines)
+        fragment = f'"errorMessage":{message},"logLines":{lines}'
+        data = result.error_data()
+        if data is not None:
+            fragment += f',"errorData":{dumps(to_wire(data))}'
+        shared.fragment = fragment
+    shared.tail = f',{shared.fragment},"journal":{dumps(shared.journal)}}}'
+    shared.head = f'{{"type":"{shared.message_type}","queryId":'
 
 
 class SubscriptionManager:
@@ -154,21 +174,14 @@ class SubscriptionManager:
             self.index.add(shared, result.read_set.intervals, result.read_set.tables_absent)
         if shared.journal is None and result.journal is not None:
             self._pin_journal(shared, result.journal)
-        if result.error is None:
-            shared.message_type = "QueryUpdated"
-            shared.fragment = (
-                f'"value":{dumps(to_wire(result.value))},"logLines":{dumps(result.log_lines)}'
-            )
-        else:
-            shared.message_type = "QueryFailed"
-            message, lines = dumps(result.error_message()), dumps(result.log_lines)
-            fragment = f'"errorMessage":{message},"logLines":{lines}'
-            data = result.error_data()
-            if data is not None:
-                fragment += f',"errorData":{dumps(to_wire(data))}'
-            shared.fragment = fragment
-        shared.tail = f',{shared.fragment},"journal":{dumps(shared.journal)}}}'
-        shared.head = f'{{"type":"{shared.message_type}","queryId":'
+        _encode_result(shared, result)
+
+    def rejected(self, path: str, error: LivebaseError) -> SharedQuery:
+        """A subscription whose arguments could not even be decoded: never run, never shared,
+        never invalidated; it answers QueryFailed with ``error`` until the client removes it."""
+        shared = SharedQuery(("", "", "", None), path, {}, None, False, None, stale=False)
+        _encode_result(shared, CallResult(error=error, rejected=True))
+        return shared
 
     def _pin_journal(self, shared: SharedQuery, journal: str) -> None:
         """A paginated query's first run fixes where its page ends; later runs keep that end, so

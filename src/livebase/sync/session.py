@@ -8,6 +8,12 @@ deduplicated by (sessionId, requestId), so a mutation resent after a reconnect i
 Every mutation answer is followed by a Transition, at or past the commit timestamp of a
 successful one: that is when the official clients resolve it. A client whose socket is backed
 up is not sent anything new until it drains; then it gets the latest state, never a backlog.
+
+Every message is checked (``livebase.sync.frames``) before anything acts on it. A malformed or
+out-of-order one closes the socket with a protocol error (1002, 1007 for text that is not JSON)
+whose reason names the field, and nothing after it runs; a well-formed call whose arguments are
+bad is a failed call, answered like any other. Every request gets an answer: a bug in Livebase
+fails the one call (logged with its traceback), never the socket or the requests behind it.
 """
 
 from __future__ import annotations
@@ -17,14 +23,28 @@ import hmac
 import logging
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from livebase.errors import LivebaseError
 from livebase.functions.registry import canonical_path
-from livebase.functions.runner import CallResult
+from livebase.functions.runner import CallResult, new_request_id
 from livebase.subscriptions.manager import SharedQuery
-from livebase.values.wire import dumps, encode_ts, from_wire, loads, to_wire
+from livebase.sync.frames import (
+    AddQuery,
+    Authenticate,
+    Connect,
+    Event,
+    FrameError,
+    ModifyQuerySet,
+    ProtocolError,
+    Request,
+    close_reason,
+    decode_args,
+    parse_frame,
+)
+from livebase.values.wire import dumps, encode_ts, to_wire
 
 if TYPE_CHECKING:
     from livebase.sync.hub import SyncHub
@@ -42,21 +62,28 @@ class Connection(Protocol):
     def close(self, code: int, reason: str) -> None: ...
 
 
-class ProtocolError(Exception):
-    """A message that breaks the protocol; the connection is closed with this reason."""
-
-    def __init__(self, reason: str, *, fatal: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.fatal = fatal
-
-
 @dataclass
 class _Query:
     shared: SharedQuery
     path: str
     args: dict[str, Any]
     sent: str | None = None  # the result fragment last sent, to skip unchanged results
+    rejected: bool = False
+    """Its arguments could not be decoded: it answers QueryFailed and is never run."""
+
+
+def _watched(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task whose failure is logged when it ends (never "Task exception was never
+    retrieved"); the coroutines given here answer every outcome themselves, so this is only a
+    net for bugs."""
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(_log_failure)
+    return task
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("sync request task failed", exc_info=exc)
 
 
 class SyncSession:
@@ -76,71 +103,84 @@ class SyncSession:
         self.last_sent = time.monotonic()
         self.closed = False
         self._flush_scheduled = False
-        self._mutations: deque[dict[str, Any]] = deque()
+        self._failed = False
+        self._mutations: deque[Request] = deque()
         self._mutation_task: asyncio.Task[None] | None = None
         self._actions: set[asyncio.Task[None]] = set()
 
     # -- incoming ----------------------------------------------------------------------------------
 
     def handle_text(self, text: str) -> None:
+        """One client message: checked against the protocol (``frames``) before anything acts
+        on it. A malformed or out-of-order message closes the socket with a protocol error
+        naming the field; nothing after it on this socket is acted on."""
+        if self._failed or self.closed:
+            return
         try:
-            try:
-                message = loads(text)
-            except LivebaseError as exc:
-                raise ProtocolError(f"malformed message: {exc.message}", fatal=True) from None
-            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-                raise ProtocolError("malformed message: expected an object with a type", fatal=True)
-            handler = self._HANDLERS.get(message["type"])
-            if handler is None:
-                raise ProtocolError(f"unknown message type {message['type']!r}", fatal=True)
-            handler(self, message)
+            frame = parse_frame(text)
+            if self.session_id is None and not isinstance(frame, Connect):
+                kind = frame.kind if isinstance(frame, Request) else type(frame).__name__
+                raise FrameError(kind, "came before Connect (send Connect first)")
+            match frame:
+                case Connect():
+                    self._on_connect(frame)
+                case ModifyQuerySet():
+                    self._on_modify_query_set(frame)
+                case Request(kind="Mutation"):
+                    self._on_mutation(frame)
+                case Request():
+                    self._on_action(frame)
+                case Authenticate():
+                    self._on_authenticate(frame)
+                case Event():
+                    pass  # client telemetry
         except ProtocolError as exc:
             self._fail(exc)
-        except (KeyError, TypeError, ValueError, LivebaseError) as exc:
-            self._fail(ProtocolError(f"malformed {text[:80]!r}: {exc}", fatal=True))
 
-    def _on_connect(self, message: dict[str, Any]) -> None:
-        session_id = message.get("sessionId")
-        if not isinstance(session_id, str):
-            raise ProtocolError("Connect needs a sessionId string", fatal=True)
-        self.session_id = session_id
+    def _on_connect(self, frame: Connect) -> None:
+        if self.session_id is not None:
+            raise ProtocolError("Connect was sent twice on one socket")
+        self.session_id = frame.session_id
 
-    def _on_modify_query_set(self, message: dict[str, Any]) -> None:
-        base, new = message["baseVersion"], message["newVersion"]
+    def _on_modify_query_set(self, frame: ModifyQuerySet) -> None:
+        base, new = frame.base_version, frame.new_version
         if base != self.recv_query_set or new <= base:
             raise ProtocolError(
-                f"InternalServerError: ModifyQuerySet {base}->{new} does not follow the "
-                f"current query set version {self.recv_query_set}"
+                f"ModifyQuerySet {base}->{new} does not follow the query set version "
+                f"{self.recv_query_set}"
             )
-        for mod in message["modifications"]:
-            query_id = int(mod["queryId"])
-            if mod["type"] == "Add":
-                self._add(query_id, mod)
-            elif mod["type"] == "Remove":
-                query = self.queries.pop(query_id, None)
-                if query is not None:
-                    self.hub.manager.unsubscribe(query.shared, self, query_id)
-                    self.dirty.discard(query_id)
-                    self.removed.append(query_id)
+        for mod in frame.modifications:
+            if isinstance(mod, AddQuery):
+                self._add(mod)
             else:
-                raise ProtocolError(f"unknown query set modification {mod['type']!r}", fatal=True)
+                query = self.queries.pop(mod.query_id, None)
+                if query is not None:
+                    self.hub.manager.unsubscribe(query.shared, self, mod.query_id)
+                    self.dirty.discard(mod.query_id)
+                    self.removed.append(mod.query_id)
         self.recv_query_set = new
         self._schedule_flush()
 
-    def _add(self, query_id: int, mod: dict[str, Any]) -> None:
-        args = mod.get("args", [{}])
-        if isinstance(args, list):
-            args = args[0] if args else {}
-        decoded = from_wire(args)
-        if not isinstance(decoded, dict):
-            decoded = {}
-        path = canonical_path(str(mod["udfPath"]))
-        old = self.queries.pop(query_id, None)
+    def _add(self, mod: AddQuery) -> None:
+        path = canonical_path(mod.udf_path)
+        old = self.queries.pop(mod.query_id, None)
         if old is not None:
-            self.hub.manager.unsubscribe(old.shared, self, query_id)
-        shared = self._subscribe(query_id, path, decoded, mod.get("journal"))
-        self.queries[query_id] = _Query(shared, path, decoded)
-        self.dirty.add(query_id)
+            self.hub.manager.unsubscribe(old.shared, self, mod.query_id)
+        try:
+            args = self._decode_args(mod.args)
+        except LivebaseError as exc:
+            # Well-formed, but the arguments are no Convex value: the query fails, the socket
+            # stays (as for arguments its function's validators reject).
+            self.queries[mod.query_id] = _Query(
+                self.hub.manager.rejected(path, exc), path, {}, rejected=True
+            )
+        else:
+            shared = self._subscribe(mod.query_id, path, args, mod.journal)
+            self.queries[mod.query_id] = _Query(shared, path, args)
+        self.dirty.add(mod.query_id)
+
+    def _decode_args(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return decode_args(raw, self.hub.engine.settings.limits.max_nesting)
 
     def _subscribe(
         self, query_id: int, path: str, args: dict[str, Any], journal: str | None
@@ -152,34 +192,38 @@ class SyncSession:
             args,
             identity=self.identity,
             admin=self.admin,
-            journal=journal if isinstance(journal, str) else None,
+            journal=journal,
         )
 
-    def _on_authenticate(self, message: dict[str, Any]) -> None:
-        base = int(message["baseVersion"])
-        token_type = message.get("tokenType")
-        if token_type == "Admin":
-            value = str(message.get("value", ""))
+    def _on_authenticate(self, frame: Authenticate) -> None:
+        base = frame.base_version
+        if base != self.recv_identity:
+            raise ProtocolError(
+                f"Authenticate.baseVersion {base} is not the identity version {self.recv_identity}"
+            )
+        if frame.token_type == "Admin":
+            value = frame.value or ""
             if not hmac.compare_digest(value.encode(), self.hub.admin_key().encode()):
                 self._auth_error(base, "the admin key is not valid for this deployment")
                 return
             self.admin, self.identity = True, None
-        elif token_type == "User":
+        elif frame.token_type == "User":
             self._auth_error(
                 base,
                 "user tokens (JWT) are not supported by this Livebase version yet; connect "
                 "without a token or with the admin key",
             )
             return
-        elif token_type == "None":
-            self.admin, self.identity = False, None
         else:
-            raise ProtocolError(f"unknown tokenType {token_type!r}", fatal=True)
+            self.admin, self.identity = False, None
         self.recv_identity = base + 1
         # Results may depend on who is asking: every query moves to the new identity.
         for query_id, query in self.queries.items():
-            self.hub.manager.unsubscribe(query.shared, self, query_id)
-            query.shared = self._subscribe(query_id, query.path, query.args, query.shared.journal)
+            if not query.rejected:
+                self.hub.manager.unsubscribe(query.shared, self, query_id)
+                query.shared = self._subscribe(
+                    query_id, query.path, query.args, query.shared.journal
+                )
             query.sent = None
             self.dirty.add(query_id)
         self.force_transition = True
@@ -196,56 +240,29 @@ class SyncSession:
                 }
             )
         )
+        self._failed = True  # nothing after a rejected token is acted on
         self.conn.close(1000, "AuthError")
 
-    def _on_mutation(self, message: dict[str, Any]) -> None:
-        self._mutations.append(message)
+    def _on_mutation(self, request: Request) -> None:
+        self._mutations.append(request)
         if self._mutation_task is None:
-            self._mutation_task = asyncio.ensure_future(self._run_mutations())
+            self._mutation_task = _watched(self._run_mutations())
 
-    def _on_action(self, message: dict[str, Any]) -> None:
-        task = asyncio.ensure_future(self._run_action(message))
+    def _on_action(self, request: Request) -> None:
+        task = _watched(self._run_action(request))
         self._actions.add(task)
         task.add_done_callback(self._actions.discard)
 
-    def _on_event(self, message: dict[str, Any]) -> None:
-        return  # client telemetry
-
-    _HANDLERS = {
-        "Connect": _on_connect,
-        "ModifyQuerySet": _on_modify_query_set,
-        "Authenticate": _on_authenticate,
-        "Mutation": _on_mutation,
-        "Action": _on_action,
-        "Event": _on_event,
-    }
-
     # -- requests --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _call_args(message: dict[str, Any]) -> tuple[str, Any]:
-        args = message.get("args", [{}])
-        if isinstance(args, list):
-            args = args[0] if args else {}
-        return canonical_path(str(message["udfPath"])), from_wire(args)
 
     async def _run_mutations(self) -> None:
         try:
             while self._mutations:
-                message = self._mutations.popleft()
-                request_id = int(message["requestId"])
-                try:
-                    path, args = self._call_args(message)
-                except LivebaseError as exc:
-                    self._respond("MutationResponse", request_id, CallResult(error=exc), ts=True)
-                    continue
-                key = None if self.session_id is None else f"ws:{self.session_id}:{request_id}"
-                result = await self.hub.runner.run_mutation(
-                    path, args, admin=self.admin, identity=self.identity, idempotency_key=key
-                )
+                request = self._mutations.popleft()
+                result = await self._call(request)
                 if self.closed:
                     continue  # committed; the client will resend and get the stored result
-                self._respond("MutationResponse", request_id, result, ts=True)
+                self._respond("MutationResponse", request.request_id, result, ts=True)
                 # The clients resolve a mutation only on a later Transition: after a success
                 # (JS and Rust) and after a failure with errorData (Rust; JS ignores it).
                 self.force_transition = True
@@ -253,20 +270,52 @@ class SyncSession:
         finally:
             self._mutation_task = None
 
-    async def _run_action(self, message: dict[str, Any]) -> None:
-        request_id = int(message["requestId"])
-        try:
-            path, args = self._call_args(message)
-        except LivebaseError as exc:
-            self._respond("ActionResponse", request_id, CallResult(error=exc), ts=False)
-            return
-        result = await self.hub.runner.run_action(
-            path, args, admin=self.admin, identity=self.identity
-        )
+    async def _run_action(self, request: Request) -> None:
+        result = await self._call(request)
         if not self.closed:
-            self._respond("ActionResponse", request_id, result, ts=False)
+            self._respond("ActionResponse", request.request_id, result, ts=False)
+
+    async def _call(self, request: Request) -> CallResult:
+        """Run one request; every outcome, even a bug in Livebase, is a ``CallResult`` that
+        the client is answered with."""
+        path = canonical_path(request.udf_path)
+        try:
+            args = self._decode_args(request.args)
+        except LivebaseError as exc:
+            return CallResult(error=exc, rejected=True)
+        runner = self.hub.runner
+        try:
+            if request.kind == "Mutation":
+                key = None
+                if self.session_id is not None:
+                    key = f"ws:{self.session_id}:{request.request_id}"
+                return await runner.run_mutation(
+                    path, args, admin=self.admin, identity=self.identity, idempotency_key=key
+                )
+            return await runner.run_action(path, args, admin=self.admin, identity=self.identity)
+        except Exception as exc:  # a bug in Livebase, not in the request: log it, answer it
+            result = CallResult(error=exc, request_id=new_request_id())
+            log.exception("[Request ID: %s] %s %s failed", result.request_id, request.kind, path)
+            return result
 
     def _respond(self, kind: str, request_id: int, result: CallResult, *, ts: bool) -> None:
+        try:
+            text = dumps(self._response(kind, request_id, result, ts=ts))
+        except LivebaseError:  # e.g. an AppError whose data is no Convex value
+            failed = CallResult(error=RuntimeError("unencodable result"))
+            failed.request_id = new_request_id()
+            log.warning(
+                "[Request ID: %s] %s %d: the result could not be encoded",
+                failed.request_id,
+                kind,
+                request_id,
+                exc_info=True,
+            )
+            text = dumps(self._response(kind, request_id, failed, ts=ts))
+        self._send(text)
+
+    @staticmethod
+    def _response(kind: str, request_id: int, result: CallResult, *, ts: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"type": kind, "requestId": request_id}
         if result.error is None:
             body["success"] = True
@@ -282,7 +331,7 @@ class SyncSession:
             if data is not None:
                 body["errorData"] = to_wire(data)
         body["logLines"] = result.log_lines
-        self._send(dumps(body))
+        return body
 
     # -- outgoing --------------------------------------------------------------------------------
 
@@ -340,10 +389,13 @@ class SyncSession:
         self.conn.send_text(text)
 
     def _fail(self, error: ProtocolError) -> None:
+        """Close the socket for a protocol violation: one log line, no traceback (it is the
+        client's fault); nothing the client sends after it is acted on."""
+        self._failed = True
         log.info("closing sync session %s: %s", self.session_id, error.reason)
         if error.fatal:
             self._send(dumps({"type": "FatalError", "error": error.reason}))
-        self.conn.close(1011, error.reason[:120])
+        self.conn.close(error.code, close_reason(error.reason))
 
     def close(self) -> None:
         """The socket is gone: drop every subscription (running mutations still commit)."""

@@ -17,9 +17,13 @@ from websockets.http11 import Request as WsRequest
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from livebase.sync.frames import close_reason
+
 log = logging.getLogger("livebase.sync")
 
 MAX_MESSAGE = 32 << 20
+CLOSE_TIMEOUT = 5.0
+"""Seconds a peer has to answer our close frame before the TCP connection is closed anyway."""
 
 
 class WebSocketConnection(asyncio.Protocol):
@@ -42,6 +46,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._fragment_opcode: Opcode | None = None
         self._paused = False
         self._closed = False
+        self._closing = False
+        self._close_timer: asyncio.TimerHandle | None = None
 
     # -- transport events ------------------------------------------------------------------------
 
@@ -58,6 +64,9 @@ class WebSocketConnection(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
         if not self._closed:
             self._closed = True
             self._on_close()
@@ -72,6 +81,8 @@ class WebSocketConnection(asyncio.Protocol):
     # -- frames ----------------------------------------------------------------------------------
 
     def _frame(self, frame: Frame) -> None:
+        if self._closing:
+            return  # after a close (a protocol error, say) nothing more is acted on
         if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
             self._fragment_opcode = frame.opcode
             self._fragments = [bytes(frame.data)]
@@ -91,7 +102,11 @@ class WebSocketConnection(asyncio.Protocol):
         except UnicodeDecodeError:
             self.close(1007, "message is not valid UTF-8")
             return
-        self._on_text(text)
+        try:
+            self._on_text(text)
+        except Exception:  # a bug in Livebase (bad input is a protocol error, not this)
+            log.exception("sync message handling failed")
+            self.close(1011, "InternalServerError")
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -126,23 +141,30 @@ class WebSocketConnection(asyncio.Protocol):
         return self._paused
 
     def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake: a close frame (``reason`` cut to the 123 bytes one can
+        carry), then the TCP close once the peer answers it, or after ``CLOSE_TIMEOUT``.
+
+        The TCP connection is not closed at once: a peer that is still sending would get a
+        reset, and a reset can make it drop the close frame (and the reason) unread."""
         if self._closed:
             return
+        self._closing = True
         try:
-            self._ws.send_close(code, reason)
+            self._ws.send_close(code, close_reason(reason))
         except Exception:  # already closing
             log.debug("close frame not sent", exc_info=True)
         self._flush()
-        self._transport.close()
 
     def _flush(self) -> None:
         for chunk in self._ws.data_to_send():
             if chunk:
                 self._transport.write(chunk)
             elif self._transport.can_write_eof():
-                self._transport.write_eof()
-        if self._ws.close_expected() and not self._transport.is_closing():
-            self._transport.close()
+                self._transport.write_eof()  # the closing handshake is done: half-close
+        if self._ws.close_expected() and self._close_timer is None and not self._closed:
+            self._closing = True
+            loop = asyncio.get_running_loop()
+            self._close_timer = loop.call_later(CLOSE_TIMEOUT, self._transport.close)
 
 
 def accept(
