@@ -198,7 +198,8 @@ def test_deeply_nested_mutation_arguments_fail_that_call_and_later_ones_still_ru
                 what="the failed MutationResponse",
             )
             assert failed["success"] is False and failed["ts"] is None
-            assert "'body' is nested deeper than 16 levels" in failed["result"], failed
+            assert "arguments: body[0]" in failed["result"], failed
+            assert "nested deeper than 16 levels" in failed["result"], failed
             assert failed["logLines"] == []
             ok = await sock.wait_for(
                 lambda m: m["type"] == "MutationResponse" and m["requestId"] == 1,
@@ -250,7 +251,8 @@ def test_deeply_nested_action_arguments_fail_that_call_and_later_ones_still_run(
                 await sock.wait_for(lambda m: m["type"] == "ActionResponse", what="answers")
             answers = {m["requestId"]: m for m in responses(sock, "ActionResponse")}
             assert answers[0]["success"] is False
-            assert "'a' is nested deeper than 16 levels" in answers[0]["result"]
+            assert "arguments: a[0]" in answers[0]["result"]
+            assert "nested deeper than 16 levels" in answers[0]["result"]
             assert answers[1]["success"] is True and answers[1]["result"] == 3.0
         finally:
             await sock.close()
@@ -289,7 +291,8 @@ def test_deeply_nested_query_arguments_fail_that_query_and_the_socket_stays(
                 assert sock.results[0] == nested(depth - 1)
             else:
                 failed = sock.failures[0]
-                assert "'value' is nested deeper than 16 levels" in failed["errorMessage"]
+                assert "arguments: value[0]" in failed["errorMessage"]
+                assert "nested deeper than 16 levels" in failed["errorMessage"]
                 assert failed["logLines"] == []
             v = await sock.modify([(2, "messages:echo", {"value": "later"})], removes=(0,))
             await sock.wait_query_set(v)

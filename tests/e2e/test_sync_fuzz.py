@@ -11,6 +11,7 @@ run with memory and latency figures is ``bench/fuzz_sync.py``. The judging rules
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import uuid
@@ -155,6 +156,7 @@ def _field_path(frame: dict[str, Any]) -> list[tuple[Any, Any]]:
 @st.composite
 def mutated(draw: st.DrawFn, frame: dict[str, Any]) -> dict[str, Any]:
     """``frame`` with one field dropped, replaced by an odd value, or the type renamed."""
+    frame = copy.deepcopy(frame)  # never change a value hypothesis may hand out again
     fields = _field_path(frame)
     container, key = draw(st.sampled_from(fields))
     op = draw(st.sampled_from(["drop", "replace", "replace", "type"]))

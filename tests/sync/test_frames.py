@@ -20,7 +20,6 @@ from livebase.sync.frames import (
     ModifyQuerySet,
     RemoveQuery,
     Request,
-    check_nesting,
     close_reason,
     decode_args,
     parse_frame,
@@ -272,28 +271,25 @@ def nested(depth: int, leaf: Any = 1.0) -> Any:
 
 
 def test_nesting_counts_the_arguments_object_and_not_special_values() -> None:
-    check_nesting({"a": nested(15)}, 16)
-    check_nesting({"a": nested(15, {"$integer": "AQAAAAAAAAA="})}, 16)
-    check_nesting({"a": nested(14, {"b": {"$bytes": ""}})}, 16)
-    with pytest.raises(InvalidValueError, match="'a' is nested deeper than 16 levels"):
-        check_nesting({"a": nested(16)}, 16)
-    with pytest.raises(InvalidValueError, match="'b' is nested deeper than 2 levels"):
-        check_nesting({"a": [], "b": [[]]}, 2)
-
-
-def test_nesting_is_checked_without_recursion() -> None:
-    with pytest.raises(InvalidValueError, match="nested deeper than 16"):
-        check_nesting({"deep": nested(200_000)}, 16)
+    assert decode_args({"a": nested(15)}, 16) == {"a": nested(15)}
+    decode_args({"a": nested(15, {"$integer": "AQAAAAAAAAA="})}, 16)
+    decode_args({"a": nested(14, {"b": {"$bytes": ""}})}, 16)
+    with pytest.raises(InvalidValueError, match=r"arguments: a\[0\].* nested deeper than 16"):
+        decode_args({"a": nested(16)}, 16)
+    with pytest.raises(InvalidValueError, match=r"arguments: b.* nested deeper than 2 levels"):
+        decode_args({"a": [], "b": [[]]}, 2)
 
 
 def test_decode_args() -> None:
     assert decode_args({"n": {"$integer": "BQAAAAAAAAA="}, "f": 3}) == {"n": 5, "f": 3.0}
     with pytest.raises(InvalidValueError, match="nested deeper than 16"):
-        decode_args({"v": nested(1000)})
+        decode_args({"v": nested(200_000)})
     with pytest.raises(InvalidValueError):
-        decode_args({"$bad": 1})
+        decode_args({"$bad": 1, "x": 2})
     with pytest.raises(InvalidValueError):
         decode_args({"v": {"$integer": "short"}})
+    with pytest.raises(InvalidValueError, match="arguments must be an object, got int64"):
+        decode_args({"$integer": "BQAAAAAAAAA="})
 
 
 # -- close reasons --------------------------------------------------------------------------------

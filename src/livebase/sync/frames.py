@@ -16,8 +16,8 @@ JSON, 1002 for anything that breaks the protocol. The session sends the message 
 
 Arguments are *not* decoded here: a well-formed ``Mutation`` whose arguments are bad (too deeply
 nested, not Convex values) is a failed call, answered with a ``MutationResponse``, not a broken
-protocol. ``decode_args`` does that decoding for the session; it bounds nesting without
-recursion first, so no input can raise ``RecursionError``.
+protocol. ``decode_args`` does that decoding for the session, bounded by the nesting limit
+(``LIVEBASE_MAX_NESTING``), so no input can raise ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, Literal
 import orjson
 
 from livebase.errors import InvalidValueError, LivebaseError
-from livebase.values.types import MAX_NESTING, Value
+from livebase.values.types import MAX_NESTING, Value, type_name
 from livebase.values.wire import decode_ts, from_wire
 
 U32_MAX = 2**32 - 1
@@ -44,8 +44,6 @@ MAX_CLOSE_REASON = 123
 
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_INVALID_PAYLOAD = 1007
-
-_SPECIAL_KEYS = frozenset(("$integer", "$float", "$bytes"))
 
 
 class ProtocolError(Exception):
@@ -317,36 +315,12 @@ def _describe(value: object) -> str:
 def decode_args(raw: dict[str, Any], max_nesting: int = MAX_NESTING) -> dict[str, Value]:
     """The wire-JSON arguments object -> Python values; ``InvalidValueError`` naming the path
     for anything that is not a Convex value or is nested deeper than ``max_nesting`` arrays and
-    objects (the arguments object itself counts, ``{"$integer": ...}`` and the like do not)."""
-    check_nesting(raw, max_nesting, "arguments")
-    decoded = from_wire(raw)
-    assert isinstance(decoded, dict)  # a JSON object decodes to a dict (special forms aside)
+    objects (the arguments object is the first level; ``{"$integer": ...}`` and the like are
+    scalars). Never ``RecursionError``: decoding stops at the limit."""
+    decoded = from_wire(raw, max_depth=max_nesting, what="arguments")
+    if not isinstance(decoded, dict):  # {"$integer": ...} and the like decode to scalars
+        raise InvalidValueError(f"arguments must be an object, got {type_name(decoded)}")
     return decoded
-
-
-def check_nesting(data: dict[str, Any], max_nesting: int, what: str = "arguments") -> None:
-    """Raise ``InvalidValueError`` if the wire-JSON object ``data`` holds arrays/objects nested
-    more than ``max_nesting`` deep (``data`` itself is the first level), naming the top-level
-    field that does. Iterative: any depth is safe to check."""
-    stack: list[tuple[Any, int, str]] = [(value, 2, key) for key, value in data.items()]
-    if max_nesting < 1:
-        raise InvalidValueError(f"{what} may not be nested at all")
-    while stack:
-        value, depth, top = stack.pop()
-        if isinstance(value, dict):
-            if len(value) == 1 and next(iter(value)) in _SPECIAL_KEYS:
-                continue  # $integer / $float / $bytes: a scalar
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > max_nesting:
-            raise InvalidValueError(
-                f"{what} field {top[:40]!r} is nested deeper than {max_nesting} levels of "
-                "arrays and objects"
-            )
-        stack.extend((child, depth + 1, top) for child in children)
 
 
 def close_reason(text: str) -> str:
@@ -371,7 +345,6 @@ __all__ = [
     "ProtocolError",
     "RemoveQuery",
     "Request",
-    "check_nesting",
     "close_reason",
     "decode_args",
     "parse_frame",
