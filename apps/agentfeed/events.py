@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from livebase import PaginationOptions, internal_mutation, internal_query, query
 
-from . import access, normalize, projects, sessions, stats, tool_calls
+from . import access, delivery, normalize, projects, sessions, stats, tool_calls
 from .blobs import BlobRef
 from .blobs import attach as attach_blobs
 
@@ -97,6 +97,7 @@ def reject(
         doc["event_id"] = normalize.clip(event_id, normalize.ID_CHARS)
     rejected = ctx.db.insert("rejected_events", doc)
     attach_blobs(ctx, refs, rejected)
+    delivery.count(ctx, "rejected", endpoint)
     return {"status": "rejected", "id": rejected, "reason": doc["reason"]}
 
 

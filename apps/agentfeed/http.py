@@ -1,10 +1,13 @@
 """agentfeed's HTTP endpoints: ``POST /event`` (Claude Code hooks), ``POST /activity`` (any other
 source) and ``GET /raw/<event_id>`` (an event's payload as received, reassembled); ``GET /`` and
-``GET /static/...`` serve the feed page (``static/``, no build step).
+``GET /static/...`` serve the feed page (``static/``, no build step). ``GET /event`` answers
+whether a post with the same key header would be let in (200, or 401), storing nothing:
+``agentfeed install-hook`` checks its key with it.
 
 ``/event`` answers 200 for every body, usable or not (an unusable one is kept in
-``rejected_events``), so a hook never retries or blocks on it; only a missing or wrong key (401)
-or a database that cannot store anything (500) answers otherwise. ``/activity`` answers 400
+``rejected_events``), so a hook never retries or blocks on it; only a missing or wrong key (401,
+counted per day in ``delivery``) or a database that cannot store anything (500) answers
+otherwise. ``/activity`` answers 400
 with the reason for a payload it cannot use (kept as well): its senders are scripts that
 benefit from hearing about their mistakes. ``POST /import/events`` and ``POST /import/usage``
 take what ``agentfeed import-transcripts`` sends (``transcripts.py``).
@@ -20,8 +23,10 @@ from starlette.responses import JSONResponse, Response
 
 from livebase import HttpRouter
 
-from . import blobs, intake, payload, redact, settings, transcripts
+from . import blobs, delivery, intake, payload, redact, settings, transcripts
 from .normalize import dumps
+
+settings.make_keys()  # at start, before the first request (under the livebase command only)
 
 http = HttpRouter()
 http.route("/import/events", method="POST")(transcripts.import_events)
@@ -34,9 +39,17 @@ def _unauthorized() -> JSONResponse:
     )
 
 
+@http.route("/event", method="GET")
+async def event_check(ctx: Any, request: Any) -> Response:
+    if not settings.authorized(request.headers.get(settings.KEY_HEADER)):
+        return _unauthorized()
+    return JSONResponse({"ok": True, "key_required": settings.api_key() is not None})
+
+
 @http.route("/event", method="POST")
 async def event(ctx: Any, request: Any) -> Response:
     if not settings.authorized(request.headers.get(settings.KEY_HEADER)):
+        await delivery.refused(ctx, "event")
         return _unauthorized()
     result = await intake.receive(ctx, "event", await request.body())
     return JSONResponse(result)
@@ -45,6 +58,7 @@ async def event(ctx: Any, request: Any) -> Response:
 @http.route("/activity", method="POST")
 async def activity(ctx: Any, request: Any) -> Response:
     if not settings.authorized(request.headers.get(settings.KEY_HEADER)):
+        await delivery.refused(ctx, "activity")
         return _unauthorized()
     result = await intake.receive(ctx, "activity", await request.body())
     return JSONResponse(result, status_code=400 if result["status"] == "rejected" else 200)

@@ -1,6 +1,7 @@
 """agentfeed's tables: events (hook events and other activity), what ingestion keeps up to date
-from them (sessions, projects, paired tool calls, per-day counts), payloads it could not use,
-and large values stored out of line.
+from them (sessions, projects, paired tool calls, per-day counts), payloads it could not use
+(and per-day counts of those and of posts refused for their key), and large values stored out
+of line.
 
 Numbers are ``v.number()`` (float64), timestamps milliseconds since the epoch: what a Convex
 JS client reads as a plain ``number``.
@@ -86,6 +87,15 @@ schema = define_schema(
                 "received_at": v.number(),
             }
         ).index("by_time", ["received_at"]),
+        "delivery": define_table(
+            {
+                "day": v.string(),
+                "endpoint": v.string(),
+                "kind": v.union(v.literal("refused"), v.literal("rejected")),
+                "count": v.number(),
+                "last_at": v.number(),
+            }
+        ).index("by_day", ["day", "endpoint", "kind"]),
         "sessions": define_table(
             {
                 "session_id": v.string(),

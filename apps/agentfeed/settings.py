@@ -3,14 +3,19 @@
 - ``AGENTFEED_KEY``: ``POST /event``, ``POST /activity``, ``/import/*`` and ``GET /raw/...`` need
   the header ``X-Agentfeed-Key: <key>`` (401 otherwise). When unset: under ``livebase dev`` they
   are open; otherwise (``livebase serve``, ``agentfeed serve``) the key is the one kept in
-  ``$AGENTFEED_HOME/server_key`` (default ``~/.agentfeed``), made on first start, which
+  ``$AGENTFEED_HOME/server_key`` (default ``~/.agentfeed``), made when the server starts, which
   ``agentfeed install-hook`` on the same machine picks up by itself.
 - ``AGENTFEED_OWNER_KEY``: the owner key. A public function called with ``ownerKey`` equal to
   it sees (and may change) everything; without it, only public projects, redacted. When unset,
-  nobody is the owner through the public functions (the admin key still reaches the data
-  through internal functions).
+  the owner key is the one kept in ``$AGENTFEED_HOME/owner_key``, made when the server starts
+  (``agentfeed serve`` prints the page's link with it). An app loaded outside the ``livebase``
+  command (embedded, tests) makes no key file: without the variable or the file, nobody is the
+  owner through the public functions (the admin key still reaches the data through internal
+  functions).
 - ``AGENTFEED_IDLE_MINUTES`` (default 30): an active session that receives nothing for this long
   is ended by a cron (reason ``idle``).
+
+Key files are made with mode 0600 in a home directory made with mode 0700.
 """
 
 from __future__ import annotations
@@ -31,11 +36,18 @@ DEFAULT_IDLE_MINUTES = 30.0
 
 
 SERVER_KEY_FILE = "server_key"
-_server_key: str | None = None
+OWNER_KEY_FILE = "owner_key"
+_keys: dict[Path, str] = {}
 
 
 def agentfeed_home() -> Path:
-    return Path(os.environ.get("AGENTFEED_HOME") or Path.home() / ".agentfeed")
+    return Path(os.environ.get("AGENTFEED_HOME") or Path.home() / ".agentfeed").absolute()
+
+
+def started_by_cli() -> bool:
+    """Whether the ``livebase`` command (``serve`` or ``dev``) runs this app: it sets
+    ``LIVEBASE_DEV`` before loading it. Embedded or loaded by a test, the variable is unset."""
+    return os.environ.get("LIVEBASE_DEV") in ("0", "1")
 
 
 def api_key() -> str | None:
@@ -48,25 +60,49 @@ def api_key() -> str | None:
     return server_key()
 
 
+def _key_file(name: str, *, create: bool) -> str | None:
+    """The key kept in ``$AGENTFEED_HOME/<name>``; made (0600, ``af_`` + 32 random characters)
+    if missing and ``create``, else None if missing."""
+    path = agentfeed_home() / name
+    if path in _keys:
+        return _keys[path]
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        if not create:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = "af_" + secrets.token_urlsafe(24)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            key = path.read_text().strip()
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(key + "\n")
+    if key:
+        _keys[path] = key
+    return key or None
+
+
 def server_key() -> str:
     """The key kept in ``$AGENTFEED_HOME/server_key`` (0600), made on first use."""
-    global _server_key
-    if _server_key is None:
-        path = agentfeed_home() / SERVER_KEY_FILE
-        try:
-            _server_key = path.read_text().strip()
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            key = "af_" + secrets.token_urlsafe(24)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another process made it first
-                _server_key = path.read_text().strip()
-            else:
-                with os.fdopen(fd, "w") as f:
-                    f.write(key + "\n")
-                _server_key = key
-    return _server_key
+    key = _key_file(SERVER_KEY_FILE, create=True)
+    assert key is not None, f"{agentfeed_home() / SERVER_KEY_FILE} is empty"
+    return key
+
+
+def make_keys() -> None:
+    """At start under the ``livebase`` command: make the keys this server will need, so that
+    they exist before the first request (``install-hook`` reads the server key, ``agentfeed
+    serve`` prints the owner link): the server key unless ``AGENTFEED_KEY`` is set or under
+    ``livebase dev``, the owner key unless ``AGENTFEED_OWNER_KEY`` is set."""
+    if not started_by_cli():
+        return
+    if not os.environ.get(KEY_ENV) and not is_dev():
+        server_key()
+    if not os.environ.get(OWNER_KEY_ENV):
+        _key_file(OWNER_KEY_FILE, create=True)
 
 
 def authorized(given: str | None) -> bool:
@@ -78,7 +114,8 @@ def authorized(given: str | None) -> bool:
 
 
 def owner_key() -> str | None:
-    return os.environ.get(OWNER_KEY_ENV) or None
+    """``AGENTFEED_OWNER_KEY``, else the key in ``$AGENTFEED_HOME/owner_key`` if there is one."""
+    return os.environ.get(OWNER_KEY_ENV) or _key_file(OWNER_KEY_FILE, create=False)
 
 
 def is_owner_key(given: str) -> bool:

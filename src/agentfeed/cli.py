@@ -3,16 +3,23 @@
 
 ``agentfeed install-hook [--user | --project DIR] [--url URL] [--key KEY]`` and
 ``agentfeed uninstall-hook [--user | --project DIR]`` edit Claude Code's settings (see
-``agentfeed.install``); ``agentfeed hook`` runs the capture hook in this process, for trying it by
+``agentfeed.install``). ``install-hook`` sends ``--key``, else ``$AGENTFEED_KEY``, else the key of
+``agentfeed serve`` on this machine (``$AGENTFEED_HOME/server_key``), else the key kept from an
+earlier install; it checks the key with the server first (``GET /event``) and changes nothing,
+exit 1, when it has no key for a server that needs one or the server refuses it.
+``agentfeed hook`` runs the capture hook in this process, for trying it by
 hand (Claude Code runs ``hook.py`` directly, which starts much faster).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
+from agentfeed import home as agentfeed_home
 from agentfeed import hook, importer, install, pricing, serve, transcripts
 
 DESCRIPTION = "Capture Claude Code hook events and send them to an agentfeed server."
@@ -57,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--key",
         help="API key sent as X-Agentfeed-Key, stored in $AGENTFEED_HOME/config.json "
-        "with mode 0600 (default: kept; '' removes it; env AGENTFEED_KEY overrides it)",
+        "with mode 0600 (default: $AGENTFEED_KEY, else the key of `agentfeed serve` on this "
+        "machine, $AGENTFEED_HOME/server_key, else the one kept; '' for none, for a server "
+        "that takes events without a key). Refused (exit 1, nothing changed) when no key is "
+        "found and the server is not one that takes events without, or when the server "
+        "answers 401 to the key",
     )
 
     p = commands.add_parser(
@@ -113,15 +124,50 @@ def _out(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
-def _install(args: argparse.Namespace) -> None:
-    key = args.key
-    if key is None:
-        # A server on this machine (agentfeed serve) keeps its key here: use it by default.
-        server_key = install.agentfeed_home() / "server_key"
-        if server_key.is_file():
-            key = server_key.read_text().strip() or None
+SERVER_STATES = {
+    "accepted": "reachable, key accepted",
+    "open": "reachable, takes events without a key (livebase dev)",
+    "unknown": "reachable",
+    "unreachable": "not reachable now (events are spooled until it is)",
+}
+
+
+def _kept_config(home: Path) -> dict[str, object]:
+    try:
+        config = json.loads((home / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _find_key(args: argparse.Namespace, home: Path) -> tuple[str | None, str]:
+    """The key the hook will send, and where it was found: ``--key``, ``$AGENTFEED_KEY``, the
+    server key of a server on this machine, else the key kept from an earlier install."""
+    if args.key is not None:
+        return args.key or None, "--key"
+    if os.environ.get("AGENTFEED_KEY"):
+        return os.environ["AGENTFEED_KEY"], "$AGENTFEED_KEY"
+    server_key = agentfeed_home.read_key(home, agentfeed_home.SERVER_KEY_FILE)
+    if server_key is not None:
+        return server_key, str(home / agentfeed_home.SERVER_KEY_FILE)
+    kept = _kept_config(home).get("key")
+    if isinstance(kept, str) and kept:
+        return kept, f"{home / 'config.json'} (kept)"
+    return None, ""
+
+
+def _install(args: argparse.Namespace) -> int:
+    home = install.agentfeed_home()
+    key, source = _find_key(args, home)
+    kept_url = _kept_config(home).get("url")
+    url = args.url or (kept_url if isinstance(kept_url, str) else None) or hook.DEFAULT_URL
+    install.validate_url(url)
+    check = install.check_key(url, key)
+    if check == "refused" or (key is None and check != "open" and args.key is None):
+        _fail_install(url, key, source, check, home)
+        return 1
     result = install.install(
-        _settings_path(args), url=args.url, key=key, project=args.project is not None
+        _settings_path(args), url=args.url, key=key or "", project=args.project is not None
     )
     path = result.settings_path
     if not result.changed:
@@ -140,15 +186,39 @@ def _install(args: argparse.Namespace) -> None:
     _out(f"  command: {result.command}")
     for event in install.SKIPPED_EVENTS:
         _out(f"  skipped: {event} (a hook there would replace Claude Code's own behaviour)")
-    if result.config_path is not None:
-        url, key = hook.load_config(str(result.config_path.parent))
-        state = (
-            "reachable"
-            if install.server_reachable(url)
-            else "not reachable now (events are spooled until it is)"
+    keyed = f"key from {source}" if key else "no key"
+    _out(f"  config:  {result.config_path} (url {url}, {keyed})")
+    _out(f"  server:  {url} {SERVER_STATES[check]}")
+    owner_key = agentfeed_home.read_key(home, agentfeed_home.OWNER_KEY_FILE)
+    if owner_key is not None and check in ("accepted", "open") and install.is_local(url):
+        _out(f"  feed:    {url.rstrip('/')}/?key={owner_key}")
+    return 0
+
+
+def _fail_install(url: str, key: str | None, source: str, check: str, home: Path) -> None:
+    """Say why nothing was installed, and what to do."""
+    where = {
+        "refused": "answers 401 (missing or wrong key)",
+        "unreachable": "is not reachable now",
+    }.get(check, "is reachable")
+    if key is not None:
+        why = (
+            f"the server at {url} refuses the key from {source}: events would only be spooled.\n"
+            "  Pass the server's key with --key (its AGENTFEED_KEY, or the server_key file in "
+            "its agentfeed home), or run install-hook on the machine where `agentfeed serve` runs."
         )
-        _out(f"  config:  {result.config_path} (url {url}, {'key set' if key else 'no key'})")
-        _out(f"  server:  {url} {state}")
+    elif source == "--key":
+        why = f"--key '' but the server at {url} needs a key: it {where}."
+    else:
+        why = (
+            f"no key to send with the events: no --key, no AGENTFEED_KEY, no "
+            f"{home / agentfeed_home.SERVER_KEY_FILE} (`agentfeed serve` makes it when it "
+            f"starts), and the server at {url} {where}.\n"
+            "  Start the server first (`agentfeed serve`), then run install-hook again; or pass "
+            "--key <the server's key>; or --key '' for a server that takes events without one "
+            "(`livebase dev`)."
+        )
+    sys.stderr.write(f"agentfeed: error: {why}\n  Nothing was changed.\n")
 
 
 def _uninstall(args: argparse.Namespace) -> None:
@@ -199,9 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         return _import_transcripts(args)
     try:
         if args.command == "install-hook":
-            _install(args)
-        else:
-            _uninstall(args)
+            return _install(args)
+        _uninstall(args)
     except (install.SettingsError, OSError) as exc:
         sys.stderr.write(f"agentfeed: error: {exc}\n")
         return 1

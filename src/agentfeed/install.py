@@ -11,6 +11,8 @@ handler per hook event into a Claude Code settings file:
   prompts and tool output to this machine's server. When it creates the file inside a git
   repository, the installer adds it to ``.git/info/exclude``, as Claude Code itself does.
 
+The home is private: made (or made again) with mode 0700, ``hook.py`` and ``config.json`` 0600.
+
 Each handler is ``{"type": "command", "command": "<python> -S <home>/hook.py --home <home>",
 "timeout": 5}``; events with matcher support get a group ``{"matcher": "*", ...}``, the others a
 group without a matcher. Our handlers are recognised by the hook path in their command (a
@@ -36,11 +38,15 @@ import shlex
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from agentfeed.home import agentfeed_home as agentfeed_home
+from agentfeed.home import private_home
 from agentfeed.hook import DEFAULT_URL, Target
 
 HANDLER_TIMEOUT = 5  # seconds; Claude Code's default for command hooks is 600
@@ -113,12 +119,6 @@ class Result:
 
 
 # --- locations ---------------------------------------------------------------------------------
-
-
-def agentfeed_home() -> Path:
-    """``$AGENTFEED_HOME``, else ``~/.agentfeed`` (absolute, not resolved)."""
-    env = os.environ.get("AGENTFEED_HOME")
-    return Path(env).expanduser().absolute() if env else Path.home() / ".agentfeed"
 
 
 def user_settings_path() -> Path:
@@ -341,15 +341,17 @@ def backup(path: Path, old_text: str, home: Path) -> Path:
 
 def install_hook_file(home: Path) -> Path:
     """Copy ``hook.py`` into ``home`` (unless it is already identical); its path."""
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_home(home)
     source = resources.files("agentfeed").joinpath("hook.py").read_bytes()
     dest = home / "hook.py"
     try:
         if dest.read_bytes() == source:
+            if dest.stat().st_mode & 0o777 != 0o600:
+                dest.chmod(0o600)
             return dest
     except FileNotFoundError:
         pass
-    _write_atomic(dest, source, 0o644)
+    _write_atomic(dest, source, 0o600)  # run as `python -S hook.py`: read, not executed
     return dest
 
 
@@ -372,7 +374,7 @@ def write_config(home: Path, url: str | None, key: str | None) -> Path:
         else:
             config.pop("key", None)
     data = (json.dumps(config, indent=2) + "\n").encode("utf-8")
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_home(home)
     _write_atomic(path, data, 0o600)
     return path
 
@@ -431,6 +433,38 @@ def server_reachable(url: str, timeout: float = 0.5) -> bool:
             return True
     except (OSError, ValueError):
         return False
+
+
+def is_local(url: str) -> bool:
+    """Whether ``url`` names this machine (a loopback address or ``localhost``)."""
+    try:
+        host = Target(url, "").host
+    except ValueError:
+        return False
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+KeyCheck = Literal["accepted", "open", "refused", "unreachable", "unknown"]
+
+
+def check_key(url: str, key: str | None, timeout: float = 2.0) -> KeyCheck:
+    """Ask the server at ``url`` whether it lets a post with ``key`` in (``GET /event``, which
+    stores nothing): ``accepted``; ``open`` (it needs no key: ``livebase dev``); ``refused``
+    (401); ``unreachable``; ``unknown`` (any other answer, e.g. an older server)."""
+    headers = {"X-Agentfeed-Key": key} if key else {}
+    base = url.strip() if "://" in url else "http://" + url.strip()
+    request = urllib.request.Request(base.rstrip("/") + "/event", headers=headers)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # as the hook: direct
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            body = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return "refused" if exc.code == 401 else "unknown"
+    except (OSError, ValueError):
+        return "unreachable"
+    if not isinstance(body, dict) or body.get("ok") is not True:
+        return "unknown"
+    return "accepted" if body.get("key_required") else "open"
 
 
 # --- the two operations ------------------------------------------------------------------------

@@ -258,6 +258,9 @@ def test_config_file_is_private_and_keeps_the_key(settings_path: Path, home: Pat
 
 # --- the command line, as a real process ---------------------------------------------------------
 
+CLOSED = ("--url", f"http://127.0.0.1:{free_port()}", "--key", "k")
+"""A server that is not running, and a key (install-hook refuses to install without one)."""
+
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     drop = ("AGENTFEED_", "CLAUDE_CONFIG_DIR", "PYTHON")
@@ -278,7 +281,7 @@ def agentfeed(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPro
 
 def test_cli_honours_claude_config_dir(tmp_path: Path) -> None:
     config_dir = tmp_path / "claude-config"
-    proc = agentfeed(tmp_path, "install-hook", CLAUDE_CONFIG_DIR=str(config_dir))
+    proc = agentfeed(tmp_path, "install-hook", *CLOSED, CLAUDE_CONFIG_DIR=str(config_dir))
     assert proc.returncode == 0, proc.stderr
     assert str(config_dir / "settings.json") in proc.stdout
     settings = json.loads((config_dir / "settings.json").read_text())
@@ -291,7 +294,9 @@ def test_cli_honours_claude_config_dir(tmp_path: Path) -> None:
 
 
 def test_cli_user_default_is_home_dot_claude(tmp_path: Path) -> None:
-    proc = agentfeed(tmp_path, "install-hook", "--user", "--url", "http://127.0.0.1:9")
+    proc = agentfeed(
+        tmp_path, "install-hook", "--user", "--url", "http://127.0.0.1:9", "--key", "k"
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "home" / ".claude" / "settings.json").exists()
     assert "not reachable" in proc.stdout
@@ -305,7 +310,7 @@ def test_cli_project_uses_settings_local_and_git_exclude(tmp_path: Path) -> None
     project = tmp_path / "repo"
     project.mkdir()
     subprocess.run(["git", "init", "-q", str(project)], check=True, timeout=30)
-    proc = agentfeed(tmp_path, "install-hook", "--project", str(project))
+    proc = agentfeed(tmp_path, "install-hook", "--project", str(project), *CLOSED)
     assert proc.returncode == 0, proc.stderr
     local = project / ".claude" / "settings.local.json"
     assert local.exists() and not (project / ".claude" / "settings.json").exists()
@@ -324,7 +329,7 @@ def test_cli_refuses_invalid_json_with_exit_1(tmp_path: Path) -> None:
     config_dir = tmp_path / "claude-config"
     config_dir.mkdir()
     (config_dir / "settings.json").write_text('{"hooks": {,}}')
-    proc = agentfeed(tmp_path, "install-hook", CLAUDE_CONFIG_DIR=str(config_dir))
+    proc = agentfeed(tmp_path, "install-hook", *CLOSED, CLAUDE_CONFIG_DIR=str(config_dir))
     assert proc.returncode == 1
     assert "not valid JSON" in proc.stderr and proc.stdout == ""
     assert (config_dir / "settings.json").read_text() == '{"hooks": {,}}'

@@ -5,6 +5,12 @@
 //
 // Query parameters: ?key=<owner key> (kept in localStorage; ?key= with no value forgets it),
 // ?pageSize=<n> (events per page, default 50), ?maxRows=<n> (rows in the DOM, default 400).
+//
+// The owner key is checked with the server (delivery:status) before anything is subscribed: a
+// key it refuses gives the public view and a notice saying so, never the owner badge. The empty
+// feed says what is true (nothing yet and how to connect Claude Code, for the owner; nothing
+// public yet, for the public), and a notice shows posts refused for their key (401) and
+// bodies rejected as unusable (counts only, for the public).
 import { LivebaseClient } from "/_livebase/client.js";
 
 const params = new URLSearchParams(location.search);
@@ -18,22 +24,53 @@ const TYPES = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
 const $ = (selector) => document.querySelector(selector);
 const debug = (window.__agentfeed = { loadId: Math.random(), seen: {}, renders: 0, status: "" });
 
-// The owner key (AGENTFEED_OWNER_KEY on the server) travels as the `ownerKey` argument of every
-// public function (access.py); without it the page shows the public view: public projects only,
-// redacted.
+// The owner key (AGENTFEED_OWNER_KEY on the server, else $AGENTFEED_HOME/owner_key) travels as
+// the `ownerKey` argument of every public function (access.py); without it the page shows the
+// public view: public projects only, redacted.
 if (params.has("key")) {
   if (params.get("key")) localStorage.setItem(KEY_STORE, params.get("key"));
   else localStorage.removeItem(KEY_STORE);
 }
-const ownerKey = localStorage.getItem(KEY_STORE);
+const storedKey = localStorage.getItem(KEY_STORE);
+let ownerKey = null; // the stored key, once the server has accepted it
+let keyProblem = null; // the server's reason for refusing the stored key
 
 const client = new LivebaseClient(location.origin, {
   onConnectionChange: (up) => ($("#conn").dataset.connected = String(up)),
 });
 const owned = (args) => (ownerKey ? { ...args, ownerKey } : args);
-$("#owner").hidden = !ownerKey;
-$("#public-note").hidden = Boolean(ownerKey);
+const forbidden = (error) => error?.data?.code === "Forbidden";
 window.__livebase = client;
+
+function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+async function checkKey() {
+  if (!storedKey) return;
+  try {
+    const status = await client.query("delivery:status", { ownerKey: storedKey });
+    if (status.owner) ownerKey = storedKey;
+  } catch (error) {
+    if (!forbidden(error)) throw error;
+    keyProblem = error.data.message ?? "wrong owner key";
+  }
+}
+
+function drawRole() {
+  $("#owner").hidden = !ownerKey;
+  $("#public-note").hidden = Boolean(ownerKey);
+  document.body.dataset.role = ownerKey ? "owner" : keyProblem ? "wrong-key" : "public";
+  const notice = $("#key-notice");
+  notice.hidden = !keyProblem;
+  if (!keyProblem) return;
+  notice.replaceChildren(
+    el("strong", { textContent: `Owner key not accepted: ${keyProblem}.` }),
+    ` This page was opened with an owner key this server refuses, so it shows the public view. ` +
+    `Open the owner link that agentfeed serve printed (/?key=… with the key in ` +
+    `$AGENTFEED_HOME/owner_key, default ~/.agentfeed/owner_key, or AGENTFEED_OWNER_KEY), or `,
+    el("a", { href: "?key=", textContent: "forget this key" }), ".");
+}
 
 // ------------------------------------------------------------------ rendering one event
 
@@ -167,10 +204,11 @@ function drawFeed() {
   const shown = results.slice(feed.start, feed.start + MAX_ROWS);
   feed.rows = reconcile($("#feed"), shown, feed.rows);
   const end = feed.start + shown.length;
+  const empty = status === "Exhausted" && results.length === 0;
   $("#feed-end").textContent =
-    end < results.length ? "…" : status === "Exhausted" ? (results.length ? "end of history" : "no events yet")
-      : "loading…";
-  $("#feed-count").textContent = `${results.length} events loaded`;
+    end < results.length ? "…" : status === "Exhausted" ? (empty ? "" : "end of history") : "loading…";
+  $("#feed-count").textContent = `${plural(results.length, "event")} loaded`;
+  drawEmpty(empty);
   const list = $("#feed");
   list.dataset.start = String(feed.start);
   list.dataset.loaded = String(results.length);
@@ -205,6 +243,32 @@ function pump() {
   }
 }
 
+// What an empty feed says: it depends on the filters and on who is looking.
+function drawEmpty(empty) {
+  const box = $("#empty");
+  box.hidden = !empty;
+  document.body.dataset.empty = String(empty);
+  if (!empty) return;
+  const connect = el("p", {}, "To send Claude Code's events here, run on the machine where it runs: ",
+    el("code", { textContent: `agentfeed install-hook --url ${location.origin}` }),
+    " (it uses the key of the agentfeed serve on the same machine; elsewhere add ",
+    el("code", { textContent: "--key <the server's key>" }), "). New events show here at once.");
+  if (Object.keys(feed.args).length) {
+    box.dataset.kind = "filtered";
+    box.replaceChildren(el("p", { textContent: "No events match these filters." }));
+  } else if (ownerKey) {
+    box.dataset.kind = "connect";
+    box.replaceChildren(el("strong", { textContent: "No events yet." }), connect);
+  } else {
+    box.dataset.kind = "nothing-public";
+    box.replaceChildren(
+      el("strong", { textContent: "Nothing is public here yet — the owner has not shared any project." }),
+      el("p", { textContent: "Are you the owner? Open the owner link that agentfeed serve printed " +
+        "(/?key=…) to see every event and to share projects." }), connect);
+  }
+  schedule(drawDelivery);
+}
+
 new IntersectionObserver(pump, { rootMargin: "200px" }).observe($("#feed-end"));
 new IntersectionObserver(pump, { rootMargin: "200px" }).observe($("#feed-top"));
 
@@ -219,16 +283,19 @@ for (const type of TYPES) $("#filters [name=type]").append(el("option", { value:
 
 function showError(error) {
   console.error(error);
-  $("#feed-end").textContent = `error: ${error.message}`;
+  if (forbidden(error) && ownerKey) { // the key stopped working (the server's key changed)
+    keyProblem = error.data.message ?? "wrong owner key";
+    ownerKey = null;
+    start();
+    return;
+  }
+  const message = error?.data?.message ?? String(error?.message ?? error).split("\n")[0];
+  $("#feed-end").textContent = `error: ${message}`;
 }
 
 // ------------------------------------------------------------------ sessions and projects
 
 let activeSessions = [];
-client.subscribe("sessions:active_sessions", owned({}), (rows) => {
-  activeSessions = rows;
-  schedule(drawSessions);
-}, showError);
 
 function ago(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
@@ -241,7 +308,7 @@ function drawSessions() {
     const li = el("li", { className: "session-item" },
       el("a", { href: `#session/${encodeURIComponent(s.session_id)}`,
                 textContent: `${base(s.project) || "?"} · ${s.session_id.slice(0, 8)}` }),
-      el("div", { className: "meta", textContent: `${s.event_count} events · ${ago(s.last_event_at)}` }),
+      el("div", { className: "meta", textContent: `${plural(s.event_count, "event")} · ${ago(s.last_event_at)}` }),
       el("div", { className: "last", textContent: clip(s.last_summary, 90) }));
     li.dataset.sessionId = s.session_id;
     return li;
@@ -249,10 +316,6 @@ function drawSessions() {
 }
 
 let projects = [];
-client.subscribe("projects:projects_with_stats", owned({}), (rows) => {
-  projects = rows;
-  schedule(drawProjects);
-}, showError);
 
 function drawProjects() {
   const select = $("#filters [name=project]");
@@ -265,7 +328,7 @@ function drawProjects() {
   $("#projects").replaceChildren(...projects.map((p) => {
     const li = el("li", { className: "project-item" });
     li.dataset.path = p.path;
-    const status = `${p.public ? "public" : "private"} · ${p.event_count} events · ${p.active_sessions} active`;
+    const status = `${p.public ? "public" : "private"} · ${plural(p.event_count, "event")} · ${p.active_sessions} active`;
     if (!ownerKey) {
       li.append(el("strong", { textContent: p.name, title: p.path }),
         el("div", { className: "meta", textContent: status }),
@@ -335,7 +398,7 @@ function drawSession() {
       el("h2", { textContent: `${base(s.project) || "session"} · ${s.session_id}` }),
       el("div", { className: "meta", textContent:
         `${s.status}${s.end_reason ? ` (${s.end_reason})` : ""} · started ${new Date(s.started_at).toLocaleString()} · ` +
-        `${s.event_count} events · ${s.prompt_count} prompts · ${s.tool_count} tool calls` +
+        `${plural(s.event_count, "event")} · ${plural(s.prompt_count, "prompt")} · ${plural(s.tool_count, "tool call")}` +
         (s.model ? ` · ${s.model}` : "") }));
   }
   if (view.state) {
@@ -353,7 +416,73 @@ function route() {
   else if (!$("#session-view").hidden) closeSession();
 }
 
+// ------------------------------------------------------------------ refused and rejected posts
+
+let delivery = null;
+const DAY_MS = 86_400_000;
+
+function drawDelivery() {
+  const box = $("#delivery-notice");
+  const s = delivery;
+  const empty = document.body.dataset.empty === "true";
+  const shown = (kind) => s && s[kind].count > 0 && (empty || Date.now() - s[kind].last_at < DAY_MS);
+  const parts = [];
+  if (shown("refused")) {
+    parts.push(el("p", {},
+      el("strong", { textContent: "Events are being refused: " }),
+      `${plural(s.refused.count, "post")} in the last ${s.window_days} days ` +
+      `(${s.refused.today} today, the last ${ago(s.refused.last_at)}) came with a missing or wrong ` +
+      "X-Agentfeed-Key and were refused (401); the hook keeps them in its spool and sends them " +
+      "again once its key is right. ",
+      ownerKey ? el("span", {}, "Run ",
+        el("code", { textContent: `agentfeed install-hook --url ${location.origin}` }),
+        " again where Claude Code runs (it picks up this server's key on the same machine; " +
+        "elsewhere pass --key).") : null));
+  }
+  if (shown("rejected")) {
+    parts.push(el("p", {},
+      el("strong", { textContent: "Unusable posts: " }),
+      `${plural(s.rejected.count, "body", "bodies")} in the last ${s.window_days} days could not ` +
+      `be used (the last ${ago(s.rejected.last_at)}); they are kept in rejected_events.` +
+      (ownerKey && s.last_rejected_reason ? ` Last reason: ${s.last_rejected_reason}` : "")));
+  }
+  box.hidden = parts.length === 0;
+  box.replaceChildren(...parts);
+}
+
+// ------------------------------------------------------------------ start
+
+const subscriptions = [];
+
+function start() {
+  while (subscriptions.length) subscriptions.pop()();
+  drawRole();
+  subscriptions.push(
+    client.subscribe("sessions:active_sessions", owned({}), (rows) => {
+      activeSessions = rows;
+      schedule(drawSessions);
+    }, showError),
+    client.subscribe("projects:projects_with_stats", owned({}), (rows) => {
+      projects = rows;
+      schedule(drawProjects);
+    }, showError),
+    client.subscribe("delivery:status", owned({}), (status) => {
+      delivery = status;
+      schedule(drawDelivery);
+    }, showError));
+  openFeed();
+  if (!$("#session-view").hidden) openSession($("#session-view").dataset.sessionId);
+}
+
 addEventListener("hashchange", route);
-openFeed();
-route();
-setInterval(() => schedule(drawSessions), 15_000); // keep the "… ago" labels fresh
+checkKey().catch((error) => {
+  console.error(error);
+  ownerKey = storedKey; // not about the key (e.g. an older server): use it as given
+}).finally(() => {
+  start();
+  route();
+});
+setInterval(() => {
+  schedule(drawSessions);
+  schedule(drawDelivery);
+}, 15_000); // keep the "… ago" labels fresh
