@@ -274,6 +274,8 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._phase = _IDLE
+        if self._timer is not None:
+            self._cancel_timer()  # it holds this connection (and so the body) until it fires
         if self._parser.should_upgrade():
             return  # handled by the HttpParserUpgrade branch in data_received
         request = self._request()
@@ -373,7 +375,8 @@ class _Connection(asyncio.Protocol):
         method = self._parser.get_method().decode("ascii")
         path = (parsed.path or b"/").decode("latin-1")
         query = (parsed.query or b"").decode("latin-1")
-        return Request(method, path, query, self._headers, b"".join(self._body))
+        body, self._body = b"".join(self._body), []
+        return Request(method, path, query, self._headers, body)
 
     # -- responses -------------------------------------------------------------------------------
 

@@ -167,6 +167,8 @@ def test_trickled_heads_and_bodies_are_answered_408_and_closed(server: LivebaseS
 
 def test_17_mb_of_arguments_are_refused_on_every_endpoint(server: LivebaseServer) -> None:
     big = "x" * (17 << 20)
+    httpx.get(f"{server.url}/version")
+    before = rss_mib(server)
     with httpx.Client(base_url=server.url, timeout=60) as http:
         for endpoint in [*API_ENDPOINTS, "/api/run/messages/echo"]:
             body = {"path": "messages:echo", "args": {"value": big}}
@@ -175,6 +177,9 @@ def test_17_mb_of_arguments_are_refused_on_every_endpoint(server: LivebaseServer
             error = response.json()
             assert error["code"] == "ArgumentsTooLarge", error
             assert "16777216" in error["message"], error
+        time.sleep(0.3)
+        grown = rss_mib(server) - before
+        assert grown < 24, f"the server kept {grown:.0f} MiB after five refused 17 MB calls"
         # Just under the limit still works.
         fits = {"path": "messages:echo", "args": {"value": "y" * (15 << 20)}}
         response = http.post("/api/query", json=fits)

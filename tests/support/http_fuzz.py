@@ -78,6 +78,8 @@ ROUTES = [
     "/webhooks/x",
 ]
 
+CALL_ROUTES = ["/api/query", "/api/mutation", "/api/action", "/api/function", "/api/function"]
+
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 
 
@@ -130,10 +132,74 @@ json_values = st.recursive(
 )
 
 
+_strings = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", " ", "general", "\u0000", "\ud7ff\ue000", "a" * 5000, "$x", "_id"]),
+)
+_int64 = st.one_of(
+    st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63), 10**6]).map(encoded_int),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1).map(encoded_int),
+)
+_numbers = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(10**6), 10**6))
+_pagination = st.fixed_dictionaries(
+    {},
+    optional={
+        "numItems": st.one_of(_int64, _numbers, _strings, st.none()),
+        "cursor": st.one_of(st.none(), _strings, st.sampled_from(["", "null", "eyJ4IjoxfQ=="])),
+        "maximumRowsRead": st.one_of(_int64, _numbers),
+        "endCursor": st.one_of(st.none(), _strings),
+        "id": _int64,
+    },
+)
+SIGNATURES: dict[str, dict[str, st.SearchStrategy[Any]]] = {
+    "messages:list": {"channel": _strings, "limit": st.one_of(st.none(), _int64, _int64, _numbers)},
+    "messages:page": {"channel": _strings, "paginationOpts": st.one_of(_pagination, json_values)},
+    "messages:count": {"channel": _strings},
+    "messages:send": {"channel": _strings, "body": _strings, "author": _strings},
+    "messages:edit": {"id": _strings, "body": _strings},
+    "messages:remove": {"id": _strings},
+    "messages:get": {"id": _strings},
+    "messages:echo": {"value": json_values},
+    "messages:clock": {},
+    "messages:paged_opts": {"channel": _strings, "paginationOpts": _pagination},
+    "counters:get": {"name": _strings},
+    "counters:increment": {"name": _strings},
+    "actions:shout": {"channel": _strings, "body": _strings},
+    "actions:slow_sum": {"a": _numbers, "b": _numbers},
+    "admin/users:message_total": {},
+    "admin/users:wipe_channel": {"channel": _strings},
+}
+"""Each function's arguments, with values that fit the declared types but are odd (empty,
+long, non-ASCII, negative, extreme), so that calls get past validation and run."""
+
+KINDS = {
+    path: "action"
+    if path.startswith("actions:")
+    else "query"
+    if path.split(":")[1] in ("list", "page", "count", "get", "echo", "clock", "paged_opts")
+    or path == "admin/users:message_total"
+    else "mutation"
+    for path in SIGNATURES
+}
+
+
+@st.composite
+def typed_calls(draw: st.DrawFn) -> dict[str, Any]:
+    path = draw(st.sampled_from(sorted(SIGNATURES)))
+    fields = SIGNATURES[path]
+    args = {name: draw(strategy) for name, strategy in fields.items() if draw(st.integers(0, 9))}
+    call: dict[str, Any] = {"path": path, "args": args}
+    if draw(st.integers(0, 3)) == 0:
+        call["format"] = "json"
+    return call
+
+
 @st.composite
 def call_bodies(draw: st.DrawFn) -> bytes:
     """A JSON body for ``/api/*``: mostly ``{path, args, format}`` calls, some broken."""
-    kind = draw(st.integers(0, 9))
+    kind = draw(st.integers(0, 12))
+    if kind >= 10:
+        return json.dumps(draw(typed_calls())).encode()
     if kind == 0:
         return draw(st.binary(max_size=200))
     if kind == 1:
@@ -237,7 +303,24 @@ def targets(draw: st.DrawFn) -> str:
 
 
 @st.composite
+def clean_headers(draw: st.DrawFn, admin_key: str) -> list[tuple[str, str]]:
+    """What a real client sends: maybe the admin key, a content type, an idempotency key."""
+    out: list[tuple[str, str]] = [("Content-Type", "application/json")]
+    if draw(st.integers(0, 3)) == 0:
+        out.append(("Authorization", f"Convex {admin_key}"))
+    if draw(st.integers(0, 5)) == 0:
+        out.append(("Idempotency-Key", draw(st.text(_token_chars, min_size=1, max_size=20))))
+    if draw(st.integers(0, 5)) == 0:
+        out.append(("Origin", "http://localhost:5173"))
+    return out
+
+
+_token_chars = st.sampled_from([*"abcdefghijklmnopqrstuvwxyz0123456789-_.~"])
+
+
+@st.composite
 def headers(draw: st.DrawFn, admin_key: str) -> list[tuple[str, str]]:
+    """Odd headers: wrong credentials, upgrades, duplicates, oversized, control bytes."""
     out: list[tuple[str, str]] = []
     if draw(st.integers(0, 2)) == 0:
         out.append(
@@ -293,19 +376,33 @@ def _latin1(text: str) -> bytes:
 @st.composite
 def http_requests(draw: st.DrawFn, admin_key: str = "livebase-e2e-admin-key") -> FuzzRequest:
     """One whole request, ready to send on a fresh connection."""
-    method = draw(
-        st.one_of(
-            st.sampled_from(METHODS + ["POST"] * 6),
-            st.sampled_from(["get", "FOO", "PRI", "CONNECT", "G\x00T", "POST "]),
+    typed: bytes | None = None
+    if draw(st.booleans()):  # a function call: the API's main door
+        method = "POST"
+        if draw(st.booleans()):  # well typed, to the right endpoint: it runs
+            call = draw(typed_calls())
+            kind = KINDS[call["path"]]
+            target = draw(st.sampled_from([f"/api/{kind}", f"/api/{kind}", "/api/function"]))
+            typed = json.dumps(call).encode()
+        else:
+            target = draw(st.sampled_from(CALL_ROUTES))
+    else:
+        method = draw(
+            st.one_of(
+                st.sampled_from(METHODS + ["POST"] * 6),
+                st.sampled_from(["get", "FOO", "PRI", "CONNECT", "G\x00T", "POST "]),
+            )
         )
-    )
-    target = draw(targets())
-    version = draw(st.sampled_from(["HTTP/1.1"] * 12 + ["HTTP/1.0", "HTTP/2.0", "HTTP/1.1 x"]))
-    hdrs = draw(headers(admin_key))
+        target = draw(targets())
+    version = draw(st.sampled_from(["HTTP/1.1"] * 20 + ["HTTP/1.0", "HTTP/2.0", "HTTP/1.1 x"]))
+    clean = draw(st.integers(0, 4)) < (4 if typed is not None else 2)
+    hdrs = draw(clean_headers(admin_key) if clean else headers(admin_key))
     body = draw(call_bodies()) if method.upper() in ("POST", "PUT", "PATCH") else b""
+    if typed is not None:
+        body = typed
     if method == "GET" and draw(st.integers(0, 10)) == 0:
         body = draw(call_bodies())
-    framing = draw(st.sampled_from(["length"] * 5 + ["chunked", "none", "both"]))
+    framing = draw(st.sampled_from(["length"] * 10 + ["chunked"] * 3 + ["none", "both"]))
     continue_100 = draw(st.integers(0, 10)) == 0
     head = [f"{method} {target} {version}", "Host: fuzz"]
     head += [f"{name}: {value}" for name, value in hdrs]
@@ -370,11 +467,15 @@ def send_request(port: int, data: bytes, timeout: float = 10.0) -> Outcome:
 
 
 __all__ = [
+    "CALL_ROUTES",
     "FUNCTIONS",
+    "KINDS",
     "ROUTES",
+    "SIGNATURES",
     "FuzzRequest",
     "Outcome",
     "call_bodies",
+    "clean_headers",
     "headers",
     "http_requests",
     "json_values",
@@ -382,4 +483,5 @@ __all__ = [
     "read_status",
     "send_request",
     "targets",
+    "typed_calls",
 ]
