@@ -540,3 +540,18 @@ def test_a_slow_but_steady_body_and_slow_handlers_are_not_cut_off() -> None:
     assert uploaded.startswith(b"POST /up  400 uuuu")
     assert bodies == [b"POST /slower  1 1", b"POST /next  1 2"]
     assert size > 0
+
+
+def test_deadlines_of_zero_are_off() -> None:
+    async def scenario(server: HttpServer) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        for piece in (b"POST /z HTTP/1.1\r\n", b"Host: t\r\n", b"Content-Length: 2\r\n\r\n", b"a"):
+            writer.write(piece)
+            await asyncio.sleep(0.3)
+        writer.write(b"b")
+        _, _, body = await read_response(reader)
+        writer.close()
+        return body
+
+    limits = HttpLimits(head_timeout=0, body_timeout=0, body_min_rate=0)
+    assert serve(scenario, limits=limits) == b"POST /z  2 ab"

@@ -41,6 +41,7 @@ MAX_PIPELINED = 16
 LINGER = 2.0
 """Seconds a refused connection keeps draining (and dropping) input before it is closed."""
 
+_NEVER = float("inf")
 _IDLE, _HEAD, _BODY = 0, 1, 2
 """What a connection is receiving: nothing, a request head, a request body."""
 
@@ -214,7 +215,7 @@ class _Connection(asyncio.Protocol):
                 self._refuse(self._head_too_large())
                 return
         deadline = self._deadline()
-        if self._timer is None or self._timer.when() > deadline:
+        if deadline != _NEVER and (self._timer is None or self._timer.when() > deadline):
             self._cancel_timer()
             self._timer = self._loop.call_at(max(deadline, now), self._on_deadline)
 
@@ -314,11 +315,17 @@ class _Connection(asyncio.Protocol):
         )
 
     def _deadline(self) -> float:
+        """When what is being received is overdue (``inf``: never; a timeout of 0 is off)."""
         limits = self._limits
         if self._phase == _HEAD:
-            return self._phase_start + limits.head_timeout
+            return self._phase_start + limits.head_timeout if limits.head_timeout > 0 else _NEVER
+        if limits.body_timeout <= 0:
+            return _NEVER
+        stalled = self._last_progress + limits.body_timeout
+        if limits.body_min_rate <= 0:
+            return stalled
         steady = self._phase_start + limits.body_timeout + self._body_size / limits.body_min_rate
-        return min(steady, self._last_progress + limits.body_timeout)
+        return min(steady, stalled)
 
     def _on_deadline(self) -> None:
         self._timer = None
@@ -329,10 +336,10 @@ class _Connection(asyncio.Protocol):
             # This server stopped reading (too many pipelined requests waiting), not the client:
             # it gets a fresh allowance once reading resumes.
             self._phase_start = self._last_progress = now
-            self._timer = self._loop.call_at(self._deadline(), self._on_deadline)
-            return
         deadline = self._deadline()
-        if now < deadline:
+        if deadline == _NEVER:
+            return
+        if now < deadline or self._read_paused:
             self._timer = self._loop.call_at(deadline, self._on_deadline)
             return
         if self._phase == _HEAD:
