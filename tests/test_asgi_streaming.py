@@ -55,6 +55,7 @@ def test_the_change_stream_is_streamed_and_ends_when_the_client_disconnects(
     async def scenario() -> list[dict[str, Any]]:
         app = asgi_app(deployment)
         sent: list[dict[str, Any]] = []
+        started = asyncio.Event()
         got_body = asyncio.Event()
         disconnect = asyncio.Event()
         requested = False
@@ -69,15 +70,18 @@ def test_the_change_stream_is_streamed_and_ends_when_the_client_disconnects(
 
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
-            if message["type"] == "http.response.body" and b"event: change" in message["body"]:
-                got_body.set()
+            if message["type"] == "http.response.body":
+                started.set()  # the first body is the checkpoint saying where "now" was
+                if b"event: change" in message["body"]:
+                    got_body.set()
 
         serving = asyncio.ensure_future(app(scope("cursor=now"), receive, send))
-        await asyncio.sleep(0.05)
+        # Write only once the stream has fixed "now": a commit before it is not part of it.
+        await asyncio.wait_for(started.wait(), 30)
         await deployment.runner.run_mutation("notes:add", {"text": "hi"}, admin=True)
-        await asyncio.wait_for(got_body.wait(), 5)
+        await asyncio.wait_for(got_body.wait(), 30)
         disconnect.set()
-        await asyncio.wait_for(serving, 5)
+        await asyncio.wait_for(serving, 30)
         return sent
 
     sent = asyncio.run(scenario())

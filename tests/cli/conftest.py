@@ -85,7 +85,7 @@ class Server(LivebaseServer):
     def output(self) -> str:
         return self.log_text()
 
-    def wait_for_output(self, needle: str, timeout: float = 10.0, start: int = 0) -> bool:
+    def wait_for_output(self, needle: str, timeout: float = 30.0, start: int = 0) -> bool:
         """True once ``needle`` appears in the output after character ``start``."""
         return self.wait_for_log(needle, timeout, start)
 

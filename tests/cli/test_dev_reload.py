@@ -42,7 +42,9 @@ def broken(ctx) -> str:
 
 V2 = WITH_PONG.replace('"v1"', '"v2"')
 
-RELOAD_TIMEOUT = 15.0
+# Generous: a reload on a loaded 2-core machine can take seconds.
+RELOAD_TIMEOUT = 30.0
+HTTP_TIMEOUT = 30.0
 
 
 def _call(client: httpx.Client, path: str, args: dict[str, Any]) -> httpx.Response:
@@ -70,7 +72,7 @@ def test_dev_hot_reload(servers: Servers, tmp_path: Path) -> None:
     app = write_app(tmp_path / "app", {"messages.py": V1})
     server = servers.start("dev", app, tmp_path / "data")
     module = app / "messages.py"
-    with httpx.Client(base_url=server.url, timeout=5.0) as client:
+    with httpx.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as client:
         first = _call(client, "messages:ping", {})
         assert first.json()["value"] == "v1", first.text
         connection = _client_port(first)
@@ -119,7 +121,7 @@ def test_dev_reload_of_a_same_size_edit_with_bytecode_caching(
     env = base_env()
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     server = servers.start("dev", app, tmp_path / "data", env=env)
-    with httpx.Client(base_url=server.url, timeout=5.0) as client:
+    with httpx.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as client:
         assert _call(client, "messages:ping", {}).json()["value"] == "v1"
         mark = len(server.output())
         # Saved the way many editors save: write a temporary file, then rename it over.
@@ -128,7 +130,7 @@ def test_dev_reload_of_a_same_size_edit_with_bytecode_caching(
         os.utime(temporary, ns=(second_start, second_start + 700_000_000))
         os.replace(temporary, module)
         assert server.wait_for_output("reloaded", start=mark), server.output()
-        deadline = time.monotonic() + 3.0
+        deadline = time.monotonic() + RELOAD_TIMEOUT
         while True:
             value = _call(client, "messages:ping", {}).json()["value"]
             if value == "v2" or time.monotonic() >= deadline:
@@ -174,7 +176,7 @@ def by_title(ctx, title: str) -> list:
 def test_dev_reloads_schema_changes(servers: Servers, tmp_path: Path) -> None:
     app = write_app(tmp_path / "app", {"schema.py": SCHEMA_V1, "notes.py": NOTES})
     server = servers.start("dev", app, tmp_path / "data")
-    with httpx.Client(base_url=server.url, timeout=5.0) as client:
+    with httpx.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as client:
         r = client.post("/api/mutation", json={"path": "notes:add", "args": {"title": "a"}})
         assert r.json()["status"] == "success", r.text
         note_id = r.json()["value"]
@@ -191,7 +193,7 @@ def test_dev_reloads_schema_changes(servers: Servers, tmp_path: Path) -> None:
         assert server.wait_for_output("reload failed", start=mark, timeout=RELOAD_TIMEOUT), (
             server.output()
         )
-        assert server.wait_for_output(note_id, start=mark, timeout=2.0), server.output()
+        assert server.wait_for_output(note_id, start=mark), server.output()
         assert "Traceback" not in server.output()[mark:]
         assert _call(client, "notes:by_title", {"title": "a"}).json()["value"] == ["a"]
         r = client.post("/api/mutation", json={"path": "notes:add", "args": {"title": "b"}})

@@ -14,6 +14,7 @@ import pytest
 
 from livebase.client import Client, ConnectionLostError, Subscription
 from livebase.values.types import Value
+from tests.support.calls import wait_until_async
 
 from .conftest import ChatServer, Relay, run
 
@@ -22,6 +23,11 @@ pytestmark = pytest.mark.e2e
 
 def channel() -> str:
     return f"ch-{uuid.uuid4().hex[:8]}"
+
+
+def sent_requests(c: Client) -> int:
+    """How many of the client's mutations and actions went out on a socket and await an answer."""
+    return sum(1 for req in c._state._requests.values() if req.sent)
 
 
 async def until_disconnected(c: Client) -> None:
@@ -108,7 +114,7 @@ def test_mutation_sent_to_a_frozen_server_resent_after_restart(own_server: ChatS
             assert own_server.process is not None
             os.kill(own_server.process.pid, signal.SIGSTOP)
             pending = asyncio.create_task(c.mutation("counters:increment", {"name": name}))
-            await asyncio.sleep(0.2)
+            await wait_until_async(lambda: sent_requests(c) == 1)  # on the old socket
             assert not pending.done()
             own_server.kill9()
             await asyncio.to_thread(own_server.restart)
@@ -157,7 +163,7 @@ def test_action_in_flight_fails_when_the_connection_drops(own_server: ChatServer
             assert await c.action("actions:slow_sum", {"a": 1.0, "b": 1.0}) == 2.0
             relay.swallow()
             pending = asyncio.create_task(c.action("actions:slow_sum", {"a": 2.0, "b": 2.0}))
-            await asyncio.sleep(0.2)
+            await wait_until_async(lambda: sent_requests(c) == 1)  # in flight: sent, no answer
             relay.cut()
             with pytest.raises(ConnectionLostError):
                 await pending
@@ -185,7 +191,7 @@ def test_silent_server_is_abandoned_after_the_inactivity_timeout(own_server: Cha
             assert relay.accepted == 2
             sub.close()
 
-    run(body(), timeout=20)
+    run(body(), timeout=40)
 
 
 def test_page_journal_survives_a_reconnect(own_server: ChatServer) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from livebase.client import (
     Change,
+    ChangeStream,
     ChangeStreamError,
     Client,
     ClientError,
@@ -29,10 +30,12 @@ from livebase.client import (
 )
 from livebase.values.wire import from_wire, to_wire
 from tests.support.apps import write_app
+from tests.support.calls import wait_until_async
 from tests.support.postgres import fresh_database_url
 from tests.support.server import LivebaseServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+# Generous: two tests write 10,000 commits, which takes minutes on a busy 2-core machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ADMIN_KEY = "change-stream-admin-key-0123456789"
 AUTH = {"Authorization": f"Convex {ADMIN_KEY}"}
@@ -128,8 +131,9 @@ def server(
 
 @pytest.fixture
 def own_server(app_dir: Path, tmp_path: Path, databases: Any) -> Iterator[LivebaseServer]:
-    """A fresh server for one test, which may kill and restart it."""
-    with launch(app_dir, tmp_path / "server", databases) as s:
+    """A fresh server for one test, which may kill and restart it. Its time limit for a function
+    is loose: ``items:ids`` reads 10,000 documents, more than 1 s of work on a loaded machine."""
+    with launch(app_dir, tmp_path / "server", databases, LIVEBASE_MAX_FUNCTION_SECONDS="60") as s:
         yield s
 
 
@@ -144,12 +148,18 @@ def call(server: LivebaseServer, path: str, args: dict[str, Any], kind: str = "m
     return from_wire(r.json()["value"])
 
 
-def run(coro: Any, timeout: float = 120.0) -> Any:
+def run(coro: Any, timeout: float = 600.0) -> Any:
     async def bounded() -> Any:
         async with asyncio.timeout(timeout):
             return await coro
 
     return asyncio.run(bounded())
+
+
+async def started(stream: ChangeStream) -> None:
+    """Wait until a ``cursor="now"`` stream that is being consumed has heard from the server
+    where "now" was; a commit before that point is not part of the stream."""
+    await wait_until_async(lambda: stream.cursor != "now")
 
 
 def sse(lines: Iterator[str], count: int, *, checkpoints: bool = False) -> list[dict[str, Any]]:
@@ -211,7 +221,7 @@ def test_bad_requests_get_a_json_error(
 def test_sse_with_cursor_now_sees_only_new_changes_with_documents(server: LivebaseServer) -> None:
     call(server, "items:add", {"n": -1})  # before "now": never seen
     url = f"{server.url}/api/changes?cursor=now&tables=items"
-    with httpx.stream("GET", url, headers=AUTH, timeout=10) as response:
+    with httpx.stream("GET", url, headers=AUTH, timeout=30) as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/event-stream"
         assert response.headers["cache-control"] == "no-cache"
@@ -253,7 +263,7 @@ def test_last_event_id_resumes_and_wins_over_the_cursor_parameter(
     assert [c["cursor"] for c in changes] == [f"{ts}-0", f"{ts}-1", str(ts)]
     headers = {**AUTH, "Last-Event-ID": changes[0]["cursor"]}
     url = f"{server.url}/api/changes?cursor={start}&tables=items"
-    with httpx.stream("GET", url, headers=headers, timeout=10) as response:
+    with httpx.stream("GET", url, headers=headers, timeout=30) as response:
         events = sse(response.iter_lines(), 2)
     assert [e["data"]["id"] for e in events] == ids[1:]
 
@@ -306,7 +316,7 @@ def test_client_changes_yields_decoded_changes_with_tables_filter(server: Liveba
                         return
 
             task = asyncio.ensure_future(consume())
-            await asyncio.sleep(0.3)
+            await started(stream)
             await client.mutation("items:add", {"n": 1})
             await client.mutation("notes:add", {"text": "a"})
             await client.mutation("notes:add", {"text": "b"})
@@ -325,11 +335,18 @@ def test_sync_client_changes_is_a_blocking_iterator_whose_timeouts_lose_nothing(
 ) -> None:
     with SyncClient(server.url, admin_key=ADMIN_KEY) as client:
         stream = client.changes(tables=["notes"], cursor="now")
-        with pytest.raises(TimeoutError):
-            stream.next(timeout=0.3)
+        # Nothing to return yet: each next() times out, meanwhile taking in the checkpoint that
+        # says where "now" was. Write only after that (an earlier commit is before "now").
+        deadline = time.monotonic() + 30
+        while True:
+            with pytest.raises(TimeoutError):
+                stream.next(timeout=0.3)
+            if stream.cursor != "now":
+                break
+            assert time.monotonic() < deadline, "the stream never reported where 'now' was"
         client.mutation("notes:add", {"text": "one"})
         client.mutation("notes:add", {"text": "two"})
-        texts = [stream.next(timeout=10).document["text"] for _ in range(2)]  # type: ignore[index]
+        texts = [stream.next(timeout=30).document["text"] for _ in range(2)]  # type: ignore[index]
         assert texts == ["one", "two"]
         stream.close()
 
@@ -351,10 +368,10 @@ def test_an_expired_cursor_is_refused_with_410(
 
         run(add_one_by_one(server, 10_001))
         server.stop()
-    time.sleep(1.1)
+    time.sleep(1.1)  # the two oldest commits are now more than 1 s old
     server = launch(app_dir, tmp_path / "s", databases, LIVEBASE_CHANGE_RETENTION_SECONDS="1")
     with server:
-        assert server.wait_for_log("pruned 2 change-log entries", timeout=10), server.log_text()
+        assert server.wait_for_log("pruned 2 change-log entries"), server.log_text()
         for cursor in ("0", too_old, f"{newest_pruned}-0"):
             r = httpx.get(f"{server.url}/api/changes?cursor={cursor}", headers=AUTH)
             assert r.status_code == 410 and r.json()["code"] == "CursorExpired", cursor
@@ -458,10 +475,9 @@ def test_a_live_stream_reconnects_across_a_server_restart(own_server: LivebaseSe
                         return
 
             consumer = asyncio.ensure_future(consume())
-            await asyncio.sleep(0.3)
+            await started(stream)
             written += await writer.mutation("items:bulk", {"start": 0, "count": 200})
-            while len(got) < 100:
-                await asyncio.sleep(0.01)
+            await wait_until_async(lambda: len(got) >= 100)
             await asyncio.to_thread(own_server.kill9)
             await asyncio.to_thread(own_server.restart)
             written += await writer.mutation("items:bulk", {"start": 200, "count": 200})

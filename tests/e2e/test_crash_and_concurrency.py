@@ -9,11 +9,12 @@ import http.client
 import json
 import socket
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.calls import wait_until
 
 from .livebase_process import ADMIN_KEY, Server
 
@@ -68,7 +69,9 @@ def test_kill_9_loses_no_acknowledged_mutation(server_factory, durability: str) 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1.0)  # mutations are in flight when the server is killed
+    # Kill once enough writes were acknowledged to prove something; the writers keep going, so
+    # mutations are in flight when the server dies.
+    wait_until(lambda: len(acknowledged) > 50)
     server.kill()
     stop.set()
     for t in threads:

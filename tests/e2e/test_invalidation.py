@@ -71,14 +71,21 @@ def _is_update_of(qid: int, value: Any) -> Any:
     return check
 
 
-async def _wait_gauges(url: str, connections: float, timeout: float = 5.0) -> dict[str, float]:
+async def _wait_gauges(
+    url: str, connections: float, subscriptions: float | None = None, timeout: float = 30.0
+) -> dict[str, float]:
+    """The gauges once they show ``connections`` (and ``subscriptions``, if given), or as they
+    are after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         got = {
             "connections": metric(url, "livebase_sync_connections"),
             "subscriptions": metric(url, "livebase_subscriptions"),
         }
-        if got["connections"] == connections or time.monotonic() > deadline:
+        settled = got["connections"] == connections and (
+            subscriptions is None or got["subscriptions"] == subscriptions
+        )
+        if settled or time.monotonic() > deadline:
             return got
         await asyncio.sleep(0.05)
 
@@ -186,7 +193,7 @@ async def _thousand_subscriptions(server: ChatServer) -> None:
     finally:
         await s1.close()
 
-    gauges = await _wait_gauges(url, 0)
+    gauges = await _wait_gauges(url, 0, subscriptions=0)
     assert gauges == {"connections": 0, "subscriptions": 0}, (
         f"closed sockets must release their connections and subscriptions: {gauges}"
     )

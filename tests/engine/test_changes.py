@@ -281,7 +281,7 @@ def test_feed_wakes_a_waiting_follower_on_commit(engine: Engine) -> None:
         for n in range(3):
             await asyncio.sleep(0.01)
             await engine.mutate(lambda tx, n=n: tx.insert("a", {"n": n}))
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 30)
         return got
 
     assert run(scenario()) == [0, 1, 2]

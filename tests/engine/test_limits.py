@@ -97,7 +97,7 @@ def test_max_bytes_read(make_engine: EngineFactory) -> None:
 
 
 def test_function_deadline_stops_a_mutation_and_writes_nothing(make_engine: EngineFactory) -> None:
-    engine = make_engine(settings=limits(max_function_seconds=0.05))
+    engine = make_engine(settings=limits(max_function_seconds=0.2))
     doc_id = mutate(engine, lambda tx: tx.insert("t", {"n": 0})).value
     ts = engine.latest_ts
     loops = []
@@ -105,7 +105,7 @@ def test_function_deadline_stops_a_mutation_and_writes_nothing(make_engine: Engi
     def slow(tx: Transaction) -> None:
         tx.patch(doc_id, {"n": 1})
         tx.insert("t", {"n": 2})
-        end = time.monotonic() + 0.2
+        end = time.monotonic() + 5.0
         while time.monotonic() < end:
             tx.get(doc_id)
             loops.append(1)
@@ -114,7 +114,8 @@ def test_function_deadline_stops_a_mutation_and_writes_nothing(make_engine: Engi
     with pytest.raises(LimitExceededError) as info:
         mutate(engine, slow)
     assert info.value.code == "FunctionTimeout"
-    assert time.monotonic() - started < 0.19, "the deadline did not stop the loop early"
+    # Loose for a loaded machine, yet well short of the 5 s the loop runs unstopped.
+    assert time.monotonic() - started < 2.5, "the deadline did not stop the loop early"
     assert loops
     assert [d["n"] for d in read(engine, lambda tx: tx.query("t").collect())] == [0]
     assert engine.latest_ts == ts
@@ -125,7 +126,7 @@ def test_function_deadline_applies_to_queries(make_engine: EngineFactory) -> Non
     doc_id = mutate(engine, lambda tx: tx.insert("t", {"n": 0})).value
 
     def slow(tx: Transaction) -> None:
-        end = time.monotonic() + 0.2
+        end = time.monotonic() + 5.0  # far past the deadline, however slow the machine
         while time.monotonic() < end:
             tx.get(doc_id)
 

@@ -63,9 +63,11 @@ def test_a_nested_action_gets_a_thread_even_when_the_pool_is_full() -> None:
 def test_async_actions_run_on_their_own_loop_and_can_be_cancelled() -> None:
     pool = ActionPool(2)
     main_thread = threading.get_ident()
+    sleeping = threading.Event()
 
     async def sleeper() -> None:
         assert threading.get_ident() != main_thread
+        sleeping.set()
         await asyncio.sleep(60)
 
     async def answer() -> int:
@@ -73,11 +75,8 @@ def test_async_actions_run_on_their_own_loop_and_can_be_cancelled() -> None:
         return 42
 
     job = pool.submit(sleeper, (), {}, is_async=True)
-    deadline = time.monotonic() + 30
-    while not job.future.running():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    time.sleep(0.05)
+    # Cancel it as a running task of its loop (not before it started, which a job also allows).
+    assert sleeping.wait(30)
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
         job.future.result(10)

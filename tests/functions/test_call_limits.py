@@ -13,6 +13,9 @@ from livebase.config import Limits
 from .conftest import Harness
 
 LIMIT = 0.2
+# How soon after the limit a call must be stopped: loose for a loaded machine, yet well short
+# of the 5 s the stubborn functions below run (or sleep) when nothing stops them.
+STOPPED_WITHIN = LIMIT + 2.5
 
 APP = {
     "stubborn.py": """
@@ -104,7 +107,7 @@ def test_a_loop_that_catches_base_exception_is_stopped_at_the_limit(
         result, seconds = timed(lambda p=path: h.query(p))  # type: ignore[misc]
         assert result.error is not None, path  # type: ignore[attr-defined]
         assert getattr(result.error, "code", None) == "FunctionTimeout", path  # type: ignore[attr-defined]
-        assert seconds < LIMIT + 1.0, f"{path} ran {seconds:.2f} s past a {LIMIT} s limit"
+        assert seconds < STOPPED_WITHIN, f"{path} ran {seconds:.2f} s past a {LIMIT} s limit"
     # The thread is clean afterwards: the next call runs normally.
     assert h.value(h.query("stubborn:count")) == 0
 
@@ -115,7 +118,7 @@ def test_a_mutation_that_swallows_the_timeout_is_rolled_back(
     h = limited(harness)
     result, seconds = timed(lambda: h.mutation("stubborn:swallow_in_mutation"))
     assert getattr(result.error, "code", None) == "FunctionTimeout"  # type: ignore[attr-defined]
-    assert seconds < LIMIT + 1.0
+    assert seconds < STOPPED_WITHIN
     assert h.value(h.query("stubborn:count")) == 0  # nothing half-written
 
 
@@ -128,7 +131,7 @@ def test_sleep_is_refused_in_queries_and_mutations_but_not_in_actions(
         error = result.error  # type: ignore[attr-defined]
         assert getattr(error, "code", None) == "NonDeterministicSleep"
         assert "ctx.scheduler.run_after" in str(error)
-        assert seconds < 0.5  # refused at once, not after sleeping
+        assert seconds < STOPPED_WITHIN  # refused at once, not after sleeping 5 s
     assert h.value(h.action("stubborn:waits")) == "ok"
     started = time.monotonic()
     time.sleep(0.01)  # outside calls, sleep is the real one

@@ -75,6 +75,8 @@ def app(crons_source: str) -> dict[str, str]:
     return {
         "tasks.py": """
             import asyncio
+            import os
+            import time
 
             from livebase import internal_action, internal_mutation, mutation, query
 
@@ -85,9 +87,12 @@ def app(crons_source: str) -> dict[str, str]:
 
 
             @internal_action
-            async def slow(ctx) -> None:
+            async def slow(ctx, gate: str) -> None:
                 await ctx.run_mutation("tasks:tick", {"label": "slow start"})
-                await asyncio.sleep(0.2)
+                # Runs until the test creates the file ``gate`` (a minute at most).
+                deadline = time.monotonic() + 60
+                while not os.path.exists(gate) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
 
 
             @query
@@ -164,20 +169,22 @@ SLOW = """
     from livebase import Crons
 
     crons = Crons()
-    crons.interval("slow", "tasks:slow", seconds=1)
+    crons.interval("slow", "tasks:slow", {"gate": GATE}, seconds=1)
 """
 
 
-def test_a_run_never_overlaps_the_previous_one(deploy: Any) -> None:
-    live: Live = deploy(app(SLOW))
+def test_a_run_never_overlaps_the_previous_one(deploy: Any, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    live: Live = deploy(app(SLOW.replace("GATE", repr(str(gate)))))
 
     async def main() -> None:
         worker = live.deployment.worker
-        await worker.tick()  # starts the first run; it takes 0.2 s of real time
+        await worker.tick()  # starts the first run; it lasts until the gate opens
         live.clock.advance(1)
         await worker.tick()  # due again, but the first run is still going
         live.clock.advance(1)
         await worker.tick()
+        gate.touch()
         await live.run_due()
         assert ticks(live) == ["slow start"]
         row = live.table(CRON_JOBS)[0]

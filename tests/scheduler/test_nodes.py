@@ -11,6 +11,7 @@ from livebase.functions.loader import unload
 from livebase.runtime import FakeRuntime
 from livebase.server import Deployment
 from tests.support.apps import write_app
+from tests.support.calls import wait_until_async
 from tests.support.postgres import fresh_database_url
 
 APP = {
@@ -57,8 +58,7 @@ def test_a_live_node_keeps_its_long_action_and_a_dead_one_loses_it(tmp_path: Pat
                 # a claims the action and runs it; with nothing else due it still wakes within
                 # the heartbeat period, so the others keep seeing it alive
                 assert await a.worker.tick() <= 2.0
-                await asyncio.sleep(0.05)
-                assert state() == "inProgress"
+                await wait_until_async(lambda: state() == "inProgress")  # the claim is a task
                 for _ in range(5):  # a minute passes; a keeps ticking (heartbeats)
                     clock.advance(12)
                     await a.worker.tick()

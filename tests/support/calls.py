@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,3 +30,12 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, f"timed out after {timeout} s"
         time.sleep(0.02)
+
+
+async def wait_until_async(predicate: Callable[[], Any], timeout: float = 30.0) -> None:
+    """``wait_until`` on an event loop: poll ``predicate`` every 20 ms (letting the loop run in
+    between) until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s"
+        await asyncio.sleep(0.02)

@@ -80,7 +80,8 @@ class NodeProcess:
                 return None
             if line is None:
                 self.ended = True
-                time.sleep(0.1)  # let the stderr pump catch up
+                # The script is ending: let the stderr pump read to the end, for the transcript.
+                self._pumps[1].join(timeout=10)
                 return None
             self.seen.append(line)
             try:

@@ -217,7 +217,11 @@ async function restartScenario() {
   await handshake("pause-server");
   const inflight = a.mutation(api.send, { channel, body: "in flight" });
   inflight.catch(() => {});
-  await sleep(300);
+  const sentOnOpenSocket = () => {
+    const s = a.connectionState();
+    return s.isWebSocketConnected && s.inflightMutations === 1;
+  };
+  await waitFor(sentOnOpenSocket, 10000, "the mutation to be in flight").catch(() => {});
   const s1 = a.connectionState();
   result.inflightState = { connected: s1.isWebSocketConnected, inflightMutations: s1.inflightMutations };
   check(s1.isWebSocketConnected && s1.inflightMutations === 1, "mutation should be in flight on the open socket", result.inflightState);
@@ -227,7 +231,8 @@ async function restartScenario() {
   await waitFor(() => !a.connectionState().isWebSocketConnected, 10000, "the client to notice the closed socket");
   const queued = a.mutation(api.send, { channel, body: "sent while down" });
   queued.catch(() => {});
-  await sleep(100);
+  const bothPending = () => a.connectionState().inflightMutations === 2;
+  await waitFor(bothPending, 10000, "both mutations to be pending").catch(() => {});
   result.queuedState = { inflightMutations: a.connectionState().inflightMutations };
   check(a.connectionState().inflightMutations === 2, "both mutations should be pending while down", result.queuedState);
 
@@ -235,7 +240,8 @@ async function restartScenario() {
   //    resends both mutations.
   await handshake("restart-server");
   const t0 = Date.now();
-  const [inflightId, queuedId] = await withTimeout(Promise.all([inflight, queued]), 25000, "both mutations to resolve after the restart");
+  // The client's reconnect backoff grows while the server is down, to 16 s +-50% jitter.
+  const [inflightId, queuedId] = await withTimeout(Promise.all([inflight, queued]), 60000, "both mutations to resolve after the restart");
   result.resolvedAfterMs = Date.now() - t0;
   result.ids = { inflightId, queuedId };
   check(typeof inflightId === "string" && typeof queuedId === "string" && inflightId !== queuedId, "two distinct ids", result.ids);

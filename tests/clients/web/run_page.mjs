@@ -19,8 +19,9 @@ if (!pageUrl || !screenshotPath) {
   process.exit(2);
 }
 
-const READY_TIMEOUT_MS = Number(process.env.READY_TIMEOUT_MS ?? 20000);
-const UPDATE_TIMEOUT_MS = Number(process.env.UPDATE_TIMEOUT_MS ?? 5000);
+// Generous: Chromium on a loaded 2-core machine is slow to start and to render.
+const READY_TIMEOUT_MS = Number(process.env.READY_TIMEOUT_MS ?? 60000);
+const UPDATE_TIMEOUT_MS = Number(process.env.UPDATE_TIMEOUT_MS ?? 20000);
 const STDIN_TIMEOUT_MS = Number(process.env.STDIN_TIMEOUT_MS ?? 20000);
 const MAX_FRAMES = 200;
 
