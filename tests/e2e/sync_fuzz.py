@@ -87,6 +87,13 @@ class _Expect:
     frame: str = ""
 
 
+def _short(value: Any) -> str:
+    """A bounded description of a JSON value (a 1,000-deep array has no usable repr)."""
+    if isinstance(value, (list, dict)):
+        return type(value).__name__
+    return repr(value)[:40]
+
+
 def _u32(value: Any) -> bool:
     return type(value) is int and 0 <= value <= U32_MAX
 
@@ -107,20 +114,20 @@ def expectations(frame: Frame) -> list[_Expect]:
         request_id = data.get("requestId")
         if _u32(request_id):
             return [_Expect(f"{kind} {request_id}", "response", (kind, request_id), short)]
-        return [_Expect(f"{kind} with requestId {request_id!r}", "close", frame=short)]
+        return [_Expect(f"{kind} with requestId {_short(request_id)}", "close", frame=short)]
     if kind == "ModifyQuerySet":
         new = data.get("newVersion")
         if _u32(new):
             return [_Expect(f"ModifyQuerySet to {new}", "querySet", new, short)]
-        return [_Expect(f"ModifyQuerySet to {new!r}", "close", frame=short)]
+        return [_Expect(f"ModifyQuerySet to {_short(new)}", "close", frame=short)]
     if kind == "Authenticate":
         base = data.get("baseVersion")
         if _u32(base):
             return [_Expect(f"Authenticate from {base}", "identity", base + 1, short)]
-        return [_Expect(f"Authenticate from {base!r}", "close", frame=short)]
+        return [_Expect(f"Authenticate from {_short(base)}", "close", frame=short)]
     if kind in ("Connect", "Event"):
         return []
-    return [_Expect(f"a frame of type {str(kind)[:40]!r}", "close", frame=short)]
+    return [_Expect(f"a frame of type {_short(kind)}", "close", frame=short)]
 
 
 class _Session:

@@ -67,7 +67,8 @@ json_values = st.recursive(
 odd_values = st.sampled_from(
     [1.7, 1e300, 2.0, -1, 2**32, 2**53 + 1, True, False, None, "0", "", [], {}, [{}], "x" * 2000,
      DEEP.format(17), DEEP.format(500), DEEP.format(1000), DEEP.format(1500),
-     {"$integer": "AQ=="}, {"$bytes": 5}, {"$set": []}, {"$float": "AAAAAAAA8D8="}]
+     {"$integer": "AQ=="}, {"$integer": "AQAAAAAAAAA="}, {"$bytes": 5}, {"$set": []},
+     {"$float": "AAAAAAAA8D8="}]
 )  # fmt: skip
 anything = odd_values | json_values
 ids = st.integers(0, 6)
