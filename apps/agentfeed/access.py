@@ -13,7 +13,10 @@ results are never shared with anyone else's. A wrong key is an error (``Forbidde
 - The public sees only documents of public projects (``projects.public``): a project itself, and
   events, sessions, tool calls and daily rows whose ``project`` is a public project's path. A
   document without a project is never public. What it sees is redacted (``redact.py``): secrets
-  masked, home directories shortened, long strings cut; ``raw`` stays valid JSON.
+  masked, home directories shortened, long strings cut; ``raw`` stays valid JSON. An event's,
+  session's or tool call's text fields are shown from its stored redacted copy (``redacted.py``:
+  made when it was written, from the text before any cut), and one without a current copy is
+  not shown to the public; neither the owner nor the public gets the copy as such.
 
 Project paths are shown with the home directory shortened (``~/app``); the functions that take a
 project path accept that form back (``project_path``).
@@ -25,7 +28,7 @@ from typing import Any
 
 from livebase import AppError
 
-from . import redact, settings
+from . import redact, redacted, settings
 
 Doc = dict[str, Any]
 
@@ -94,8 +97,10 @@ class Viewer:
     def visible(self, kind: str, docs: list[Doc]) -> list[Doc]:
         """The documents of ``kind`` the caller may see, as they may see them."""
         if self.owner:
-            return docs
-        return [redact_doc(doc) for doc in docs if self.sees(kind, doc)]
+            return [_without_copy(doc) for doc in docs]
+        return [
+            redact_doc(doc) for doc in docs if self.sees(kind, doc) and redacted.is_ready(kind, doc)
+        ]
 
     def visible_one(self, kind: str, doc: Doc | None) -> Doc | None:
         if doc is None:
@@ -129,12 +134,25 @@ def viewer(ctx: Any, owner_key: str | None) -> Viewer:
     return Viewer(ctx, is_owner(owner_key))
 
 
+def _without_copy(doc: Doc) -> Doc:
+    if redacted.FIELD not in doc:
+        return doc
+    return {key: value for key, value in doc.items() if key != redacted.FIELD}
+
+
 def redact_doc(doc: Doc) -> Doc:
-    """A document as the public sees it."""
+    """A document as the public sees it: a text field from its redacted copy (``redacted.py``;
+    a document that should have one is not shown without it), one without a copy redacted now
+    (a project's name, an event's type...)."""
+    shown = redacted.shown_fields(doc)
     out: Doc = {}
     for key, value in doc.items():
+        if key == redacted.FIELD:
+            continue
         if key in KEPT or key.startswith("_"):
             out[key] = value
+        elif key in shown:
+            out[key] = shown[key]
         elif key in PATH_FIELDS and isinstance(value, str):
             out[key] = redact.shorten_home(value)
         elif key in JSON_FIELDS and isinstance(value, str):

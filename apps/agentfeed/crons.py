@@ -1,9 +1,11 @@
 """Housekeeping: end idle sessions every minute (idle after ``AGENTFEED_IDLE_MINUTES``, default
-30) and delete blobs whose ingestion never committed, every five minutes."""
+30), delete blobs whose ingestion never committed every five minutes, and every minute give
+documents stored before redacted copies existed (or by older rules) a current one."""
 
 from livebase import Crons
 
 from .blobs import sweep
+from .events import refresh_redacted
 from .sessions import end_idle
 from .settings import idle_minutes
 
@@ -14,3 +16,4 @@ crons.interval("end idle sessions", end_idle, {"idle_minutes": idle_minutes()}, 
 crons.interval(
     "sweep pending blobs", sweep, {"older_than_minutes": PENDING_BLOB_MINUTES}, minutes=5
 )
+crons.interval("refresh redacted copies", refresh_redacted, {}, minutes=1)

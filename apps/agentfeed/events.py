@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from livebase import PaginationOptions, internal_mutation, internal_query, query
 
-from . import access, delivery, normalize, projects, sessions, stats, tool_calls
+from . import access, delivery, normalize, projects, redacted, sessions, stats, tool_calls
 from .blobs import BlobRef
 from .blobs import attach as attach_blobs
 
@@ -24,8 +24,11 @@ PAGE_LIMIT = 200
 SCAN_LIMIT = 5000
 """Rows one feed page may scan when filters go beyond its index (text search, several
 filters): the page can then hold fewer items than asked, with ``isDone`` false."""
-LISTING_DROPS = ("raw",)
+LISTING_DROPS = ("raw", redacted.FIELD)
 """Fields a listing leaves out (``events:get`` has them)."""
+REFRESH_BATCH = 25
+"""Documents ``refresh_redacted`` gives a current redacted copy per run (an event's copy takes
+one to a few milliseconds to make from its ``raw``)."""
 
 
 @internal_mutation
@@ -36,12 +39,15 @@ def ingest(
     blobs: list[BlobRef],
     raw_bytes: float,
     generated_id: str,
+    redacted_raw: str | None = None,
 ) -> dict[str, Any]:
     """Store one payload: ``{status: stored | duplicate | rejected, id, reason?}``.
 
     ``raw`` is the payload as JSON text with large fields replaced by previews, ``blobs`` the
-    pending blobs holding those fields, ``raw_bytes`` the size of the body received and
-    ``generated_id`` the event id of an activity sent without one.
+    pending blobs holding those fields, ``raw_bytes`` the size of the body received,
+    ``generated_id`` the event id of an activity sent without one and ``redacted_raw`` the
+    payload as the public may see it (``redacted.public_payload``, redacted before it was cut;
+    without it, ``raw`` is redacted here). The event's redacted copy is made from it.
     """
     try:
         payload = json.loads(raw)
@@ -63,6 +69,9 @@ def ingest(
     if existing is not None:
         return {"status": "duplicate", "id": existing["_id"]}
     event.setdefault("timestamp", ctx.now)
+    event[redacted.FIELD] = redacted.event_copy(
+        event["origin"], _public_payload(endpoint, payload, redacted_raw)
+    )
     applied = sessions.apply_event(ctx, event)
     if applied is not None and applied.project is not None:
         event["project"] = applied.project
@@ -74,6 +83,16 @@ def ingest(
     tool_calls.apply_event(ctx, event, event_doc)
     stats.apply_event(ctx, event, applied is not None and applied.created)
     return {"status": "stored", "id": event_doc}
+
+
+def _public_payload(endpoint: str, payload: Any, redacted_raw: str | None) -> dict[str, Any]:
+    try:
+        shown = json.loads(redacted_raw) if redacted_raw is not None else None
+    except ValueError:
+        shown = None
+    if isinstance(shown, dict):
+        return shown
+    return redacted.public_payload(endpoint, payload)
 
 
 def reject(
@@ -195,13 +214,37 @@ def feed(
     for field, value in wanted.items():
         q = q.filter(lambda doc, f=field, x=value: doc.get(f) == x)
     needle = search.strip().lower() if search else ""
-    if needle:
-        q = q.filter(lambda doc: needle in doc["summary"].lower())
-    if not who.owner:
-        q = q.filter(lambda doc: who.sees("events", doc))
+    if who.owner:
+        if needle:
+            q = q.filter(lambda doc: needle in doc["summary"].lower())
+    else:
+        q = q.filter(
+            lambda doc: (
+                who.sees("events", doc)
+                and redacted.is_ready("events", doc)
+                and _shown_matches(doc, tool, needle)
+            )
+        )
     scan = bool(wanted or needle or not who.owner)
     result = q.order("desc").paginate(_page_opts(paginationOpts, scan))
-    return who.visible_page("events", {**result, "page": _listing(result["page"])})
+    return _listing_page(who.visible_page("events", result))
+
+
+def _shown_matches(doc: dict[str, Any], tool: str | None, needle: str) -> bool:
+    """Whether the public's filters match an event as the public sees it: its redacted tool
+    name and summary (``redacted.py``), never the text it hides (a search of hidden text would
+    tell, one query at a time, what the text is)."""
+    if tool is None and not needle:
+        return True
+    shown = redacted.shown_fields(doc)
+    if tool is not None and shown.get("tool_name") != tool:
+        return False
+    return not needle or needle in str(shown.get("summary", "")).lower()
+
+
+def _listing_page(result: dict[str, Any]) -> dict[str, Any]:
+    """A page as shown, without ``raw`` (nor the redacted copy: the public got its fields)."""
+    return {**result, "page": _listing(result["page"])}
 
 
 @query
@@ -215,7 +258,7 @@ def session_timeline(
         .with_index("by_session_time", lambda q: q.eq("session_id", session_id))
         .paginate(_page_opts(paginationOpts, False))
     )
-    return who.visible_page("events", {**result, "page": _listing(result["page"])})
+    return _listing_page(who.visible_page("events", result))
 
 
 @query
@@ -223,3 +266,43 @@ def get(ctx, event_id: str, ownerKey: str | None = None) -> dict[str, Any] | Non
     """One event by its ``event_id``, with ``raw`` (large fields as previews; ``blobs`` names
     where the full values are)."""
     return access.viewer(ctx, ownerKey).visible_one("events", find(ctx, event_id))
+
+
+@internal_mutation
+def refresh_redacted(ctx, batch: float = REFRESH_BATCH) -> int:
+    """Store a current redacted copy (``redacted.py``) in the events, then the sessions and
+    tool calls, that have none or one made by older rules (stored before copies existed, or
+    before the rules changed; the public is not shown them until then): at most ``batch`` a
+    run, scheduling the next run at once while there may be more. Run by a cron every minute
+    and whenever a project is made public. Returns how many documents it refreshed."""
+    budget = max(1, int(batch))
+    done = 0
+    for table in ("events", "sessions", "tool_calls"):
+        stale = (
+            ctx.db.query(table)
+            .with_index("by_redaction", lambda q: q.lt("redacted.v", redacted.VERSION))
+            .take(budget - done)
+        )
+        for doc in stale:
+            ctx.db.patch(doc["_id"], {redacted.FIELD: _fresh_copy(ctx, table, doc)})
+        done += len(stale)
+        if done == budget:
+            ctx.scheduler.run_after(0, "events:refresh_redacted", {"batch": float(budget)})
+            break
+    return done
+
+
+def _fresh_copy(ctx: Any, table: str, doc: dict[str, Any]) -> dict[str, Any]:
+    if table == "events":
+        return redacted.event_view(doc)
+    if table == "sessions":
+        latest = (
+            ctx.db.query("events")
+            .with_index("by_session_time", lambda q: q.eq("session_id", doc["session_id"]))
+            .order("desc")
+            .first()
+        )
+        return redacted.session_copy(doc, latest)
+    pre = ctx.db.get(doc["pre_event"]) if doc.get("pre_event") else None
+    post = ctx.db.get(doc["post_event"]) if doc.get("post_event") else None
+    return redacted.tool_call_copy(doc, pre, post)

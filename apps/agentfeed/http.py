@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from livebase import HttpRouter
 
-from . import blobs, delivery, intake, payload, redact, settings, transcripts
+from . import blobs, delivery, intake, payload, settings, transcripts
 from .normalize import dumps
 
 settings.make_keys()  # at start, before the first request (under the livebase command only)
@@ -68,21 +68,23 @@ async def activity(ctx: Any, request: Any) -> Response:
 async def raw(ctx: Any, request: Any) -> Response:
     """The owner key (``X-Agentfeed-Owner-Key`` header or ``?ownerKey=``) gets any event's
     payload as received; anyone else (with ``X-Agentfeed-Key`` when one is set) only a public
-    project's event, redacted (``redact.py``), and 404 for any other."""
+    project's event as ``events:get`` shows it to the public (its redacted ``raw``, large fields
+    as previews: their blobs are never read for the public), and 404 for any other."""
     given = request.headers.get(settings.OWNER_KEY_HEADER) or request.query_params.get("ownerKey")
     owner = given is not None and settings.is_owner_key(given)
     if not owner and not settings.authorized(request.headers.get(settings.KEY_HEADER)):
         return _unauthorized()
     event_id = unquote(request.url.path.removeprefix("/raw/"))
-    public = owner or await ctx.run_query("events:get", {"event_id": event_id}) is not None
-    parts = await ctx.run_query("events:raw_parts", {"event_id": event_id}) if public else None
+    if not owner:
+        shown = await ctx.run_query("events:get", {"event_id": event_id})
+        if shown is None:
+            return JSONResponse({"error": f"no event {event_id!r}"}, status_code=404)
+        return Response(shown["raw"], media_type="application/json")
+    parts = await ctx.run_query("events:raw_parts", {"event_id": event_id})
     if parts is None:
         return JSONResponse({"error": f"no event {event_id!r}"}, status_code=404)
     fields = {ref["field"]: await blobs.read(ctx, ref["blob"]) for ref in parts["blobs"]}
-    body = dumps(payload.reassemble(parts["raw"], fields))
-    if not owner:
-        body = redact.redact_json_text(body)
-    return Response(body, media_type="application/json")
+    return Response(dumps(payload.reassemble(parts["raw"], fields)), media_type="application/json")
 
 
 STATIC = Path(__file__).parent / "static"

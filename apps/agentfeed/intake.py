@@ -1,7 +1,8 @@
 """The HTTP side of ingestion: from a request body to one ``events:ingest`` call.
 
 Decode and parse the body, move its large fields to pending blobs (``payload.split``,
-``blobs.upload``), then ingest. A body that is not UTF-8 JSON, or whose ingestion fails, is
+``blobs.upload``), make the payload as the public may see it (``redacted.public_payload``:
+redacted whole, then cut), then ingest. A body that is not UTF-8 JSON, or whose ingestion fails, is
 kept in ``rejected_events`` with the reason: ``receive`` returns a result for every body and
 raises only when the database itself cannot store anything.
 """
@@ -12,8 +13,8 @@ import logging
 import uuid
 from typing import Any
 
-from . import blobs, payload
-from .normalize import activity_event_id, clip
+from . import blobs, payload, redacted
+from .normalize import activity_event_id, clip, dumps
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ async def receive(ctx: Any, endpoint: str, body: bytes) -> dict[str, Any]:
         "blobs": refs,
         "raw_bytes": float(len(body)),
         "generated_id": str(uuid.uuid4()),
+        "redacted_raw": dumps(redacted.public_payload(endpoint, value, split.moved)),
     }
     try:
         result: dict[str, Any] = await ctx.run_mutation("events:ingest", args)

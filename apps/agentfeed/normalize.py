@@ -24,6 +24,7 @@ EXCERPT_CHARS = 2000
 PROMPT_CHARS = 4000
 ID_CHARS = 256
 SECONDS_BELOW = 10**11  # a timestamp below this is in seconds, above it in milliseconds
+CLIP_MARK = re.compile(r"…\[\+(\d+) chars\]$")
 
 Payload = Mapping[str, Any]
 Fields = dict[str, Any]
@@ -88,11 +89,16 @@ def clean(text: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """At most ``limit`` characters; a cut is marked with how much was left out."""
+    """At most ``limit`` characters; a cut is marked with how much was left out (a text already
+    clipped keeps counting what its first cut left out)."""
     text = clean(text)
     if len(text) <= limit:
         return text
-    marker = f"…[+{len(text) - limit} chars]"
+    before = 0
+    earlier = CLIP_MARK.search(text)
+    if earlier is not None:
+        text, before = text[: earlier.start()], int(earlier.group(1))
+    marker = f"…[+{max(len(text) - limit, 0) + before} chars]"
     return text[: max(limit - len(marker), 0)] + marker
 
 

@@ -110,13 +110,17 @@ def split(payload: dict[str, Any]) -> Split:
 
 
 def preview(
-    value: Any, budget: int = PREVIEW_BUDGET, depth: int = 0, first: tuple[str, ...] = ()
+    value: Any,
+    budget: int = PREVIEW_BUDGET,
+    depth: int = 0,
+    first: tuple[str, ...] = (),
+    strings: int = PREVIEW_STRING,
 ) -> Any:
     """``value`` cut down to about ``budget`` characters of JSON, keeping its shape. In an
     object, the ``first`` fields are kept first, then short scalar fields (ids, names, paths),
-    then the rest in order."""
+    then the rest in order. A string keeps at most ``strings`` characters."""
     if isinstance(value, str):
-        return clip(value, max(min(budget, PREVIEW_STRING), 32))
+        return clip(value, max(min(budget, strings), 32))
     if not isinstance(value, (list, dict)):
         return value
     if depth >= PREVIEW_DEPTH:
@@ -128,7 +132,7 @@ def preview(
             if used >= budget:
                 items.append(f"…[+{len(value) - n} items]")
                 break
-            part = preview(item, budget - used, depth + 1)
+            part = preview(item, budget - used, depth + 1, strings=strings)
             used += len(dumps(part)) + 1
             items.append(part)
         return items
@@ -142,7 +146,7 @@ def preview(
     for key in order:
         if used >= budget:
             break
-        part = preview(value[key], budget - used, depth + 1)
+        part = preview(value[key], budget - used, depth + 1, strings=strings)
         used += len(key) + 4 + len(dumps(part))
         kept[key] = part
     result = {clean(k): kept[k] for k in value if k in kept}

@@ -72,13 +72,17 @@ def update(
     public: bool | None = None,
 ) -> None:
     """Set a project's name, description or public flag (the fields given); only the owner
-    may (``Forbidden`` otherwise)."""
+    may (``Forbidden`` otherwise). Making a project public rewrites none of its events (each
+    has its redacted copy already); it starts ``events:refresh_redacted`` at once for any
+    document still without a current one (the public is not shown those)."""
     access.require_owner(ownerKey)
     project = find(ctx, path)
     if project is None:
         raise AppError({"code": "NotFound", "path": path})
     changes = {"name": name, "description": description, "public": public}
     ctx.db.patch(project["_id"], {k: value for k, value in changes.items() if value is not None})
+    if public is True and project["public"] is not True:
+        ctx.scheduler.run_after(0, "events:refresh_redacted", {})
 
 
 @query

@@ -7,6 +7,8 @@ Numbers are ``v.number()`` (float64), timestamps milliseconds since the epoch: w
 JS client reads as a plain ``number``.
 """
 
+from typing import Any
+
 from livebase import define_schema, define_table, v
 
 BLOB_REF = v.object({"field": v.string(), "blob": v.id("blobs"), "bytes": v.number()})
@@ -33,6 +35,23 @@ MODEL_USAGE = v.object(
     }
 )
 """A session's token usage by one model, from its transcript (``cost_usd`` null: no price)."""
+
+
+def _redacted(*fields: str) -> Any:
+    """A document's redacted copy (``redacted.py``): ``v``, the version of the rules that made
+    it, and the redacted form of its text ``fields`` (those it has)."""
+    return v.object({"v": v.number(), **{name: v.optional(v.string()) for name in fields}})
+
+
+REDACTED_EVENT = _redacted(
+    "source", "subtype", "summary", "cwd", "tool_name", "tool_input", "tool_response", "error",
+    "prompt", "agent_type", "permission_mode", "transcript_path", "model", "details", "raw",
+)  # fmt: skip
+REDACTED_SESSION = _redacted(
+    "source", "last_summary", "cwd", "model", "transcript_path", "start_source", "end_reason",
+    "last_event_type",
+)  # fmt: skip
+REDACTED_TOOL_CALL = _redacted("tool_name", "input", "error")
 
 schema = define_schema(
     {
@@ -68,6 +87,7 @@ schema = define_schema(
                 "raw": v.string(),
                 "raw_bytes": v.number(),
                 "blobs": v.array(BLOB_REF),
+                "redacted": v.optional(REDACTED_EVENT),
             }
         )
         .index("by_event_id", ["event_id"])
@@ -75,7 +95,8 @@ schema = define_schema(
         .index("by_session_time", ["session_id", "timestamp"])
         .index("by_project_time", ["project", "timestamp"])
         .index("by_type_time", ["type", "timestamp"])
-        .index("by_tool_time", ["tool_name", "timestamp"]),
+        .index("by_tool_time", ["tool_name", "timestamp"])
+        .index("by_redaction", ["redacted.v"]),
         "rejected_events": define_table(
             {
                 "endpoint": v.string(),
@@ -120,11 +141,13 @@ schema = define_schema(
                 "usage": v.optional(v.array(MODEL_USAGE)),
                 "cost_usd": v.optional(v.nullable(v.number())),
                 "imported_at": v.optional(v.number()),
+                "redacted": v.optional(REDACTED_SESSION),
             }
         )
         .index("by_session_id", ["session_id"])
         .index("by_status_activity", ["status", "last_received_at"])
-        .index("by_project_status", ["project", "status", "last_received_at"]),
+        .index("by_project_status", ["project", "status", "last_received_at"])
+        .index("by_redaction", ["redacted.v"]),
         "projects": define_table(
             {
                 "path": v.string(),
@@ -162,10 +185,12 @@ schema = define_schema(
                 "error": v.optional(v.string()),
                 "pre_event": v.optional(v.id("events")),
                 "post_event": v.optional(v.id("events")),
+                "redacted": v.optional(REDACTED_TOOL_CALL),
             }
         )
         .index("by_tool_use_id", ["tool_use_id"])
-        .index("by_session_at", ["session_id", "at"]),
+        .index("by_session_at", ["session_id", "at"])
+        .index("by_redaction", ["redacted.v"]),
         "daily": define_table(
             {
                 "day": v.string(),

@@ -11,6 +11,7 @@ follow ``cd``); ``cwd`` follows the latest event.
 
 Activity from other sources (``POST /activity`` with a ``sessionId``) keeps sessions the same
 way. Hooks carry no token counts: ``tokens`` stays at zero until a transcript import fills it.
+Every write of a session's text fields also writes their redacted copy (``redacted.follow``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from livebase import UNSET, internal_mutation, query
 
-from . import access
+from . import access, redacted
 
 ACTIVE_LIMIT = 200
 IDLE_BATCH = 500
@@ -77,6 +78,7 @@ def apply_event(ctx: Any, event: dict[str, Any]) -> Applied | None:
             _put(doc, "start_source", event.get("subtype"))
         for key in ("cwd", "project", "model", "transcript_path"):
             _put(doc, key, event.get(key))
+        doc[redacted.FIELD] = redacted.follow(None, doc, event, new=True)
         ctx.db.insert("sessions", doc)
         project = event.get("project")
         return Applied(project, project is not None, True)
@@ -104,6 +106,7 @@ def apply_event(ctx: Any, event: dict[str, Any]) -> Applied | None:
     if joined:
         project = event["project"]
         patch["project"] = project
+    patch[redacted.FIELD] = redacted.follow(session.get(redacted.FIELD), patch, event)
     ctx.db.patch(session["_id"], patch)
     return Applied(project, joined, False)
 
@@ -126,10 +129,9 @@ def end_idle(ctx, idle_minutes: float) -> int:
         .take(IDLE_BATCH)
     )
     for session in idle:
-        ctx.db.patch(
-            session["_id"],
-            {"status": "ended", "ended_at": session["last_event_at"], "end_reason": "idle"},
-        )
+        patch = {"status": "ended", "ended_at": session["last_event_at"], "end_reason": "idle"}
+        patch[redacted.FIELD] = redacted.follow(session.get(redacted.FIELD), patch)
+        ctx.db.patch(session["_id"], patch)
     return len(idle)
 
 

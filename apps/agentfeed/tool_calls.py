@@ -3,7 +3,8 @@
 
 Either half may arrive first: the first creates the call, the second completes it. The duration
 is the payload's ``duration_ms`` when Claude Code sends it, else end minus start once both are
-known. A call with only its ``PreToolUse`` is ``running``.
+known. A call with only its ``PreToolUse`` is ``running``. Its redacted copy (``redacted.py``)
+takes the tool name, input and error from the events' copies.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from livebase import PaginationOptions, query
 
-from . import access
+from . import access, redacted
 from .normalize import clip
 
 STARTS = frozenset({"PreToolUse"})
@@ -63,13 +64,25 @@ def apply_event(ctx: Any, event: dict[str, Any], event_doc: str) -> None:
         for key in ("session_id", "project"):
             if event.get(key) is not None:
                 doc[key] = event[key]
+        doc[redacted.FIELD] = _shown(None, doc, event, new=True)
         ctx.db.insert("tool_calls", doc)
         return
+    half[redacted.FIELD] = _shown(call.get(redacted.FIELD), half, event)
     merged = {**call, **half}  # a start never carries a status: an outcome already set stays
     if "duration_ms" not in merged and "started_at" in merged and "ended_at" in merged:
         merged["duration_ms"] = max(merged["ended_at"] - merged["started_at"], 0.0)
     merged["at"] = merged.get("started_at", merged["at"])
     ctx.db.replace(call["_id"], {k: v for k, v in merged.items() if not k.startswith("_")})
+
+
+def _shown(
+    previous: Any, changes: dict[str, Any], event: dict[str, Any], new: bool = False
+) -> dict[str, Any]:
+    """The call's redacted copy after ``changes`` made from ``event`` (``redacted.follow``)."""
+    copy = redacted.follow(previous, changes, event, redacted.TOOL_CALL_SOURCES, new)
+    if "input" in changes:
+        copy["input"] = redacted.tool_input(event)
+    return copy
 
 
 @query

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 
 from livebase import internal_mutation, internal_query
 
-from . import intake, settings
+from . import intake, redacted, settings
 from . import sessions as session_table
 from .normalize import project_path
 
@@ -220,6 +220,7 @@ def set_usage(ctx, sessions: list[dict[str, Any]], idle_minutes: float) -> dict[
                     doc[key] = item[key]
             if isinstance(item.get("cwd"), str):
                 doc["project"] = project_path(item["cwd"])
+            doc[redacted.FIELD] = redacted.follow(None, doc, new=True)
             ctx.db.insert("sessions", doc)
             counts["created"] += 1
             continue
@@ -233,6 +234,7 @@ def set_usage(ctx, sessions: list[dict[str, Any]], idle_minutes: float) -> dict[
         if found["status"] == "active" and last < idle_before:
             patch.update(status="ended", ended_at=last, end_reason="transcript")
             counts["ended"] += 1
+        patch[redacted.FIELD] = redacted.follow(found.get(redacted.FIELD), patch)
         ctx.db.patch(found["_id"], patch)
         counts["updated"] += 1
     return counts
