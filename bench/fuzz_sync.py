@@ -25,6 +25,7 @@ during the passes ("under fuzz") against the idle phase and the quiet gaps betwe
     .venv/bin/python bench/fuzz_sync.py --rate 0 --concurrency 16       # as fast as it goes
     .venv/bin/python bench/fuzz_sync.py --same-ids      # passes 2..5 replay: nothing new written
     .venv/bin/python bench/fuzz_sync.py --src /other/checkout/src       # measure another build
+    .venv/bin/python bench/fuzz_sync.py --durability normal             # no fsync per commit
 
 Exit code 1 on any unanswered request, dropped connection or 1011 close. Only 127.0.0.1 is used;
 every loop is bounded by a session count or a deadline.
@@ -370,6 +371,9 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=20.0, help="idle latency phase")
     parser.add_argument("--settle", type=float, default=5.0, help="quiet pause after each pass (5)")
     parser.add_argument("--src", default=str(ROOT / "src"), help="livebase source to serve")
+    parser.add_argument(
+        "--durability", default="fsync-per-commit", help="the server's --durability (its default)"
+    )
     parser.add_argument("--json", action="store_true", help="also print the JSON report")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--probe-seconds", type=float, help=argparse.SUPPRESS)
@@ -387,8 +391,8 @@ def main() -> int:
         env = {k: v for k, v in env.items() if not k.startswith("LIVEBASE_")}
         env["LIVEBASE_ADMIN_KEY"] = ADMIN_KEY
         app, data = str(ROOT / "examples" / "chat"), str(Path(tmp) / "data")
-        cmd = [sys.executable, "-m", "livebase", "serve", app,
-               "--port", str(port), "--host", "127.0.0.1", "--data", data]  # fmt: skip
+        cmd = [sys.executable, "-m", "livebase", "serve", app, "--port", str(port),
+               "--host", "127.0.0.1", "--data", data, "--durability", args.durability]  # fmt: skip
         log_path = Path(tmp) / "server.log"
         log = open(log_path, "w")
         server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
