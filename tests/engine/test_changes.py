@@ -24,6 +24,7 @@ from livebase.engine.retention import prune_expired
 from livebase.errors import CursorExpiredError, InvalidCursorError, InvalidValueError
 from livebase.runtime import FakeRuntime
 from livebase.values.wire import dumps
+from tests.support.calls import assert_stops_when_cancelled_as_woken
 
 from .conftest import EngineFactory, mutate, run
 
@@ -285,3 +286,12 @@ def test_feed_wakes_a_waiting_follower_on_commit(engine: Engine) -> None:
         return got
 
     assert run(scenario()) == [0, 1, 2]
+
+
+def test_following_other_nodes_stops_when_cancelled_just_as_it_is_woken(engine: Engine) -> None:
+    async def scenario() -> None:
+        wake = asyncio.Event()
+        task = asyncio.ensure_future(engine.follow(wake, poll_seconds=30.0))
+        await assert_stops_when_cancelled_as_woken(task, lambda: wake)
+
+    run(scenario())

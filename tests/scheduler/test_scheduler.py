@@ -14,6 +14,7 @@ from livebase.errors import AppError, LivebaseError
 from livebase.runtime import FakeRuntime
 from livebase.scheduler.jobs import IN_PROGRESS, set_state
 from tests.scheduler.conftest import Live
+from tests.support.calls import assert_stops_when_cancelled_as_woken
 
 APP = {
     "jobs.py": """
@@ -302,5 +303,16 @@ def test_finished_jobs_are_removed_after_the_retention_period(deploy: Any) -> No
         await live.mutation("jobs:schedule", {"tag": "new", "delay": 0})
         await live.run_due()
         assert [j["args"][0]["tag"] for j in live.jobs()] == ["new"]
+
+    asyncio.run(main())
+
+
+def test_the_worker_loop_stops_when_cancelled_just_as_it_is_woken(deploy: Any) -> None:
+    live: Live = deploy(APP)
+    worker = live.deployment.worker
+
+    async def main() -> None:
+        task = asyncio.ensure_future(worker.run())
+        await assert_stops_when_cancelled_as_woken(task, lambda: worker._wake)
 
     asyncio.run(main())

@@ -39,3 +39,25 @@ async def wait_until_async(predicate: Callable[[], Any], timeout: float = 30.0) 
     while not predicate():
         assert time.monotonic() < deadline, f"timed out after {timeout} s"
         await asyncio.sleep(0.02)
+
+
+async def assert_stops_when_cancelled_as_woken(
+    task: asyncio.Task[Any], wake: Callable[[], asyncio.Event | None]
+) -> None:
+    """Cancel a loop that waits on an event in the very iteration its event is set, and check it
+    ends. On Python 3.11 ``asyncio.wait_for`` returns the event's result and drops such a
+    cancellation, so a ``while True`` loop built on it never stops (a server hangs on SIGTERM)."""
+    await wait_until_async(lambda: (event := wake()) is not None and event._waiters)  # type: ignore[attr-defined]
+    event = wake()
+    assert event is not None
+    event.set()
+    task.cancel()
+    try:
+        async with asyncio.timeout(10):
+            await asyncio.shield(task)
+    except asyncio.CancelledError:
+        pass
+    except TimeoutError:
+        task.cancel()
+        raise AssertionError("the loop ignored a cancellation that came as it was woken") from None
+    assert task.cancelled()

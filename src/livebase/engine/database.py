@@ -299,7 +299,10 @@ class Engine:
         every ``poll_seconds`` at the latest. Runs until cancelled."""
         while True:
             try:
-                await asyncio.wait_for(wake.wait(), poll_seconds)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the event is set, and this loop would then never end.
+                async with asyncio.timeout(poll_seconds):
+                    await wake.wait()
             except TimeoutError:
                 pass
             wake.clear()

@@ -103,7 +103,10 @@ class Worker:
                 self._wake.clear()
                 delay = await self.tick()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                    # that arrives as the event is set, and shutdown would then hang here.
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
         finally:
