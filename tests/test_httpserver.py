@@ -178,10 +178,16 @@ def test_idle_connections_are_closed() -> None:
 
 
 def test_stop_lets_in_flight_requests_finish() -> None:
+    started = asyncio.Event()
+
+    async def handler(request: Request) -> Response:
+        started.set()
+        return await echo(request)
+
     async def scenario(server: HttpServer) -> int:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(post("/slow", b"z"))
-        await asyncio.sleep(0.01)
+        await started.wait()  # in flight: the handler runs
         stopping = asyncio.ensure_future(server.stop(grace=2.0))
         status, headers, _ = await read_response(reader)
         await stopping
@@ -189,7 +195,7 @@ def test_stop_lets_in_flight_requests_finish() -> None:
         assert headers["connection"] == "close"
         return status
 
-    assert serve(scenario) == 200
+    assert serve(scenario, handler=handler) == 200
 
 
 def test_a_handler_error_is_a_500_not_a_dead_connection() -> None:
@@ -299,7 +305,7 @@ def test_a_client_that_goes_away_ends_the_stream() -> None:
         await read_head(reader)
         await reader.readuntil(b"data: x\n\n")
         writer.close()
-        await asyncio.wait_for(streams.closed.wait(), 2.0)
+        await asyncio.wait_for(streams.closed.wait(), 10.0)
         produced = streams.produced
         await asyncio.sleep(0.05)
         assert streams.produced == produced  # nothing runs after the client left
@@ -320,7 +326,7 @@ def test_stop_ends_open_streams_at_once_with_a_clean_last_chunk() -> None:
         started = loop.time()
         await server.stop(grace=10.0)
         took = loop.time() - started
-        rest = await asyncio.wait_for(reader.read(), 2.0)
+        rest = await asyncio.wait_for(reader.read(), 10.0)
         writer.close()
         return took, rest
 
@@ -354,7 +360,7 @@ def test_a_failing_stream_is_cut_short_without_a_last_chunk() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(b"GET /broken HTTP/1.1\r\nHost: t\r\n\r\n")
         await read_head(reader)
-        rest = await asyncio.wait_for(reader.read(), 2.0)
+        rest = await asyncio.wait_for(reader.read(), 10.0)
         writer.close()
         return rest
 
@@ -448,7 +454,7 @@ def test_a_content_length_over_the_limit_gets_413_before_the_body() -> None:
             b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n"
             b"Expect: 100-continue\r\n\r\n"
         )
-        status, _, body = await asyncio.wait_for(read_response(reader), 2.0)
+        status, _, body = await asyncio.wait_for(read_response(reader), 10.0)
         writer.close()
         return status, body
 

@@ -233,7 +233,7 @@ def test_failed_mutation_with_error_data_is_followed_by_a_transition(
             assert "errorData" in failed
             await sock.wait_for(
                 lambda m: m["type"] == "Transition",
-                timeout=3,
+                timeout=15,
                 what="a Transition after the failed MutationResponse with errorData",
             )
             assert sock.chain_errors == []
