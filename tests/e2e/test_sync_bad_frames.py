@@ -306,6 +306,48 @@ def test_deeply_nested_query_arguments_fail_that_query_and_the_socket_stays(
         asyncio.run(run())
 
 
+def test_arguments_over_16_mib_fail_that_call_and_the_socket_carries_on(
+    chat_server: ChatServer,
+) -> None:
+    """Before: the 16 MiB argument limit held over HTTP only; the socket (frames up to 32 MiB)
+    ran a mutation with 17 MiB of arguments. Now a mutation, an action and a query over the
+    limit each fail with ``ArgumentsTooLarge``, and the calls behind them run."""
+    channel = f"big-{uuid.uuid4().hex[:8]}"
+    big = "x" * (17 << 20)
+
+    async def run() -> None:
+        sock = await SyncSocket.open(chat_server.ws_url)
+        try:
+            action = {"type": "Action", "requestId": 2, "udfPath": "actions:slow_sum"}
+            await sock.send_together(
+                mutation(0, channel, body=big),
+                mutation(1, channel, body="fits"),
+                {**action, "args": [{"a": big, "b": 1.0}]},
+            )
+            await sock.wait_for(
+                lambda _: len(responses(sock)) == 2 and len(responses(sock, "ActionResponse")) == 1,
+                what="answers to both mutations and the action",
+            )
+            v = await sock.modify(
+                [(0, "messages:echo", {"value": big}), (1, "messages:echo", {"value": 5.0})]
+            )
+            await sock.wait_query_set(v)
+            answers = {m["requestId"]: m for m in responses(sock)}
+            refused = [answers[0], *responses(sock, "ActionResponse")]
+            for answer in refused:
+                assert answer["success"] is False, answer["result"][:200]
+                assert "the limit is 16777216" in answer["result"], answer["result"][:300]
+            assert answers[1]["success"] is True
+            assert "the limit is 16777216" in sock.failures[0]["errorMessage"]
+            assert sock.results[1] == 5.0
+        finally:
+            await sock.close()
+
+    with clean_log(chat_server):
+        asyncio.run(run())
+    assert count(chat_server, channel) == 1
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

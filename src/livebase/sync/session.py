@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from livebase.errors import LivebaseError
 from livebase.functions.registry import canonical_path
-from livebase.functions.runner import CallResult, new_request_id
+from livebase.functions.runner import CallResult, check_args_size, new_request_id
 from livebase.subscriptions.manager import SharedQuery
 from livebase.sync.frames import (
     AddQuery,
@@ -167,7 +167,7 @@ class SyncSession:
         if old is not None:
             self.hub.manager.unsubscribe(old.shared, self, mod.query_id)
         try:
-            args = self._decode_args(mod.args)
+            args = self._decode_args(path, mod.args)
         except LivebaseError as exc:
             # Well-formed, but the arguments are no Convex value: the query fails, the socket
             # stays (as for arguments its function's validators reject).
@@ -179,8 +179,13 @@ class SyncSession:
             self.queries[mod.query_id] = _Query(shared, path, args)
         self.dirty.add(mod.query_id)
 
-    def _decode_args(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return decode_args(raw, self.hub.engine.settings.limits.max_nesting)
+    def _decode_args(self, path: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments as Convex values, within the nesting and size limits (the
+        socket takes frames of up to 32 MiB; arguments may be 16 MiB, as over HTTP)."""
+        limits = self.hub.engine.settings.limits
+        args = decode_args(raw, limits.max_nesting)
+        check_args_size(path, args, limits.max_args_bytes)
+        return args
 
     def _subscribe(
         self, query_id: int, path: str, args: dict[str, Any], journal: str | None
@@ -280,7 +285,7 @@ class SyncSession:
         the client is answered with."""
         path = canonical_path(request.udf_path)
         try:
-            args = self._decode_args(request.args)
+            args = self._decode_args(path, request.args)
         except LivebaseError as exc:
             return CallResult(error=exc, rejected=True)
         runner = self.hub.runner
