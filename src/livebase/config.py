@@ -46,8 +46,15 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     mutation_retries: int = 4
     """How often a mutation that lost a write race is re-run before its caller sees an error."""
+    action_isolation: str = "process"
+    """Where actions run: ``process`` (default), a pool of worker processes that the server
+    kills at an action's time limit and whose CPU use never holds the server's loop; or
+    ``thread``, a pool of threads in the server process (see ``docs/functions.md``)."""
+    action_processes: int = 0
+    """Worker processes running actions at once (``process`` isolation); more wait. 0: one per
+    CPU, 2 to 4."""
     action_threads: int = 32
-    """Actions running at the same time (each on a worker thread of its own); more wait."""
+    """Actions running at the same time with ``thread`` isolation (a thread each); more wait."""
     scheduler_parallelism: int = 8
     """Scheduled jobs run at the same time (actions overlap; mutations still commit in order)."""
     scheduled_job_retention_seconds: float = 7 * 86400.0
@@ -70,6 +77,16 @@ class Settings:
     """Bytes per second a request body must keep up after its first ``http_body_timeout``."""
     http_idle_timeout_seconds: float = 75.0
     """A keep-alive connection with no request for this long is closed."""
+
+    def __post_init__(self) -> None:
+        if self.action_isolation not in ("process", "thread"):
+            raise ValueError(
+                f"LIVEBASE_ACTION_ISOLATION={self.action_isolation!r}: use process or thread"
+            )
+        if self.action_processes < 0:
+            raise ValueError(f"LIVEBASE_ACTION_PROCESSES={self.action_processes}: must be >= 0")
+        if self.action_threads < 1:
+            raise ValueError(f"LIVEBASE_ACTION_THREADS={self.action_threads}: must be >= 1")
 
 
 def _env_value(name: str, default: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -247,8 +248,11 @@ def test_action_timeout(harness: Any) -> None:
 
 
 def test_timed_out_action_cannot_write_afterwards(harness: Any, tmp_path: Path) -> None:
-    """Once the caller was told an action timed out, the action must not commit anything."""
+    """Once the caller was told an action timed out, the action must not commit anything.
+    With ``thread`` isolation the action runs on (a thread cannot be stopped) and its ``ctx``
+    refuses the write; with ``process`` isolation, see ``test_worker_processes.py``."""
     h: Harness = harness(ACTIONS, limits=Limits(max_action_seconds=0.1))
+    h.engine.settings = replace(h.engine.settings, action_isolation="thread")
 
     async def scenario(path: str) -> tuple[Any, int]:
         done = tmp_path / path.replace(":", "-")

@@ -3,8 +3,9 @@ transaction, capture its logs, and turn the outcome into a ``CallResult``.
 
 Queries and mutations run on the event loop thread, synchronously, against the engine; an
 ``async def`` query or mutation is stepped to completion and may not await real I/O (that would
-make it non-deterministic). Actions run as coroutines (``async def``) or in a worker thread
-(``def``) and reach the database only through ``ctx.run_query`` / ``ctx.run_mutation``.
+make it non-deterministic). Actions run in a worker process (``worker_process``; or, with
+``LIVEBASE_ACTION_ISOLATION=thread``, a worker thread: ``action_pool``) and reach the database
+only through ``ctx.run_query`` / ``ctx.run_mutation``, which come back to this loop.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import os
 import threading
+import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from livebase.functions.sandbox import Frozen
 from livebase.functions.scheduling import ActionScheduler, TxScheduler
 from livebase.functions.triggers import TriggerHook
 from livebase.functions.watchdog import CallTimeout, watchdog
+from livebase.functions.worker_process import ActionTimedOut, ProcessPool, default_size
 from livebase.metrics import Counter
 from livebase.values.types import check_value
 from livebase.values.wire import dumps_bytes, from_wire, to_wire
@@ -125,7 +128,8 @@ def _drive(coro: Any) -> Any:
 class Runner:
     def __init__(self, engine: Engine, app: App) -> None:
         self.engine = engine
-        self.app = app
+        self._app = app
+        self._processes: ProcessPool | None = None
         self.executions = Counter(
             "livebase_function_executions_total",
             "Function executions (queries re-run by subscriptions included).",
@@ -135,6 +139,31 @@ class Runner:
         engine.change_hook = TriggerHook(
             lambda: self.app.triggers, lambda tx: TxScheduler(tx, self)
         )
+
+    @property
+    def app(self) -> App:
+        return self._app
+
+    @app.setter
+    def app(self, app: App) -> None:
+        """A reloaded app: action workers are replaced by ones that load the new code."""
+        self._app = app
+        if self._processes is not None:
+            self._processes.reload(app.root)
+
+    @property
+    def processes(self) -> ProcessPool:
+        """The action worker processes (started on first use, kept warm)."""
+        if self._processes is None:
+            size = self.engine.settings.action_processes or default_size()
+            self._processes = ProcessPool(self._app.root, size)
+            weakref.finalize(self, self._processes.close)
+        return self._processes
+
+    def close(self) -> None:
+        """Stop the action worker processes (the server is stopping)."""
+        if self._processes is not None:
+            self._processes.close()
 
     # -- lookup and arguments --------------------------------------------------------------------
 
@@ -322,12 +351,12 @@ class Runner:
         except LivebaseError as exc:
             return CallResult(error=exc, rejected=True)
         self._count(fd)
+        if self.engine.settings.action_isolation == "process":
+            return await self._run_action_in_process(fd, checked, identity, nested)
         limits = self.engine.settings.limits
         ctx = ActionCtx(self, asyncio.get_running_loop(), identity)
         with Capture(limits.max_log_lines) as call_log:
-            job = self.actions.submit(
-                fd.fn, (ctx,), checked, is_async=fd.is_async, nested=nested
-            )
+            job = self.actions.submit(fd.fn, (ctx,), checked, is_async=fd.is_async, nested=nested)
             try:
                 value = await asyncio.wait_for(
                     asyncio.wrap_future(job.future), limits.max_action_seconds
@@ -342,6 +371,39 @@ class Runner:
                 return self._failure(fd, error, call_log.lines)
             except Exception as exc:
                 call_log.flush()
+                return self._failure(fd, exc, call_log.lines)
+            finally:
+                ctx.close()
+        return CallResult(value, None, call_log.lines, None, None)
+
+    async def _run_action_in_process(
+        self, fd: FunctionDef, args: dict[str, Any], identity: dict[str, Any] | None, nested: bool
+    ) -> CallResult:
+        """Run an action in a worker process; its ``ctx`` calls are performed here by an
+        ``ActionCtx``, as for an action in this process."""
+        limits = self.engine.settings.limits
+        ctx = ActionCtx(self, asyncio.get_running_loop(), identity)
+        request_id = new_request_id()
+        with Capture(limits.max_log_lines) as call_log:
+            try:
+                value = await self.processes.run(
+                    fd.path,
+                    args,
+                    identity,
+                    request_id=request_id,
+                    seconds=limits.max_action_seconds,
+                    log_limit=limits.max_log_lines,
+                    perform=ctx.perform,
+                    on_log=call_log.lines.append,
+                    nested=nested,
+                )
+                value = self._checked_result(fd, value)
+            except ActionTimedOut:
+                error: BaseException = LimitExceededError(
+                    f"action ran longer than {limits.max_action_seconds} s", code="ActionTimeout"
+                )
+                return self._failure(fd, error, call_log.lines)
+            except Exception as exc:
                 return self._failure(fd, exc, call_log.lines)
             finally:
                 ctx.close()
@@ -424,3 +486,22 @@ class ActionCtx:
                 path, checked, admin=True, identity=self._identity, nested=True
             )
         )
+
+    async def perform(self, method: str, payload: Any) -> Any:
+        """One ``ctx`` call of an action running in a worker process (``worker_main``), made
+        here on the server's loop: ``payload`` holds wire JSON arguments."""
+        if method == "cancel":
+            return await self.scheduler.cancel(payload)
+        if method in ("run_after", "run_at"):
+            when, target, job_args = payload
+            schedule = getattr(self.scheduler, method)
+            return await schedule(when, target, from_wire(job_args))
+        path, wire_args = payload
+        args: Any = from_wire(wire_args)
+        if method == "run_query":
+            return await self.run_query(path, args)
+        if method == "run_mutation":
+            return await self.run_mutation(path, args)
+        if method == "run_action":
+            return await self.run_action(path, args)
+        raise ValueError(f"an action worker asked for an unknown call {method!r}")

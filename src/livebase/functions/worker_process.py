@@ -1,0 +1,458 @@
+"""Where actions run by default: a bounded pool of worker processes the server can kill.
+
+A thread cannot be stopped, and an action burning the CPU in a thread holds the GIL the
+server's event loop needs: four busy actions raised every other client's p99 by 150-250 ms,
+and one stuck in a long C call ran on past its time limit. So each action runs in a worker
+process (``worker_main``), which loads the app folder itself and runs one action at a time;
+its ``ctx`` calls come back to the server as messages and run here, on the server's loop,
+exactly as for an action in the server (``ActionCtx``: same identity, limits and errors).
+
+- **Bounded.** At most ``size`` workers (``LIVEBASE_ACTION_PROCESSES``) serve client calls; a
+  burst waits in arrival order for a free one. An action called *from* an action never waits
+  (its caller holds a worker; waiting could deadlock a full pool): without an idle worker it
+  gets an extra one, let go after the call when the pool is full.
+- **Hard limit.** At the action's deadline the worker is sent SIGTERM and, if it still runs
+  ``KILL_GRACE_SECONDS`` later, SIGKILL; the caller gets its answer at once, and messages from
+  that action arriving afterwards are dropped. A replacement worker is started right away. The
+  limit counts the action's own run time in its worker, not a wait for a free worker.
+- **Warm.** Workers start on first demand and stay, so the start-up cost (a fresh interpreter
+  importing Livebase and the app) is paid once per worker, not per call. ``reload`` (``livebase
+  dev``) retires every worker of the old code: idle ones at once, busy ones when their action
+  ends. ``close`` kills them all; workers are also daemonic (multiprocessing ends them at exit)
+  and die with the server even on ``kill -9`` (see ``worker_main``).
+
+Pool state lives on the event loop thread; per worker, one thread reads its pipe and one writes
+to it, so the loop never blocks on a worker, even one that does not read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from livebase.errors import AppLoadError, LivebaseError
+from livebase.functions import worker_main
+from livebase.functions.worker_errors import decode_error, encode_error
+from livebase.values.wire import from_wire, to_wire
+
+log = logging.getLogger("livebase.functions")
+
+KILL_GRACE_SECONDS = 1.0
+"""Between SIGTERM and SIGKILL for a worker whose action ran out of time."""
+
+Perform = Callable[[str, Any], Awaitable[Any]]
+"""Runs one ``ctx`` call of an action in the server: ``(method, payload) -> value``."""
+
+
+def default_size() -> int:
+    """``min(4, CPUs)``, but at least 2."""
+    return max(2, min(4, os.cpu_count() or 1))
+
+
+class ActionTimedOut(Exception):
+    """The action reached its deadline; its worker was killed."""
+
+
+class _Job:
+    __slots__ = (
+        "args", "done", "finished", "id", "identity", "log_limit", "on_log", "path", "perform",
+        "request_id",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        job_id: int,
+        path: str,
+        args: Any,
+        identity: dict[str, Any] | None,
+        request_id: str,
+        log_limit: int,
+        perform: Perform,
+        on_log: Callable[[str], None],
+        done: asyncio.Future[Any],
+    ) -> None:
+        self.id, self.path, self.args, self.identity = job_id, path, args, identity
+        self.request_id, self.log_limit = request_id, log_limit
+        self.perform, self.on_log, self.done = perform, on_log, done
+        self.finished = False
+
+
+class _Worker:
+    """One worker process, its pipe, and the reader and writer threads for that pipe."""
+
+    def __init__(
+        self,
+        pool: ProcessPool,
+        process: BaseProcess,
+        conn: Connection,
+        generation: int,
+        *,
+        extra: bool,
+        reserved: asyncio.Future[_Worker] | None,
+    ) -> None:
+        self.pool = pool
+        self.process = process
+        self.conn = conn
+        self.generation = generation
+        self.extra = extra
+        """Started for a nested call in a full pool; let go after it unless the pool has room."""
+        self.reserved = reserved
+        """The caller this worker serves once ready (a nested call), instead of the queue."""
+        self.ready = False
+        self.gone = False
+        self.job: _Job | None = None
+        self.outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        for target in (self._read, self._write):
+            threading.Thread(target=target, name="livebase-action-pipe", daemon=True).start()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self.outbox.put(message)
+
+    def _write(self) -> None:
+        while (message := self.outbox.get()) is not None:
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError):
+                return
+
+    def _read(self) -> None:
+        try:
+            while True:
+                self.pool._post(self.pool._on_message, self, self.conn.recv())
+        except (EOFError, OSError):
+            pass
+        # The process ended (or is ending): reap it, then tell the pool.
+        try:
+            self.process.join(KILL_GRACE_SECONDS)
+            if self.process.exitcode is None:
+                self.process.kill()
+                self.process.join()
+        except (OSError, ValueError, AssertionError):
+            pass  # reaped by ``ProcessPool.close`` on another thread
+        self.outbox.put(None)
+        self.conn.close()
+        self.pool._post(self.pool._on_exit, self)
+
+    def terminate(self) -> None:
+        """SIGTERM now, SIGKILL after ``KILL_GRACE_SECONDS`` if it still runs."""
+        self.gone = True
+        try:
+            self.process.terminate()
+        except (OSError, ValueError):
+            return
+        timer = threading.Timer(KILL_GRACE_SECONDS, self._kill_if_alive)
+        timer.daemon = True
+        timer.start()
+
+    def _kill_if_alive(self) -> None:
+        try:
+            if self.process.exitcode is None:
+                self.process.kill()
+        except (OSError, ValueError):
+            pass
+
+
+class ProcessPool:
+    """Up to ``size`` worker processes for the app at ``app_root`` (see the module docstring)."""
+
+    def __init__(self, app_root: Path, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"the action pool needs at least one process, got {size}")
+        self.app_root = app_root
+        self.size = size
+        self._mp = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()  # guards _workers (``close`` may run on any thread)
+        self._workers: set[_Worker] = set()
+        self._idle: collections.deque[_Worker] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[_Worker]] = collections.deque()
+        self._generation = 0
+        self._job_ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- what the runner calls ---------------------------------------------------------------
+
+    def pids(self) -> list[int]:
+        """Process ids of the current workers (for tests and diagnostics)."""
+        with self._lock:
+            return [w.pid for w in self._workers if w.pid is not None]
+
+    async def run(
+        self,
+        path: str,
+        args: Any,
+        identity: dict[str, Any] | None,
+        *,
+        request_id: str,
+        seconds: float,
+        log_limit: int,
+        perform: Perform,
+        on_log: Callable[[str], None],
+        nested: bool = False,
+    ) -> Any:
+        """Run the action ``path`` in a worker and return its value, or raise its error;
+        ``ActionTimedOut`` after ``seconds`` of running (the worker is killed)."""
+        loop = self._loop = asyncio.get_running_loop()
+        worker = await self._acquire(nested)
+        job = _Job(
+            next(self._job_ids), path, to_wire(args), identity, request_id, log_limit,
+            perform, on_log, loop.create_future(),
+        )  # fmt: skip
+        worker.job = job
+        worker.send(("run", job.id, path, job.args, identity, request_id, log_limit))
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.done), seconds)
+        except TimeoutError:
+            self._abandon(worker, job)
+            raise ActionTimedOut from None
+        except BaseException:
+            if not job.done.done():  # the caller was cancelled: nobody wants the result
+                self._abandon(worker, job)
+            raise
+        finally:
+            if worker.job is job and not worker.gone:
+                worker.job = None
+                self._release(worker)
+
+    def reload(self, app_root: Path | None = None) -> None:
+        """New app code: workers started from now on load it; idle old ones stop now, busy
+        ones when their action ends."""
+        if app_root is not None:
+            self.app_root = app_root
+        self._generation += 1
+        stale = [w for w in self._idle if w.generation != self._generation]
+        for w in stale:
+            self._idle.remove(w)
+            self._stop(w)
+        for _ in stale:
+            self._spawn()
+
+    def close(self) -> None:
+        """Kill every worker and wait (briefly) until they are gone; later calls fail."""
+        self._closed = True
+        with self._lock:
+            workers = list(self._workers)
+        for w in workers:
+            w.gone = True
+            try:
+                w.process.terminate()
+            except (OSError, ValueError):
+                pass
+        for w in workers:
+            try:
+                w.process.join(KILL_GRACE_SECONDS)
+                if w.process.exitcode is None:
+                    w.process.kill()
+                    w.process.join(KILL_GRACE_SECONDS)
+            except (OSError, ValueError, AssertionError):
+                pass
+        self._idle.clear()
+        waiters, self._waiters = self._waiters, collections.deque()
+        for waiter in waiters:
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.get_loop().call_soon_threadsafe(_fail, waiter, _closed_error())
+
+    # -- workers -------------------------------------------------------------------------------
+
+    async def _acquire(self, nested: bool) -> _Worker:
+        if self._closed:
+            raise _closed_error()
+        while self._idle:
+            worker = self._idle.popleft()
+            if not worker.gone:
+                return worker
+        waiter: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
+        if nested:
+            self._spawn(waiter, extra=True)
+        else:
+            self._waiters.append(waiter)
+            if self._regular_count() < self.size:
+                self._spawn()
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._release(waiter.result())  # handed over as we were cancelled: pass it on
+            raise
+
+    def _regular_count(self) -> int:
+        with self._lock:
+            return sum(1 for w in self._workers if not w.extra and not w.gone)
+
+    def _spawn(self, waiter: asyncio.Future[_Worker] | None = None, *, extra: bool = False) -> None:
+        """Start a worker; once ready it serves ``waiter`` (if given), else the queue."""
+        if self._closed:
+            return
+        parent, child = self._mp.Pipe(duplex=True)
+        process = self._mp.Process(
+            target=worker_main.main,
+            args=(child, str(self.app_root), os.getpid(), logging.getLogger().level),
+            name="livebase-action-worker",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        worker = _Worker(self, process, parent, self._generation, extra=extra, reserved=waiter)
+        with self._lock:
+            self._workers.add(worker)
+
+    def _release(self, worker: _Worker) -> None:
+        """``worker`` is free: give it to the first waiter, or keep it idle (or retire it)."""
+        if worker.gone:
+            return
+        if self._closed or worker.generation != self._generation:
+            self._stop(worker)
+            if not self._closed:
+                self._spawn()
+            return
+        if worker.extra:
+            if self._regular_count() >= self.size:
+                self._stop(worker)
+                return
+            worker.extra = False  # the pool has room: keep it
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(worker)
+                return
+        self._idle.append(worker)
+
+    def _stop(self, worker: _Worker) -> None:
+        """Let an idle worker go (it exits; its reader thread reaps it)."""
+        worker.gone = True
+        worker.send(("stop",))
+
+    def _abandon(self, worker: _Worker, job: _Job) -> None:
+        """The action ran out of time (or its caller went away): kill its worker, drop its
+        later messages, and start a replacement."""
+        job.finished = True
+        worker.job = None
+        worker.terminate()
+        if not worker.extra and self._regular_count() < self.size:
+            self._spawn()
+
+    # -- messages from the worker threads ----------------------------------------------------
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop closed (tests run one loop per call; shutdown)
+            pass
+
+    def _on_message(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            worker.ready = True
+            reserved, worker.reserved = worker.reserved, None
+            if reserved is not None and not reserved.done():
+                reserved.set_result(worker)
+            else:
+                self._release(worker)
+            return
+        if kind == "failed":
+            worker.gone = True
+            self._fail_waiters(worker, AppLoadError(f"an action worker could not load the app: "
+                                                     f"{message[1]}"))  # fmt: skip
+            return
+        job = worker.job
+        if job is None or job.finished or job.id != message[1]:
+            return  # from an action that already ended (timed out, or its caller left)
+        if kind == "log":
+            job.on_log(message[2])
+        elif kind == "call":
+            task = asyncio.ensure_future(self._perform(worker, job, message[2], message[3],
+                                                       message[4]))  # fmt: skip
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif kind == "done":
+            job.finished = True
+            _, _, ok, payload = message
+            if job.done.done():
+                return
+            if ok:
+                try:
+                    job.done.set_result(from_wire(payload))
+                except LivebaseError as exc:
+                    job.done.set_exception(exc)
+            else:
+                job.done.set_exception(decode_error(payload))
+
+    async def _perform(
+        self, worker: _Worker, job: _Job, call_id: int, method: str, payload: Any
+    ) -> None:
+        try:
+            value = await job.perform(method, payload)
+            reply: tuple[Any, ...] = ("reply", call_id, True, to_wire(value))
+        except Exception as exc:
+            reply = ("reply", call_id, False, encode_error(exc))
+        if worker.job is job and not job.finished:
+            worker.send(reply)
+
+    def _on_exit(self, worker: _Worker) -> None:
+        with self._lock:
+            self._workers.discard(worker)
+        was_gone, worker.gone = worker.gone, True
+        if worker in self._idle:
+            self._idle.remove(worker)
+        job = worker.job
+        if job is not None and not job.finished:
+            job.finished = True
+            code = worker.process.exitcode
+            if not job.done.done():
+                job.done.set_exception(
+                    LivebaseError(
+                        f"the worker process running this action exited (exit code {code})",
+                        code="ActionWorkerExited",
+                    )
+                )
+            return
+        if not worker.ready and not was_gone:
+            code = worker.process.exitcode
+            self._fail_waiters(worker, LivebaseError(
+                f"an action worker process exited while starting (exit code {code})",
+                code="ActionWorkerExited",
+            ))  # fmt: skip
+
+    def _fail_waiters(self, worker: _Worker, error: LivebaseError) -> None:
+        """A worker could not start: its callers, and everyone queued, get ``error`` (starting
+        another would most likely fail the same way)."""
+        waiters = [worker.reserved] if worker.reserved is not None else []
+        worker.reserved = None
+        waiters += list(self._waiters)
+        self._waiters.clear()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _closed_error() -> LivebaseError:
+    return LivebaseError("the server is shutting down; actions no longer run", code="Unavailable")
+
+
+__all__ = ["ActionTimedOut", "Perform", "ProcessPool", "default_size"]
