@@ -53,6 +53,9 @@ class Settings:
     action_processes: int = 0
     """Worker processes running actions at once (``process`` isolation); more wait. 0: one per
     CPU, 2 to 4."""
+    action_nice: int = 10
+    """How much lower the CPU priority of action worker processes is than the server's (Unix
+    ``nice``, 0..19): when actions keep every core busy, clients' requests still come first."""
     action_threads: int = 32
     """Actions running at the same time with ``thread`` isolation (a thread each); more wait."""
     scheduler_parallelism: int = 8
@@ -62,6 +65,9 @@ class Settings:
     change_retention_seconds: float = 7 * 86400.0
     """How long the commit log keeps changes for ``/api/changes`` (the newest 10,001 commits are
     always kept); an older change-stream cursor gets ``CursorExpired``."""
+    idempotency_retention_seconds: float = 86400.0
+    """How long a mutation's outcome stays stored under its idempotency key (an HTTP
+    ``Idempotency-Key``, or a sync session's request): a call resent later runs again."""
     http_max_request_target: int = 8 << 10
     """Bytes of a request target (path and query); longer gets 414."""
     http_max_head_bytes: int = 64 << 10
@@ -77,12 +83,18 @@ class Settings:
     """Bytes per second a request body must keep up after its first ``http_body_timeout``."""
     http_idle_timeout_seconds: float = 75.0
     """A keep-alive connection with no request for this long is closed."""
+    sqlite_cache_mib: int = 64
+    """SQLite's page cache, per connection (the embedded database keeps two): memory the server
+    may fill with database pages it reads or writes often. The operating system caches the file
+    too, so a smaller cache costs little more than a copy from its cache."""
 
     def __post_init__(self) -> None:
         if self.action_isolation not in ("process", "thread"):
             raise ValueError(
                 f"LIVEBASE_ACTION_ISOLATION={self.action_isolation!r}: use process or thread"
             )
+        if not 0 <= self.action_nice <= 19:
+            raise ValueError(f"LIVEBASE_ACTION_NICE={self.action_nice}: must be 0..19")
         if self.action_processes < 0:
             raise ValueError(f"LIVEBASE_ACTION_PROCESSES={self.action_processes}: must be >= 0")
         if self.action_threads < 1:

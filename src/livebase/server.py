@@ -118,7 +118,8 @@ class Deployment:
         self.app: App = load_app(self.app_dir)
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".livebase"
         self.db = db or os.environ.get("LIVEBASE_DB") or str(self.data_dir / DB_FILE)
-        storage = open_storage(self.db, durability)
+        settings = settings or settings_from_env()
+        storage = open_storage(self.db, durability, sqlite_cache_mib=settings.sqlite_cache_mib)
         self.shared_database = not isinstance(storage, SqliteStorage)
         self.admin_key = (
             shared_admin_key(storage) if self.shared_database else load_admin_key(self.data_dir)
@@ -128,7 +129,7 @@ class Deployment:
         self.engine = Engine(
             storage,
             self.app.schema,
-            settings=settings or settings_from_env(),
+            settings=settings,
             runtime=runtime,
         )
         self.engine.add_system_tables(system_tables())

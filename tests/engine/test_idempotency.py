@@ -1,12 +1,16 @@
-"""Idempotency records: a mutation sent twice with one key runs once and replays its outcome."""
+"""Idempotency records: a mutation sent twice with one key runs once and replays its outcome;
+records expire after ``idempotency_retention_seconds``, oldest first."""
 
 from __future__ import annotations
 
 import asyncio
 
+from livebase.config import Settings
 from livebase.engine import Engine, Transaction
+from livebase.engine.retention import prune_idempotency_records
+from livebase.runtime import FakeRuntime
 
-from .conftest import EngineFactory, mutate, read, run
+from .conftest import EngineFactory, mutate, raw_rows, read, run
 
 
 def counting_insert(calls: list[int]):  # type: ignore[no-untyped-def]
@@ -105,3 +109,56 @@ def test_read_only_mutation_record_replays_its_ts(engine: Engine) -> None:
     mutate(engine, lambda tx: tx.insert("t", {"n": 2}))
     second = mutate(engine, lambda tx: len(tx.query("t").collect()), record_key="ro")
     assert second.replayed and second.value == first.value == 1 and second.ts == first.ts
+
+
+# -- expiry ----------------------------------------------------------------------------------
+
+
+def records(engine: Engine) -> list[str]:
+    rows = raw_rows(engine, "SELECT key FROM globals WHERE key LIKE 'request:%'")
+    return sorted(str(key) for (key,) in rows)
+
+
+def test_records_expire_after_the_retention_window_oldest_first(make_engine: EngineFactory) -> None:
+    clock = FakeRuntime()
+    engine = make_engine(settings=Settings(idempotency_retention_seconds=60), runtime=clock)
+    calls: list[int] = []
+    for n in range(5):
+        mutate(engine, counting_insert(calls), record_key=f"request:{n}")
+        clock.advance(10)
+    # Now t=50: records of t=0..40. Nothing is older than 60 s yet.
+    assert run(prune_idempotency_records(engine)) == 0
+    clock.advance(35)  # t=85: the window keeps t >= 25, so records 0, 1 and 2 go
+    assert run(prune_idempotency_records(engine)) == 3
+    assert records(engine) == ["request:3", "request:4"]
+    # An expired key runs again (and is stored again); a kept one is still replayed.
+    again = mutate(engine, counting_insert(calls), record_key="request:0")
+    kept = mutate(engine, counting_insert(calls), record_key="request:4")
+    assert again.replayed is False and kept.replayed is True and len(calls) == 6
+    # Pruning works in batches from the oldest: with a limit of 1, one at a time.
+    clock.advance(1000)
+    assert engine.prune_idempotency_records(clock.time_ns(), limit=1) == 1
+    assert records(engine) == ["request:0", "request:4"]
+    assert engine.prune_idempotency_records(clock.time_ns(), limit=10) == 2
+    assert records(engine) == []
+    assert raw_rows(engine, "SELECT key FROM globals WHERE key LIKE 'request-at:%'") == []
+
+
+def test_records_from_before_expiry_are_dated_then_expire(make_engine: EngineFactory) -> None:
+    clock = FakeRuntime()
+    engine = make_engine(settings=Settings(idempotency_retention_seconds=60), runtime=clock)
+    legacy = '{"value": 1, "ts": 0, "fingerprint": null}'
+    with engine.storage.writer() as w:  # as an earlier version stored them: no date
+        for n in range(25):
+            w.set_global(f"request:old-{n:02d}", legacy)
+        w.delete_global("request-at-backfilled")
+    settings = Settings(idempotency_retention_seconds=60)
+    engine = make_engine.reopen(engine, settings=settings, runtime=clock)
+    # The first passes date them (10 per pass here), and drop nothing.
+    assert engine.prune_idempotency_records(clock.time_ns(), limit=10) == 0
+    assert engine.prune_idempotency_records(clock.time_ns(), limit=10) == 0
+    assert engine.prune_idempotency_records(clock.time_ns(), limit=10) == 0
+    assert len(records(engine)) == 25
+    clock.advance(61)
+    assert run(prune_idempotency_records(engine)) == 25
+    assert records(engine) == []

@@ -148,6 +148,22 @@ def test_globals(storage: Storage) -> None:
         assert r.get_global("k") == "v2"
 
 
+def test_globals_are_deleted_one_by_one_or_taken_by_key_range(storage: Storage) -> None:
+    keys = ["a", "m:1", "m:2", "m:3", "m:\u00e9", "n"]
+    with storage.writer() as w:
+        for key in keys:
+            w.set_global(key, f"value of {key}")
+    with storage.writer() as w:
+        w.delete_global("a")
+        w.delete_global("missing")
+        # Bytewise order on every backend: "m:3" < "m:\u00e9" < "n".
+        assert w.take_globals("m:", "m;", 2) == [("m:1", "value of m:1"), ("m:2", "value of m:2")]
+        assert w.take_globals("m:", "m:\u00e9", 10) == [("m:3", "value of m:3")]
+        assert w.take_globals("m:", "m:\u00e9", 10) == []
+    with storage.reader() as r:
+        assert [k for k in keys if r.get_global(k) is not None] == ["m:\u00e9", "n"]
+
+
 def test_commit_log(storage: Storage) -> None:
     with storage.reader() as r:
         assert r.latest_ts() == 0

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from livebase.config import Settings
+from livebase.engine import idempotency
 from livebase.engine.catalog import BY_CREATION_TIME, CATALOG_KEY, Catalog
 from livebase.engine.changes import RETAINED_KEY, Retention
 from livebase.engine.history import MAX_COMMITS_BACK, HistoricalReader
@@ -122,6 +123,7 @@ class Engine:
             if new_catalog != catalog:
                 w.set_global(CATALOG_KEY, new_catalog.to_json())
             refresh_views(w, schema, new_catalog)
+            idempotency.skip_backfill_if_new(w)
             latest = w.latest_ts()
             if report.rewrites:
                 latest = max(self.runtime.time_ns(), latest + 1)
@@ -154,6 +156,15 @@ class Engine:
                 seconds = self.settings.change_retention_seconds
                 w.set_global(RETAINED_KEY, Retention(pruned.newest_ts, seconds).to_json())
         return pruned
+
+    def prune_idempotency_records(self, before_ns: int, *, limit: int = 10_000) -> int:
+        """Drop up to ``limit`` idempotency records stored before ``before_ns`` (oldest first),
+        after dating any record from before records were dated; returns how many were dropped.
+        Call it on the event-loop thread, like ``prune_changes``."""
+        with self.storage.writer() as w:
+            if not idempotency.backfill(w, self.runtime.time_ns(), limit):
+                return 0
+            return idempotency.prune(w, before_ns, limit)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -391,7 +402,7 @@ class Engine:
         if item.record_key is not None and stored is not None:
             record = loads(stored)
             record["ts"] = ts
-            w.set_global(item.record_key, dumps(record))
+            idempotency.store(w, item.record_key, dumps(record), self.runtime.time_ns())
         if savepoints:
             w.release_savepoint()
         batch.results.append((item, MutationOutcome(value, ts)))

@@ -1,5 +1,6 @@
-"""Change-log retention: a background loop that prunes commit-log entries older than
-``Settings.change_retention_seconds``.
+"""Retention: a background loop that prunes commit-log entries older than
+``Settings.change_retention_seconds`` and idempotency records older than
+``Settings.idempotency_retention_seconds``.
 
 The commit log is what the change stream (``/api/changes``) and historical reads replay, so it
 only grows until something prunes it. Pruning keeps the newest ``MAX_COMMITS_BACK + 1`` entries
@@ -29,6 +30,7 @@ async def prune_forever(engine: Engine, interval: float = PRUNE_INTERVAL) -> Non
     while True:
         try:
             await prune_expired(engine)
+            await prune_idempotency_records(engine)
         except ConflictError as exc:  # the database is busy: the next pass catches up
             log.warning("pruning the change log failed, will retry: %s", exc.message)
         await asyncio.sleep(interval)
@@ -53,4 +55,31 @@ async def prune_expired(engine: Engine) -> int:
     return total
 
 
-__all__ = ["PRUNE_BATCH", "PRUNE_INTERVAL", "prune_expired", "prune_forever"]
+async def prune_idempotency_records(engine: Engine) -> int:
+    """Delete every idempotency record older than its retention window; returns how many."""
+    total = 0
+    while True:
+        window_ns = int(engine.settings.idempotency_retention_seconds * 1e9)
+        count = engine.prune_idempotency_records(
+            engine.runtime.time_ns() - window_ns, limit=PRUNE_BATCH
+        )
+        total += count
+        if count < PRUNE_BATCH:
+            break
+        await asyncio.sleep(0)
+    if total:
+        log.info(
+            "dropped %d idempotency records older than %s",
+            total,
+            describe_seconds(engine.settings.idempotency_retention_seconds),
+        )
+    return total
+
+
+__all__ = [
+    "PRUNE_BATCH",
+    "PRUNE_INTERVAL",
+    "prune_expired",
+    "prune_forever",
+    "prune_idempotency_records",
+]

@@ -9,10 +9,14 @@ from livebase.storage.base import Durability, IndexRow, Storage, StorageReader, 
 
 
 def open_storage(
-    target: str | Path, durability: Durability | str = Durability.FSYNC_PER_COMMIT
+    target: str | Path,
+    durability: Durability | str = Durability.FSYNC_PER_COMMIT,
+    *,
+    sqlite_cache_mib: int = 64,
 ) -> Storage:
-    """``sqlite:///path/to/file.db`` or a plain file path opens SQLite;
-    ``postgresql://user@host:port/db[?schema=name]`` opens PostgreSQL."""
+    """``sqlite:///path/to/file.db`` or a plain file path opens SQLite (with a page cache of
+    ``sqlite_cache_mib`` per connection); ``postgresql://user@host:port/db[?schema=name]``
+    opens PostgreSQL."""
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         try:
@@ -31,7 +35,7 @@ def open_storage(
         )
     from livebase.storage.sqlite import SqliteStorage
 
-    return SqliteStorage(text, Durability(durability))
+    return SqliteStorage(text, Durability(durability), cache_mib=sqlite_cache_mib)
 
 
 def redact(url: str) -> str:

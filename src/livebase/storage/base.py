@@ -114,6 +114,15 @@ class StorageWriter(StorageReader):
     def set_global(self, key: str, value: str) -> None: ...
 
     @abstractmethod
+    def delete_global(self, key: str) -> None:
+        """Remove one global (nothing happens if it does not exist)."""
+
+    @abstractmethod
+    def take_globals(self, lo: str, hi: str, limit: int) -> list[tuple[str, str]]:
+        """Delete the first ``limit`` globals (in key order, bytewise) with ``lo <= key < hi``;
+        returns them as ``(key, value)``, in key order."""
+
+    @abstractmethod
     def append_commit(self, ts: int, entry: str) -> None: ...
 
     @abstractmethod

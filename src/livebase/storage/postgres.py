@@ -180,6 +180,21 @@ class _PgWriter(_PgReader, StorageWriter):
             (key, value),
         )
 
+    def delete_global(self, key: str) -> None:
+        self._cur.execute("DELETE FROM lb_globals WHERE key = %s", (key,))
+
+    def take_globals(self, lo: str, hi: str, limit: int) -> list[tuple[str, str]]:
+        rows = self._cur.execute(
+            "SELECT key, value FROM lb_globals WHERE key >= %s AND key < %s ORDER BY key "
+            "LIMIT %s",
+            (lo, hi, limit),
+        ).fetchall()
+        if rows:
+            self._cur.execute(
+                "DELETE FROM lb_globals WHERE key >= %s AND key <= %s", (lo, str(rows[-1][0]))
+            )
+        return [(str(k), str(v)) for k, v in rows]
+
     def append_commit(self, ts: int, entry: str) -> None:
         if ts <= self._latest:
             raise ConflictError(f"commit timestamp {ts} is not after {self._latest}")

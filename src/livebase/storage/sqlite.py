@@ -139,6 +139,20 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
             "INSERT OR REPLACE INTO globals (key, value) VALUES (?, ?)", (key, value)
         )
 
+    def delete_global(self, key: str) -> None:
+        self._conn.execute("DELETE FROM globals WHERE key = ?", (key,))
+
+    def take_globals(self, lo: str, hi: str, limit: int) -> list[tuple[str, str]]:
+        rows = self._conn.execute(
+            "SELECT key, value FROM globals WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+            (lo, hi, limit),
+        ).fetchall()
+        if rows:
+            self._conn.execute(
+                "DELETE FROM globals WHERE key >= ? AND key <= ?", (lo, str(rows[-1][0]))
+            )
+        return [(str(k), str(v)) for k, v in rows]
+
     def append_commit(self, ts: int, entry: str) -> None:
         self._conn.execute("INSERT INTO commits (ts, entry) VALUES (?, ?)", (ts, entry))
         self._storage._pending_ts = ts
@@ -192,9 +206,18 @@ class SqliteStorage(Storage):
     """Embedded storage in one SQLite file (created if missing), owned by one process at a time:
     a second server on the same file is refused with a clear error instead of racing."""
 
-    def __init__(self, path: str | Path, durability: Durability = Durability.FSYNC_PER_COMMIT):
+    def __init__(
+        self,
+        path: str | Path,
+        durability: Durability = Durability.FSYNC_PER_COMMIT,
+        *,
+        cache_mib: int = 64,
+    ):
+        if cache_mib < 1:
+            raise ValueError(f"LIVEBASE_SQLITE_CACHE_MIB={cache_mib}: must be at least 1")
         self.path = Path(path)
         self.durability = Durability(durability)
+        self.cache_mib = cache_mib
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -218,7 +241,7 @@ class SqliteStorage(Storage):
         conn.execute(f"PRAGMA synchronous={sync}")
         # Short: a busy database raises ConflictError, and the engine retries off the event loop.
         conn.execute("PRAGMA busy_timeout=100")
-        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute(f"PRAGMA cache_size=-{self.cache_mib * 1024}")  # negative: KiB, not pages
         return conn
 
     @contextmanager
