@@ -155,8 +155,9 @@ class Runner:
     def processes(self) -> ProcessPool:
         """The action worker processes (started on first use, kept warm)."""
         if self._processes is None:
-            size = self.engine.settings.action_processes or default_size()
-            self._processes = ProcessPool(self._app.root, size)
+            settings = self.engine.settings
+            size = settings.action_processes or default_size()
+            self._processes = ProcessPool(self._app.root, size, nice=settings.action_nice)
             weakref.finalize(self, self._processes.close)
         return self._processes
 

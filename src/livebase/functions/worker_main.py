@@ -63,9 +63,12 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def main(conn: Connection, app_dir: str, parent_pid: int, log_level: int) -> None:
-    """Entry point of a worker process (see the module docstring)."""
+def main(conn: Connection, app_dir: str, parent_pid: int, log_level: int, nice: int) -> None:
+    """Entry point of a worker process (see the module docstring). ``nice``: how much lower
+    than the server's this process's CPU priority is (client requests come first)."""
     _die_with_parent(parent_pid)
+    if nice > 0:
+        os.nice(nice)
     logging.getLogger().setLevel(log_level)
     try:
         app = load_app(app_dir)

@@ -170,11 +170,12 @@ class _Worker:
 class ProcessPool:
     """Up to ``size`` worker processes for the app at ``app_root`` (see the module docstring)."""
 
-    def __init__(self, app_root: Path, size: int) -> None:
+    def __init__(self, app_root: Path, size: int, *, nice: int = 0) -> None:
         if size < 1:
             raise ValueError(f"the action pool needs at least one process, got {size}")
         self.app_root = app_root
         self.size = size
+        self.nice = nice
         self._mp = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()  # guards _workers (``close`` may run on any thread)
         self._workers: set[_Worker] = set()
@@ -304,7 +305,7 @@ class ProcessPool:
         parent, child = self._mp.Pipe(duplex=True)
         process = self._mp.Process(
             target=worker_main.main,
-            args=(child, str(self.app_root), os.getpid(), logging.getLogger().level),
+            args=(child, str(self.app_root), os.getpid(), logging.getLogger().level, self.nice),
             name="livebase-action-worker",
             daemon=True,
         )
