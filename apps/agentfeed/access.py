@@ -114,8 +114,14 @@ class Viewer:
 
     def project_path(self, path: str) -> str:
         """The stored path of the project a caller names: as given, or for the public a public
-        project's path shown with the home directory shortened (``~/app``)."""
-        if self.owner or self.sees_project(path):
+        project's path shown with the home directory shortened (``~/app``). The public never
+        sees a full home path, so one it names matches nothing (else answering would confirm
+        a guessed user name)."""
+        if self.owner:
+            return path
+        if redact.shorten_home(path) != path:
+            return ""
+        if self.sees_project(path):
             return path
         public = (
             self.ctx.db.query("projects")

@@ -268,6 +268,23 @@ def test_the_public_view_is_redacted(world: Agentfeed) -> None:
     assert AWS not in text and GH not in text and "/home/alice" not in text
 
 
+def test_the_public_cannot_probe_for_a_projects_full_path(world: Agentfeed) -> None:
+    """The public sees ``~/open-proj``; naming the project by its full path (guessing the
+    user's name) must answer exactly as for a path that does not exist, or it would confirm
+    the guess."""
+    url = world.server.url
+    page = {"numItems": 50.0, "cursor": None}
+    for path in (OPEN, OPEN + "/", "/home/bob/open-proj"):
+        assert anonymous(url, "query", "projects:project", {"path": path}).value is None, path
+        feed = anonymous(url, "query", "events:feed", {"project": path, "paginationOpts": page})
+        assert feed.value["page"] == [], path
+        days = anonymous(url, "query", "stats:daily_counts", {"days": 2.0, "project": path})
+        assert sum(d["events"] for d in days.value) == 0, path
+    # The owner still names projects by their full path.
+    owner = {"path": OPEN, "ownerKey": OWNER_KEY}
+    assert anonymous(url, "query", "projects:project", owner).value["path"] == OPEN
+
+
 def test_only_the_owner_changes_projects(world: Agentfeed) -> None:
     url = world.server.url
     for key in ({}, {"ownerKey": ""}, {"ownerKey": "wrong"}, {"ownerKey": OWNER_KEY + "x"}):
