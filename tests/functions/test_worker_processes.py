@@ -143,6 +143,9 @@ def outcome(result: CallResult) -> tuple[Any, ...]:
 
 def isolated(h: Harness, isolation: str, **changes: Any) -> Harness:
     h.engine.settings = replace(h.engine.settings, action_isolation=isolation, **changes)
+    if changes:  # a pool sized by the new settings (the runner warmed one when it was made)
+        h.runner.close()
+        h.runner._processes = None
     return h
 
 

@@ -17,6 +17,7 @@ import logging
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -89,6 +90,8 @@ class App:
     crons: dict[str, tuple[CronSpec, str]] = field(default_factory=dict)
     """``name -> (spec, kind of its function)`` from ``crons.py``."""
     modules: list[str] = field(default_factory=list)
+    on_unload: list[Callable[[], None]] = field(default_factory=list)
+    """Called by ``unload`` (e.g. to stop the action workers that run this app's code)."""
 
 
 def _module_files(root: Path) -> list[Path]:
@@ -132,6 +135,9 @@ def _import(package: str, root: Path, path: Path) -> types.ModuleType:
 
 
 def unload(app: App) -> None:
+    callbacks, app.on_unload = app.on_unload, []
+    for callback in callbacks:
+        callback()
     _roots.pop(app.package, None)
     for name in list(sys.modules):
         if name == app.package or name.startswith(app.package + "."):

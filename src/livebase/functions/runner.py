@@ -139,6 +139,23 @@ class Runner:
         engine.change_hook = TriggerHook(
             lambda: self.app.triggers, lambda tx: TxScheduler(tx, self)
         )
+        self._watch_unload(app)
+        if engine.settings.action_isolation == "process" and any(
+            fd.kind == "action" for fd in app.functions.values()
+        ):
+            self.processes.warm()  # the first action need not wait for a process to start
+
+    def _watch_unload(self, app: App) -> None:
+        """When the current app is unloaded for good (not replaced by a reload), its action
+        workers stop."""
+        ref = weakref.ref(self)
+
+        def unloaded() -> None:
+            runner = ref()
+            if runner is not None and runner._app is app:
+                runner.close()
+
+        app.on_unload.append(unloaded)
 
     @property
     def app(self) -> App:
@@ -148,6 +165,7 @@ class Runner:
     def app(self, app: App) -> None:
         """A reloaded app: action workers are replaced by ones that load the new code."""
         self._app = app
+        self._watch_unload(app)
         if self._processes is not None:
             self._processes.reload(app.root)
 

@@ -36,6 +36,7 @@ import os
 import queue
 import threading
 from collections.abc import Awaitable, Callable
+from multiprocessing import spawn
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -184,6 +185,7 @@ class ProcessPool:
         self._generation = 0
         self._job_ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._early: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -209,7 +211,9 @@ class ProcessPool:
     ) -> Any:
         """Run the action ``path`` in a worker and return its value, or raise its error;
         ``ActionTimedOut`` after ``seconds`` of running (the worker is killed)."""
-        loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
         worker = await self._acquire(nested)
         job = _Job(
             next(self._job_ids), path, to_wire(args), identity, request_id, log_limit,
@@ -230,6 +234,12 @@ class ProcessPool:
             if worker.job is job and not worker.gone:
                 worker.job = None
                 self._release(worker)
+
+    def warm(self, count: int = 1) -> None:
+        """Start workers now (up to ``count`` in all), so that the first actions do not wait
+        for a process to start."""
+        while not self._closed and self._regular_count() < min(count, self.size):
+            self._spawn()
 
     def reload(self, app_root: Path | None = None) -> None:
         """New app code: workers started from now on load it; idle old ones stop now, busy
@@ -309,7 +319,8 @@ class ProcessPool:
             name="livebase-action-worker",
             daemon=True,
         )
-        process.start()
+        with _without_main():
+            process.start()
         child.close()
         worker = _Worker(self, process, parent, self._generation, extra=extra, reserved=waiter)
         with self._lock:
@@ -353,13 +364,27 @@ class ProcessPool:
     # -- messages from the worker threads ----------------------------------------------------
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        loop = self._loop
-        if loop is None:
-            return
+        """Run ``callback(*args)`` on the pool's loop; kept for the next ``run`` when there is
+        no loop yet (workers warmed before it started) or it closed (one loop per call)."""
+        with self._lock:
+            loop = self._loop
+            if loop is None:
+                self._early.append((callback, args))
+                return
         try:
             loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop closed (tests run one loop per call; shutdown)
-            pass
+        except RuntimeError:  # that loop has closed
+            with self._lock:
+                if self._loop is loop:
+                    self._loop = None
+                self._early.append((callback, args))
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._loop = loop
+            early, self._early = self._early, []
+        for callback, args in early:  # on the loop thread (from ``run``): handle them now
+            callback(*args)
 
     def _on_message(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         kind = message[0]
@@ -377,7 +402,7 @@ class ProcessPool:
                                                      f"{message[1]}"))  # fmt: skip
             return
         job = worker.job
-        if job is None or job.finished or job.id != message[1]:
+        if job is None or job.finished or job.id != message[1] or job.done.get_loop().is_closed():
             return  # from an action that already ended (timed out, or its caller left)
         if kind == "log":
             job.on_log(message[2])
@@ -445,6 +470,32 @@ class ProcessPool:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_exception(error)
+
+
+_spawn_lock = threading.Lock()
+
+
+class _without_main:
+    """Start a worker without re-running the server's ``__main__`` in it: ``spawn`` normally
+    imports the parent's main script in the child (so functions defined there can be found),
+    which would run a script that starts a server at import again. The worker's target is
+    ``worker_main.main``, importable by name, so nothing of ``__main__`` is needed."""
+
+    def __enter__(self) -> None:
+        _spawn_lock.acquire()
+        self._real = spawn.get_preparation_data
+
+        def preparation_data(name: str) -> dict[str, Any]:
+            data: dict[str, Any] = self._real(name)
+            data.pop("init_main_from_name", None)
+            data.pop("init_main_from_path", None)
+            return data
+
+        spawn.get_preparation_data = preparation_data
+
+    def __exit__(self, *exc_info: object) -> None:
+        spawn.get_preparation_data = self._real
+        _spawn_lock.release()
 
 
 def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
