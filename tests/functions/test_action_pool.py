@@ -1,7 +1,8 @@
-"""The action pool: at most ``size`` actions run at once (more wait their turn), an action's own
-nested call never waits for a free thread (no deadlock when the pool is full), ``async def``
-actions run on a loop of their own thread and can be cancelled there, and every action sees
-the context variables of its caller (the call log)."""
+"""The thread pool behind ``LIVEBASE_ACTION_ISOLATION=thread`` (the default, ``process``, is
+tested in ``test_worker_processes.py``): at most ``size`` actions run at once (more wait their
+turn), an action's own nested call never waits for a free thread (no deadlock when the pool is
+full), ``async def`` actions run on a loop of their own thread and can be cancelled there, and
+every action sees the context variables of its caller (the call log)."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def main(conn: Connection, app_dir: str, parent_pid: int, log_level: int, nice: 
     """Entry point of a worker process (see the module docstring). ``nice``: how much lower
     than the server's this process's CPU priority is (client requests come first)."""
     _die_with_parent(parent_pid)
-    if nice > 0:  # from the start: loading the app does not slow the server down either
+    if nice > 0 and hasattr(os, "nice"):  # from the start: loading the app is background work
         os.nice(nice)
     logging.getLogger().setLevel(log_level)
     try:
