@@ -22,7 +22,8 @@ exactly as for an action in the server (``ActionCtx``: same identity, limits and
   and die with the server even on ``kill -9`` (see ``worker_main``).
 
 Pool state lives on the event loop thread; per worker, one thread reads its pipe and one writes
-to it, so the loop never blocks on a worker, even one that does not read.
+to it, and one thread starts every process, so the loop never blocks on a worker, even one that
+does not read.
 """
 
 from __future__ import annotations
@@ -95,16 +96,15 @@ class _Worker:
     def __init__(
         self,
         pool: ProcessPool,
-        process: BaseProcess,
-        conn: Connection,
         generation: int,
         *,
         extra: bool,
         reserved: asyncio.Future[_Worker] | None,
     ) -> None:
         self.pool = pool
-        self.process = process
-        self.conn = conn
+        self.process: BaseProcess | None = None
+        self.conn: Connection | None = None
+        """Both set by ``start``, on the spawner thread."""
         self.generation = generation
         self.extra = extra
         """Started for a nested call in a full pool; let go after it unless the pool has room."""
@@ -114,17 +114,46 @@ class _Worker:
         self.gone = False
         self.job: _Job | None = None
         self.outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+
+    def start(self) -> None:
+        """Start the process and its pipe threads (on the spawner thread: starting a process
+        takes 2-20 ms, too long to hold the event loop)."""
+        pool = self.pool
+        try:
+            with _start_lock:  # ``close`` sees every started worker, or none starts after it
+                if self.gone or pool._closed:
+                    raise _NotStarted
+                parent, child = pool._mp.Pipe(duplex=True)
+                process = pool._mp.Process(
+                    target=worker_main.main,
+                    args=(child, str(pool.app_root), os.getpid(), logging.getLogger().level,
+                          pool.nice),
+                    name="livebase-action-worker",
+                    daemon=True,
+                )  # fmt: skip
+                with _without_main():
+                    process.start()
+                child.close()
+                self.process, self.conn = process, parent
+        except Exception as exc:
+            if not isinstance(exc, _NotStarted):
+                log.error("could not start an action worker process", exc_info=exc)
+            pool._post(pool._on_exit, self)
+            return
         for target in (self._read, self._write):
             threading.Thread(target=target, name="livebase-action-pipe", daemon=True).start()
+        if self.gone:  # terminated while it was starting
+            self.terminate()
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid
+        return None if self.process is None else self.process.pid
 
     def send(self, message: tuple[Any, ...]) -> None:
         self.outbox.put(message)
 
     def _write(self) -> None:
+        assert self.conn is not None
         while (message := self.outbox.get()) is not None:
             try:
                 self.conn.send(message)
@@ -132,6 +161,7 @@ class _Worker:
                 return
 
     def _read(self) -> None:
+        assert self.conn is not None and self.process is not None
         try:
             while True:
                 self.pool._post(self.pool._on_message, self, self.conn.recv())
@@ -152,6 +182,8 @@ class _Worker:
     def terminate(self) -> None:
         """SIGTERM now, SIGKILL after ``KILL_GRACE_SECONDS`` if it still runs."""
         self.gone = True
+        if self.process is None:
+            return  # not started yet: ``start`` will not start it
         try:
             self.process.terminate()
         except (OSError, ValueError):
@@ -161,6 +193,7 @@ class _Worker:
         timer.start()
 
     def _kill_if_alive(self) -> None:
+        assert self.process is not None
         try:
             if self.process.exitcode is None:
                 self.process.kill()
@@ -256,21 +289,23 @@ class ProcessPool:
 
     def close(self) -> None:
         """Kill every worker and wait (briefly) until they are gone; later calls fail."""
-        self._closed = True
-        with self._lock:
-            workers = list(self._workers)
-        for w in workers:
-            w.gone = True
+        with _start_lock:
+            self._closed = True
+            with self._lock:
+                processes = [w.process for w in self._workers if w.process is not None]
+                for w in self._workers:
+                    w.gone = True
+        for process in processes:
             try:
-                w.process.terminate()
+                process.terminate()
             except (OSError, ValueError):
                 pass
-        for w in workers:
+        for process in processes:
             try:
-                w.process.join(KILL_GRACE_SECONDS)
-                if w.process.exitcode is None:
-                    w.process.kill()
-                    w.process.join(KILL_GRACE_SECONDS)
+                process.join(KILL_GRACE_SECONDS)
+                if process.exitcode is None:
+                    process.kill()
+                    process.join(KILL_GRACE_SECONDS)
             except (OSError, ValueError, AssertionError):
                 pass
         self._idle.clear()
@@ -312,19 +347,10 @@ class ProcessPool:
         """Start a worker; once ready it serves ``waiter`` (if given), else the queue."""
         if self._closed:
             return
-        parent, child = self._mp.Pipe(duplex=True)
-        process = self._mp.Process(
-            target=worker_main.main,
-            args=(child, str(self.app_root), os.getpid(), logging.getLogger().level, self.nice),
-            name="livebase-action-worker",
-            daemon=True,
-        )
-        with _without_main():
-            process.start()
-        child.close()
-        worker = _Worker(self, process, parent, self._generation, extra=extra, reserved=waiter)
+        worker = _Worker(self, self._generation, extra=extra, reserved=waiter)
         with self._lock:
             self._workers.add(worker)
+        _spawner().put(worker)
 
     def _release(self, worker: _Worker) -> None:
         """``worker`` is free: give it to the first waiter, or keep it idle (or retire it)."""
@@ -441,10 +467,10 @@ class ProcessPool:
         was_gone, worker.gone = worker.gone, True
         if worker in self._idle:
             self._idle.remove(worker)
+        code = None if worker.process is None else worker.process.exitcode
         job = worker.job
         if job is not None and not job.finished:
             job.finished = True
-            code = worker.process.exitcode
             if not job.done.done():
                 job.done.set_exception(
                     LivebaseError(
@@ -454,7 +480,6 @@ class ProcessPool:
                 )
             return
         if not worker.ready and not was_gone:
-            code = worker.process.exitcode
             self._fail_waiters(worker, LivebaseError(
                 f"an action worker process exited while starting (exit code {code})",
                 code="ActionWorkerExited",
@@ -473,6 +498,30 @@ class ProcessPool:
 
 
 _spawn_lock = threading.Lock()
+_spawner_lock = threading.Lock()
+_start_lock = threading.Lock()
+_spawn_queue: queue.SimpleQueue[_Worker] | None = None
+
+
+class _NotStarted(Exception):
+    """The pool closed, or the worker was let go, before its process started."""
+
+
+def _spawner() -> queue.SimpleQueue[_Worker]:
+    """The queue of the one thread that starts every worker process. It never ends: a worker
+    asks the kernel to kill it when the thread that started it ends (``PR_SET_PDEATHSIG``)."""
+    global _spawn_queue
+    with _spawner_lock:
+        if _spawn_queue is None:
+            jobs: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+
+            def run() -> None:
+                while True:
+                    jobs.get().start()
+
+            threading.Thread(target=run, name="livebase-action-spawner", daemon=True).start()
+            _spawn_queue = jobs
+        return _spawn_queue
 
 
 class _without_main:
