@@ -250,6 +250,8 @@ class Deployment:
                 on_message(f"reload failed, still serving the previous version:\n{exc.message}")
 
     def close(self) -> None:
+        """Stop the action workers, then close the database."""
+        self.runner.close()
         self.engine.close()
 
 

@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from livebase.config import Limits
 from livebase.errors import AppError, LivebaseError
+from livebase.functions.loader import unload
 from livebase.functions.runner import CallResult
-from tests.support.calls import wait_until_async
+from livebase.server import Deployment
+from tests.support.apps import write_app
+from tests.support.calls import wait_until, wait_until_async
 
 from .conftest import Harness, run
 
@@ -226,3 +230,18 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_closing_a_deployment_stops_its_action_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIVEBASE_ACTION_ISOLATION", "process")
+    deployment = Deployment(write_app(tmp_path / "app", FILES), tmp_path / "data")
+    try:
+        result = asyncio.run(deployment.runner.run_action("who:pid", {}, admin=True))
+        worker = int(result.value)
+        assert worker != os.getpid() and _alive(worker)
+        deployment.close()
+        wait_until(lambda: not _alive(worker), timeout=10)
+    finally:
+        unload(deployment.app)
