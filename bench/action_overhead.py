@@ -8,9 +8,6 @@ difference). Starts ``livebase serve`` on a small app on 127.0.0.1; bounded by `
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -18,8 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
+from served import served
 
 APP = """
 from livebase import action, query
@@ -46,11 +42,6 @@ def ping(ctx) -> float:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def timed(http: httpx.Client, route: str, path: str, n: int) -> list[float]:
     body = {"path": path, "args": {}, "format": "json"}
@@ -73,25 +64,8 @@ def main() -> int:
         app = Path(tmp) / "app"
         app.mkdir()
         (app / "work.py").write_text(textwrap.dedent(APP))
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        cmd = [sys.executable, "-m", "livebase", "serve", str(app), "--port", str(port),
-               "--host", "127.0.0.1", "--data", str(Path(tmp) / "data")]  # fmt: skip
-        log = open(Path(tmp) / "server.log", "w")
-        server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/version", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("server did not start", file=sys.stderr)
-                    return 1
-                time.sleep(0.1)
+        with served(app, Path(tmp) / "data") as server:
+            url = server.url
             print(f"{'call':<26} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
             with httpx.Client(base_url=url, timeout=60) as http:
                 for route, path in [
@@ -105,13 +79,6 @@ def main() -> int:
                     mean = sum(s) / len(s)
                     p50 = s[len(s) // 2]
                     print(f"{path:<26} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f} {mean * 1e3:8.2f}")
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
     return 0
 
 

@@ -19,9 +19,6 @@ Every loop is bounded by a request count or a deadline; only 127.0.0.1 is used.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -30,8 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
+from served import served
 
 APP = """
 import time
@@ -80,11 +76,6 @@ KINDS = {
     "query-c-call": ("query", "work:query_c_call"),
 }
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -138,25 +129,8 @@ def main() -> int:
         app = Path(tmp) / "app"
         app.mkdir()
         (app / "work.py").write_text(textwrap.dedent(APP))
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        cmd = [sys.executable, "-m", "livebase", "serve", str(app), "--port", str(port),
-               "--host", "127.0.0.1", "--data", str(Path(tmp) / "data")]  # fmt: skip
-        log = open(Path(tmp) / "server.log", "w")
-        server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/version", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("server did not start", file=sys.stderr)
-                    return 1
-                time.sleep(0.1)
+        with served(app, Path(tmp) / "data") as server:
+            url = server.url
             print(f"{'kind':<14} {'idle p50/p99/max ms':>24} {'busy p50/p99/max ms':>26} {'n':>5}")
             for kind in args.kinds.split(","):
                 print(f"  {kind}: {args.busy} busy x {args.seconds:g} s ...", file=sys.stderr)
@@ -166,13 +140,6 @@ def main() -> int:
                     f"   {r['busy_p50']:7.2f} {r['busy_p99']:8.2f} {r['busy_max']:8.2f}"
                     f" {int(r['busy_n']):5d}"
                 )
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
     return 0
 
 

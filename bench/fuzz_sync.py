@@ -26,6 +26,7 @@ during the passes ("under fuzz") against the idle phase and the quiet gaps betwe
     .venv/bin/python bench/fuzz_sync.py --same-ids      # passes 2..5 replay: nothing new written
     .venv/bin/python bench/fuzz_sync.py --src /other/checkout/src       # measure another build
     .venv/bin/python bench/fuzz_sync.py --durability normal             # no fsync per commit
+    .venv/bin/python bench/fuzz_sync.py --server-env LIVEBASE_SQLITE_CACHE_MIB=1  # a server setting
 
 Exit code 1 on any unanswered request, dropped connection or 1011 close. Only 127.0.0.1 is used;
 every loop is bounded by a session count or a deadline.
@@ -39,7 +40,6 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import websockets  # noqa: E402
+from served import ServerDidNotStart, served  # noqa: E402
 
 from tests.e2e.sync_fuzz import Batch, Outcome, run_session  # noqa: E402
 
@@ -331,11 +332,6 @@ def percentile(samples: list[float], q: float) -> float:
 # -- the server -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
@@ -374,6 +370,13 @@ def main() -> int:
     parser.add_argument(
         "--durability", default="fsync-per-commit", help="the server's --durability (its default)"
     )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="LIVEBASE_NAME=VALUE",
+        help="a setting for the server (repeatable); the caller's LIVEBASE_* are not passed on",
+    )
     parser.add_argument("--json", action="store_true", help="also print the JSON report")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--probe-seconds", type=float, help=argparse.SUPPRESS)
@@ -386,37 +389,23 @@ def main() -> int:
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": args.src, "PYTHONUNBUFFERED": "1"}
-        env = {k: v for k, v in env.items() if not k.startswith("LIVEBASE_")}
+        # The server gets none of the caller's LIVEBASE_* settings, only --server-env's.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBASE_")}
         env["LIVEBASE_ADMIN_KEY"] = ADMIN_KEY
-        app, data = str(ROOT / "examples" / "chat"), str(Path(tmp) / "data")
-        cmd = [sys.executable, "-m", "livebase", "serve", app, "--port", str(port),
-               "--host", "127.0.0.1", "--data", data, "--durability", args.durability]  # fmt: skip
-        log_path = Path(tmp) / "server.log"
-        log = open(log_path, "w")
-        server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/api/sync"
+        for setting in args.server_env:
+            name, sep, value = setting.partition("=")
+            if not sep or not name.startswith("LIVEBASE_"):
+                parser.error(f"--server-env {setting!r}: expected LIVEBASE_NAME=value")
+            env[name] = value
+        app, data = ROOT / "examples" / "chat", Path(tmp) / "data"
+        server_args = ["--durability", args.durability]
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/version", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("server did not start:\n" + log_path.read_text(), file=sys.stderr)
-                    return 1
-                time.sleep(0.1)
-            return run(args, server, url, ws_url, log_path, Path(tmp))
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
+            with served(app, data, src=args.src, env=env, args=server_args) as server:
+                return run(args, server.process, server.url, server.ws_url, server.log_path,
+                           Path(tmp))  # fmt: skip
+        except ServerDidNotStart as exc:
+            print(exc, file=sys.stderr)
+            return 1
 
 
 def gauges(url: str, admin_key: str) -> dict[str, float]:
