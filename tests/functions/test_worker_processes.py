@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ import pytest
 
 from livebase.config import Limits
 from livebase.errors import AppError, LivebaseError
+from livebase.functions import worker_process
 from livebase.functions.loader import unload
 from livebase.functions.runner import CallResult
+from livebase.functions.worker_process import ProcessPool
 from livebase.server import Deployment
 from tests.support.apps import write_app
 from tests.support.calls import wait_until, wait_until_async
@@ -245,3 +248,19 @@ def test_closing_a_deployment_stops_its_action_workers(
         wait_until(lambda: not _alive(worker), timeout=10)
     finally:
         unload(deployment.app)
+
+
+def test_a_pool_closed_while_a_worker_is_being_started_does_not_deadlock(tmp_path: Path) -> None:
+    """A pool is also closed by a garbage-collection finalizer (its runner was dropped), which
+    may run in the spawner thread in the middle of starting another pool's worker, with the
+    start lock held. Before: that thread waited for its own lock for ever."""
+    pool = ProcessPool(write_app(tmp_path / "app", FILES), 1)
+    closed = threading.Event()
+
+    def finalizer_during_a_start() -> None:
+        with worker_process._start_lock:
+            pool.close()
+        closed.set()
+
+    threading.Thread(target=finalizer_during_a_start, daemon=True).start()
+    assert closed.wait(10), "closing a pool while a worker was being started deadlocked"

@@ -211,7 +211,8 @@ class ProcessPool:
         self.size = size
         self.nice = nice
         self._mp = multiprocessing.get_context("spawn")
-        self._lock = threading.Lock()  # guards _workers (``close`` may run on any thread)
+        self._lock = threading.RLock()  # guards _workers; ``close`` may run on any thread, even
+        # from a finalizer in the middle of a block holding it (so re-entrant)
         self._workers: set[_Worker] = set()
         self._idle: collections.deque[_Worker] = collections.deque()
         self._waiters: collections.deque[asyncio.Future[_Worker]] = collections.deque()
@@ -499,7 +500,9 @@ class ProcessPool:
 
 _spawn_lock = threading.Lock()
 _spawner_lock = threading.Lock()
-_start_lock = threading.Lock()
+_start_lock = threading.RLock()
+"""Re-entrant: a pool is also closed by a garbage-collection finalizer (its runner was dropped),
+which can run in the spawner thread while it starts another worker holding this lock."""
 _spawn_queue: queue.SimpleQueue[_Worker] | None = None
 
 
