@@ -25,7 +25,11 @@ from tests.support.server import LivebaseServer, base_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-BURN_SECONDS = 5.0
+BURN_SECONDS = 8.0
+CHECK_SECONDS = 3.5
+"""Queries are timed for this long; the socket query and a fifth action follow, and all of it
+must happen while the actions still burn (with threads they share the GIL and can take a few
+seconds, so the burn outlasts the timed window by a wide margin)."""
 
 APP = {
     "work.py": """
@@ -104,7 +108,7 @@ def test_four_busy_actions_leave_queries_and_other_actions_answered(
         time.sleep(0.5)  # let them all get going (the checks below hold either way)
 
         latencies: list[float] = []
-        while time.monotonic() - began < BURN_SECONDS - 1.5 and len(latencies) < 200:
+        while time.monotonic() - began < CHECK_SECONDS and len(latencies) < 200:
             t0 = time.monotonic()
             call("query", "work:count", {})
             latencies.append(time.monotonic() - t0)
@@ -126,7 +130,7 @@ def test_four_busy_actions_leave_queries_and_other_actions_answered(
     # On the server's loop, one such action held every other request for the whole burn. The
     # bounds are loose on purpose (2 cores, maybe busy with other work): the GIL is shared, so
     # queries slow down, but they must not wait for the burn to end.
-    assert len(latencies) >= 10, f"only {len(latencies)} queries answered in {BURN_SECONDS} s"
-    assert max(latencies) < BURN_SECONDS / 2, f"a query waited {max(latencies):.2f} s"
+    assert len(latencies) >= 10, f"only {len(latencies)} queries answered in {CHECK_SECONDS} s"
+    assert max(latencies) < BURN_SECONDS / 3, f"a query waited {max(latencies):.2f} s"
     assert statistics.median(latencies) < 0.5, statistics.median(latencies)
-    assert socket_latency < BURN_SECONDS / 2
+    assert socket_latency < BURN_SECONDS / 3
