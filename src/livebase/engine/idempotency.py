@@ -14,7 +14,6 @@ from livebase.storage.base import StorageWriter
 
 RECORD_PREFIX = "request:"
 MARKER_PREFIX = "request-at:"
-_MARKER_END = "request-at;"  # ";" is the character after ":": every marker sorts below it
 BACKFILLED_KEY = "request-at-backfilled"
 """Set once every record stored before markers existed has one."""
 
