@@ -104,6 +104,7 @@ class Connection:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await asyncio.sleep(0)  # a transport closed just now releases its socket on the next turn
 
     # ------------------------------------------------------------------ internals
 
@@ -171,8 +172,14 @@ class Connection:
                 await writer
             if not self._closing:
                 self._handler.on_close()
-            with contextlib.suppress(Exception):
-                await ws.close()
+            try:
+                with contextlib.suppress(Exception):
+                    await ws.close()
+            finally:
+                # However the close ended (cancelled half-way, say), the socket goes with it:
+                # a transport left open is only found, and warned about, by the collector.
+                if ws.transport is not None and not ws.transport.is_closing():
+                    ws.transport.abort()
         return received[0], reason
 
     @staticmethod
