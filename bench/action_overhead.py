@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import textwrap
 import time
-from pathlib import Path
 
 import httpx
-from served import served
+from served import served_module
 
 APP = """
 from livebase import action, query
@@ -60,25 +57,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        app = Path(tmp) / "app"
-        app.mkdir()
-        (app / "work.py").write_text(textwrap.dedent(APP))
-        with served(app, Path(tmp) / "data") as server:
-            url = server.url
-            print(f"{'call':<26} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
-            with httpx.Client(base_url=url, timeout=60) as http:
-                for route, path in [
-                    ("query", "work:ping"),
-                    ("action", "work:noop_sync"),
-                    ("action", "work:noop_async"),
-                    ("action", "work:with_query"),
-                ]:
-                    s = timed(http, route, path, args.requests)
-                    p99 = s[max(0, int(len(s) * 0.99) - 1)]
-                    mean = sum(s) / len(s)
-                    p50 = s[len(s) // 2]
-                    print(f"{path:<26} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f} {mean * 1e3:8.2f}")
+    with served_module(APP) as server:
+        url = server.url
+        print(f"{'call':<26} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for route, path in [
+                ("query", "work:ping"),
+                ("action", "work:noop_sync"),
+                ("action", "work:noop_async"),
+                ("action", "work:with_query"),
+            ]:
+                s = timed(http, route, path, args.requests)
+                p99 = s[max(0, int(len(s) * 0.99) - 1)]
+                mean = sum(s) / len(s)
+                p50 = s[len(s) // 2]
+                print(f"{path:<26} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f} {mean * 1e3:8.2f}")
     return 0
 
 

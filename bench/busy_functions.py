@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import textwrap
 import threading
 import time
-from pathlib import Path
 
 import httpx
-from served import served
+from served import served_module
 
 APP = """
 import time
@@ -125,21 +122,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each is busy (5)")
     parser.add_argument("--requests", type=int, default=400, help="queries per phase (400)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        app = Path(tmp) / "app"
-        app.mkdir()
-        (app / "work.py").write_text(textwrap.dedent(APP))
-        with served(app, Path(tmp) / "data") as server:
-            url = server.url
-            print(f"{'kind':<14} {'idle p50/p99/max ms':>24} {'busy p50/p99/max ms':>26} {'n':>5}")
-            for kind in args.kinds.split(","):
-                print(f"  {kind}: {args.busy} busy x {args.seconds:g} s ...", file=sys.stderr)
-                r = run_kind(url, kind, args.busy, args.seconds, args.requests)
-                print(
-                    f"{kind:<14} {r['idle_p50']:7.2f} {r['idle_p99']:7.2f} {r['idle_max']:8.2f}"
-                    f"   {r['busy_p50']:7.2f} {r['busy_p99']:8.2f} {r['busy_max']:8.2f}"
-                    f" {int(r['busy_n']):5d}"
-                )
+    with served_module(APP) as server:
+        url = server.url
+        print(f"{'kind':<14} {'idle p50/p99/max ms':>24} {'busy p50/p99/max ms':>26} {'n':>5}")
+        for kind in args.kinds.split(","):
+            print(f"  {kind}: {args.busy} busy x {args.seconds:g} s ...", file=sys.stderr)
+            r = run_kind(url, kind, args.busy, args.seconds, args.requests)
+            print(
+                f"{kind:<14} {r['idle_p50']:7.2f} {r['idle_p99']:7.2f} {r['idle_max']:8.2f}"
+                f"   {r['busy_p50']:7.2f} {r['busy_p99']:8.2f} {r['busy_max']:8.2f}"
+                f" {int(r['busy_n']):5d}"
+            )
     return 0
 
 

@@ -12,6 +12,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -77,6 +79,17 @@ def served(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def served_module(source: str, name: str = "work") -> Iterator[Served]:
+    """Serve a one-module app (``source`` as ``<name>.py``) from a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "app"
+        app.mkdir()
+        (app / f"{name}.py").write_text(textwrap.dedent(source))
+        with served(app, Path(tmp) / "data") as server:
+            yield server
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], port: int, timeout: float, log: Path) -> None:
