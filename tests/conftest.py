@@ -7,12 +7,13 @@ still bounded by pytest-timeout.
 
 A socket transport the suite leaves open fails the test during which the garbage collector
 finds it ("unclosed transport", an error under ``filterwarnings = error``), which is often a
-later test than the one that leaked it. So each transport notes where it was opened, and the
-warning says so: a leak that shows up once names its origin.
+later test than the one that leaked it. So each transport notes where it was opened and during
+which test, and the warning says so: a leak that shows up once names its origin.
 """
 
 from __future__ import annotations
 
+import os
 import traceback
 import warnings
 from asyncio import selector_events
@@ -29,7 +30,8 @@ _original_init = _Transport.__init__
 
 def _init_noting_origin(self: Any, *args: Any, **kwargs: Any) -> None:
     _original_init(self, *args, **kwargs)
-    self._opened_at = "".join(traceback.format_stack(limit=14)[:-1])
+    test = os.environ.get("PYTEST_CURRENT_TEST", "(no test running)")
+    self._opened_at = f"during {test}\n" + "".join(traceback.format_stack(limit=14)[:-1])
 
 
 def _del_naming_origin(self: Any, _warn: Any = warnings.warn) -> None:

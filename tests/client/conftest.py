@@ -60,6 +60,8 @@ class Relay:
 
     ``swallow()`` makes the connections open right now drop every byte from the server (the
     client's bytes still reach it); connections accepted later are relayed normally.
+    ``stall()`` makes them stop reading the client's bytes, as a frozen server would: the
+    client's socket buffers fill and its writes wait.
     ``cut()`` aborts every relayed connection. While ``refuse`` is set, new connections are
     closed at once. ``accepted`` counts the connections relayed.
     """
@@ -94,6 +96,10 @@ class Relay:
     def swallow(self) -> None:
         for link in self._links:
             link.swallow = True
+
+    def stall(self) -> None:
+        for link in self._links:
+            link.stall = True
 
     def cut(self) -> None:
         links, self._links = self._links, []
@@ -131,6 +137,8 @@ class Relay:
     ) -> None:
         try:
             while data := await reader.read(65536):
+                if not downstream and link.stall:
+                    await asyncio.Event().wait()  # read nothing more, until cancelled
                 if downstream and link.swallow:
                     continue
                 writer.write(data)
@@ -146,3 +154,4 @@ class _Link:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
     swallow: bool = False
+    stall: bool = False

@@ -4,6 +4,7 @@ an outage (applied exactly once), a lost MutationResponse, actions cut off, a si
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import uuid
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from livebase.client import Client, ConnectionLostError, Subscription
+from livebase.client import Client, ConnectionClosedError, ConnectionLostError, Subscription
 from livebase.values.types import Value
 from tests.support.calls import wait_until_async
 
@@ -231,5 +232,80 @@ def test_page_journal_survives_a_reconnect(own_server: ChatServer) -> None:
             assert bodies(page["page"]) == ["m1"]
             assert page["continueCursor"] == first["continueCursor"]
             sub.close()
+
+    run(body(), timeout=30)
+
+
+def own_sockets_to(port: int) -> int:
+    """How many of this process's open TCP sockets are connected to 127.0.0.1:``port``."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    with open("/proc/self/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].split(":")[1], 16)
+            if remote_port == port and fields[9] in inodes:
+                count += 1
+    return count
+
+
+def test_close_returns_and_frees_the_socket_when_the_server_stops_reading(
+    own_server: ChatServer,
+) -> None:
+    """A server that stops reading (frozen, or its buffers full) while a large mutation is being
+    written: the write waits, and close() must still return within its close timeout and let the
+    socket go. It used to wait forever for the unsent bytes to drain."""
+
+    async def body() -> None:
+        async with Relay(own_server.port) as relay:
+            c = Client(relay.url)
+            async with c:
+                assert await c.query("counters:get", {"name": "x"}) == 0
+                assert own_sockets_to(relay.port) == 1
+                relay.stall()
+                # More than the kernel buffers on both sides and the relay's reader can take.
+                pending = asyncio.create_task(
+                    c.mutation("counters:increment", {"name": "y" * 30_000_000})
+                )
+                await wait_until_async(lambda: sent_requests(c) == 1)
+                started = asyncio.get_running_loop().time()
+                await c.close()
+                # 1 s for the server to answer the close frame and a 1 s margin.
+                assert asyncio.get_running_loop().time() - started < 4.0
+                assert own_sockets_to(relay.port) == 0
+                with pytest.raises(ConnectionClosedError):
+                    await pending
+
+    run(body(), timeout=30)
+
+
+def test_a_cancelled_close_is_cancelled_and_still_frees_the_socket(own_server: ChatServer) -> None:
+    """Cancelling the task that waits in close() cancels it (it used to return as if the close
+    had finished), and the socket is let go all the same, without waiting for the stalled peer."""
+
+    async def body() -> None:
+        async with Relay(own_server.port) as relay:
+            c = Client(relay.url)
+            await c.__aenter__()
+            assert await c.query("counters:get", {"name": "x"}) == 0
+            relay.stall()
+            pending = asyncio.create_task(
+                c.mutation("counters:increment", {"name": "y" * 30_000_000})
+            )
+            await wait_until_async(lambda: sent_requests(c) == 1)
+            closer = asyncio.create_task(c.close())
+            await asyncio.sleep(0.3)  # the close is waiting for the stalled server
+            assert not closer.done()
+            closer.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await closer
+            await wait_until_async(lambda: own_sockets_to(relay.port) == 0)
+            with pytest.raises(ConnectionClosedError):
+                await pending
 
     run(body(), timeout=30)

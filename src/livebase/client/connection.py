@@ -30,6 +30,8 @@ from livebase.client.protocol import JsonObject, ServerMessage
 
 log = logging.getLogger("livebase.client")
 
+_CLOSE_TIMEOUT = 1.0  # seconds for the server to answer our close frame
+
 # Close reasons that say the server misbehaved: the backoff keeps growing across them, so a
 # server that keeps doing it is not hammered with reconnects.
 _PROTOCOL_TROUBLE = frozenset(
@@ -101,9 +103,7 @@ class Connection:
         task, self._task = self._task, None
         if task is None or task.done():
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _cancel_and_wait(task)
         await asyncio.sleep(0)  # a transport closed just now releases its socket on the next turn
 
     # ------------------------------------------------------------------ internals
@@ -122,7 +122,7 @@ class Connection:
                     additional_headers=self._headers,
                     open_timeout=self._open_timeout,
                     ping_interval=None,  # the server pings; its Pings feed the inactivity timer
-                    close_timeout=1.0,
+                    close_timeout=_CLOSE_TIMEOUT,
                     max_size=None,
                     compression=None,
                     proxy=None,
@@ -155,31 +155,35 @@ class Connection:
         self, ws: ClientConnection, last_close_reason: str | None
     ) -> tuple[bool, str]:
         """Run one socket until it ends; returns (received anything, close reason)."""
-        outbox: asyncio.Queue[str] = asyncio.Queue()
-        for message in self._handler.on_open(self.connection_count, last_close_reason):
-            outbox.put_nowait(protocol.dumps(message))
-        self.connection_count += 1
-        self._outbox = outbox
-        writer = asyncio.get_running_loop().create_task(self._write(ws, outbox))
         received = [False]
         reason = "closed"
+        writer: asyncio.Task[None] | None = None
         try:
+            outbox: asyncio.Queue[str] = asyncio.Queue()
+            for message in self._handler.on_open(self.connection_count, last_close_reason):
+                outbox.put_nowait(protocol.dumps(message))
+            self.connection_count += 1
+            self._outbox = outbox
+            writer = asyncio.get_running_loop().create_task(self._write(ws, outbox))
             reason = await self._read(ws, received)
         finally:
             self._outbox = None
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-            if not self._closing:
-                self._handler.on_close()
             try:
+                if writer is not None:
+                    await _cancel_and_wait(writer)
+                if not self._closing:
+                    self._handler.on_close()
+                # websockets waits for unsent bytes to drain before its close handshake, with
+                # no deadline: a peer that stopped reading (frozen, or buffers full) would
+                # hold close() forever. The close gets the close timeout and a margin.
                 with contextlib.suppress(Exception):
-                    await ws.close()
+                    async with asyncio.timeout(_CLOSE_TIMEOUT + 1.0):
+                        await ws.close()
             finally:
-                # However the close ended (cancelled half-way, say), the socket goes with it:
-                # a transport left open is only found, and warned about, by the collector.
-                if ws.transport is not None and not ws.transport.is_closing():
-                    ws.transport.abort()
+                # However the close ended (timed out, cancelled half-way), the socket goes with
+                # it, buffered bytes or not: a transport still closing with data queued is
+                # never released once its loop stops, and the collector warns about it.
+                ws.transport.abort()
         return received[0], reason
 
     @staticmethod
@@ -224,6 +228,19 @@ class Connection:
                 return "ClientError"
             if restart is not None:
                 return restart
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it to end. A cancellation of the caller while it waits is
+    raised (not mistaken for the task's own and swallowed), and hurries the task along."""
+    task.cancel()
+    try:
+        await asyncio.wait([task])
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a client task failed as it was stopped", exc_info=task.exception())
 
 
 def _add_chunk(chunks: dict[str, list[str]], chunk: protocol.TransitionChunk) -> str | None:
