@@ -5,8 +5,12 @@ actions may still sleep. Real SQLite engines, real app folders."""
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 from collections.abc import Callable
+
+import pytest
 
 from livebase.config import Limits
 
@@ -136,3 +140,31 @@ def test_sleep_is_refused_in_queries_and_mutations_but_not_in_actions(
     started = time.monotonic()
     time.sleep(0.01)  # outside calls, sleep is the real one
     assert time.monotonic() - started >= 0.01
+
+
+def test_finalizers_run_whole_inside_a_stopped_call(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector runs its callbacks and ``__del__`` methods in whatever frame is allocating,
+    including a call past its limit. They must run to the end, not be hit by the timeout (which
+    would be reported as an ignored exception and leave them half-done). With a collection on
+    every allocation, the stopped loop runs many of them."""
+    h = limited(harness)
+    phases: list[str] = []
+
+    def on_collect(phase: str, info: dict[str, int]) -> None:
+        phases.append(phase)
+
+    ignored: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    threshold = gc.get_threshold()
+    gc.callbacks.append(on_collect)
+    gc.set_threshold(1)
+    try:
+        result, _ = timed(lambda: h.mutation("stubborn:swallow_in_mutation"))
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(on_collect)
+    assert getattr(result.error, "code", None) == "FunctionTimeout"  # type: ignore[attr-defined]
+    assert ignored == []
+    assert phases.count("start") == phases.count("stop") > 100

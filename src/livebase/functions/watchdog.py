@@ -8,18 +8,23 @@ SQLite), the transaction is rolled back, and the caller gets ``FunctionTimeout``
 App code cannot swallow it: ``CallTimeout`` is a ``BaseException`` (``except Exception`` lets it
 through), and once it has been delivered, every further line the call runs raises it again (a
 trace function installed on the call's frames), so even ``except BaseException: continue`` in a
-loop only gets as far as its next line. What it cannot interrupt is one long C call (a huge
-``sum(range(...))``, a catastrophic regular expression): the exception lands when that call
-returns. ``time.sleep`` is refused in queries and mutations altogether (see ``sandbox``).
+loop only gets as far as its next line. Finalizers that the garbage collector happens to run
+inside the call (``__del__``, ``gc.callbacks``, ``weakref.finalize``) are left alone: an
+exception raised in them would be lost and the finalizer half-done. What it cannot interrupt
+is one long C call (a huge ``sum(range(...))``, a catastrophic regular expression): the
+exception lands when that call returns. ``time.sleep`` is refused in queries and mutations
+altogether (see ``sandbox``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 import threading
 import time
-from types import FrameType
+import weakref
+from types import CodeType, FrameType
 from typing import Any
 
 _calls = threading.local()
@@ -37,9 +42,29 @@ class CallTimeout(BaseException):
 
 
 def _raise_on_every_line(frame: FrameType, event: str, arg: Any) -> Any:
-    if getattr(_calls, "expired", False) and frame.f_code not in _EXEMPT:
-        raise CallTimeout
-    return _raise_on_every_line
+    if not getattr(_calls, "expired", False) or frame.f_code in _EXEMPT:
+        return _raise_on_every_line
+    if getattr(_calls, "sheltered", False):
+        return None  # inside a finalizer: it and what it calls run untraced
+    if event == "call" and _is_finalizer(frame.f_code):
+        # The collector runs its callbacks and ``__del__`` methods in whatever frame was
+        # allocating. Raised in there, the exception would only be reported as ignored and
+        # the finalizer left half-done (a socket not closed, a lock not released).
+        _calls.sheltered = True
+        return _leave_shelter
+    raise CallTimeout
+
+
+def _leave_shelter(frame: FrameType, event: str, arg: Any) -> Any:
+    if event == "return":
+        _calls.sheltered = False
+    return _leave_shelter
+
+
+def _is_finalizer(code: CodeType) -> bool:
+    if code.co_name == "__del__" or code is _FINALIZE_CALL:
+        return True
+    return any(getattr(callback, "__code__", None) is code for callback in gc.callbacks)
 
 
 def _expire(frame: FrameType | None) -> None:
@@ -57,6 +82,7 @@ def _expire(frame: FrameType | None) -> None:
 def _reset_thread() -> None:
     if getattr(_calls, "expired", False):
         _calls.expired = False
+        _calls.sheltered = False
         sys.settrace(getattr(_calls, "previous_trace", None))
     _calls.top = None
 
@@ -135,4 +161,5 @@ class _Limit:
 
 
 watchdog = Watchdog()
+_FINALIZE_CALL = weakref.finalize.__call__.__code__
 _EXEMPT = frozenset({_Limit.__exit__.__code__, Watchdog._disarm.__code__, _reset_thread.__code__})
