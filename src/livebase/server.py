@@ -414,8 +414,10 @@ class Router:
             return Response(404, _NOT_FOUND)
         if route in _API_ROUTES or route.startswith("run/"):
             try:
-                creds = authenticate(
-                    request.headers.get("authorization"), self.deployment.admin_key
+                creds = await authenticate(
+                    request.headers.get("authorization"),
+                    self.deployment.admin_key,
+                    self.deployment.sync.verify_user_token,
                 )
             except LivebaseError as exc:
                 return error_response(exc)

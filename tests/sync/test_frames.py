@@ -105,7 +105,7 @@ def test_mutation_action_authenticate_and_event() -> None:
     user = {"type": "Authenticate", "baseVersion": 0, "tokenType": "User", "value": "a.b.c"}
     assert parse(user) == Authenticate(0, "User", "a.b.c")
     admin = {**user, "tokenType": "Admin", "impersonating": {"subject": "u"}}
-    assert parse(admin) == Authenticate(0, "Admin", "a.b.c")
+    assert parse(admin) == Authenticate(0, "Admin", "a.b.c", {"subject": "u"})
     logout = {"type": "Authenticate", "baseVersion": 1, "tokenType": "None"}
     assert parse(logout) == Authenticate(1, "None", None)
     event = {"type": "Event", "eventType": "ClientConnect", "event": {"anything": [1]}}

@@ -12,6 +12,11 @@ import hmac
 import logging
 from typing import Any
 
+from livebase.auth.callers import (
+    UserTokenCheck,
+    identity_from_header_suffix,
+    no_user_tokens,
+)
 from livebase.errors import (
     AppError,
     BadRequestError,
@@ -73,27 +78,47 @@ def udf_response(result: CallResult, fmt: str) -> Response:
 
 
 class Credentials:
-    """Who is calling: the admin (``Authorization: Convex <key>``) or an anonymous client."""
+    """Who is calling: the admin (``Authorization: Convex <key>``, possibly acting as a user
+    identity), a signed-in user (``Authorization: Bearer <JWT>``) or an anonymous client."""
 
-    def __init__(self, admin: bool) -> None:
+    def __init__(self, admin: bool, identity: dict[str, Any] | None = None) -> None:
         self.admin = admin
+        self.identity = identity
+        """The identity functions see (wire form), or None."""
 
 
-def authenticate(authorization: str | None, admin_key: str) -> Credentials:
+def is_admin(authorization: str | None, admin_key: str) -> bool:
+    """For endpoints only the admin may use: whether ``Authorization: Convex <admin key>`` came
+    (a wrong key is an error; a user token or none is simply not the admin)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme != "Convex":
+        return False
+    if not hmac.compare_digest(token.partition(":")[0].encode(), admin_key.encode()):
+        raise UnauthenticatedError("the admin key is not valid for this deployment")
+    return True
+
+
+async def authenticate(
+    authorization: str | None,
+    admin_key: str,
+    verify_user_token: UserTokenCheck = no_user_tokens,
+) -> Credentials:
     if not authorization:
         return Credentials(admin=False)
     scheme, _, token = authorization.partition(" ")
     if scheme == "Convex":
-        key = token.split(":", 1)[0]
-        if hmac.compare_digest(key.encode(), admin_key.encode()):
-            return Credentials(admin=True)
-        raise UnauthenticatedError("the admin key is not valid for this deployment")
+        key, colon, acting_as = token.partition(":")
+        if not hmac.compare_digest(key.encode(), admin_key.encode()):
+            raise UnauthenticatedError("the admin key is not valid for this deployment")
+        identity = identity_from_header_suffix(acting_as) if colon else None
+        return Credentials(admin=True, identity=identity)
     if scheme == "Bearer":
-        raise UnauthenticatedError(
-            "user tokens (JWT) are not supported by this Livebase version yet; call without "
-            "Authorization or with the admin key"
-        )
-    raise UnauthenticatedError(f"unsupported Authorization scheme {scheme!r}")
+        user = await verify_user_token(token.strip())
+        return Credentials(admin=False, identity=user.identity)
+    raise UnauthenticatedError(
+        f"unsupported Authorization scheme {scheme!r}: send 'Bearer <user token>' or "
+        "'Convex <admin key>'"
+    )
 
 
 def parse_call(
@@ -153,24 +178,28 @@ async def handle_api(
             at_ts = None
             if route == "query_at_ts":
                 at_ts = decode_ts(loads(body).get("ts"))
-            result = runner.run_query(path, args, admin=creds.admin, at_ts=at_ts)
+            result = runner.run_query(
+                path, args, admin=creds.admin, identity=creds.identity, at_ts=at_ts
+            )
         elif kind == "mutation":
             result = await runner.run_mutation(
                 path,
                 args,
                 admin=creds.admin,
+                identity=creds.identity,
                 idempotency_key=None if idempotency_key is None else f"http:{idempotency_key}",
             )
         elif kind == "action":
-            result = await runner.run_action(path, args, admin=creds.admin)
+            result = await runner.run_action(path, args, admin=creds.admin, identity=creds.identity)
         else:
             fd = runner.lookup(path, None, admin=creds.admin)
+            admin, identity = creds.admin, creds.identity
             if fd.kind == "query":
-                result = runner.run_query(path, args, admin=creds.admin)
+                result = runner.run_query(path, args, admin=admin, identity=identity)
             elif fd.kind == "mutation":
-                result = await runner.run_mutation(path, args, admin=creds.admin)
+                result = await runner.run_mutation(path, args, admin=admin, identity=identity)
             else:
-                result = await runner.run_action(path, args, admin=creds.admin)
+                result = await runner.run_action(path, args, admin=admin, identity=identity)
         return udf_response(result, fmt)
     except LivebaseError as exc:
         return error_response(exc)

@@ -29,7 +29,7 @@ from livebase.engine.changes import Change, ChangePage, Cursor, parse_cursor
 from livebase.engine.database import Engine
 from livebase.engine.feed import PAGE_SIZE, ChangeFeed
 from livebase.errors import BadRequestError, LivebaseError, UnauthenticatedError
-from livebase.httpapi.api import authenticate, error_response, json_response
+from livebase.httpapi.api import error_response, is_admin, json_response
 from livebase.httpserver import Request, Response
 from livebase.values.wire import dumps_bytes
 
@@ -49,8 +49,7 @@ class ChangesEndpoint:
 
     async def __call__(self, request: Request) -> Response:
         try:
-            creds = authenticate(request.headers.get("authorization"), self._admin_key())
-            if not creds.admin:
+            if not is_admin(request.headers.get("authorization"), self._admin_key()):
                 raise UnauthenticatedError(
                     "the change stream needs the admin key: send 'Authorization: Convex <admin "
                     "key>'"

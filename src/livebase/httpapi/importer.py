@@ -19,7 +19,7 @@ from livebase.errors import (
     LivebaseError,
     UnauthenticatedError,
 )
-from livebase.httpapi.api import authenticate, error_response, json_response
+from livebase.httpapi.api import error_response, is_admin, json_response
 from livebase.httpserver import Request, Response
 from livebase.values.wire import from_wire, loads
 
@@ -58,7 +58,7 @@ def parse_documents(body: bytes) -> list[dict[str, Any]]:
 
 async def handle_import(request: Request, admin_key: str, importer: Importer) -> Response:
     try:
-        if not authenticate(request.headers.get("authorization"), admin_key).admin:
+        if not is_admin(request.headers.get("authorization"), admin_key):
             raise UnauthenticatedError(
                 "importing needs the admin key: Authorization: Convex <admin key>"
             )

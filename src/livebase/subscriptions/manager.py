@@ -57,11 +57,15 @@ class SharedQuery:
 
 
 def identity_key(identity: dict[str, Any] | None, admin: bool) -> str:
+    """Who a shared result is for: results of different callers are never shared (the admin
+    acting as a user is neither that user, who may not call internal functions, nor the admin
+    as itself)."""
+    user = (
+        "" if identity is None else str(identity.get("tokenIdentifier", dumps(to_wire(identity))))
+    )
     if admin:
-        return "admin"
-    if identity is None:
-        return ""
-    return str(identity.get("tokenIdentifier", dumps(to_wire(identity))))
+        return f"admin\0{user}"
+    return f"user\0{user}" if user else ""
 
 
 def _encode_result(shared: SharedQuery, result: CallResult) -> None:

@@ -116,6 +116,8 @@ class Authenticate:
     base_version: int
     token_type: Literal["Admin", "User", "None"]
     value: str | None
+    impersonating: dict[str, Any] | None = None
+    """With the admin key: the user identity (``UserIdentityAttributes``) to act as."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +226,9 @@ def _authenticate(data: dict[str, Any], where: str) -> Authenticate:
             raise FrameError(
                 f"{where}.impersonating", f"must be an object, got {_describe(impersonating)}"
             )
-        return Authenticate(base, token_type, value)
+        if token_type == "User":
+            return Authenticate(base, "User", value)
+        return Authenticate(base, "Admin", value, impersonating)
     raise FrameError(
         f"{where}.tokenType", f'must be "User", "Admin" or "None", got {_describe(token_type)}'
     )

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable
 
+from livebase.auth.callers import UserTokenCheck, no_user_tokens
 from livebase.engine.database import Engine
 from livebase.functions.runner import Runner
 from livebase.httpserver import Request
@@ -24,10 +25,19 @@ HEARTBEAT = 5.0
 
 
 class SyncHub:
-    def __init__(self, engine: Engine, runner: Runner, admin_key: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        runner: Runner,
+        admin_key: Callable[[], str],
+        verify_user_token: UserTokenCheck = no_user_tokens,
+    ) -> None:
         self.engine = engine
         self.runner = runner
         self.admin_key = admin_key
+        self.verify_user_token = verify_user_token
+        """Checks a user token (a JWT) against the app's providers; raises a LivebaseError
+        naming the reason when it does not hold. Replaced when the app is reloaded."""
         self.manager = SubscriptionManager(runner)
         self.sessions: set[SyncSession] = set()
         self._heartbeat: asyncio.Task[None] | None = None

@@ -27,6 +27,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from livebase.auth.callers import impersonated_identity
 from livebase.errors import LivebaseError
 from livebase.functions.registry import canonical_path
 from livebase.functions.runner import CallResult, check_args_size, new_request_id
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
     from livebase.sync.hub import SyncHub
 
 log = logging.getLogger("livebase.sync")
+
+MAX_HELD_MESSAGES = 10_000
+"""Messages a client may send while its user token is being checked (a JWKS fetch)."""
 
 
 class Connection(Protocol):
@@ -104,7 +108,10 @@ class SyncSession:
         self.closed = False
         self._flush_scheduled = False
         self._failed = False
-        self._mutations: deque[Request] = deque()
+        self._mutations: deque[tuple[Request, bool, dict[str, Any] | None]] = deque()
+        self._held: deque[str] | None = None
+        """While a user token is being checked: the messages that came after it, in order."""
+        self._expiry: asyncio.TimerHandle | None = None
         self._mutation_task: asyncio.Task[None] | None = None
         self._actions: set[asyncio.Task[None]] = set()
 
@@ -115,6 +122,18 @@ class SyncSession:
         on it. A malformed or out-of-order message closes the socket with a protocol error
         naming the field; nothing after it on this socket is acted on."""
         if self._failed or self.closed:
+            return
+        if self._held is not None:
+            # They must run as the identity being checked, and after it, in order.
+            if len(self._held) >= MAX_HELD_MESSAGES:
+                self._fail(
+                    ProtocolError(
+                        f"more than {MAX_HELD_MESSAGES} messages sent while "
+                        "a token was being checked"
+                    )
+                )
+                return
+            self._held.append(text)
             return
         try:
             frame = parse_frame(text)
@@ -211,17 +230,62 @@ class SyncSession:
             if not hmac.compare_digest(value.encode(), self.hub.admin_key().encode()):
                 self._auth_error(base, "the admin key is not valid for this deployment")
                 return
-            self.admin, self.identity = True, None
+            acting_as = None
+            if frame.impersonating is not None:
+                try:
+                    acting_as = impersonated_identity(frame.impersonating)
+                except LivebaseError as exc:
+                    self._auth_error(base, exc.message)
+                    return
+            self._set_identity(base, admin=True, identity=acting_as, expires_at=None)
         elif frame.token_type == "User":
-            self._auth_error(
-                base,
-                "user tokens (JWT) are not supported by this Livebase version yet; connect "
-                "without a token or with the admin key",
-            )
-            return
+            self._held = deque()
+            _watched(self._check_user_token(base, frame.value or ""))
         else:
-            self.admin, self.identity = False, None
+            self._set_identity(base, admin=False, identity=None, expires_at=None)
+
+    async def _check_user_token(self, base: int, token: str) -> None:
+        try:
+            user = await self.hub.verify_user_token(token)
+        except LivebaseError as exc:
+            self._held = None
+            if not self.closed:
+                self._auth_error(base, exc.message)
+            return
+        except Exception:
+            self._held = None
+            request_id = new_request_id()
+            log.exception("[Request ID: %s] checking a user token failed", request_id)
+            if not self.closed:
+                self._auth_error(base, f"[Request ID: {request_id}] the token could not be checked")
+            return
+        held, self._held = self._held, None
+        if self.closed:
+            return
+        self._set_identity(base, admin=False, identity=user.identity, expires_at=user.expires_at)
+        for text in held or ():
+            self.handle_text(text)
+
+    def _set_identity(
+        self,
+        base: int,
+        *,
+        admin: bool,
+        identity: dict[str, Any] | None,
+        expires_at: float | None,
+    ) -> None:
+        self.admin, self.identity = admin, identity
         self.recv_identity = base + 1
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if expires_at is not None:
+            # When the token expires the identity ends, unless the client sends a fresh token
+            # first (the JS client refreshes ahead of expiry on the same socket).
+            delay = max(0.0, expires_at - time.time())
+            self._expiry = asyncio.get_running_loop().call_later(
+                delay, self._identity_expired, self.recv_identity
+            )
         # Results may depend on who is asking: every query moves to the new identity.
         for query_id, query in self.queries.items():
             if not query.rejected:
@@ -234,14 +298,25 @@ class SyncSession:
         self.force_transition = True
         self._schedule_flush()
 
-    def _auth_error(self, base: int, error: str) -> None:
+    def _identity_expired(self, version: int) -> None:
+        self._expiry = None
+        if self.closed or self._failed or self.recv_identity != version:
+            return
+        log.info("sync session %s: its user token expired", self.session_id)
+        self._auth_error(
+            version - 1,
+            "TokenExpired: the user token expired; authenticate again with a fresh token",
+            attempted=False,
+        )
+
+    def _auth_error(self, base: int, error: str, *, attempted: bool = True) -> None:
         self._send(
             dumps(
                 {
                     "type": "AuthError",
                     "error": error,
                     "baseVersion": base,
-                    "authUpdateAttempted": True,
+                    "authUpdateAttempted": attempted,
                 }
             )
         )
@@ -249,12 +324,13 @@ class SyncSession:
         self.conn.close(1000, "AuthError")
 
     def _on_mutation(self, request: Request) -> None:
-        self._mutations.append(request)
+        # Who is calling is fixed when the request arrives, not when its turn comes.
+        self._mutations.append((request, self.admin, self.identity))
         if self._mutation_task is None:
             self._mutation_task = _watched(self._run_mutations())
 
     def _on_action(self, request: Request) -> None:
-        task = _watched(self._run_action(request))
+        task = _watched(self._run_action(request, self.admin, self.identity))
         self._actions.add(task)
         task.add_done_callback(self._actions.discard)
 
@@ -263,8 +339,8 @@ class SyncSession:
     async def _run_mutations(self) -> None:
         try:
             while self._mutations:
-                request = self._mutations.popleft()
-                result = await self._call(request)
+                request, admin, identity = self._mutations.popleft()
+                result = await self._call(request, admin, identity)
                 if self.closed:
                     continue  # committed; the client will resend and get the stored result
                 self._respond("MutationResponse", request.request_id, result, ts=True)
@@ -275,12 +351,16 @@ class SyncSession:
         finally:
             self._mutation_task = None
 
-    async def _run_action(self, request: Request) -> None:
-        result = await self._call(request)
+    async def _run_action(
+        self, request: Request, admin: bool, identity: dict[str, Any] | None
+    ) -> None:
+        result = await self._call(request, admin, identity)
         if not self.closed:
             self._respond("ActionResponse", request.request_id, result, ts=False)
 
-    async def _call(self, request: Request) -> CallResult:
+    async def _call(
+        self, request: Request, admin: bool, identity: dict[str, Any] | None
+    ) -> CallResult:
         """Run one request; every outcome, even a bug in Livebase, is a ``CallResult`` that
         the client is answered with."""
         path = canonical_path(request.udf_path)
@@ -295,9 +375,9 @@ class SyncSession:
                 if self.session_id is not None:
                     key = f"ws:{self.session_id}:{request.request_id}"
                 return await runner.run_mutation(
-                    path, args, admin=self.admin, identity=self.identity, idempotency_key=key
+                    path, args, admin=admin, identity=identity, idempotency_key=key
                 )
-            return await runner.run_action(path, args, admin=self.admin, identity=self.identity)
+            return await runner.run_action(path, args, admin=admin, identity=identity)
         except Exception as exc:  # a bug in Livebase, not in the request: log it, answer it
             result = CallResult(error=exc, request_id=new_request_id())
             log.exception("[Request ID: %s] %s %s failed", result.request_id, request.kind, path)
@@ -407,6 +487,8 @@ class SyncSession:
         if self.closed:
             return
         self.closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
         for query_id, query in self.queries.items():
             self.hub.manager.unsubscribe(query.shared, self, query_id)
         self.queries.clear()
