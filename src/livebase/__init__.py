@@ -1,11 +1,13 @@
 """Livebase: a self-hosted, local-first reactive backend for Python, wire-compatible with Convex.
 
 The public API for app code: ``define_schema``, ``define_table``, the validators ``v``, the
-function decorators, ``trigger``, ``Crons``, ``HttpRouter``, ``AppError`` and ``UNSET``.
+function decorators, ``trigger``, ``Crons``, ``HttpRouter``, ``AppError``, ``UNSET``, and the
+identity provider helpers of ``auth.py`` (``oidc``, ``custom_jwt``, ``builtin``).
 """
 
 from typing import Any, TypedDict
 
+from livebase.auth.providers import builtin, custom_jwt, oidc
 from livebase.engine.transaction import UNSET
 from livebase.errors import AppError
 from livebase.functions.http_router import Cors, HttpRouter
@@ -68,6 +70,8 @@ __all__ = [
     "PaginationOptions",
     "__version__",
     "action",
+    "builtin",
+    "custom_jwt",
     "define_schema",
     "define_table",
     "internal_action",
@@ -75,6 +79,7 @@ __all__ = [
     "internal_query",
     "is_dev",
     "mutation",
+    "oidc",
     "pagination_opts",
     "query",
     "trigger",

@@ -15,6 +15,7 @@ for people and may change. Each class maps to an HTTP status for the ``/api/*`` 
     │   └── LimitExceededError         400 <Limit>LimitExceeded
     ├── FunctionNotFoundError          404 FunctionNotFound
     ├── UnauthenticatedError           401 Unauthenticated
+    │   └── InvalidTokenError          401 InvalidToken          (.reason: expired, malformed, ...)
     ├── ForbiddenError                 403 Forbidden
     ├── ConflictError                  409 OptimisticConcurrencyControlFailure (retried first)
     ├── CursorExpiredError             410 CursorExpired         (change-stream cursor pruned)
@@ -28,7 +29,7 @@ for people and may change. Each class maps to an HTTP status for the ``/api/*`` 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal, get_args
 
 
 class LivebaseError(Exception):
@@ -102,6 +103,38 @@ class UnauthenticatedError(LivebaseError):
     http_status = 401
 
 
+TokenRefusal = Literal[
+    "malformed",
+    "alg_not_allowed",
+    "unknown_kid",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "wrong_issuer",
+    "wrong_audience",
+    "no_provider",
+    "issuer_unreachable",
+    "account_disabled",
+]
+"""Why a user token was refused: a stable tag for tests, metrics and clients."""
+
+_TOKEN_REFUSALS: frozenset[str] = frozenset(get_args(TokenRefusal))
+
+
+class InvalidTokenError(UnauthenticatedError):
+    """A user token (a JWT) that does not prove who it claims to: ``reason`` is one of
+    ``TokenRefusal``; the message says the same in words, and what to do about it. Neither
+    ever contains the token, so both may be logged and sent back to the client."""
+
+    code = "InvalidToken"
+
+    def __init__(self, reason: TokenRefusal, message: str) -> None:
+        if reason not in _TOKEN_REFUSALS:
+            raise ValueError(f"unknown token refusal reason {reason!r}")
+        super().__init__(message)
+        self.reason: TokenRefusal = reason
+
+
 class ForbiddenError(LivebaseError):
     code = "Forbidden"
     http_status = 403
@@ -170,11 +203,13 @@ __all__ = [
     "InvalidIdError",
     "InvalidJsonError",
     "InvalidQueryError",
+    "InvalidTokenError",
     "InvalidValueError",
     "LimitExceededError",
     "LivebaseError",
     "ReadOnlyError",
     "SchemaMigrationError",
+    "TokenRefusal",
     "UnauthenticatedError",
     "ValidationError",
 ]

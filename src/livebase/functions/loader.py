@@ -4,6 +4,7 @@ Each load imports the folder as a fresh package ``_livebase_app_<n>``, so an app
 ``schema.py`` or ``crons.py`` never shadows a standard-library module, two apps in one process
 never collide, and a reload never sees stale modules. Files and folders starting with ``_`` or
 ``.`` are skipped; inside the app, import siblings relatively (``from . import util``).
+``auth.py`` is imported like the others; its ``providers`` list becomes ``App.auth_providers``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from livebase.auth.providers import Provider, parse_providers
 from livebase.errors import AppLoadError
 from livebase.functions import sandbox
 from livebase.functions.http_router import HttpRouter
@@ -90,6 +92,8 @@ class App:
     crons: dict[str, tuple[CronSpec, str]] = field(default_factory=dict)
     """``name -> (spec, kind of its function)`` from ``crons.py``."""
     modules: list[str] = field(default_factory=list)
+    auth_providers: list[Provider] = field(default_factory=list)
+    """The identity providers ``auth.py`` declares (``providers = [...]``); none without it."""
     on_unload: list[Callable[[], None]] = field(default_factory=list)
     """Called by ``unload`` (e.g. to stop the action workers that run this app's code)."""
 
@@ -217,6 +221,14 @@ def load_app(root: str | Path) -> App:
                         f"got {type(module.crons).__name__}"
                     )
                 crons = module.crons
+            if rel == "auth":
+                if not hasattr(module, "providers"):
+                    raise AppLoadError(
+                        f"{path}: auth.py must define `providers = [...]`, the identity "
+                        "providers whose tokens this app accepts (e.g. providers = "
+                        '[{"domain": "https://issuer.example.com", "application_id": "my-app"}])'
+                    )
+                app.auth_providers = parse_providers(module.providers, where=str(path))
             for attr, value in vars(module).items():
                 if not attr.startswith("_") and isinstance(value, FunctionDef | TriggerDef):
                     if value.fn.__module__ != module.__name__:
