@@ -92,7 +92,8 @@ def test_a_user_token_is_refused_with_the_reason_when_the_app_has_no_providers(
 ) -> None:
     got = call(server, "query", "who:me", {}, "Bearer a.b.c")
     assert got.status_code == 401
-    assert got.json()["code"] == "NoAuthProvider"
+    assert got.json()["code"] == "Unauthenticated"
+    assert got.json()["reason"] == "NoAuthProvider"
     assert "auth.py" in got.json()["message"] and "a.b.c" not in got.text
 
     async def run() -> None:

@@ -48,7 +48,12 @@ def json_response(status: int, data: Any) -> Response:
 
 
 def error_response(exc: LivebaseError) -> Response:
-    return json_response(exc.http_status, exc.to_json())
+    body = exc.to_json()
+    if isinstance(exc, UnauthenticatedError) and exc.code != "Unauthenticated":
+        # Clients expect every 401 to say "Unauthenticated"; the particular refusal
+        # (``expired``, ``NoAuthProvider``...) goes beside it.
+        body = {**body, "code": "Unauthenticated", "reason": getattr(exc, "reason", exc.code)}
+    return json_response(exc.http_status, body)
 
 
 def encode_value(value: Value, fmt: str) -> Any:
