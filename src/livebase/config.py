@@ -87,6 +87,26 @@ class Settings:
     """SQLite's page cache, per connection (the embedded database keeps two): memory the server
     may fill with database pages it reads or writes often. The operating system caches the file
     too, so a smaller cache costs little more than a copy from its cache."""
+    # -- the built-in issuer (livebase.auth.builtin; docs/auth.md, "Built-in accounts") --
+    auth_issuer: str = ""
+    """The built-in issuer's URL: the ``iss`` of its tokens and the base of its endpoints in
+    the discovery document. Set it to the URL clients reach the server at; empty: the server's
+    own listen address (``http://127.0.0.1:3210`` for ``livebase dev``)."""
+    auth_access_token_seconds: int = 900
+    """Lifetime of an access token (a signed JWT, not revocable)."""
+    auth_refresh_token_seconds: int = 30 * 86400
+    """Lifetime of a refresh token; each use gives a new one with a fresh lifetime."""
+    auth_account_failures: int = 5
+    """Failed sign-ins per account within ``auth_failure_window_seconds`` before it is locked
+    for the rest of the window (429)."""
+    auth_address_failures: int = 20
+    """Failed sign-ins per client address within the window before that address is locked."""
+    auth_failure_window_seconds: int = 900
+    auth_client_ip_header: str = ""
+    """Behind a reverse proxy: the header it puts the client's address in (``x-forwarded-for``,
+    ``x-real-ip``), used to rate-limit sign-ins per address. Only set it when the proxy
+    overwrites the header: a client could send any value."""
+    # -- end of the built-in issuer's settings --
 
     def __post_init__(self) -> None:
         if self.action_isolation not in ("process", "thread"):
@@ -99,6 +119,15 @@ class Settings:
             raise ValueError(f"LIVEBASE_ACTION_PROCESSES={self.action_processes}: must be >= 0")
         if self.action_threads < 1:
             raise ValueError(f"LIVEBASE_ACTION_THREADS={self.action_threads}: must be >= 1")
+        for name in (
+            "auth_access_token_seconds",
+            "auth_refresh_token_seconds",
+            "auth_account_failures",
+            "auth_address_failures",
+            "auth_failure_window_seconds",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"LIVEBASE_{name.upper()}={getattr(self, name)}: must be >= 1")
 
 
 def _env_value(name: str, default: Any) -> Any:

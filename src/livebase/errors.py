@@ -20,7 +20,14 @@ for people and may change. Each class maps to an HTTP status for the ``/api/*`` 
     ├── ConflictError                  409 OptimisticConcurrencyControlFailure (retried first)
     ├── CursorExpiredError             410 CursorExpired         (change-stream cursor pruned)
     ├── SchemaMigrationError           400 SchemaMigrationRefused
-    └── AppLoadError                   500 AppLoadFailed
+    ├── AppLoadError                   500 AppLoadFailed
+    ├── OAuthError                     400 (the built-in issuer's ``/auth/*``; body per RFC 6749)
+    │   ├── InvalidRequestError        400 invalid_request       (a missing or repeated field)
+    │   ├── InvalidGrantError          400 invalid_grant         (wrong password, disabled, reused)
+    │   ├── UnsupportedGrantTypeError  400 unsupported_grant_type
+    │   └── SlowDownError              429 slow_down             (too many failed sign-ins)
+    ├── AccountExistsError             409 AccountExists
+    └── AccountNotFoundError           404 AccountNotFound
 
 ``AppError`` is separate: it is what application code raises to send structured data to the caller
 (Convex's ``ConvexError``), not a fault of the system.
@@ -173,6 +180,65 @@ class AppLoadError(LivebaseError):
     code = "AppLoadFailed"
 
 
+# -- the built-in issuer (livebase.auth.builtin) ---------------------------------------------------
+
+
+class OAuthError(LivebaseError):
+    """An error of the OAuth 2.0 token or revocation endpoint. Its body is the RFC 6749 §5.2
+    one, ``{"error": <oauth_error>, "error_description": <message>}``; ``code`` stays the
+    stable Livebase tag."""
+
+    code = "OAuthError"
+    http_status = 400
+    oauth_error = "invalid_request"
+
+    def to_oauth_json(self) -> dict[str, str]:
+        return {"error": self.oauth_error, "error_description": self.message}
+
+
+class InvalidRequestError(OAuthError):
+    code = "InvalidRequest"
+    oauth_error = "invalid_request"
+
+
+class InvalidGrantError(OAuthError):
+    """The credentials or the refresh token do not hold; the message names why."""
+
+    code = "InvalidGrant"
+    oauth_error = "invalid_grant"
+
+
+class UnsupportedGrantTypeError(OAuthError):
+    code = "UnsupportedGrantType"
+    oauth_error = "unsupported_grant_type"
+
+
+class SlowDownError(OAuthError):
+    """Too many failed sign-ins for an account or from an address; ``retry_after`` seconds
+    until the next attempt is heard (sent as ``Retry-After``)."""
+
+    code = "RateLimited"
+    http_status = 429
+    oauth_error = "slow_down"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AccountExistsError(LivebaseError):
+    code = "AccountExists"
+    http_status = 409
+
+
+class AccountNotFoundError(LivebaseError):
+    code = "AccountNotFound"
+    http_status = 404
+
+
+# -- end of the built-in issuer's errors ----------------------------------------------------------
+
+
 class AppError(Exception):
     """Raise from a function to send ``data`` to the caller as ``errorData`` (Convex's ConvexError).
 
@@ -192,6 +258,8 @@ class AppError(Exception):
 
 
 __all__ = [
+    "AccountExistsError",
+    "AccountNotFoundError",
     "AppError",
     "AppLoadError",
     "BadRequestError",
@@ -200,16 +268,21 @@ __all__ = [
     "ForbiddenError",
     "FunctionNotFoundError",
     "InvalidCursorError",
+    "InvalidGrantError",
     "InvalidIdError",
     "InvalidJsonError",
     "InvalidQueryError",
+    "InvalidRequestError",
     "InvalidTokenError",
     "InvalidValueError",
     "LimitExceededError",
     "LivebaseError",
+    "OAuthError",
     "ReadOnlyError",
     "SchemaMigrationError",
+    "SlowDownError",
     "TokenRefusal",
     "UnauthenticatedError",
+    "UnsupportedGrantTypeError",
     "ValidationError",
 ]

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from livebase import __version__
+from livebase.auth.builtin import BuiltinIssuer, builtin_provider
+from livebase.auth.builtin import endpoints as builtin_endpoints
 from livebase.config import Settings, settings_from_env
 from livebase.engine.database import Engine
 from livebase.engine.retention import prune_forever
@@ -161,6 +163,39 @@ class Deployment:
         self.add_service(functools.partial(prune_forever, self.engine))  # change-log retention
         if self.engine.storage.shared:
             self.add_service(self.follow_commits)
+        # -- the built-in issuer (livebase.auth.builtin) --
+        self.builtin_issuer: BuiltinIssuer | None = None
+        """The app's built-in accounts and token issuer; None unless its ``auth.py`` declares
+        ``{"type": "builtin"}``."""
+        self.listen_address: tuple[str, int] | None = None
+        """Where the server listens (host, port), once it says so through ``listening``."""
+        self._update_builtin_issuer()
+
+    def _update_builtin_issuer(self) -> None:
+        """Open, keep or drop the built-in issuer as the (re)loaded app declares it."""
+        declared = builtin_provider(self.app)
+        if declared is None:
+            self.builtin_issuer = None
+        elif self.builtin_issuer is None:
+            self.builtin_issuer = BuiltinIssuer(
+                self.data_dir,
+                self.engine.storage,
+                settings=self.engine.settings,
+                runtime=self.engine.runtime,
+                audience=declared.audience,
+            )
+            if self.listen_address is not None:
+                self.builtin_issuer.listening(*self.listen_address)
+        else:
+            self.builtin_issuer.audience = declared.audience
+
+    def listening(self, host: str, port: int) -> None:
+        """The server reports where it listens (the built-in issuer's default URL)."""
+        self.listen_address = (host, port)
+        if self.builtin_issuer is not None:
+            self.builtin_issuer.listening(host, port)
+
+    # -- end of the built-in issuer --
 
     def open(self, progress: Callable[[str, int, int], None] | None = None) -> None:
         self.engine.open(progress)
@@ -230,6 +265,7 @@ class Deployment:
         old, self.app = self.app, new_app
         self.runner.app = new_app
         unload(old)
+        self._update_builtin_issuer()  # the built-in issuer follows auth.py
         self.worker.crons_changed()
         self.sync.invalidate_all()
         changes = report.tables_created + report.indexes_added + report.indexes_dropped
@@ -362,6 +398,9 @@ class Router:
                     ("vary", "Origin"),
                 ]
             return response
+        issuer = self.deployment.builtin_issuer  # the built-in issuer's /auth/*, /.well-known/*
+        if issuer is not None and path in builtin_endpoints.PATHS:
+            return await builtin_endpoints.serve(issuer, request, path)
         if request.method == "GET" and path == "/version":
             return Response(200, self._version, "text/plain")
         if request.method == "GET" and path == "/metrics":
@@ -410,6 +449,11 @@ class Router:
         if route == "import" and request.method == "POST":
             deployment = self.deployment
             return await handle_import(request, deployment.admin_key, deployment.import_documents)
+        if builtin_endpoints.is_admin_route(route):  # built-in accounts: livebase users ...
+            deployment = self.deployment
+            return await builtin_endpoints.serve_admin(
+                deployment.builtin_issuer, request, route, deployment.admin_key
+            )
         if request.method != "POST":
             return Response(404, _NOT_FOUND)
         if route in _API_ROUTES or route.startswith("run/"):
@@ -462,6 +506,9 @@ def asgi_app(
             return
         if scope["type"] != "http":
             return
+        if deployment.listen_address is None and scope.get("server"):  # the built-in issuer's URL
+            host, port = scope["server"][0], scope["server"][1]
+            deployment.listening(str(host), int(port or 80))
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")

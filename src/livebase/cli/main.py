@@ -82,6 +82,7 @@ async def _run_server(deployment: Any, host: str, port: int, reload: bool) -> in
     except OSError as exc:
         print(f"livebase: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
+    deployment.listening(host, server.port)  # the built-in issuer's URL, unless configured
     await deployment.start()
     print(f"Livebase ready at http://{host}:{server.port}", flush=True)
     stop = asyncio.Event()
@@ -343,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="target", metavar="URL", required=True, help="an empty database to copy into"
     )
     p.add_argument("--force", action="store_true", help="delete the target's contents first")
+    # livebase users ... / livebase auth rotate-keys (the built-in issuer, livebase.auth.builtin)
+    from livebase.auth.builtin.cli import add_commands as add_builtin_issuer_commands
+
+    add_builtin_issuer_commands(
+        sub, os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    )
     return parser
 
 
@@ -359,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         return _import(args)
     if args.command == "migrate":
         return _migrate(args)
+    if args.command in ("users", "auth"):
+        from livebase.auth.builtin.cli import run as run_builtin_issuer_command
+
+        return run_builtin_issuer_command(args, _admin_key(args))
     return 2
 
 
