@@ -15,6 +15,9 @@ from typing import Any
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
+from livebase.auth.callers import UserTokenCheck, no_user_tokens
+from livebase.errors import LivebaseError
+from livebase.functions.context import Auth
 from livebase.functions.http_router import Cors, HttpRouter
 from livebase.functions.runner import ActionCtx, Runner, new_request_id
 from livebase.httpapi.api import json_response
@@ -50,7 +53,28 @@ async def _body_of(response: StarletteResponse) -> bytes:
     return b"".join(chunks)
 
 
-async def serve_route(router: HttpRouter, runner: Runner, request: Request) -> Response:
+async def route_caller(
+    authorization: str | None, verify_user_token: UserTokenCheck
+) -> tuple[dict[str, Any] | None, LivebaseError | None]:
+    """Who an HTTP route is called by: the identity of an ``Authorization: Bearer`` user
+    token, or why that token was refused (raised only if the handler asks for the identity:
+    a route may use the header for a credential of its own)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None, None
+    try:
+        user = await verify_user_token(token.strip())
+    except LivebaseError as exc:
+        return None, exc
+    return user.identity, None
+
+
+async def serve_route(
+    router: HttpRouter,
+    runner: Runner,
+    request: Request,
+    verify_user_token: UserTokenCheck = no_user_tokens,
+) -> Response:
     cors = router.cors
     if request.method == "OPTIONS" and cors is not None and router.allows_path(request.path):
         return _with_cors(_preflight(cors, request), cors, request)
@@ -65,7 +89,9 @@ async def serve_route(router: HttpRouter, runner: Runner, request: Request) -> R
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    ctx = ActionCtx(runner, asyncio.get_running_loop(), None)
+    identity, refused = await route_caller(request.headers.get("authorization"), verify_user_token)
+    ctx = ActionCtx(runner, asyncio.get_running_loop(), identity)
+    ctx.auth = Auth(identity, refused)
     limit = runner.engine.settings.limits.max_action_seconds
     try:
         result = await asyncio.wait_for(

@@ -21,6 +21,8 @@ from typing import Any
 from livebase import __version__
 from livebase.auth.builtin import BuiltinIssuer, builtin_provider
 from livebase.auth.builtin import endpoints as builtin_endpoints
+from livebase.auth.callers import VerifiedUser, no_user_tokens
+from livebase.auth.verifier import Verifier
 from livebase.config import Settings, settings_from_env
 from livebase.engine.database import Engine
 from livebase.engine.retention import prune_forever
@@ -170,6 +172,8 @@ class Deployment:
         self.listen_address: tuple[str, int] | None = None
         """Where the server listens (host, port), once it says so through ``listening``."""
         self._update_builtin_issuer()
+        self._verifier: Verifier | None = None
+        self._update_verifier()
 
     def _update_builtin_issuer(self) -> None:
         """Open, keep or drop the built-in issuer as the (re)loaded app declares it."""
@@ -188,6 +192,33 @@ class Deployment:
                 self.builtin_issuer.listening(*self.listen_address)
         else:
             self.builtin_issuer.audience = declared.audience
+
+    def _update_verifier(self) -> None:
+        """Check user tokens against the providers the (re)loaded app declares; the key sets
+        already fetched are kept while the providers stay the same."""
+        providers = self.app.auth_providers
+        if not providers:
+            self._verifier = None
+            self.sync.verify_user_token = no_user_tokens
+            return
+        current = self._verifier
+        if (
+            current is not None
+            and current.providers == providers
+            and current.builtin is self.builtin_issuer
+        ):
+            return
+        runtime = self.engine.runtime
+        verifier = Verifier(
+            providers, builtin=self.builtin_issuer, clock=lambda: runtime.time_ns() / 1e9
+        )
+        self._verifier = verifier
+
+        async def verify_user_token(token: str) -> VerifiedUser:
+            identity = await verifier.verify(token)
+            return VerifiedUser(identity.to_wire(), identity.expires_at or 0.0)
+
+        self.sync.verify_user_token = verify_user_token
 
     def listening(self, host: str, port: int) -> None:
         """The server reports where it listens (the built-in issuer's default URL)."""
@@ -266,6 +297,7 @@ class Deployment:
         self.runner.app = new_app
         unload(old)
         self._update_builtin_issuer()  # the built-in issuer follows auth.py
+        self._update_verifier()
         self.worker.crons_changed()
         self.sync.invalidate_all()
         changes = report.tables_created + report.indexes_added + report.indexes_dropped
@@ -412,7 +444,9 @@ class Router:
             if len(request.body) > self.deployment.engine.settings.limits.max_http_body_bytes:
                 return error_response(RequestTooLargeError("request body is too large"))
             request.path = path
-            return await serve_route(app_routes, self.deployment.runner, request)
+            return await serve_route(
+                app_routes, self.deployment.runner, request, self.deployment.sync.verify_user_token
+            )
         return Response(404, _NOT_FOUND)
 
     def _metrics(self, request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""Who a verified token speaks for: ``Identity``, what ``ctx.auth.get_user_identity()`` returns.
+"""Who a verified token speaks for: ``Identity``, and ``UserIdentity``, what
+``ctx.auth.get_user_identity()`` returns.
 
 An identity is built from a token's verified claims (``Identity.from_claims``) and travels in
 Convex's ``UserIdentity`` shape (``to_wire`` / ``from_wire``): ``tokenIdentifier``,
@@ -194,6 +195,42 @@ class Identity:
         return f"Identity({self.token_identifier!r})"
 
 
+class UserIdentity(dict[str, Any]):
+    """What ``ctx.auth.get_user_identity()`` returns: Convex's ``UserIdentity`` object (the
+    wire form above, as a plain dict a function can return or store) with Python attributes
+    for the standard fields. Custom claims are keys (``identity["org"]``, nested ones dotted:
+    ``identity["properties.id"]``). Each call gets its own copy."""
+
+    @property
+    def subject(self) -> str:
+        return str(self["subject"])
+
+    @property
+    def issuer(self) -> str:
+        return str(self["issuer"])
+
+    @property
+    def token_identifier(self) -> str:
+        """``issuer|subject``: the stable key of a user across providers."""
+        return str(self["tokenIdentifier"])
+
+    @property
+    def name(self) -> str | None:
+        return _string(self.get("name"))
+
+    @property
+    def email(self) -> str | None:
+        return _string(self.get("email"))
+
+    @property
+    def email_verified(self) -> bool | None:
+        return _flag(self.get("emailVerified"))
+
+    @property
+    def picture(self) -> str | None:
+        return _string(self.get("pictureUrl"))
+
+
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -215,4 +252,4 @@ def _flatten(key: str, value: Any) -> Iterator[tuple[str, Any]]:
         yield key, copy.deepcopy(value)
 
 
-__all__ = ["Identity"]
+__all__ = ["Identity", "UserIdentity"]

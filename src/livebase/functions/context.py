@@ -8,13 +8,15 @@ for the call) and ``ctx.random`` (seeded per call; see ``sandbox``). Actions get
 from __future__ import annotations
 
 import contextvars
+import copy
 import logging
 import sys
 from typing import IO, Any
 
+from livebase.auth.identity import UserIdentity
 from livebase.engine.query import Query
 from livebase.engine.transaction import Document, Transaction
-from livebase.errors import InvalidQueryError, ValidationError
+from livebase.errors import InvalidQueryError, LivebaseError, ValidationError
 from livebase.functions.sandbox import SeededRandom
 
 _LEVELS = {
@@ -194,13 +196,23 @@ def _system_write(table: str) -> ValidationError:
 
 
 class Auth:
-    """``ctx.auth``; user identities arrive with JWT support in a later version."""
+    """``ctx.auth``: who the call speaks for. ``identity`` is the verified identity's wire
+    form (or None); ``refused`` is set for an HTTP route whose ``Authorization: Bearer`` token
+    did not hold: asking for the identity then raises why (a route that never asks is not
+    affected; its header may well be its own kind of credential)."""
 
-    def __init__(self, identity: dict[str, Any] | None) -> None:
+    def __init__(
+        self, identity: dict[str, Any] | None, refused: LivebaseError | None = None
+    ) -> None:
         self._identity = identity
+        self._refused = refused
 
-    def get_user_identity(self) -> dict[str, Any] | None:
-        return self._identity
+    def get_user_identity(self) -> UserIdentity | None:
+        """The signed-in user (``subject``, ``issuer``, ``token_identifier``, ``name``,
+        ``email``, ``email_verified``, ``picture``; custom claims as keys), or None."""
+        if self._refused is not None:
+            raise self._refused
+        return None if self._identity is None else UserIdentity(copy.deepcopy(self._identity))
 
 
 class QueryCtx:
