@@ -77,6 +77,8 @@ class Request:
     query: str
     headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
     body: bytes = b""
+    client: str | None = None
+    """The peer's address (no port), for per-address limits; None when unknown."""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -140,6 +142,7 @@ class _Connection(asyncio.Protocol):
         self._loop = server.loop
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
+        self._client: str | None = None
         self._url = b""
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
@@ -170,6 +173,8 @@ class _Connection(asyncio.Protocol):
         # uvloop's transports implement the interface without subclassing asyncio.Transport.
         self._transport = cast(asyncio.Transport, transport)
         self._server.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self._client = str(peer[0]) if isinstance(peer, tuple) and peer else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connections.discard(self)
@@ -383,7 +388,7 @@ class _Connection(asyncio.Protocol):
         path = (parsed.path or b"/").decode("latin-1")
         query = (parsed.query or b"").decode("latin-1")
         body, self._body = b"".join(self._body), []
-        return Request(method, path, query, self._headers, body)
+        return Request(method, path, query, self._headers, body, self._client)
 
     # -- responses -------------------------------------------------------------------------------
 

@@ -552,12 +552,14 @@ def asgi_app(
         except LivebaseError as exc:
             response = error_response(exc)
         else:
+            client = scope.get("client")
             request = Request(
                 scope["method"],
                 scope["path"],
                 scope.get("query_string", b"").decode("latin-1"),
                 headers,
                 body,
+                str(client[0]) if client else None,
             )
             response = await router(request)
         if response.stream is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import NO_AUTH_APP, PASSWORD, AuthServer, launch, verify
+from .conftest import AUTH_APP, NO_AUTH_APP, PASSWORD, AuthServer, launch, verify
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -267,3 +267,17 @@ def test_an_app_without_the_builtin_provider_has_no_auth_endpoints(
         assert done.returncode == 1
         assert "does not declare the built-in issuer" in done.stderr
         assert not (Path(plain.data_dir) / "auth_keys.json").exists()
+
+
+def test_without_a_proxy_header_failures_are_counted_per_connecting_address(
+    tmp_path: Path,
+) -> None:
+    """With no trusted proxy header configured, the address is the connection's own peer."""
+    settings = {"LIVEBASE_AUTH_ADDRESS_FAILURES": "3", "LIVEBASE_AUTH_ACCOUNT_FAILURES": "10"}
+    with launch(tmp_path, AUTH_APP, **settings) as server, server.http() as http:
+        form = {"grant_type": "password", "password": "wrong password"}
+        for n in range(3):
+            guess = http.post("/auth/token", data={**form, "username": f"g{n}@example.com"})
+            oauth_error(guess, 400, "invalid_grant")
+        limited = http.post("/auth/token", data={**form, "username": "next@example.com"})
+        assert "for this address" in oauth_error(limited, 429, "slow_down")
