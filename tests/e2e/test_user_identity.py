@@ -14,15 +14,28 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.sync_wire import SyncSocket
+from tests.e2e.conftest import TEST_ADMIN_KEY
+from tests.e2e.sync_wire import SyncSocket, executions
 from tests.support.apps import write_app
 from tests.support.server import LivebaseServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-ADMIN = "lb_admin_user_identity_key_0123456789"
+ADMIN = TEST_ADMIN_KEY  # /metrics is read with it
 
 APP = {
+    "schema.py": """
+        from livebase import define_schema, define_table, v
+
+        schema = define_schema(
+            {
+                "notes": define_table({"owner": v.optional(v.string()), "text": v.string()}),
+                "owned": define_table({"owner": v.string(), "text": v.string()}).index(
+                    "by_owner", ["owner"]
+                ),
+            }
+        )
+    """,
     "who.py": """
         from livebase import mutation, query
 
@@ -42,6 +55,18 @@ APP = {
             me = _subject(ctx)
             rows = ctx.db.query("notes").collect()
             return [r["text"] for r in rows if r["owner"] == me]
+
+
+        @query
+        def mine(ctx) -> list:
+            me = _subject(ctx)
+            rows = ctx.db.query("owned").with_index("by_owner", lambda q: q.eq("owner", me))
+            return [r["text"] for r in rows.collect()]
+
+
+        @mutation
+        def own(ctx, text: str) -> None:
+            ctx.db.insert("owned", {"owner": _subject(ctx), "text": text})
 
 
         @mutation
@@ -185,5 +210,33 @@ def test_a_mutation_runs_as_the_identity_it_arrived_under(server: LivebaseServer
             assert answers == {i: "https://issuer.test|carol" for i in range(3)}
         finally:
             await sock.close()
+
+    asyncio.run(run())
+
+
+def test_a_users_write_reruns_only_what_its_read_sets_cover(server: LivebaseServer) -> None:
+    """Two users subscribed to the same query with the same arguments: each result is computed
+    for its own identity, and a write by one re-runs that user's query only (the other's read
+    set, its own index range, does not cover the write)."""
+
+    async def run() -> None:
+        erin, fred = await SyncSocket.open(server.ws_url), await SyncSocket.open(server.ws_url)
+        try:
+            await _as(erin, 0, "erin")
+            await _as(fred, 0, "fred")
+            for sock in (erin, fred):
+                await sock.modify([(0, "who:mine", {})])
+                await sock.wait_for(lambda m, s=sock: 0 in s.results, what="who:mine")
+            base = executions(server.url, "who:mine")
+            for n in range(3):
+                call(server, "mutation", "who:own", {"text": f"e{n}"}, acting_as("erin"))
+                want = [f"e{i}" for i in range(n + 1)]
+                await erin.wait_for(lambda m, w=want: erin.results.get(0) == w, what="erin's")
+            # Each write re-ran erin's query once; fred's never ran again.
+            assert executions(server.url, "who:mine") - base == 3
+            assert fred.results[0] == [] and await fred.drain(0.3) == []
+        finally:
+            await erin.close()
+            await fred.close()
 
     asyncio.run(run())
