@@ -30,6 +30,7 @@ class Served:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    data: Path
 
     @property
     def url(self) -> str:
@@ -71,7 +72,7 @@ def served(
         process = subprocess.Popen(cmd, env=environment, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_until_up(process, port, start_timeout, log_path)
-            yield Served(process, port, log_path)
+            yield Served(process, port, log_path, data)
         finally:
             process.terminate()
             try:
@@ -82,12 +83,17 @@ def served(
 
 
 @contextmanager
-def served_module(source: str, name: str = "work") -> Iterator[Served]:
-    """Serve a one-module app (``source`` as ``<name>.py``) from a temporary folder."""
+def served_module(
+    source: str, name: str = "work", *, more: Mapping[str, str] | None = None
+) -> Iterator[Served]:
+    """Serve a one-module app (``source`` as ``<name>.py``, plus the files in ``more``, e.g.
+    ``{"auth.py": ...}``) from a temporary folder; the data folder is ``Served.data``."""
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "app"
         app.mkdir()
         (app / f"{name}.py").write_text(textwrap.dedent(source))
+        for file, text in (more or {}).items():
+            (app / file).write_text(textwrap.dedent(text))
         with served(app, Path(tmp) / "data") as server:
             yield server
 
@@ -105,4 +111,4 @@ def _wait_until_up(process: subprocess.Popen[bytes], port: int, timeout: float, 
         time.sleep(0.1)
 
 
-__all__ = ["ROOT", "Served", "ServerDidNotStart", "free_port", "served"]
+__all__ = ["ROOT", "Served", "ServerDidNotStart", "free_port", "served", "served_module"]
