@@ -14,6 +14,7 @@ from typing import Any
 
 from livebase.auth.builtin.accounts import Accounts
 from livebase.auth.builtin.declared import DEFAULT_AUDIENCE
+from livebase.auth.builtin.key_stores import KEYS_FILE, DatabaseKeyStore, FileKeyStore
 from livebase.auth.builtin.passwords import Passwords
 from livebase.auth.builtin.ratelimit import FailureLimiter
 from livebase.auth.builtin.signing_keys import SigningKey, SigningKeys
@@ -43,14 +44,25 @@ class BuiltinIssuer:
         audience: str = DEFAULT_AUDIENCE,
         passwords: Passwords | None = None,
     ) -> None:
-        """Opens (or makes) the signing keys in ``data_dir``; accounts and refresh tokens live
-        in ``storage``. ``passwords``: a ``Passwords`` with cheaper parameters, for tests."""
+        """Opens (or makes) the signing keys in ``data_dir`` (in ``storage`` when it is shared
+        by several nodes); accounts and refresh tokens live in ``storage``. ``passwords``: a
+        ``Passwords`` with cheaper parameters, for tests."""
         self.settings = settings or Settings()
         self.runtime: Runtime = runtime or SystemRuntime()
         self._listen_url: str | None = None
         self.tables = AuthTables(storage)
-        self.keys = SigningKeys.open(
-            data_dir, token_seconds=self.settings.auth_access_token_seconds, now=self._now()
+        key_file = FileKeyStore(data_dir / KEYS_FILE)
+        # Several nodes on one database share one key set there (each would refuse the
+        # others' tokens with a key file of its own).
+        store = DatabaseKeyStore(storage, seed=key_file) if storage.shared else key_file
+        if storage.shared and not self.settings.auth_issuer.strip():
+            log.warning(
+                "the built-in issuer runs on a database shared by several nodes without "
+                "LIVEBASE_AUTH_ISSUER: each node names its own address as the issuer, so the "
+                "others refuse its tokens; set LIVEBASE_AUTH_ISSUER to the URL clients use"
+            )
+        self.keys = SigningKeys.open_in(
+            store, token_seconds=self.settings.auth_access_token_seconds, now=self._now()
         )
         self.accounts = Accounts(self.tables, passwords or Passwords(), self.runtime)
         self.tokens = Tokens(

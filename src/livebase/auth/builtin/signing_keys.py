@@ -1,19 +1,18 @@
-"""The built-in issuer's signing keys: ES256 (P-256) key pairs kept in ``auth_keys.json``.
+"""The built-in issuer's signing keys: ES256 (P-256) key pairs, kept in ``auth_keys.json`` in
+the data folder (readable by its owner only, 0600) or, for several nodes on one database, in the
+database (``key_stores``). The set is made at the first start with one key.
 
-The file lives in the data folder, is readable by its owner only (0600) and is made at the
-first start with one key. Each key has a ``kid`` (its RFC 7638 thumbprint, shortened), which
-every token names in its header. ``rotate`` makes a new current key; the previous one stops
-signing but its public half stays in the JWKS until every token it signed has expired (the
-longest access-token lifetime the file has seen, plus a margin for clock skew), so rotating
-never signs anyone out. The file is replaced atomically on each change.
+Each key has a ``kid`` (its RFC 7638 thumbprint, shortened), which every token names in its
+header. ``rotate`` makes a new current key; the previous one stops signing but its public half
+stays in the JWKS until every token it signed has expired (the longest access-token lifetime
+seen, plus a margin for clock skew), so rotating never signs anyone out. Each change is written
+atomically.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from livebase.auth.builtin.key_stores import KEYS_FILE, FileKeyStore, KeyStore, write_private
+
 log = logging.getLogger("livebase.auth")
 
-KEYS_FILE = "auth_keys.json"
 ALGORITHM = "ES256"
 SKEW_SECONDS = 300
 """How long past their last token's expiry retired keys stay published (clock skew)."""
@@ -62,44 +62,40 @@ class SigningKey:
 
 
 class SigningKeys:
-    """The key set of one deployment; ``sign`` uses the current key."""
+    """The key set of one deployment; ``sign`` uses the current key. With a shared store
+    (several nodes on one database) the set is read again at most every ``RELOAD_SECONDS``
+    when it is used, so a rotation on one node reaches the others within about a second."""
 
-    def __init__(self, path: Path, keys: list[SigningKey], max_token_seconds: int) -> None:
-        self.path = path
-        self.keys = keys
-        self.max_token_seconds = max_token_seconds
-        """The longest access-token lifetime used with these keys: how long a retired key must
-        stay published."""
+    RELOAD_SECONDS = 1
+
+    def __init__(self, store: KeyStore, text: str, now: int) -> None:
+        self.store = store
+        self._set(text)
+        self._read_at = now
 
     @classmethod
     def open(cls, data_dir: Path, *, token_seconds: int, now: int) -> SigningKeys:
         """Load ``data_dir/auth_keys.json``, or make it with one key."""
-        path = data_dir / KEYS_FILE
-        if not path.exists():
-            keys = cls(path, [SigningKey.generate(now)], token_seconds)
-            keys.save()
-            log.info("made the built-in issuer's signing key %s in %s", keys.current.kid, path)
-            return keys
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            log.warning("%s was readable by others (mode %o); now 0600", path, mode)
-            path.chmod(0o600)
-        try:
-            data = json.loads(path.read_text())
-            keys = cls(
-                path,
-                [SigningKey.from_json(k) for k in data["keys"]],
-                max(int(data.get("max_token_seconds", 0)), token_seconds),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(
-                f"{path} is not a valid signing key file ({exc}); restore it from a backup, or "
-                "move it away to make new keys (tokens signed with the old ones stop working)"
-            ) from None
-        if sum(k.retired is None for k in keys.keys) != 1:
-            raise ValueError(f"{path} must hold exactly one current (not retired) key")
-        if keys.max_token_seconds != data.get("max_token_seconds") or keys._expire(now):
-            keys.save()
+        return cls.open_in(FileKeyStore(data_dir / KEYS_FILE), token_seconds=token_seconds, now=now)
+
+    @classmethod
+    def open_in(cls, store: KeyStore, *, token_seconds: int, now: int) -> SigningKeys:
+        """Load the key set from ``store``, or make it there with one key; retired keys none
+        of whose tokens can still be valid are dropped."""
+        made: list[str] = []
+
+        def prepare(text: str | None) -> str:
+            if text is None:
+                key = SigningKey.generate(now)
+                made.append(key.kid)
+                return _dump([key], token_seconds)
+            keys, seen = _parse(text, store.where)
+            longest = max(seen, token_seconds)
+            return _dump(_unexpired(keys, longest, now), longest)
+
+        keys = cls(store, store.update(prepare), now)
+        if made:
+            log.info("made the built-in issuer's signing key %s in %s", made[0], store.where)
         return keys
 
     @property
@@ -109,61 +105,77 @@ class SigningKeys:
     def rotate(self, now: int) -> SigningKey:
         """Make a new current key; the old one keeps verifying the tokens it signed."""
         new = SigningKey.generate(now)
-        self.current.retired = now
-        self.keys.insert(0, new)
-        self._expire(now)
-        self.save()
+
+        def rotated(text: str | None) -> str:
+            keys, longest = (self.keys, 0) if text is None else _parse(text, self.store.where)
+            longest = max(longest, self.max_token_seconds)
+            for key in keys:
+                if key.retired is None:
+                    key.retired = now
+            return _dump(_unexpired([new, *keys], longest, now), longest)
+
+        self._set(self.store.update(rotated))
+        self._read_at = now
         log.info("signing keys rotated: %s is current", new.kid)
         return new
 
     def published(self, now: int) -> list[SigningKey]:
         """The current key and the retired ones whose tokens may still be valid."""
-        return [k for k in self.keys if not self._expired(k, now)]
+        self._reload_if_due(now)
+        return [k for k in self.keys if not _expired(k, self.max_token_seconds, now)]
 
     def public_jwks(self, now: int) -> dict[str, Any]:
         return {"keys": [k.public_jwk() for k in self.published(now)]}
 
     def sign(self, claims: dict[str, Any]) -> str:
+        issued = claims.get("iat")
+        if isinstance(issued, int):
+            self._reload_if_due(issued)
         key = self.current
         return jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, key.key)
 
-    def _expired(self, key: SigningKey, now: int) -> bool:
-        if key.retired is None:
-            return False
-        return now > key.retired + self.max_token_seconds + SKEW_SECONDS
+    def _set(self, text: str) -> None:
+        self._text = text
+        self.keys, self.max_token_seconds = _parse(text, self.store.where)
 
-    def _expire(self, now: int) -> bool:
-        """Forget retired keys none of whose tokens can still be valid; True if any went."""
-        kept = [k for k in self.keys if not self._expired(k, now)]
-        changed = len(kept) != len(self.keys)
-        self.keys = kept
-        return changed
-
-    def save(self) -> None:
-        """Replace the file atomically; it is never readable by others, not even briefly."""
-        data = {
-            "keys": [k.to_json() for k in self.keys],
-            "max_token_seconds": self.max_token_seconds,
-        }
-        write_private(self.path, json.dumps(data, indent=2) + "\n")
+    def _reload_if_due(self, now: int) -> None:
+        if not self.store.shared or now - self._read_at < self.RELOAD_SECONDS:
+            return
+        self._read_at = now
+        text = self.store.load()
+        if text is not None and text != self._text:
+            self._set(text)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a 0600 temporary file, fsynced and renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode through O_CREAT
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+def _parse(text: str, where: str) -> tuple[list[SigningKey], int]:
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        data = json.loads(text)
+        keys = [SigningKey.from_json(k) for k in data["keys"]]
+        longest = int(data.get("max_token_seconds", 0))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{where} is not a valid signing key file ({exc}); restore it from a backup, or "
+            "move it away to make new keys (tokens signed with the old ones stop working)"
+        ) from None
+    if sum(k.retired is None for k in keys) != 1:
+        raise ValueError(f"{where} must hold exactly one current (not retired) key")
+    return keys, longest
+
+
+def _dump(keys: list[SigningKey], max_token_seconds: int) -> str:
+    data = {"keys": [k.to_json() for k in keys], "max_token_seconds": max_token_seconds}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _expired(key: SigningKey, max_token_seconds: int, now: int) -> bool:
+    if key.retired is None:
+        return False
+    return now > key.retired + max_token_seconds + SKEW_SECONDS
+
+
+def _unexpired(keys: list[SigningKey], max_token_seconds: int, now: int) -> list[SigningKey]:
+    """Without the retired keys none of whose tokens can still be valid."""
+    return [k for k in keys if not _expired(k, max_token_seconds, now)]
 
 
 __all__ = ["ALGORITHM", "KEYS_FILE", "SigningKey", "SigningKeys", "write_private"]
