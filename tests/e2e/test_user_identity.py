@@ -37,7 +37,7 @@ APP = {
         )
     """,
     "who.py": """
-        from livebase import mutation, query
+        from livebase import internal_query, mutation, query
 
 
         def _subject(ctx):
@@ -48,6 +48,16 @@ APP = {
         @query
         def me(ctx):
             return _subject(ctx)
+
+
+        @internal_query
+        def staff_only(ctx) -> int:
+            return len(ctx.db.query("owned").collect())
+
+
+        @query
+        def everyone(ctx) -> list:
+            return [r["text"] for r in ctx.db.query("owned").collect()]
 
 
         @query
@@ -238,5 +248,59 @@ def test_a_users_write_reruns_only_what_its_read_sets_cover(server: LivebaseServ
         finally:
             await erin.close()
             await fred.close()
+
+    asyncio.run(run())
+
+
+def test_a_query_that_never_asks_who_is_calling_runs_once_for_all_callers(
+    server: LivebaseServer,
+) -> None:
+    """Three callers (two users and an anonymous one) watch a query that does not read
+    ``ctx.auth``: each write re-runs it once, not once per caller, and all see the same result.
+    A query that reads ``ctx.auth`` still runs per caller (the test above)."""
+
+    async def run() -> None:
+        socks = [await SyncSocket.open(server.ws_url) for _ in range(3)]
+        try:
+            await _as(socks[0], 0, "gail")
+            await _as(socks[1], 0, "hank")
+            for sock in socks:
+                await sock.modify([(0, "who:everyone", {})])
+                await sock.wait_for(lambda m, s=sock: 0 in s.results, what="who:everyone")
+            base = executions(server.url, "who:everyone")
+            texts = list(socks[0].results[0])
+            for n in range(3):
+                call(server, "mutation", "who:own", {"text": f"x{n}"}, acting_as("gail"))
+                texts.append(f"x{n}")
+                for sock in socks:
+                    await sock.wait_for(
+                        lambda m, s=sock, t=list(texts): s.results.get(0) == t, what="the write"
+                    )
+            assert executions(server.url, "who:everyone") - base == 3
+        finally:
+            for sock in socks:
+                await sock.close()
+
+    asyncio.run(run())
+
+
+def test_a_result_computed_for_the_admin_is_never_reused_for_a_client(
+    server: LivebaseServer,
+) -> None:
+    """An internal query's result, computed for the admin (it asks no identity), is not handed
+    to a client's subscription of the same query at the same moment: the client is refused."""
+
+    async def run() -> None:
+        admin, client = await SyncSocket.open(server.ws_url), await SyncSocket.open(server.ws_url)
+        try:
+            await _as(admin, 0, None)
+            await admin.modify([(0, "who:staff_only", {})])
+            await admin.wait_for(lambda m: 0 in admin.results, what="the admin's result")
+            await client.modify([(0, "who:staff_only", {})])
+            await client.wait_for(lambda m: 0 in client.failures, what="the client's refusal")
+            assert 0 not in client.results
+        finally:
+            await admin.close()
+            await client.close()
 
     asyncio.run(run())

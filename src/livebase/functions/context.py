@@ -206,10 +206,14 @@ class Auth:
     ) -> None:
         self._identity = identity
         self._refused = refused
+        self.used = False
+        """Whether the call asked who is calling: a query that never does gives every caller
+        the same result, which subscriptions then compute once for all of them."""
 
     def get_user_identity(self) -> UserIdentity | None:
         """The signed-in user (``subject``, ``issuer``, ``token_identifier``, ``name``,
         ``email``, ``email_verified``, ``picture``; custom claims as keys), or None."""
+        self.used = True
         if self._refused is not None:
             raise self._refused
         return None if self._identity is None else UserIdentity(copy.deepcopy(self._identity))

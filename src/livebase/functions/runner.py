@@ -62,6 +62,8 @@ class CallResult:
     """True when the call never ran: unknown function, bad arguments."""
     journal: str | None = None
     """For a paginated query: where its page ended (see ``Query.paginate``)."""
+    reads_identity: bool = True
+    """False when the call never asked who was calling: the same result holds for anyone."""
 
     def error_message(self) -> str:
         """The message clients see: an ``AppError``'s own; for Livebase errors the code and
@@ -81,6 +83,14 @@ class CallResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass
+class RunInfo:
+    """What one run of a call did, beyond its result."""
+
+    reads_identity: bool = True
+    """Whether it asked who was calling (``ctx.auth``); unknown counts as yes."""
 
 
 def check_args_size(path: str, args: Any, limit: int) -> None:
@@ -234,7 +244,9 @@ class Runner:
         args: dict[str, Any],
         identity: dict[str, Any] | None,
         journal: str | None = None,
+        run: RunInfo | None = None,
     ) -> Callable[[Transaction], tuple[Any, list[str]]]:
+        """The call as a transaction body; ``run``, if given, learns what the last run did."""
         limits = self.engine.settings.limits
 
         def body(tx: Transaction) -> tuple[Any, list[str]]:
@@ -246,15 +258,18 @@ class Runner:
                 try:
                     with Frozen(tx.now_ms, seed) as rng:
                         ctx: QueryCtx
+                        auth = Auth(identity)
                         if fd.kind == "mutation":
-                            ctx = mctx = MutationCtx(tx, rng, Auth(identity))
+                            ctx = mctx = MutationCtx(tx, rng, auth)
                             mctx.scheduler = TxScheduler(tx, self)
                         else:
-                            ctx = QueryCtx(tx, rng, Auth(identity))
+                            ctx = QueryCtx(tx, rng, auth)
                         with watchdog.limit(limits.max_function_seconds):
                             value = fd.fn(ctx, **args)
                             if fd.is_async:
                                 value = _drive(value)
+                        if run is not None:
+                            run.reads_identity = auth.used
                     tx.check_deadline()
                     value = self._checked_result(fd, value)
                 except CallTimeout:
@@ -300,7 +315,8 @@ class Runner:
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
             return CallResult(error=exc, rejected=True)
-        body = self.call_body(fd, checked, identity, journal)
+        run = RunInfo()
+        body = self.call_body(fd, checked, identity, journal, run)
         try:
             if at_ts is None:
                 (value, lines), tx = self.engine.read(body)
@@ -310,7 +326,15 @@ class Runner:
             return self._failure(fd, failed.error, failed.log_lines)
         except LivebaseError as exc:
             return CallResult(error=exc)
-        return CallResult(value, None, lines, tx.snapshot_ts, tx.read_set, journal=tx.page_end)
+        return CallResult(
+            value,
+            None,
+            lines,
+            tx.snapshot_ts,
+            tx.read_set,
+            journal=tx.page_end,
+            reads_identity=run.reads_identity,
+        )
 
     async def run_mutation(
         self,

@@ -93,6 +93,13 @@ class SubscriptionManager:
         self.index = IntervalIndex()
         self.queries: dict[QueryKey, SharedQuery] = {}
         self.subscriptions = 0
+        self._same_for_all: dict[tuple[str, str, str | None], tuple[CallResult, bool]] = {}
+        """Results at ``_same_for_all_ts`` of queries that did not ask who was calling, by
+        (path, arguments, journal), with whether clients may call the function (else only the
+        admin may reuse it): another caller's subscription reuses them instead of running the
+        query again (a public query watched by many signed-in users runs once per change, not
+        once per user)."""
+        self._same_for_all_ts = -1
         self.push_latency = Histogram(
             "livebase_commit_to_push_seconds",
             "Time from a commit to a Transition carrying its effect being written to a client.",
@@ -163,13 +170,7 @@ class SubscriptionManager:
         """Bring ``shared`` up to the latest commit (runs the query at most once per change)."""
         if not shared.stale:
             return
-        result = self.runner.run_query(
-            shared.path,
-            shared.args,
-            admin=shared.admin,
-            identity=shared.identity,
-            journal=shared.journal,
-        )
+        result = self._run(shared)
         shared.stale = False
         shared.result = result
         shared.changed_at, shared.invalidated_at = shared.invalidated_at, None
@@ -179,6 +180,33 @@ class SubscriptionManager:
         if shared.journal is None and result.journal is not None:
             self._pin_journal(shared, result.journal)
         _encode_result(shared, result)
+
+    def _run(self, shared: SharedQuery) -> CallResult:
+        latest = self.runner.engine.latest_ts
+        if latest != self._same_for_all_ts:
+            self._same_for_all.clear()
+            self._same_for_all_ts = latest
+        same_key = (shared.path, shared.key[1], shared.journal)
+        reused = self._same_for_all.get(same_key)
+        if reused is not None and (reused[1] or shared.admin):
+            return reused[0]
+        result = self.runner.run_query(
+            shared.path,
+            shared.args,
+            admin=shared.admin,
+            identity=shared.identity,
+            journal=shared.journal,
+        )
+        if not result.reads_identity and result.ts == latest and result.error is None:
+            self._same_for_all[same_key] = (result, not shared.admin or self._public(shared.path))
+        return result
+
+    def _public(self, path: str) -> bool:
+        try:
+            self.runner.lookup(path, "query", admin=False)
+        except LivebaseError:
+            return False
+        return True
 
     def rejected(self, path: str, error: LivebaseError) -> SharedQuery:
         """A subscription whose arguments could not even be decoded: never run, never shared,
