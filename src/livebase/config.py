@@ -11,6 +11,11 @@ from typing import Any
 
 from livebase.values.types import MAX_WIRE_NESTING
 
+FUNCTION_WALL_FACTOR = 5.0
+"""A query or mutation's time limit counts its own CPU time: on a machine busy with other work
+a call gets less of the CPU per second and is not failed for it. In wall-clock time it is
+stopped at this many times the limit all the same (a call that waits without computing)."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -27,7 +32,8 @@ class Limits:
     max_bytes_written: int = 16 << 20
     max_documents_written: int = 16_000
     max_function_seconds: float = 1.0
-    """Wall time of one query or mutation (user code plus database time)."""
+    """CPU time of one query or mutation (user code plus database work, on its thread), and
+    ``FUNCTION_WALL_FACTOR`` times that in wall-clock time."""
     max_action_seconds: float = 600.0
     max_args_bytes: int = 16 << 20
     max_http_body_bytes: int = 20 << 20

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from livebase.config import Limits
+from livebase.config import FUNCTION_WALL_FACTOR, Limits
 
 from .conftest import Harness
 
@@ -89,6 +89,18 @@ APP = {
         @query
         def count(ctx) -> int:
             return len(ctx.db.query("things").collect())
+
+
+        @query
+        def idles(ctx, seconds: float) -> float:
+            # Waiting without computing, in short steps: what a call starved of the CPU by a
+            # busy machine looks like from its own thread.
+            import select
+
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                select.select([], [], [], 0.02)
+            return seconds
     """,
 }
 
@@ -168,3 +180,18 @@ def test_finalizers_run_whole_inside_a_stopped_call(
     assert getattr(result.error, "code", None) == "FunctionTimeout"  # type: ignore[attr-defined]
     assert ignored == []
     assert phases.count("start") == phases.count("stop") > 100
+
+
+def test_the_limit_counts_the_calls_own_cpu_time_with_a_wall_clock_backstop(
+    harness: Callable[..., Harness],
+) -> None:
+    """A call that gets little of the CPU (here: it waits) is not failed at the limit in wall
+    time, only at FUNCTION_WALL_FACTOR times it; a loop that computes is stopped at the limit
+    (the tests above)."""
+    h = limited(harness)
+    within = LIMIT * FUNCTION_WALL_FACTOR * 0.6
+    result, seconds = timed(lambda: h.query("stubborn:idles", {"seconds": within}))
+    assert h.value(result) == within and seconds >= within
+    result, seconds = timed(lambda: h.query("stubborn:idles", {"seconds": 5.0}))
+    assert getattr(result.error, "code", None) == "FunctionTimeout"  # type: ignore[attr-defined]
+    assert LIMIT * FUNCTION_WALL_FACTOR <= seconds < LIMIT * FUNCTION_WALL_FACTOR + 2.5

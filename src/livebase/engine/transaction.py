@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from livebase.config import Limits
+from livebase.config import FUNCTION_WALL_FACTOR, Limits
 from livebase.engine.catalog import BY_ID, Catalog, TableInfo
 from livebase.engine.reads import ReadSet
 from livebase.errors import (
@@ -153,7 +153,10 @@ class Transaction:
         self.bytes_read = 0
         self.bytes_written = 0
         self._last_creation_time = 0.0
-        self._deadline = time.monotonic() + limits.max_function_seconds
+        # The call's own CPU time (this thread's), as the watchdog counts it, with the same
+        # wall-clock backstop: a busy machine slows a call down without failing it.
+        self._cpu_deadline = time.thread_time() + limits.max_function_seconds
+        self._deadline = time.monotonic() + limits.max_function_seconds * FUNCTION_WALL_FACTOR
         self.on_change: ChangeHook | None = None
         """Called after every write, inside this transaction (triggers)."""
         self.scheduled_count = 0
@@ -163,7 +166,7 @@ class Transaction:
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def check_deadline(self) -> None:
-        if time.monotonic() > self._deadline:
+        if time.thread_time() > self._cpu_deadline or time.monotonic() > self._deadline:
             raise LimitExceededError(
                 f"function ran longer than {self.limits.max_function_seconds} s "
                 "(LIVEBASE_MAX_FUNCTION_SECONDS)",

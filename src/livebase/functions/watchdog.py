@@ -1,5 +1,6 @@
 """Stops a query or mutation that runs past its time limit, even in a loop that never calls
-``ctx.db``: a monitor thread raises ``CallTimeout`` inside the running call's thread.
+``ctx.db``: a monitor thread raises ``CallTimeout`` inside the running call's thread. The limit
+counts the call's own CPU time, with a wall-clock backstop (``FUNCTION_WALL_FACTOR``).
 
 Queries and mutations run on the event-loop thread, so without this a ``while True`` in app code
 would stall every client. The exception is delivered between bytecodes of the call (never inside
@@ -24,8 +25,11 @@ import sys
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
+
+from livebase.config import FUNCTION_WALL_FACTOR
 
 _calls = threading.local()
 """Per thread: ``top`` (the frame that armed the limit) and ``expired``."""
@@ -91,11 +95,34 @@ _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
 
 
+def _cpu_clock(thread_id: int) -> int | None:
+    try:
+        return time.pthread_getcpuclockid(thread_id)
+    except (AttributeError, OSError):  # no per-thread CPU clocks here: wall time only
+        return None
+
+
+@dataclass(frozen=True)
+class _Armed:
+    call_id: int
+    thread_id: int
+    cpu_clock: int | None
+    cpu_deadline: float
+    wall_deadline: float
+
+    def expired(self) -> bool:
+        if time.monotonic() >= self.wall_deadline:
+            return True
+        return (
+            self.cpu_clock is not None and time.clock_gettime(self.cpu_clock) >= self.cpu_deadline
+        )
+
+
 class Watchdog:
     def __init__(self, poll_seconds: float = 0.02) -> None:
         self._lock = threading.Lock()
         self._poll = poll_seconds
-        self._call: tuple[int, int, float] | None = None  # (call id, thread id, deadline)
+        self._call: _Armed | None = None
         self._fired: int | None = None
         self._ids = iter(range(1, 1 << 62))
         self._thread: threading.Thread | None = None
@@ -110,10 +137,10 @@ class Watchdog:
             time.sleep(self._poll)
             with self._lock:
                 call = self._call
-                if call is None or self._fired == call[0] or time.monotonic() < call[2]:
+                if call is None or self._fired == call.call_id or not call.expired():
                     continue
-                self._fired = call[0]
-                _set_async_exc(call[1], ctypes.py_object(CallTimeout))
+                self._fired = call.call_id
+                _set_async_exc(call.thread_id, ctypes.py_object(CallTimeout))
 
     def limit(self, seconds: float) -> _Limit:
         """``with watchdog.limit(s):`` runs the body under a time limit; nested limits keep the
@@ -123,15 +150,18 @@ class Watchdog:
     def _arm(self, seconds: float) -> int | None:
         ident = threading.get_ident()
         call = self._call
-        if call is not None and call[1] == ident:
+        if call is not None and call.thread_id == ident:
             return None
         if self._thread is None:
             self._ensure_thread()
         call_id = next(self._ids)
         _calls.top = sys._getframe(2)  # the frame running the ``with`` block
         _calls.expired = False
+        clock = _cpu_clock(ident)
+        cpu_deadline = 0.0 if clock is None else time.clock_gettime(clock) + seconds
+        wall = seconds if clock is None else seconds * FUNCTION_WALL_FACTOR
         with self._lock:
-            self._call = (call_id, ident, time.monotonic() + seconds)
+            self._call = _Armed(call_id, ident, clock, cpu_deadline, time.monotonic() + wall)
         return call_id
 
     def _disarm(self, call_id: int) -> None:
