@@ -21,7 +21,7 @@ import pytest
 
 from livebase.auth.identity import Identity
 from livebase.auth.providers import BuiltinProvider, CustomJwtProvider, OidcProvider
-from livebase.auth.verifier import MAX_TOKEN_BYTES, Verifier
+from livebase.auth.verifier import MAX_TOKEN_BYTES, SIGNATURE_MEMORY_SECONDS, Verifier
 from livebase.errors import InvalidTokenError, UnauthenticatedError
 from tests.support.oidc_issuer import OidcIssuer
 
@@ -419,3 +419,30 @@ def test_builtin_provider_without_builtin_keys_is_a_setup_error() -> None:
 def test_the_reason_must_be_a_known_tag() -> None:
     with pytest.raises(ValueError):
         InvalidTokenError("nope", "message")  # type: ignore[arg-type]
+
+
+def test_a_remembered_signature_still_has_its_claims_checked_on_every_use(
+    issuer: OidcIssuer, verifier: Verifier, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token's signature is checked once and remembered for SIGNATURE_MEMORY_SECONDS (a
+    client sends the same token with every request); its expiry is checked every time, and a
+    copy with another signature is checked in full."""
+    token = issuer.token(now=clock(), ttl=30)
+    assert _verify(verifier, token).subject == "user-1"
+    head, body, signature = token.split(".")
+    forged = f"{head}.{body}.{signature[:-4]}AAAA"
+    _refused(verifier, forged, "bad_signature", caplog)
+    assert _verify(verifier, token).subject == "user-1"  # the forgery did not evict it
+    clock.advance(31 + verifier.leeway_seconds)
+    _refused(verifier, token, "expired", caplog)
+
+    # Past the memory, the signature is checked again: with the key withdrawn and the issuer's
+    # key set fetched anew, a token it signed no longer verifies.
+    fresh = issuer.token(now=clock(), ttl=3600)
+    assert _verify(verifier, fresh).subject == "user-1"
+    old = issuer.signing_kid
+    issuer.rotate()
+    issuer.retire_key(old)
+    clock.advance(SIGNATURE_MEMORY_SECONDS + 1)
+    assert _verify(verifier, issuer.token(now=clock())).subject == "user-1"  # refetches keys
+    _refused(verifier, fresh, "unknown_kid", caplog)

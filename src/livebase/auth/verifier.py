@@ -62,6 +62,12 @@ MAX_TOKEN_BYTES = 16 * 1024
 _KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
 
 
+SIGNATURE_MEMORY_SECONDS = 60.0
+"""How long a token's verified signature is trusted without checking it again (a key the
+issuer withdraws stops verifying the tokens it signed within this time)."""
+SIGNATURE_MEMORY_SIZE = 4096
+
+
 class BuiltinKeys(Protocol):
     """The deployment's own issuer (``livebase.auth.builtin``), as the verifier needs it."""
 
@@ -120,6 +126,8 @@ class Verifier:
         self.leeway_seconds = leeway_seconds
         self.builtin = builtin
         self._builtin_keys: tuple[dict[str, Any], PublishedKeys] | None = None
+        self._signatures: dict[str, tuple[float, list[Provider]]] = {}
+        """Tokens whose signature held, until when that is trusted without checking it again."""
         self.key_sets: dict[str, KeySet] = {}
         """One per key source (an OIDC domain or a JWKS URL), shared by the providers on it."""
         fetch = fetch or fetch_url
@@ -193,7 +201,7 @@ class Verifier:
                 f"the token is signed with {parsed.alg}, but issuer {shown(issuer)} is "
                 f"declared with algorithm {declared} in APP_DIR/auth.py",
             )
-        providers = await self._check_signature(parsed, allowed)
+        providers = await self._signed_by(token, parsed, allowed)
         self._check_times(parsed.claims)
         self._check_audience(parsed.claims, providers)
         subject = parsed.claims.get("sub")
@@ -231,6 +239,24 @@ class Verifier:
             elif self.builtin is not None:
                 names.append(f"{self.builtin.issuer!r} (built-in)")
         return list(dict.fromkeys(names))
+
+    async def _signed_by(
+        self, token: str, parsed: _Parsed, candidates: list[Provider]
+    ) -> list[Provider]:
+        """``_check_signature``, remembered for a while: a client sends the same token with
+        every HTTP request, and the signature is most of the cost of checking it (60-140 us).
+        The claims (expiry, audience, a disabled account) are checked on every use."""
+        now = self.clock()
+        remembered = self._signatures.get(token)
+        if remembered is not None and remembered[0] > now:
+            usable = [p for p in remembered[1] if p in candidates]
+            if usable:
+                return usable
+        providers = await self._check_signature(parsed, candidates)
+        self._signatures[token] = (now + SIGNATURE_MEMORY_SECONDS, providers)
+        if len(self._signatures) > SIGNATURE_MEMORY_SIZE:
+            del self._signatures[next(iter(self._signatures))]
+        return providers
 
     async def _check_signature(self, parsed: _Parsed, candidates: list[Provider]) -> list[Provider]:
         """The candidates whose keys verify the signature (those of the first key source that
