@@ -701,3 +701,37 @@ def test_python_client_with_a_refused_token_gets_auth_error(
     assert "user token refused (expired)" in server.log_text()
     assert expired not in server.log_text()
     print(f"sockets the server answered with AuthError: {len(answered)}: {answered[0]}")
+
+
+# -- a token refused mid-session: the subscriptions go on -----------------------------------
+
+
+def test_ws_client_subscriptions_keep_working_after_a_refused_token(
+    server: LivebaseServer, issuer: OidcIssuer, js_client_dir: Path
+) -> None:
+    """npm ``ConvexClient`` signed in, subscribed; its fetcher then hands out an expired token
+    (refused with AuthError, the socket closed) and then none: the client goes on signed out and
+    every subscription keeps delivering, live, on the new socket."""
+    user = f"ivy-{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    config = {
+        "url": server.url,
+        "good": issuer.token(now=now, sub=user),
+        "refused": issuer.token(now=now - 7200, sub=user),
+    }
+    node = shutil.which("node")
+    assert node is not None
+    done = subprocess.run(
+        [node, "auth_ws_scenario.mjs", json.dumps(config)],
+        cwd=js_client_dir, capture_output=True, text=True, timeout=SCENARIO_TIMEOUT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["ok"], json.dumps(out, indent=1)
+    assert out["refusedGiven"] is True  # the expired token was sent, and refused
+    assert out["signedInAs"] == oidc_id(issuer, user)
+    assert out["seen"]["auth"][0] is True and out["seen"]["auth"][-1] is False
+    assert out["meAfter"] is None and out["seen"]["errors"] == []
+    assert out["afterRefusalWriteAs"] == "anonymous"
+    assert owners_of(server, "before the refusal") == [oidc_id(issuer, user)]
+    assert "refused (expired)" in server.log_text()
