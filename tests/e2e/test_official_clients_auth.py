@@ -44,10 +44,10 @@ import pytest
 from tests.e2e.conftest import TEST_ADMIN_KEY
 from tests.e2e.sync_wire import metric
 from tests.e2e.test_react_page import chromium_path, web_dist  # noqa: F401  (fixtures)
-from tests.support.apps import write_app
 from tests.support.node import NodeProcess
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.server import REPO_ROOT, LivebaseServer
+from tests.support.signed_in import serve_signed_in_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node, pytest.mark.timeout(1200)]
 
@@ -165,16 +165,10 @@ def issuer() -> Iterator[OidcIssuer]:
 def server(
     tmp_path_factory: pytest.TempPathFactory, issuer: OidcIssuer
 ) -> Iterator[LivebaseServer]:
-    base = tmp_path_factory.mktemp("official-auth")
-    files = {**APP, "auth.py": APP["auth.py"].replace("ISSUER", issuer.url)}
-    app = write_app(base / "app", files)
-    with LivebaseServer.launch(base / "s", app=app, admin_key=ADMIN) as s:
-        added = subprocess.run(
-            [sys.executable, "-m", "livebase", "users", "add", EMAIL,
-             "--password-stdin", "--url", s.url, "--admin-key", ADMIN],
-            input=PASSWORD, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert added.returncode == 0, added.stderr
+    with serve_signed_in_app(
+        tmp_path_factory.mktemp("official-auth"), APP, issuer,
+        admin_key=ADMIN, email=EMAIL, password=PASSWORD,
+    ) as s:  # fmt: skip
         yield s
 
 

@@ -8,8 +8,6 @@ fresh one; re-authenticating keeps every subscription. Real server processes."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,9 +16,9 @@ import httpx
 import pytest
 
 from tests.e2e.sync_wire import SyncSocket
-from tests.support.apps import write_app
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.server import LivebaseServer
+from tests.support.signed_in import serve_signed_in_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -83,16 +81,10 @@ def issuer() -> Iterator[OidcIssuer]:
 def server(
     tmp_path_factory: pytest.TempPathFactory, issuer: OidcIssuer
 ) -> Iterator[LivebaseServer]:
-    base = tmp_path_factory.mktemp("tokens")
-    files = {**APP, "auth.py": APP["auth.py"].replace("ISSUER", issuer.url)}
-    app = write_app(base / "app", files)
-    with LivebaseServer.launch(base / "s", app=app, admin_key=ADMIN) as s:
-        added = subprocess.run(
-            [sys.executable, "-m", "livebase", "users", "add", "ann@example.com",
-             "--password-stdin", "--url", s.url, "--admin-key", ADMIN],
-            input=PASSWORD, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert added.returncode == 0, added.stderr
+    with serve_signed_in_app(
+        tmp_path_factory.mktemp("tokens"), APP, issuer,
+        admin_key=ADMIN, email="ann@example.com", password=PASSWORD,
+    ) as s:  # fmt: skip
         yield s
 
 

@@ -27,6 +27,7 @@ from livebase.functions.loader import unload
 from livebase.runtime import FakeRuntime
 from livebase.scheduler.jobs import CRON_JOBS
 from livebase.server import Deployment
+from tests.support.calls import call
 from tests.support.server import REPO_ROOT, LivebaseServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -77,15 +78,7 @@ class World:
         return dict(body["errorData"])
 
     def admin(self, kind: str, path: str, args: dict[str, Any]) -> Any:
-        response = httpx.post(
-            f"{self.server.url}/api/{kind}",
-            json={"path": path, "args": args, "format": "json"},
-            headers={"authorization": f"Convex {ADMIN}"},
-            timeout=30,
-        )
-        body = response.json()
-        assert body.get("status") == "success", body
-        return body["value"]
+        return call(self.server.url, ADMIN, kind, path, args)
 
     def person(self, name: str, *, cli: bool = False, role: str | None = None) -> Person:
         """A new built-in account (with ``livebase users add`` when ``cli``, else the admin API),
