@@ -10,6 +10,7 @@ import pytest
 
 from livebase.auth.builtin import builtin_enabled, builtin_provider
 from livebase.auth.builtin.declared import BuiltinDeclaration
+from livebase.auth.providers import BuiltinProvider
 from livebase.functions.loader import App, load_app, unload
 from tests.support.apps import write_app
 
@@ -52,14 +53,8 @@ def test_auth_py_declares_the_builtin_issuer(
     assert builtin_enabled(app) is (expected is not None)
 
 
-def test_the_loaders_parsed_providers_are_read_when_present() -> None:
-    """``App.auth_providers`` (the loader's typed providers) wins over reading ``auth.py``."""
-    try:
-        from livebase.auth.providers import BuiltinProvider
-    except ImportError:
-        pytest.skip("livebase.auth.providers is not there yet")
-    app = SimpleNamespace(
-        package="_nothing", auth_providers=[BuiltinProvider(application_id="notes")]
-    )
+def test_the_loaders_parsed_providers_are_what_counts() -> None:
+    """``App.auth_providers`` (the loader's typed providers) is the one source."""
+    app = SimpleNamespace(auth_providers=[BuiltinProvider(application_id="notes")])
     assert builtin_provider(app) == BuiltinDeclaration("notes")
-    assert not builtin_enabled(SimpleNamespace(package="_nothing", auth_providers=[]))
+    assert not builtin_enabled(SimpleNamespace(auth_providers=[]))
