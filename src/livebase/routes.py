@@ -3,7 +3,8 @@
 Every path outside ``/api/`` and ``/_*`` (and ``/version``, ``/metrics``) goes to the app's
 router. The handler runs like an action: it may take its time and reach the database through
 ``ctx.run_query`` / ``ctx.run_mutation``. A handler that raises answers 500 with a short body; the
-traceback goes to the server log under a request id.
+traceback goes to the server log under a request id. One that lets the refusal of its caller's
+``Authorization: Bearer`` token out of ``ctx.auth`` answers 401, as ``/api/*`` does.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from livebase.errors import LivebaseError
 from livebase.functions.context import Auth
 from livebase.functions.http_router import Cors, HttpRouter
 from livebase.functions.runner import ActionCtx, Runner, new_request_id
-from livebase.httpapi.api import json_response
+from livebase.httpapi.api import error_response, json_response
 from livebase.httpserver import Request, Response
 
 log = logging.getLogger("livebase.routes")
@@ -100,7 +101,10 @@ async def serve_route(
         if not isinstance(result, StarletteResponse):
             raise TypeError(f"handler returned {type(result).__name__}, not a Response")
         content = await _body_of(result)
-    except Exception:
+    except Exception as exc:
+        if refused is not None and exc is refused:  # the caller's token, not the handler
+            answer = error_response(refused)
+            return _with_cors(answer, cors, request) if cors is not None else answer
         request_id = new_request_id()
         log.exception(
             "[Request ID: %s] HTTP route %s %s failed", request_id, request.method, request.path

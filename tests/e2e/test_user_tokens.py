@@ -64,6 +64,12 @@ APP = {
             return JSONResponse({"id": None if who is None else who.token_identifier})
 
 
+        @http.route(path="/mine", method="GET")
+        async def mine(ctx, request):  # lets a refused token's error out
+            who = ctx.auth.get_user_identity()
+            return JSONResponse({"signed_in": who is not None})
+
+
         @http.route(path="/open", method="GET")
         async def open_route(ctx, request):
             return JSONResponse({"ok": True})  # never asks who is calling
@@ -133,6 +139,11 @@ def test_http_routes_see_the_user_and_refuse_only_when_they_ask(
     refused = httpx.get(f"{server.url}/whoami", headers=bad)
     assert refused.status_code == 401 and "3 of a signed JWT" in refused.json()["refused"]
     assert httpx.get(f"{server.url}/open", headers=bad).json() == {"ok": True}
+    # A handler that lets the refusal out answers 401 with the reason, as /api/* does (not 500).
+    let_out = httpx.get(f"{server.url}/mine", headers=bad)
+    assert let_out.status_code == 401, let_out.text
+    assert let_out.json()["code"] == "Unauthenticated" and let_out.json()["reason"] == "malformed"
+    assert httpx.get(f"{server.url}/mine", headers=auth).json() == {"signed_in": True}
 
 
 async def _authenticate(sock: SyncSocket, base: int, token: str) -> None:

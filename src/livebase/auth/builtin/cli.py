@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, admin_key: str | None) -> int:
             "server's data folder with --data"
         )
         return 2
-    client = _Client(name, args.url, admin_key, args.timeout)
+    client = AdminClient(name, args.url, admin_key, args.timeout)
     if args.command == "auth":
         answer = client.call("POST", "admin/auth/rotate-keys")
         if answer is None:
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, admin_key: str | None) -> int:
         return 0
     body: dict[str, Any] = {"email": args.email}
     if command in ("add", "reset-password"):
-        password = _read_password(name, args.password_stdin)
+        password = read_password(name, args.password_stdin)
         if password is None:
             return 2
         body["password"] = password
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace, admin_key: str | None) -> int:
     return 0
 
 
-def _read_password(name: str, from_stdin: bool) -> str | None:
+def read_password(name: str, from_stdin: bool) -> str | None:
     """One line of stdin (with ``--password-stdin``, or when stdin is not a terminal), else
     asked twice on the terminal; None (after saying why) when there is none or it is too weak."""
     from livebase.auth.builtin.passwords import check_password
@@ -159,7 +159,10 @@ def _print_users(users: list[dict[str, Any]], *, as_json: bool) -> None:
         _say(f"{user['email']:<{width}}  {status:<8}  {created:<16}  {user['subject']}")
 
 
-class _Client:
+class AdminClient:
+    """A deployment's admin API for one command (``name`` prefixes what it prints); ``agentfeed
+    owner`` uses it too."""
+
     def __init__(self, name: str, url: str, admin_key: str, timeout: float) -> None:
         self.name = name
         self.url = url.rstrip("/")
