@@ -6,12 +6,20 @@
 //   const stop = client.subscribe("events:feed", args, (value) => ..., (error) => ...);
 //   const pager = client.paginatedSubscribe("events:feed", args, { pageSize: 50 }, (state) => ...);
 //   await client.mutation("projects:update", { path, name });
+//   client.setAuth(async ({ forceRefreshToken }) => token or null, (isAuthenticated) => ...);
 //
 // The protocol logic follows the Python client (livebase.client.state): the query set, pending
 // mutations and auth survive reconnects; every new socket sends Connect, Authenticate, a
 // ModifyQuerySet 0->1 re-adding every query with its journal, then the unanswered mutations.
 // A successful mutation resolves at the first Transition at or after its commit ts, after the
 // subscriptions have been updated (read your writes). See docs/browser-client.md.
+//
+// Auth takes a JWT string or, as the official Convex clients do, a token fetcher. With a
+// fetcher the client keeps the latest token (sent first on every new socket), refreshes it
+// shortly before its `exp` on the same socket (a new Authenticate: no reconnect, no lost
+// subscription), and after an AuthError (the server then closes the socket) fetches once more
+// with forceRefreshToken before it goes on signed out. The server accepts a token by answering
+// with a Transition whose endVersion.identity reaches the version the Authenticate made.
 
 const TS_ZERO = "AAAAAAAAAAA=";
 const INT64_MIN = -(2n ** 63n);
@@ -116,6 +124,31 @@ export function syncUrl(url) {
   return `${scheme}//${parsed.host}${path.endsWith("/api/sync") ? path : `${path}/api/sync`}`;
 }
 
+/** A JWT's payload claims (base64url JSON), or null. Not verified: only read to know when the
+ * token expires. */
+function jwtClaims(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const bytes = unbase64(part + "=".repeat((4 - (part.length % 4)) % 4));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    return claims !== null && typeof claims === "object" ? claims : null;
+  } catch {
+    return null;
+  }
+}
+
+/** When to fetch a token anew (ms since the epoch; Infinity without `exp`): ahead of its `exp`
+ * by a tenth of its lifetime, at least 2 s and at most 30 s, and at most half of it. The lead
+ * also covers a client clock a little ahead of the issuer's. */
+function refreshAt(token) {
+  const claims = jwtClaims(token);
+  if (typeof claims?.exp !== "number") return Infinity;
+  const issued = typeof claims.iat === "number" ? claims.iat : Date.now() / 1000;
+  const lifetime = claims.exp - issued;
+  const lead = Math.max(0, Math.min(30, Math.max(2, lifetime / 10), lifetime / 2));
+  return (claims.exp - lead) * 1000;
+}
+
 function uuid4() {
   if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs a secure context
@@ -151,7 +184,16 @@ export class LivebaseClient {
     this.requests = new Map(); // request id -> pending mutation
     this.nextQueryId = 0;
     this.nextRequestId = 0;
-    this.auth = null; // [tokenType, value]
+    this.auth = null; // [tokenType, value]: sent first on every new socket
+    this.fetchToken = null; // setAuth's token fetcher, while signed in through one
+    this.onAuthChange = null; // setAuth's onChange
+    this.authReported = undefined; // the last value told to onAuthChange
+    this.authRetried = false; // a refused token was fetched again (once, until one is accepted)
+    this.awaitingIdentity = null; // the identity version that means "user token accepted"
+    this.fetchGen = 0; // bumped by each fetch and setAuth: a late answer to an older one is dropped
+    this.refreshTimer = null;
+    this.paused = false; // waiting for a token: only Connect and Authenticate go out ...
+    this.outbox = []; // ... the rest waits here, in order
     this.maxObservedTs = null;
     this.connected = false;
     this.closed = false;
@@ -212,19 +254,53 @@ export class LivebaseClient {
     return pager;
   }
 
-  /** Authenticate with a user token (JWT); `null` logs out. */
-  setAuth(token) {
+  /** Sign in as a user, with either
+   *
+   * - a JWT string, sent as is (if the server refuses it, the client goes on signed out), or
+   * - a token fetcher, as the official Convex clients take it:
+   *   `setAuth(async ({ forceRefreshToken }) => token | null | undefined, onChange?)`.
+   *   It is called at once (forceRefreshToken false); until it answers, queries and mutations
+   *   wait, so that none is answered as whoever the socket was before. A token is fetched anew
+   *   (forceRefreshToken true) shortly before its `exp` and sent on the same socket. A token the
+   *   server refuses is fetched anew once (forceRefreshToken true) and the client reconnects
+   *   with it; if that one is refused too, or the fetcher gives null/undefined or throws, the
+   *   client goes on signed out, every subscription still live.
+   *   `onChange(isAuthenticated)`: true once the server has accepted a token, false when signed
+   *   out by the fetcher or a refusal; only when that changes, but the first outcome always.
+   *
+   * `setAuth(null)` signs out (onChange is not called). */
+  setAuth(token, onChange) {
+    this._dropFetcher();
+    this.onAuthChange = null;
+    if (typeof token === "function") {
+      this.fetchToken = token;
+      this.onAuthChange = onChange ?? null;
+      this.authReported = undefined; // the first outcome is always told
+      this._fetch(false, true);
+      return;
+    }
     this._setAuth(token == null ? null : ["User", token]);
+    this._resume();
+  }
+
+  /** Sign out: the same as `setAuth(null)`. */
+  clearAuth() {
+    this.setAuth(null);
   }
 
   /** Authenticate with the deployment's admin key (internal functions); `null` logs out. */
   setAdminAuth(key) {
+    this._dropFetcher();
+    this.onAuthChange = null;
     this._setAuth(key == null ? null : ["Admin", key]);
+    this._resume();
   }
 
   /** Close the socket for good; pending mutations fail. */
   close() {
     this.closed = true;
+    this.fetchGen++;
+    clearTimeout(this.refreshTimer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.inactiveTimer);
     for (const req of this.requests.values()) req.reject(new Error("the client was closed"));
@@ -276,15 +352,115 @@ export class LivebaseClient {
     }
   }
 
-  _setAuth(auth) {
+  // ---------------------------------------------------------------- auth
+
+  /** `sameUser`: a refreshed token, so cached results stay good for new subscribers. */
+  _setAuth(auth, sameUser = false) {
     const had = this.auth !== null;
     this.auth = auth;
-    for (const entry of this.byId.values()) entry.result = null; // results depend on who asks
-    if (!this.connected || (!had && auth === null)) return;
+    // Results depend on who asks: a new subscriber must not get the last user's.
+    if (!sameUser) for (const entry of this.byId.values()) entry.result = null;
+    if (this.connected && (had || auth !== null)) this._authenticate();
+  }
+
+  _authenticate() {
     const msg = { type: "Authenticate", baseVersion: this.identityVersion++ };
-    msg.tokenType = auth ? auth[0] : "None";
-    if (auth) msg.value = auth[1];
+    msg.tokenType = this.auth ? this.auth[0] : "None";
+    if (this.auth) msg.value = this.auth[1];
+    // The server says yes to a user token with a Transition reaching this identity version.
+    this.awaitingIdentity = this.auth?.[0] === "User" ? this.identityVersion : null;
     this._send(msg);
+  }
+
+  /** Forget the fetcher, any answer it still owes, and the refresh timer. */
+  _dropFetcher() {
+    this.fetchGen++;
+    clearTimeout(this.refreshTimer);
+    this.fetchToken = null;
+    this.authRetried = false;
+    this.awaitingIdentity = null; // an older token's acceptance is not the new fetcher's
+  }
+
+  /** Ask the fetcher for a token and use it. `pause`: hold queries and mutations until then
+   * (the first token, or one replacing a refused or expired one); a refresh does not: the
+   * current token is still good. `refused`: the token the server just refused. */
+  async _fetch(forceRefreshToken, pause, refused = null) {
+    const gen = ++this.fetchGen;
+    if (pause) this.paused = true;
+    let token = null;
+    try {
+      token = await this.fetchToken({ forceRefreshToken });
+    } catch (err) {
+      console.warn("Livebase: the token fetcher threw (signed out)", err);
+    }
+    if (gen !== this.fetchGen || this.closed) return;
+    if (typeof token !== "string" || token === "" || token === refused) {
+      this._signOut();
+      return;
+    }
+    if (pause || token !== this.auth?.[1]) this._setAuth(["User", token], !pause);
+    this._resume();
+  }
+
+  _scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    const at = refreshAt(this.auth?.[1]);
+    if (at === Infinity) return; // a token without exp: nothing to refresh
+    const delay = Math.max(1000, at - Date.now());
+    this.refreshTimer = setTimeout(() => this.fetchToken && this._fetch(true, false), delay);
+  }
+
+  /** The server has accepted the user token last sent. */
+  _accepted() {
+    if (!this.fetchToken) return; // a plain token: nothing to tell, nothing to refresh
+    this.authRetried = false;
+    this._report(true);
+    this._scheduleRefresh();
+  }
+
+  /** Signed out by the fetcher or the server: anonymous from now on, subscriptions kept. */
+  _signOut() {
+    this._dropFetcher();
+    this._setAuth(null);
+    this._resume();
+    this._report(false);
+  }
+
+  _report(isAuthenticated) {
+    if (this.authReported === isAuthenticated) return;
+    this.authReported = isAuthenticated;
+    try {
+      this.onAuthChange?.(isAuthenticated);
+    } catch (err) {
+      console.error("setAuth's onChange threw", err);
+    }
+  }
+
+  _resume() {
+    if (!this.paused) return;
+    this.paused = false;
+    const held = this.outbox;
+    this.outbox = [];
+    for (const message of held) if (this.connected) this._send(message);
+  }
+
+  _onAuthError(msg) {
+    // The server closes the socket: the next one starts from what is decided here.
+    const refused = this.auth?.[1] ?? null;
+    this.auth = null;
+    this.awaitingIdentity = null;
+    clearTimeout(this.refreshTimer);
+    if (this.fetchToken && !this.authRetried) {
+      console.warn(`Livebase refused the token: ${msg.error} (fetching a fresh one)`);
+      this.authRetried = true;
+      this._fetch(true, true, refused);
+    } else if (this.fetchToken) {
+      console.warn(`Livebase refused the fresh token too: ${msg.error} (signed out)`);
+      this._signOut();
+    } else {
+      console.warn(`Livebase rejected the credentials: ${msg.error} (auth cleared)`);
+    }
+    return "AuthError";
   }
 
   // ---------------------------------------------------------------- the socket
@@ -325,11 +501,13 @@ export class LivebaseClient {
                       lastCloseReason: this.lastCloseReason, clientTs: Date.now() };
     if (this.maxObservedTs !== null) connect.maxObservedTimestamp = this.maxObservedTs.text;
     this._send(connect);
-    if (this.auth) {
-      this._send({ type: "Authenticate", baseVersion: 0, tokenType: this.auth[0],
-                   value: this.auth[1] });
-      this.identityVersion = 1;
+    if (this.fetchToken && this.auth && refreshAt(this.auth[1]) <= Date.now()) {
+      // The kept token is (about to be) expired, e.g. after a long time offline: fetch a
+      // fresh one, holding the queries and mutations until it is sent.
+      this.auth = null;
+      this._fetch(true, true);
     }
+    if (this.auth) this._authenticate();
     const answered = [...this.requests.values()].some((r) => r.ts !== null);
     if (this.byId.size > 0 || answered) {
       const adds = [...this.byId.values()].map((e) => {
@@ -348,6 +526,8 @@ export class LivebaseClient {
     const was = this.connected;
     this.connected = false;
     this.socket = null;
+    this.outbox = []; // the next socket sends the query set and mutations anew
+    this.awaitingIdentity = null;
     clearTimeout(this.inactiveTimer);
     if (was) this.onConnectionChange(false);
     if (this.closed) return;
@@ -369,6 +549,10 @@ export class LivebaseClient {
   }
 
   _send(message) {
+    if (this.paused && message.type !== "Connect" && message.type !== "Authenticate") {
+      this.outbox.push(message); // sent after the token's Authenticate
+      return;
+    }
     try {
       this.socket.send(JSON.stringify(message));
     } catch {
@@ -385,9 +569,7 @@ export class LivebaseClient {
       case "MutationResponse":
         return this._onMutationResponse(msg);
       case "AuthError":
-        console.warn(`Livebase rejected the credentials: ${msg.error} (auth cleared)`);
-        this.auth = null;
-        return "AuthError";
+        return this._onAuthError(msg);
       case "FatalError":
         console.error(`Livebase fatal error: ${msg.error}`);
         return "FatalError";
@@ -420,6 +602,10 @@ export class LivebaseClient {
     this.remote = { querySet: end.querySet, identity: end.identity, ts: endTs };
     this._observe(endTs, end.ts);
     this.retries = 0;
+    if (this.awaitingIdentity !== null && end.identity >= this.awaitingIdentity) {
+      this.awaitingIdentity = null;
+      this._accepted();
+    }
     for (const entry of changed) for (const l of [...entry.listeners]) this._tell(entry, l);
     const resolved = [...this.requests.entries()].filter(([, r]) => r.ts !== null && r.ts <= endTs);
     for (const [id, req] of resolved.sort((a, b) => a[0] - b[0])) {
