@@ -1,13 +1,12 @@
 """The one place every public function passes the documents it returns through: who may see
 what, and how.
 
-The caller proves it is the owner with the ``ownerKey`` argument every public function takes,
-compared in constant time with ``AGENTFEED_OWNER_KEY`` (``settings.py``). Livebase has no user
-identities yet (``ctx.auth`` is always empty, and a public function cannot tell an admin call
-from an anonymous one), so the key travels as an argument: it works the same from every client
-(HTTP, the sync socket, the page), and since a subscription is keyed by its arguments the owner's
-results are never shared with anyone else's. A wrong key is an error (``Forbidden``); no key, or
-``""``, is the public view.
+The owner is whoever is signed in: agentfeed trusts only Livebase's built-in accounts
+(``auth.py``), and it has no sign-up, so every account on its server was made by whoever runs it
+(``agentfeed owner EMAIL``, ``AGENTFEED_OWNER_EMAIL``, ``livebase users add``) and is an owner.
+``ctx.auth.get_user_identity()`` tells, the same from every client (the page, HTTP with
+``Authorization: Bearer``, the sync socket); Livebase keys results by identity, so the owner's
+results are never shared with anyone else's. An anonymous caller gets the public view.
 
 - The owner sees every document as stored.
 - The public sees only documents of public projects (``projects.public``): a project itself, and
@@ -28,7 +27,7 @@ from typing import Any
 
 from livebase import AppError
 
-from . import redact, redacted, settings
+from . import redact, redacted
 
 Doc = dict[str, Any]
 
@@ -50,21 +49,15 @@ def forbidden(message: str) -> AppError:
     return AppError({"code": "Forbidden", "message": message})
 
 
-def is_owner(owner_key: str | None) -> bool:
-    """True for the owner key, False for none (or ``""``); a wrong key raises ``Forbidden``."""
-    if not owner_key:
-        return False
-    if settings.is_owner_key(owner_key):
-        return True
-    if settings.owner_key() is None:
-        raise forbidden(f"no owner key is configured on this server ({settings.OWNER_KEY_ENV})")
-    raise forbidden("wrong owner key")
+def is_owner(ctx: Any) -> bool:
+    """Whether the caller is signed in (see the module docstring: every account is an owner)."""
+    return ctx.auth.get_user_identity() is not None
 
 
-def require_owner(owner_key: str | None) -> None:
+def require_owner(ctx: Any) -> None:
     """For functions only the owner may call (changing a project)."""
-    if not is_owner(owner_key):
-        raise forbidden("this needs the owner key (ownerKey)")
+    if not is_owner(ctx):
+        raise forbidden("sign in as the owner to do this (the public view cannot change anything)")
 
 
 class Viewer:
@@ -135,9 +128,9 @@ class Viewer:
         return path
 
 
-def viewer(ctx: Any, owner_key: str | None) -> Viewer:
-    """The caller of this function call, from its ``ownerKey`` argument."""
-    return Viewer(ctx, is_owner(owner_key))
+def viewer(ctx: Any) -> Viewer:
+    """The caller of this function call: the owner if signed in, else the public."""
+    return Viewer(ctx, is_owner(ctx))
 
 
 def _without_copy(doc: Doc) -> Doc:
@@ -168,17 +161,15 @@ def redact_doc(doc: Doc) -> Doc:
     return out
 
 
-def visible(ctx: Any, kind: str, docs: list[Doc], owner_key: str | None = None) -> list[Doc]:
+def visible(ctx: Any, kind: str, docs: list[Doc]) -> list[Doc]:
     """The documents of ``kind`` the caller may see, as they may see them."""
-    return viewer(ctx, owner_key).visible(kind, docs)
+    return viewer(ctx).visible(kind, docs)
 
 
-def visible_one(ctx: Any, kind: str, doc: Doc | None, owner_key: str | None = None) -> Doc | None:
-    return viewer(ctx, owner_key).visible_one(kind, doc)
+def visible_one(ctx: Any, kind: str, doc: Doc | None) -> Doc | None:
+    return viewer(ctx).visible_one(kind, doc)
 
 
-def visible_page(
-    ctx: Any, kind: str, result: dict[str, Any], owner_key: str | None = None
-) -> dict[str, Any]:
+def visible_page(ctx: Any, kind: str, result: dict[str, Any]) -> dict[str, Any]:
     """A ``paginate`` result with its page filtered (the cursors are unchanged)."""
-    return viewer(ctx, owner_key).visible_page(kind, result)
+    return viewer(ctx).visible_page(kind, result)

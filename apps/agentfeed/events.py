@@ -191,14 +191,13 @@ def feed(
     type: str | None = None,
     tool: str | None = None,
     search: str | None = None,
-    ownerKey: str | None = None,
 ) -> dict[str, Any]:
     """The latest events first, optionally filtered. The most selective filter picks the index
     (session, tool, type, project, else time); any other filter, and ``search`` (a
     case-insensitive substring of the summary — there is no full-text index), is applied while
-    scanning at most ``SCAN_LIMIT`` rows per page, so a page may come back short. Without the
-    owner key, only public projects' events are scanned (so a page can come back short too)."""
-    who = access.viewer(ctx, ownerKey)
+    scanning at most ``SCAN_LIMIT`` rows per page, so a page may come back short. For the
+    public, only public projects' events are scanned (so a page can come back short too)."""
+    who = access.viewer(ctx)
     if project is not None:
         project = who.project_path(project)
     filters = {"session_id": session_id, "tool_name": tool, "type": type, "project": project}
@@ -248,11 +247,9 @@ def _listing_page(result: dict[str, Any]) -> dict[str, Any]:
 
 
 @query
-def session_timeline(
-    ctx, session_id: str, paginationOpts: PaginationOptions, ownerKey: str | None = None
-) -> dict[str, Any]:
+def session_timeline(ctx, session_id: str, paginationOpts: PaginationOptions) -> dict[str, Any]:
     """A session's events in the order they happened."""
-    who = access.viewer(ctx, ownerKey)
+    who = access.viewer(ctx)
     result = (
         ctx.db.query("events")
         .with_index("by_session_time", lambda q: q.eq("session_id", session_id))
@@ -262,10 +259,10 @@ def session_timeline(
 
 
 @query
-def get(ctx, event_id: str, ownerKey: str | None = None) -> dict[str, Any] | None:
+def get(ctx, event_id: str) -> dict[str, Any] | None:
     """One event by its ``event_id``, with ``raw`` (large fields as previews; ``blobs`` names
     where the full values are)."""
-    return access.viewer(ctx, ownerKey).visible_one("events", find(ctx, event_id))
+    return access.viewer(ctx).visible_one("events", find(ctx, event_id))
 
 
 @internal_mutation

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from livebase import HttpRouter
 
-from . import blobs, delivery, intake, payload, settings, transcripts
+from . import access, blobs, delivery, intake, payload, settings, transcripts
 from .normalize import dumps
 
 settings.make_keys()  # at start, before the first request (under the livebase command only)
@@ -66,12 +66,11 @@ async def activity(ctx: Any, request: Any) -> Response:
 
 @http.route(path_prefix="/raw/", method="GET")
 async def raw(ctx: Any, request: Any) -> Response:
-    """The owner key (``X-Agentfeed-Owner-Key`` header or ``?ownerKey=``) gets any event's
+    """The owner (signed in: ``Authorization: Bearer <access token>``) gets any event's
     payload as received; anyone else (with ``X-Agentfeed-Key`` when one is set) only a public
     project's event as ``events:get`` shows it to the public (its redacted ``raw``, large fields
     as previews: their blobs are never read for the public), and 404 for any other."""
-    given = request.headers.get(settings.OWNER_KEY_HEADER) or request.query_params.get("ownerKey")
-    owner = given is not None and settings.is_owner_key(given)
+    owner = access.is_owner(ctx)
     if not owner and not settings.authorized(request.headers.get(settings.KEY_HEADER)):
         return _unauthorized()
     event_id = unquote(request.url.path.removeprefix("/raw/"))
@@ -107,8 +106,8 @@ def _static_file(name: str) -> Response:
 
 @http.route("/", method="GET")
 async def page(ctx: Any, request: Any) -> Response:
-    """The feed page (open to anyone who can reach the server: it only calls public queries,
-    plus the owner's calls when the page is given the owner key)."""
+    """The feed page (open to anyone who can reach the server: it calls public functions, which
+    show everything once the owner signs in on it)."""
     return _static_file("index.html")
 
 

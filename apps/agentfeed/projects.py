@@ -65,7 +65,6 @@ def apply_event(ctx: Any, event: dict[str, Any], new_session: bool) -> None:
 @mutation
 def update(
     ctx,
-    ownerKey: str,
     path: str,
     name: str | None = None,
     description: str | None = None,
@@ -75,7 +74,7 @@ def update(
     may (``Forbidden`` otherwise). Making a project public rewrites none of its events (each
     has its redacted copy already); it starts ``events:refresh_redacted`` at once for any
     document still without a current one (the public is not shown those)."""
-    access.require_owner(ownerKey)
+    access.require_owner(ctx)
     project = find(ctx, path)
     if project is None:
         raise AppError({"code": "NotFound", "path": path})
@@ -86,10 +85,10 @@ def update(
 
 
 @query
-def projects_with_stats(ctx, ownerKey: str | None = None) -> list[dict[str, Any]]:
+def projects_with_stats(ctx) -> list[dict[str, Any]]:
     """Projects, the most recently active first, each with its counters and
     ``active_sessions`` (how many of its sessions are active now)."""
-    who = access.viewer(ctx, ownerKey)
+    who = access.viewer(ctx)
     rows = ctx.db.query("projects").with_index("by_last_event").order("desc")
     if not who.owner:
         rows = rows.filter(lambda doc: doc["public"] is True)
@@ -108,7 +107,7 @@ def _active_sessions(ctx: Any, path: str) -> float:
 
 
 @query
-def project(ctx, path: str, ownerKey: str | None = None) -> dict[str, Any] | None:
+def project(ctx, path: str) -> dict[str, Any] | None:
     """One project by its path (the public may give it as shown, ``~/app``)."""
-    who = access.viewer(ctx, ownerKey)
+    who = access.viewer(ctx)
     return who.visible_one("projects", find(ctx, who.project_path(path)))

@@ -136,9 +136,9 @@ def end_idle(ctx, idle_minutes: float) -> int:
 
 
 @query
-def active_sessions(ctx, ownerKey: str | None = None) -> list[dict[str, Any]]:
+def active_sessions(ctx) -> list[dict[str, Any]]:
     """Active sessions, the most recently active first."""
-    who = access.viewer(ctx, ownerKey)
+    who = access.viewer(ctx)
     rows = (
         ctx.db.query("sessions")
         .with_index("by_status_activity", lambda q: q.eq("status", "active"))
@@ -149,6 +149,6 @@ def active_sessions(ctx, ownerKey: str | None = None) -> list[dict[str, Any]]:
 
 
 @query
-def session(ctx, session_id: str, ownerKey: str | None = None) -> dict[str, Any] | None:
+def session(ctx, session_id: str) -> dict[str, Any] | None:
     """One session by its id."""
-    return access.viewer(ctx, ownerKey).visible_one("sessions", find(ctx, session_id))
+    return access.viewer(ctx).visible_one("sessions", find(ctx, session_id))

@@ -5,13 +5,7 @@
   are open; otherwise (``livebase serve``, ``agentfeed serve``) the key is the one kept in
   ``$AGENTFEED_HOME/server_key`` (default ``~/.agentfeed``), made when the server starts, which
   ``agentfeed install-hook`` on the same machine picks up by itself.
-- ``AGENTFEED_OWNER_KEY``: the owner key. A public function called with ``ownerKey`` equal to
-  it sees (and may change) everything; without it, only public projects, redacted. When unset,
-  the owner key is the one kept in ``$AGENTFEED_HOME/owner_key``, made when the server starts
-  (``agentfeed serve`` prints the page's link with it). An app loaded outside the ``livebase``
-  command (embedded, tests) makes no key file: without the variable or the file, nobody is the
-  owner through the public functions (the admin key still reaches the data through internal
-  functions).
+- The owner does not prove itself here: it signs in (``auth.py``, ``access.py``).
 - ``AGENTFEED_IDLE_MINUTES`` (default 30): an active session that receives nothing for this long
   is ended by a cron (reason ``idle``).
 
@@ -29,14 +23,11 @@ from livebase import is_dev
 
 KEY_ENV = "AGENTFEED_KEY"
 KEY_HEADER = "x-agentfeed-key"
-OWNER_KEY_ENV = "AGENTFEED_OWNER_KEY"
-OWNER_KEY_HEADER = "x-agentfeed-owner-key"
 IDLE_ENV = "AGENTFEED_IDLE_MINUTES"
 DEFAULT_IDLE_MINUTES = 30.0
 
 
 SERVER_KEY_FILE = "server_key"
-OWNER_KEY_FILE = "owner_key"
 _keys: dict[Path, str] = {}
 
 
@@ -93,16 +84,10 @@ def server_key() -> str:
 
 
 def make_keys() -> None:
-    """At start under the ``livebase`` command: make the keys this server will need, so that
-    they exist before the first request (``install-hook`` reads the server key, ``agentfeed
-    serve`` prints the owner link): the server key unless ``AGENTFEED_KEY`` is set or under
-    ``livebase dev``, the owner key unless ``AGENTFEED_OWNER_KEY`` is set."""
-    if not started_by_cli():
-        return
-    if not os.environ.get(KEY_ENV) and not is_dev():
+    """At start under the ``livebase`` command: make the server key before the first request
+    (``install-hook`` reads it), unless ``AGENTFEED_KEY`` is set or under ``livebase dev``."""
+    if started_by_cli() and not os.environ.get(KEY_ENV) and not is_dev():
         server_key()
-    if not os.environ.get(OWNER_KEY_ENV):
-        _key_file(OWNER_KEY_FILE, create=True)
 
 
 def authorized(given: str | None) -> bool:
@@ -111,17 +96,6 @@ def authorized(given: str | None) -> bool:
     if key is None:
         return True
     return given is not None and hmac.compare_digest(given.encode(), key.encode())
-
-
-def owner_key() -> str | None:
-    """``AGENTFEED_OWNER_KEY``, else the key in ``$AGENTFEED_HOME/owner_key`` if there is one."""
-    return os.environ.get(OWNER_KEY_ENV) or _key_file(OWNER_KEY_FILE, create=False)
-
-
-def is_owner_key(given: str) -> bool:
-    """Whether ``given`` is the owner key (constant-time; never true when none is set)."""
-    key = owner_key()
-    return key is not None and hmac.compare_digest(given.encode(), key.encode())
 
 
 def idle_minutes() -> float:

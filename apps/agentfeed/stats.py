@@ -37,13 +37,11 @@ def apply_event(ctx: Any, event: dict[str, Any], new_session: bool) -> None:
 
 
 @query
-def daily_counts(
-    ctx, days: float = 30, project: str | None = None, ownerKey: str | None = None
-) -> list[dict[str, Any]]:
+def daily_counts(ctx, days: float = 30, project: str | None = None) -> list[dict[str, Any]]:
     """The last ``days`` UTC days up to today, oldest first, each ``{day, events, prompts,
     tool_calls, failures, sessions}`` (zeros for quiet days), for one project or all (that the
     caller may see)."""
-    who = access.viewer(ctx, ownerKey)
+    who = access.viewer(ctx)
     if project is not None:
         project = who.project_path(project)
     count = max(1, min(int(days), MAX_DAYS))

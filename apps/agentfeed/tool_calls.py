@@ -86,11 +86,9 @@ def _shown(
 
 
 @query
-def session_tool_calls(
-    ctx, session_id: str, paginationOpts: PaginationOptions, ownerKey: str | None = None
-) -> dict[str, Any]:
+def session_tool_calls(ctx, session_id: str, paginationOpts: PaginationOptions) -> dict[str, Any]:
     """A session's tool calls in the order they started."""
-    who = access.viewer(ctx, ownerKey)
+    who = access.viewer(ctx)
     opts = {**paginationOpts, "numItems": min(paginationOpts["numItems"], PAGE_LIMIT)}
     result = (
         ctx.db.query("tool_calls")

@@ -1,4 +1,5 @@
-"""The ``agentfeed`` command line: ``install-hook``, ``uninstall-hook``, ``hook``, ``serve`` and
+"""The ``agentfeed`` command line: ``install-hook``, ``uninstall-hook``, ``hook``, ``serve``,
+``owner`` (the account the owner signs in with, see ``agentfeed.owner``) and
 ``import-transcripts`` (backfill from Claude Code's transcripts, see ``agentfeed.importer``).
 
 ``agentfeed install-hook [--user | --project DIR] [--url URL] [--key KEY]`` and
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 
 from agentfeed import home as agentfeed_home
-from agentfeed import hook, importer, install, pricing, serve, transcripts
+from agentfeed import hook, importer, install, owner, pricing, serve, transcripts
 
 DESCRIPTION = "Capture Claude Code hook events and send them to an agentfeed server."
 
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="read and price only; send nothing")
     serve.add_parser(commands)
+    owner.add_parser(commands)
     return parser
 
 
@@ -189,9 +191,8 @@ def _install(args: argparse.Namespace) -> int:
     keyed = f"key from {source}" if key else "no key"
     _out(f"  config:  {result.config_path} (url {url}, {keyed})")
     _out(f"  server:  {url} {SERVER_STATES[check]}")
-    owner_key = agentfeed_home.read_key(home, agentfeed_home.OWNER_KEY_FILE)
-    if owner_key is not None and check in ("accepted", "open") and install.is_local(url):
-        _out(f"  feed:    {url.rstrip('/')}/?key={owner_key}")
+    if check in ("accepted", "open"):
+        _out(f"  feed:    {url.rstrip('/')}/ (sign in there as the owner to see everything)")
     return 0
 
 
@@ -265,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         return serve.run(args)
+    if args.command == "owner":
+        return owner.run(args)
     if args.command == "import-transcripts":
         return _import_transcripts(args)
     try:

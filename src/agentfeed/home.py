@@ -1,9 +1,8 @@
 """The agentfeed home (``$AGENTFEED_HOME``, default ``~/.agentfeed``): a private folder (0700)
 that holds the hook, its config and spool, the server's data and keys (files 0600).
 
-The server (``apps/agentfeed/settings.py``) makes ``server_key`` and ``owner_key`` there when it
-starts; the command line reads them (``install-hook`` sends the server key, ``serve`` prints the
-owner link).
+The server (``apps/agentfeed/settings.py``) makes ``server_key`` there when it starts;
+``install-hook`` sends it.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import stat
 from pathlib import Path
 
 SERVER_KEY_FILE = "server_key"
-OWNER_KEY_FILE = "owner_key"
 PRIVATE_UMASK = 0o077
 """The umask ``agentfeed serve`` gives the server: what it creates is 0600 (folders 0700)."""
 

@@ -4,7 +4,8 @@ child process, and say where the page is and how to point the hook at it once it
 The app folder is ``apps/agentfeed`` of the source checkout (an editable install), or, from a
 wheel, the copy packaged as ``agentfeed/app``.
 
-- The banner (the owner link with the owner key, the public link, the ``install-hook`` line) is
+- The banner (the page's link, the ``install-hook`` line, the owner account: made or updated
+  from ``AGENTFEED_OWNER_EMAIL`` and ``AGENTFEED_OWNER_PASSWORD``, see ``agentfeed.owner``) is
   printed when the server reports it is ready (``Livebase ready at ...``), never before: a port
   that is taken gives one error line and exit 1 (checked before starting, and again if the
   server itself cannot listen).
@@ -30,14 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from agentfeed.home import (
-    OWNER_KEY_FILE,
-    PRIVATE_UMASK,
-    SERVER_KEY_FILE,
-    agentfeed_home,
-    private_home,
-    read_key,
-)
+from agentfeed import owner
+from agentfeed.home import PRIVATE_UMASK, SERVER_KEY_FILE, agentfeed_home, private_home
 
 DEFAULT_PORT = 3210
 READY = "Livebase ready at "
@@ -61,7 +56,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "serve",
         help="run the agentfeed server and its live page (livebase serve apps/agentfeed)",
         description="Run `livebase serve apps/agentfeed`: the feed page at /, hook events at "
-        "/event. Server settings (AGENTFEED_KEY, AGENTFEED_OWNER_KEY...) come from the "
+        "/event. Server settings (AGENTFEED_KEY, AGENTFEED_OWNER_EMAIL...) come from the "
         "environment; see docs/agentfeed.md.",
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
@@ -78,13 +73,16 @@ def command(args: argparse.Namespace) -> list[str]:
     assert app is not None
     cmd = [sys.executable, "-m", "livebase", "serve", str(app)]
     cmd += ["--port", str(args.port), "--host", args.host]
-    # The data goes to the agentfeed home by default, not next to the app (which may be inside
-    # site-packages).
-    data = args.data if args.data is not None else agentfeed_home() / "data"
-    cmd += ["--data", str(data)]
+    cmd += ["--data", str(data_dir(args))]
     if args.db is not None:
         cmd += ["--db", args.db]
     return cmd
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    # The data goes to the agentfeed home by default, not next to the app (which may be inside
+    # site-packages).
+    return args.data if args.data is not None else agentfeed_home() / "data"
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -109,15 +107,16 @@ def _cannot_listen(where: str, reason: str, code: int | None) -> str:
     return f"agentfeed: error: cannot listen on {where}: {reason}{hint}"
 
 
+def local_url(args: argparse.Namespace) -> str:
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    return f"http://{host}:{args.port}" if ":" not in host else f"http://[{host}]:{args.port}"
+
+
 def banner(args: argparse.Namespace, home: Path) -> str:
     """What to open and what to run, once the server listens."""
-    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-    url = f"http://{host}:{args.port}" if ":" not in host else f"http://[{host}]:{args.port}"
-    owner_key = os.environ.get("AGENTFEED_OWNER_KEY") or read_key(home, OWNER_KEY_FILE)
-    lines = []
-    if owner_key:
-        lines.append(f"agentfeed: your feed (owner view): {url}/?key={owner_key}")
-    lines.append(f"agentfeed: public view (public projects only): {url}/")
+    url = local_url(args)
+    lines = [f"agentfeed: your feed: {url}/ (the public sees public projects only)"]
+    owner.status_line(url, data_dir(args), lines.append)
     lines.append(f"agentfeed: capture Claude Code events with: agentfeed install-hook --url {url}")
     if os.environ.get("AGENTFEED_KEY"):
         lines.append("agentfeed: posts need the key in $AGENTFEED_KEY (install-hook uses it)")

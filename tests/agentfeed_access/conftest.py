@@ -1,6 +1,6 @@
 """Fixtures for agentfeed's access control and redaction: the app's ``redact`` module loaded the
-way Livebase loads it, and helpers to call functions the way an anonymous client does (no
-``Authorization``, no owner key)."""
+way Livebase loads it, and helpers to call functions the way any client does: anonymously (no
+``Authorization``) or signed in (``Authorization: Bearer <access token>``)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,16 @@ class Answer:
         return self.body["value"]
 
 
-def anonymous(url: str, kind: str, path: str, args: dict[str, Any]) -> Answer:
-    """Call a function as any client of the server may: no admin key."""
+def anonymous(
+    url: str, kind: str, path: str, args: dict[str, Any], *, token: str | None = None
+) -> Answer:
+    """Call a function as any client of the server may: no admin key; signed in with
+    ``token`` when one is given."""
+    headers = {} if token is None else {"authorization": f"Bearer {token}"}
     response = httpx.post(
-        f"{url}/api/{kind}", json={"path": path, "args": args, "format": "json"}, timeout=30
+        f"{url}/api/{kind}",
+        json={"path": path, "args": args, "format": "json"},
+        headers=headers,
+        timeout=30,
     )
     return Answer(response.text, json.loads(response.text))

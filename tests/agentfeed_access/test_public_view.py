@@ -1,9 +1,10 @@
-"""Access control on a real server: no public function returns a private project's data
-without the owner key — checked by calling *every* public function of the app (enumerated from
-the loaded app, arguments built from each function's validator) over HTTP and over the sync
-protocol; the owner sees everything, flips a project public (then the public sees it, redacted)
-and edits it; a wrong or missing owner key cannot change anything; ``GET /raw`` follows the same
-rules."""
+"""Access control on a real server: no public function returns a private project's data to a
+caller who is not signed in — checked by calling *every* public function of the app (enumerated
+from the loaded app, arguments built from each function's validator) over HTTP and over the sync
+protocol; the owner, signed in with a real access token from ``/auth/token``, sees everything,
+flips a project public (then the public sees it, redacted) and edits it; an anonymous caller
+cannot change anything, and a bad token is refused (never taken for the public, nor the owner);
+``GET /raw`` follows the same rules."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pytest
 from livebase.client import Client, FunctionError
 from livebase.functions.loader import load_app, unload
 from tests.agentfeed_access.conftest import Answer, anonymous
-from tests.agentfeed_app.conftest import APP, KEY, OWNER_KEY, Agentfeed, launch
+from tests.agentfeed_app.conftest import APP, KEY, Agentfeed, add_owner, launch, sign_in
 from tests.agentfeed_app.payloads import hook, now_ms
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -82,7 +83,14 @@ def world(agentfeed: Agentfeed) -> Agentfeed:
 @pytest.fixture(scope="module")
 def agentfeed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agentfeed]:
     with launch(tmp_path_factory.mktemp("access")) as server:
+        add_owner(server)
         yield Agentfeed(server)
+
+
+@pytest.fixture(scope="module")
+def token(agentfeed: Agentfeed) -> str:
+    """The owner's access token, from the built-in issuer's token endpoint."""
+    return sign_in(agentfeed.server.url)
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +127,6 @@ def samples(field: str, validator: dict[str, Any], ids: dict[str, list[str]]) ->
     kind = validator["type"]
     if field == "paginationOpts":
         return [{"numItems": 50.0, "cursor": None}]
-    if field == "ownerKey":
-        return [""]
     if kind == "string":
         private = [PRIVATE, "~/" + PRIVATE.split("/", 3)[3], PRIVATE_SESSION, f"{MARK}-tool"]
         private += [f"{MARK}-event-{n}" for n in range(4)] + ["terminal:1", MARK]
@@ -164,7 +170,7 @@ def argument_sets(args: dict[str, Any], ids: dict[str, list[str]]) -> list[dict[
     ]
     sets = list(base)
     for name, field in fields.items():
-        if field["optional"] and name != "ownerKey":
+        if field["optional"]:
             for value in samples(name, field["fieldType"], ids):
                 sets += [{**args_, name: value} for args_ in base[:4]]
     return sets
@@ -196,46 +202,43 @@ def decoded_cursors(value: Any) -> str:
     return "".join(texts)
 
 
-def test_no_public_function_shows_private_data_without_the_owner_key(
+def test_no_public_function_shows_private_data_to_an_anonymous_caller(
     world: Agentfeed, public_functions: dict[str, tuple[str, dict[str, Any]]]
 ) -> None:
     ids = private_ids(world)
     assert all(ids.values())
     assert {"events:feed", "projects:update"} <= set(public_functions)
     for path, (kind, args) in public_functions.items():
-        assert "ownerKey" in args["value"], f"{path} takes no ownerKey"
+        assert "ownerKey" not in args["value"], f"{path} still takes an owner key"
         answers: list[tuple[dict[str, Any], Answer]] = []
         for call_args in argument_sets(args, ids):
-            for key in ({}, {"ownerKey": ""}):
-                answer = anonymous(world.server.url, kind, path, {**call_args, **key})
-                text = answer.text if answer.ok else without_echoes(answer.text, call_args)
-                text += without_echoes(decoded_cursors(answer.body.get("value")), call_args)
-                assert MARK.lower() not in text.lower(), (path, call_args, answer.text)
-                assert "/home/alice" not in text, (path, call_args, answer.text)
-                answers.append((call_args, answer))
+            answer = anonymous(world.server.url, kind, path, call_args)
+            text = answer.text if answer.ok else without_echoes(answer.text, call_args)
+            text += without_echoes(decoded_cursors(answer.body.get("value")), call_args)
+            assert MARK.lower() not in text.lower(), (path, call_args, answer.text)
+            assert "/home/alice" not in text, (path, call_args, answer.text)
+            answers.append((call_args, answer))
         if kind == "mutation":
-            assert not any(a.ok for _, a in answers), f"{path} ran without the owner key"
+            assert not any(a.ok for _, a in answers), f"{path} ran for an anonymous caller"
         else:
             assert any(a.ok for _, a in answers), f"{path}: no call succeeded: {answers[0]}"
     # nothing changed: the private project is still private and unnamed
     assert world.query("projects:project", {"path": PRIVATE})["public"] is False
 
 
-def test_the_owner_sees_everything(world: Agentfeed) -> None:
-    owner = {"ownerKey": OWNER_KEY, "paginationOpts": {"numItems": 50.0, "cursor": None}}
-    feed = anonymous(world.server.url, "query", "events:feed", owner)
+def test_the_owner_sees_everything(world: Agentfeed, token: str) -> None:
+    url = world.server.url
+    page = {"paginationOpts": {"numItems": 50.0, "cursor": None}}
+    feed = anonymous(url, "query", "events:feed", page, token=token)
     assert MARK in feed.text and f"the {MARK} prompt" in feed.text
-    paths = [
-        p["path"]
-        for p in anonymous(
-            world.server.url, "query", "projects:projects_with_stats", {"ownerKey": OWNER_KEY}
-        ).value
-    ]
+    projects = anonymous(url, "query", "projects:projects_with_stats", {}, token=token).value
+    paths = [p["path"] for p in projects]
     assert PRIVATE in paths and OPEN in paths
-    got = anonymous(
-        world.server.url, "query", "events:get", {"event_id": "open-event-1", "ownerKey": OWNER_KEY}
-    ).value
+    got = anonymous(url, "query", "events:get", {"event_id": "open-event-1"}, token=token).value
     assert AWS in got["prompt"] and AWS in got["raw"]
+    status = anonymous(url, "query", "delivery:status", {}, token=token).value
+    assert status["owner"] is True
+    assert anonymous(url, "query", "delivery:status", {}).value["owner"] is False
 
 
 def test_the_public_view_is_redacted(world: Agentfeed) -> None:
@@ -268,7 +271,7 @@ def test_the_public_view_is_redacted(world: Agentfeed) -> None:
     assert AWS not in text and GH not in text and "/home/alice" not in text
 
 
-def test_the_public_cannot_probe_for_a_projects_full_path(world: Agentfeed) -> None:
+def test_the_public_cannot_probe_for_a_projects_full_path(world: Agentfeed, token: str) -> None:
     """The public sees ``~/open-proj``; naming the project by its full path (guessing the
     user's name) must answer exactly as for a path that does not exist, or it would confirm
     the guess."""
@@ -281,48 +284,56 @@ def test_the_public_cannot_probe_for_a_projects_full_path(world: Agentfeed) -> N
         days = anonymous(url, "query", "stats:daily_counts", {"days": 2.0, "project": path})
         assert sum(d["events"] for d in days.value) == 0, path
     # The owner still names projects by their full path.
-    owner = {"path": OPEN, "ownerKey": OWNER_KEY}
-    assert anonymous(url, "query", "projects:project", owner).value["path"] == OPEN
-
-
-def test_only_the_owner_changes_projects(world: Agentfeed) -> None:
-    url = world.server.url
-    for key in ({}, {"ownerKey": ""}, {"ownerKey": "wrong"}, {"ownerKey": OWNER_KEY + "x"}):
-        args = {"path": PRIVATE, "public": True, "name": "taken", **key}
-        answer = anonymous(url, "mutation", "projects:update", args)
-        assert not answer.ok and MARK not in answer.text
-        if key.get("ownerKey"):
-            assert answer.body["errorData"]["code"] == "Forbidden"
-    wrong = anonymous(
-        url,
-        "query",
-        "events:feed",
-        {"ownerKey": "wrong", "paginationOpts": {"numItems": 5.0, "cursor": None}},
+    assert (
+        anonymous(url, "query", "projects:project", {"path": OPEN}, token=token).value["path"]
+        == OPEN
     )
-    assert not wrong.ok and wrong.body["errorData"]["code"] == "Forbidden"
+
+
+def test_only_the_owner_changes_projects(world: Agentfeed, token: str) -> None:
+    url = world.server.url
+    args = {"path": PRIVATE, "public": True, "name": "taken"}
+    answer = anonymous(url, "mutation", "projects:update", args)
+    assert not answer.ok and MARK not in answer.text
+    assert answer.body["errorData"]["code"] == "Forbidden"
+    assert "sign in" in answer.body["errorData"]["message"]
+    # A token that does not hold is refused outright: never taken for the public, nor the owner.
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for bad in (forged, "not-a-token", token.rsplit(".", 1)[0]):
+        response = httpx.post(
+            f"{url}/api/mutation",
+            json={"path": "projects:update", "args": args, "format": "json"},
+            headers={"authorization": f"Bearer {bad}"},
+            timeout=30,
+        )
+        assert response.status_code == 401, response.text
+        assert response.json()["code"] == "Unauthenticated" and MARK not in response.text
     project = world.query("projects:project", {"path": PRIVATE})
     assert project["public"] is False and project["name"] != "taken"
 
 
-def test_flipping_a_project_public_and_back(world: Agentfeed) -> None:
+def test_flipping_a_project_public_and_back(world: Agentfeed, token: str) -> None:
     url = world.server.url
     path, session = "/home/alice/flip", "session-flip"
     world.post(hook("UserPromptSubmit", session, cwd=path, prompt=f"token={MARK}flip"))
     assert anonymous(url, "query", "sessions:session", {"session_id": session}).value is None
-    owner = {"ownerKey": OWNER_KEY, "path": path}
-    assert anonymous(url, "mutation", "projects:update", {**owner, "public": True}).ok
-    assert anonymous(url, "mutation", "projects:update", {**owner, "name": "Flip"}).ok
-    assert anonymous(url, "mutation", "projects:update", {**owner, "description": "a demo"}).ok
+
+    def update(**change: Any) -> bool:
+        return anonymous(
+            url, "mutation", "projects:update", {"path": path, **change}, token=token
+        ).ok
+
+    assert update(public=True) and update(name="Flip") and update(description="a demo")
     shown = anonymous(url, "query", "projects:project", {"path": "~/flip"}).value
     assert shown["name"] == "Flip" and shown["description"] == "a demo"
     seen = anonymous(url, "query", "sessions:session", {"session_id": session}).value
     assert seen["last_summary"].endswith("token=[redacted:secret]")
-    assert anonymous(url, "mutation", "projects:update", {**owner, "public": False}).ok
+    assert update(public=False)
     assert anonymous(url, "query", "sessions:session", {"session_id": session}).value is None
     assert anonymous(url, "query", "projects:project", {"path": "~/flip"}).value is None
 
 
-def test_subscriptions_without_the_owner_key(world: Agentfeed) -> None:
+def test_subscriptions_anonymous_and_signed_in(world: Agentfeed, token: str) -> None:
     page: Any = {"numItems": 50.0, "cursor": None}
 
     async def run() -> None:
@@ -332,18 +343,18 @@ def test_subscriptions_without_the_owner_key(world: Agentfeed) -> None:
             private = {"session_id": PRIVATE_SESSION}
             assert await client.query("sessions:session", private) is None
             with pytest.raises(FunctionError):
-                await client.query("sessions:session", {**private, "ownerKey": "wrong"})
-            owner: Any = await client.query("sessions:session", {**private, "ownerKey": OWNER_KEY})
-            assert owner["session_id"] == PRIVATE_SESSION
+                await client.mutation("projects:update", {"path": PRIVATE, "public": True})
             # a live public subscription sees a project appear when the owner flips it
             path = "/home/alice/live"
             world.post(hook("UserPromptSubmit", "session-live", cwd=path, prompt="hi"))
             updates = client.subscribe("projects:projects_with_stats", {})
             first: Any = await anext(updates)
             assert "~/live" not in [p["path"] for p in first]
-            await client.mutation(
-                "projects:update", {"ownerKey": OWNER_KEY, "path": path, "public": True}
-            )
+            async with Client(world.server.url) as owner_client:
+                owner_client.set_auth(token)
+                owner: Any = await owner_client.query("sessions:session", private)
+                assert owner["session_id"] == PRIVATE_SESSION
+                await owner_client.mutation("projects:update", {"path": path, "public": True})
             async with asyncio.timeout(30):
                 async for projects in updates:
                     shown: Any = projects
@@ -355,7 +366,7 @@ def test_subscriptions_without_the_owner_key(world: Agentfeed) -> None:
     asyncio.run(run())
 
 
-def test_raw_endpoint(world: Agentfeed) -> None:
+def test_raw_endpoint(world: Agentfeed, token: str) -> None:
     url = world.server.url
 
     def get(event_id: str, **headers: str) -> httpx.Response:
@@ -367,9 +378,9 @@ def test_raw_endpoint(world: Agentfeed) -> None:
     assert AWS not in public.text and "[redacted:aws-access-key]" in public.text
     hidden = get(f"{MARK}-event-1", **{"X-Agentfeed-Key": KEY})
     assert hidden.status_code == 404
-    wrong = get(f"{MARK}-event-1", **{"X-Agentfeed-Owner-Key": "wrong"})
-    assert wrong.status_code == 401
-    full = get(f"{MARK}-event-1", **{"X-Agentfeed-Owner-Key": OWNER_KEY})
+    wrong = get(f"{MARK}-event-1", authorization=f"Bearer {token}x", **{"X-Agentfeed-Key": KEY})
+    assert wrong.status_code == 401 and MARK not in wrong.text
+    full = get(f"{MARK}-event-1", authorization=f"Bearer {token}")
     assert full.status_code == 200 and full.json()["prompt"] == f"the {MARK} prompt"
-    link = httpx.get(f"{url}/raw/open-event-1", params={"ownerKey": OWNER_KEY}, timeout=30)
-    assert link.status_code == 200 and AWS in link.text
+    owner = get("open-event-1", authorization=f"Bearer {token}")
+    assert owner.status_code == 200 and AWS in owner.text

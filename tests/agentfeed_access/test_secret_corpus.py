@@ -3,7 +3,7 @@
 Every corpus entry (``secret_corpus.py``) is posted through ``POST /event`` and ``POST
 /activity`` in every place (``plantings``: a prompt, a command, a tool output, a summary, an
 object key, and placed across each cut agentfeed makes) into a project the owner then makes
-public. Then every public function of the app is called without the owner key — the ones the
+public. Then every public function of the app is called anonymously (not signed in) — the ones the
 feed page uses exhaustively (every event, session and page), and every function of the loaded
 app with arguments built from its validator, so a new public function is covered too — and
 ``GET /raw`` for every event: no fragment of any secret may be in any answer. The text search
@@ -33,7 +33,7 @@ from tests.agentfeed_access.secret_corpus import (
     plantings,
     strings_of,
 )
-from tests.agentfeed_app.conftest import APP, KEY, OWNER_KEY, Agentfeed, launch
+from tests.agentfeed_app.conftest import APP, KEY, Agentfeed, launch
 from tests.agentfeed_app.payloads import hook
 from tests.support.calls import call, wait_until
 from tests.support.server import LivebaseServer, base_env
@@ -46,7 +46,7 @@ PAGE = 200.0
 
 
 class Visitor:
-    """Calls as an anonymous client (no admin key, no owner key), remembering every answer."""
+    """Calls as an anonymous client (no admin key, not signed in), remembering every answer."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -171,8 +171,6 @@ def samples(field: str, validator: dict[str, Any], world: World) -> list[Any]:
     kind = validator["type"]
     if field == "paginationOpts":
         return [_opts()]
-    if field == "ownerKey":
-        return [""]
     if kind == "string":
         some_events = [ids[0] for ids in list(world.events.values())[:3]]
         some_sessions = [ids[0] for ids in list(world.sessions.values())[:3]]
@@ -214,7 +212,7 @@ def argument_sets(args: dict[str, Any], world: World) -> list[dict[str, Any]]:
     for name, values in required.items():
         sets += [{**base, name: value} for value in values[1:]]
     for name, field in fields.items():
-        if field["optional"] and name != "ownerKey":
+        if field["optional"]:
             sets += [{**base, name: value} for value in samples(name, field["fieldType"], world)]
     return sets
 
@@ -241,14 +239,11 @@ def visit_everything(
     visitor.value("query", "projects:projects_with_stats", {})
     assert visitor.value("query", "projects:project", {"path": SHOWN})["public"] is True
     for path, (kind, args) in functions.items():
-        answers = [
-            visitor.call(kind, path, {**call_args, **key})
-            for call_args in argument_sets(args, world)
-            for key in ({}, {"ownerKey": ""})
-        ]
+        assert "ownerKey" not in args["value"], f"{path} still takes an owner key"
+        answers = [visitor.call(kind, path, call_args) for call_args in argument_sets(args, world)]
         succeeded = [a for a in answers if a.get("status") == "success"]
         if kind == "mutation":
-            assert not succeeded, f"{path} ran without the owner key"
+            assert not succeeded, f"{path} ran for an anonymous caller"
         else:
             assert succeeded, f"{path}: no call succeeded: {answers[0]}"
 
@@ -346,7 +341,6 @@ def old_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     assert REFRESH_CRON in crons
     (app / "crons.py").write_text(crons.replace(REFRESH_CRON, ""))
     env = base_env(AGENTFEED_HOME=str(base / "home"), AGENTFEED_KEY=KEY)
-    env["AGENTFEED_OWNER_KEY"] = OWNER_KEY
     with LivebaseServer.launch(base, app=app, env=env, command="serve") as server:
         agentfeed = Agentfeed(server)
         planted = World(agentfeed, CORPUS[::3], OLD_PLACES)

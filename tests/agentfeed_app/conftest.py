@@ -1,6 +1,7 @@
 """Fixtures for the agentfeed app: a real ``livebase serve apps/agentfeed`` process with an API
-key and an owner key (``Agentfeed``: post payloads, call functions — public ones as the owner),
-and the app's pure modules loaded the way Livebase loads them."""
+key and an owner account (``Agentfeed``: post payloads, call functions as the admin acting as the
+signed-in owner, or as the public), and the app's pure modules loaded the way Livebase loads
+them."""
 
 from __future__ import annotations
 
@@ -18,15 +19,31 @@ import pytest
 from livebase.functions.loader import load_app, unload
 from tests.support.calls import call
 from tests.support.server import REPO_ROOT, LivebaseServer, base_env
+from tests.support.signed_in import add_account, password_sign_in
 
 APP = REPO_ROOT / "apps" / "agentfeed"
 KEY = "agentfeed-test-key-0123456789"
-OWNER_KEY = "agentfeed-owner-key-9876543210"
+OWNER_EMAIL = "owner@agentfeed.test"
+OWNER_PASSWORD = "owner password 0123456789"
+OWNER = {"subject": "agentfeed-test-owner", "issuer": "http://agentfeed.test", "email": OWNER_EMAIL}
+"""The identity the tests' admin calls act as to be the owner (any signed-in caller is)."""
+
+
+def add_owner(
+    server: LivebaseServer, email: str = OWNER_EMAIL, password: str = OWNER_PASSWORD
+) -> None:
+    """Make a built-in account on ``server`` (what ``agentfeed owner EMAIL`` does)."""
+    add_account(server.url, server.admin_key, email, password)
+
+
+def sign_in(url: str, email: str = OWNER_EMAIL, password: str = OWNER_PASSWORD) -> str:
+    """An access token for the account (``POST /auth/token``, password grant)."""
+    return password_sign_in(url, email, password)
 
 
 @functools.cache
 def public_functions() -> frozenset[str]:
-    """The paths of the app's public functions (they take ``ownerKey``)."""
+    """The paths of the app's public functions (what anyone may call)."""
     app = load_app(APP)
     try:
         return frozenset(path for path, fd in app.functions.items() if not fd.internal)
@@ -38,7 +55,8 @@ def public_functions() -> frozenset[str]:
 class Agentfeed:
     server: LivebaseServer
     key: str | None = KEY
-    owner_key: str | None = OWNER_KEY
+    owner: bool = True
+    """Whether public functions are called as the owner (else as the public)."""
 
     def post(
         self,
@@ -67,18 +85,17 @@ class Agentfeed:
         result: dict[str, Any] = response.json()
         return result
 
-    def _args(self, path: str, args: dict[str, Any] | None) -> dict[str, Any]:
-        if self.owner_key is not None and path in public_functions():
-            return {"ownerKey": self.owner_key, **(args or {})}
-        return args or {}
+    def _call(self, kind: str, path: str, args: dict[str, Any] | None) -> Any:
+        identity = OWNER if self.owner else None
+        url, admin_key = self.server.url, self.server.admin_key
+        return call(url, admin_key, kind, path, args or {}, identity=identity)
 
     def query(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        """As the admin, and as the owner for a public query."""
-        return call(self.server.url, self.server.admin_key, "query", path, self._args(path, args))
+        """As the admin acting as the owner (or as nobody: the public view)."""
+        return self._call("query", path, args)
 
     def mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        args = self._args(path, args)
-        return call(self.server.url, self.server.admin_key, "mutation", path, args)
+        return self._call("mutation", path, args)
 
     def event(self, event_id: str) -> dict[str, Any]:
         found = self.query("events:get", {"event_id": event_id})
@@ -108,22 +125,14 @@ class Agentfeed:
 
 
 def launch(
-    base: Path,
-    key: str | None = KEY,
-    owner_key: str | None = OWNER_KEY,
-    command: str = "serve",
-    **extra_env: str,
+    base: Path, key: str | None = KEY, command: str = "serve", **extra_env: str
 ) -> LivebaseServer:
-    """``livebase serve apps/agentfeed`` (or ``command``) with ``AGENTFEED_KEY=key`` and
-    ``AGENTFEED_OWNER_KEY=owner_key`` (None: unset) and ``extra_env``; its agentfeed home (the
-    server key) under ``base``."""
+    """``livebase serve apps/agentfeed`` (or ``command``) with ``AGENTFEED_KEY=key`` (None:
+    unset) and ``extra_env``; its agentfeed home (the server key) under ``base``."""
     env = base_env(**{"AGENTFEED_HOME": str(base / "agentfeed-home"), **extra_env})
     env.pop("AGENTFEED_KEY", None)
-    env.pop("AGENTFEED_OWNER_KEY", None)
     if key is not None:
         env["AGENTFEED_KEY"] = key
-    if owner_key is not None:
-        env["AGENTFEED_OWNER_KEY"] = owner_key
     return LivebaseServer.launch(base, app=APP, env=env, command=command)
 
 

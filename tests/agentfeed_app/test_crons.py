@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 
+from livebase.auth.callers import impersonated_identity
 from livebase.config import Settings
 from livebase.functions.loader import unload
 from livebase.runtime import FakeRuntime
 from livebase.server import Deployment
-from tests.agentfeed_app.conftest import APP, OWNER_KEY, public_functions
+from tests.agentfeed_app.conftest import APP, OWNER
 from tests.agentfeed_app.payloads import hook
 
 MINUTE = 60.0
+OWNER_IDENTITY = impersonated_identity(OWNER)
 
 
 @dataclass
@@ -42,10 +44,8 @@ class Local:
         return asyncio.run(run())
 
     def query(self, path: str, args: dict[str, Any]) -> Any:
-        """As the admin, and as the owner for a public query."""
-        if path in public_functions():
-            args = {"ownerKey": OWNER_KEY, **args}
-        result = self.deployment.runner.run_query(path, args, admin=True)
+        """As the admin acting as the signed-in owner."""
+        result = self.deployment.runner.run_query(path, args, admin=True, identity=OWNER_IDENTITY)
         if result.error is not None:
             raise result.error
         return result.value
@@ -68,7 +68,6 @@ class Local:
 @pytest.fixture
 def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local]:
     monkeypatch.setenv("AGENTFEED_IDLE_MINUTES", "10")
-    monkeypatch.setenv("AGENTFEED_OWNER_KEY", OWNER_KEY)
     clock = FakeRuntime(start_ns=1_800_000_000_000_000_000)
     deployment = Deployment(
         APP, tmp_path / "data", durability="normal", settings=Settings(), runtime=clock

@@ -12,18 +12,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agentfeed_app.conftest import KEY, OWNER_KEY, Agentfeed, launch
+from tests.agentfeed_app.conftest import KEY, Agentfeed, add_owner, launch, sign_in
 from tests.agentfeed_app.payloads import CWD, EVERY_EVENT, FUTURE, hook, now_ms
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+_tokens: dict[str, str] = {}
 
 
 def raw_of(feed: Agentfeed, event_id: str) -> Any:
-    response = httpx.get(
-        f"{feed.server.url}/raw/{event_id}",
-        headers={"X-Agentfeed-Key": KEY, "X-Agentfeed-Owner-Key": OWNER_KEY},
-        timeout=60,
-    )
+    """An event's payload as received: what the signed-in owner gets from ``GET /raw``."""
+    url = feed.server.url
+    if url not in _tokens:
+        add_owner(feed.server)
+        _tokens[url] = sign_in(url)
+    headers = {"X-Agentfeed-Key": KEY, "Authorization": f"Bearer {_tokens[url]}"}
+    response = httpx.get(f"{url}/raw/{event_id}", headers=headers, timeout=60)
     assert response.status_code == 200, response.text
     return response.json()
 

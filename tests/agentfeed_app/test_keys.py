@@ -66,7 +66,7 @@ def test_install_hook_uses_the_local_server_key(tmp_path: Path) -> None:
 
 def env_without_keys(home: Path, **extra: str) -> dict[str, str]:
     env = base_env(AGENTFEED_HOME=str(home))
-    for name in ("AGENTFEED_KEY", "AGENTFEED_OWNER_KEY", "CLAUDE_CONFIG_DIR"):
+    for name in ("AGENTFEED_KEY", "CLAUDE_CONFIG_DIR"):
         env.pop(name, None)
     return {**env, **extra}
 
@@ -82,18 +82,16 @@ def install_hook(tmp_path: Path, home: Path, *args: str) -> subprocess.Completed
 def test_the_keys_exist_before_the_first_post(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with LivebaseServer.launch(tmp_path / "serve", app=APP, env=env_without_keys(home)):
-        for name in ("server_key", "owner_key"):
-            path = home / name
-            assert path.is_file(), f"no {name} after the start"
-            assert oct(path.stat().st_mode & 0o777) == "0o600"
-            assert len(path.read_text().strip()) >= 32
+        path = home / "server_key"
+        assert path.is_file(), "no server_key after the start"
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        assert len(path.read_text().strip()) >= 32
         assert oct(home.stat().st_mode & 0o777) == "0o700"
     dev_home = tmp_path / "dev-home"
     with LivebaseServer.launch(
         tmp_path / "dev", app=APP, env=env_without_keys(dev_home), command="dev"
     ):
         assert not (dev_home / "server_key").exists()  # posts are open under livebase dev
-        assert (dev_home / "owner_key").is_file()
 
 
 def test_install_hook_without_a_key_refuses_and_changes_nothing(tmp_path: Path) -> None:

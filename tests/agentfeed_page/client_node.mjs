@@ -1,11 +1,14 @@
 // Drives Livebase's browser client (`GET /_livebase/client.js`, imported as served) from Node
-// against a real agentfeed server: value encoding, subscribe, mutation (read your writes),
-// one-shot query, paginatedSubscribe (load every page, then a live insert grows the head),
-// a dropped socket (resubscribe), a failing mutation.
+// against a real agentfeed server: value encoding, signed out (the public: a private project is
+// not shown, changing it is refused), signing in (an access token from POST /auth/token,
+// password grant, handed to the client through its token fetcher, setAuth), subscribe,
+// mutation (read your writes), one-shot query, paginatedSubscribe (load every page, then a
+// live insert grows the head), a dropped socket (resubscribe, still signed in), a failing
+// mutation.
 //
 //   node client_node.mjs <config.json>
-//   config: {url, adminKey, agentfeedKey, ownerKey, project, payloads: [12 hook payloads],
-//            late: [2 more]}
+//   config: {url, adminKey, agentfeedKey, ownerEmail, ownerPassword, project,
+//            payloads: [12 hook payloads], late: [2 more]}
 // Prints one JSON line: {"ok": true|false, "failures": [...], "steps": [...]}.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
@@ -49,6 +52,21 @@ async function post(payload) {
   if (body.status !== "stored") throw new Error(`POST /event: ${JSON.stringify(body)}`);
 }
 
+/** The owner's access token: POST /auth/token with the password grant. */
+async function accessToken() {
+  const response = await fetch(`${config.url}/auth/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "password", username: config.ownerEmail,
+                                password: config.ownerPassword }),
+  });
+  const body = await response.json();
+  if (response.status !== 200 || typeof body.access_token !== "string") {
+    throw new Error(`POST /auth/token: ${response.status} ${JSON.stringify(body)}`);
+  }
+  return body.access_token;
+}
+
 let client;
 try {
   const response = await fetch(`${config.url}/_livebase/client.js`);
@@ -70,25 +88,48 @@ try {
   for (const payload of config.payloads) await post(payload);
 
   client = new LivebaseClient(config.url, { WebSocket });
+  // Signed out, the client is the public: the (private) project is not shown, and changing it
+  // is refused.
+  check(await client.query("projects:project", { path: config.project }) === null,
+    "signed out: the private project is not shown");
+  try {
+    await client.mutation("projects:update", { path: config.project, name: "not allowed" });
+    failures.push("signed out: a mutation only the owner may call resolved");
+  } catch (err) {
+    check(err instanceof LivebaseError && err.data?.code === "Forbidden",
+      `signed out: the mutation is refused (${err.message})`);
+  }
+
+  // Sign in: an access token for the owner's account, handed over by the token fetcher.
+  const token = await accessToken();
+  let fetched = 0;
+  const authChanges = [];
+  client.setAuth(async () => {
+    fetched++;
+    return token;
+  }, (signedIn) => authChanges.push(signedIn));
+
   // subscribe + mutation: the update is visible when the mutation's promise resolves.
-  const owner = { ownerKey: config.ownerKey };
   let project;
-  const stopProject = client.subscribe("projects:project", { path: config.project, ...owner },
+  const stopProject = client.subscribe("projects:project", { path: config.project },
     (p) => (project = p));
   await waitFor(() => project?.event_count === config.payloads.length, "projects:project result");
+  check(fetched >= 1, `signed in: the token fetcher was asked (${fetched} times)`);
+  await waitFor(() => authChanges.includes(true), "the token fetcher's onChange(true)");
+  check(!authChanges.includes(false), `signed in: never reported signed out (${authChanges})`);
   const renamed = `renamed ${Date.now()}`;
-  const result = await client.mutation("projects:update", { path: config.project, name: renamed, ...owner });
+  const result = await client.mutation("projects:update", { path: config.project, name: renamed });
   check(result === null, "mutation resolves with its result (null)");
   check(project?.name === renamed, `read your writes: subscription shows the new name (${project?.name})`);
 
   // one-shot query
-  const one = await client.query("projects:project", { path: config.project, ...owner });
+  const one = await client.query("projects:project", { path: config.project });
   check(one?.name === renamed, "one-shot query");
 
   // paginatedSubscribe: five per page, load everything, then live inserts grow the head.
   let state = null;
   let updates = 0;
-  const pager = client.paginatedSubscribe("events:feed", { project: config.project, ...owner }, { pageSize: 5 },
+  const pager = client.paginatedSubscribe("events:feed", { project: config.project }, { pageSize: 5 },
     (s) => { state = s; updates++; });
   await waitFor(() => state?.status === "CanLoadMore", "the first page");
   check(state.results.length === 5, `first page holds 5 (${state.results.length})`);
@@ -109,12 +150,13 @@ try {
   await post(config.late[1]);
   await waitFor(() => state.results[0]?.event_id === config.late[1].event_id, "an insert after the reconnect");
   check(state.results.length === expected.length + 2, `pages kept after reconnect (${state.results.length})`);
-  const again = await client.mutation("projects:update", { path: config.project, description: "d", ...owner });
+  check(!authChanges.includes(false), `still signed in after the reconnect (${authChanges})`);
+  const again = await client.mutation("projects:update", { path: config.project, description: "d" });
   check(again === null && project?.description === "d", "mutation after the reconnect");
 
   // A failing mutation rejects with a LivebaseError carrying the AppError data.
   try {
-    await client.mutation("projects:update", { path: "/no/such/project", ...owner });
+    await client.mutation("projects:update", { path: "/no/such/project" });
     failures.push("a failing mutation resolved");
   } catch (err) {
     check(err instanceof LivebaseError && err.data?.code === "NotFound", `failure: ${err.message}`);

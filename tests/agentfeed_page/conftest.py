@@ -1,7 +1,8 @@
 """Fixtures for the agentfeed page tests: a real ``livebase serve apps/agentfeed`` (with an API
-key), Debian Chromium (installed once if missing, as in ``tests/e2e/test_react_page.py``) and
-the npm packages of ``tests/clients/web`` (``playwright-core`` and ``ws``), and hook payloads
-built from ``tests/agentfeed_app/payloads.py``."""
+key and the owner's built-in account, ``OWNER_EMAIL`` / ``OWNER_PASSWORD``), Debian Chromium
+(installed once if missing, as in ``tests/e2e/test_react_page.py``) and the npm packages of
+``tests/clients/web`` (``playwright-core`` and ``ws``), and hook payloads built from
+``tests/agentfeed_app/payloads.py``."""
 
 from __future__ import annotations
 
@@ -15,12 +16,18 @@ from typing import Any
 
 import pytest
 
-from tests.agentfeed_app.conftest import KEY, Agentfeed, launch
+from tests.agentfeed_app.conftest import (
+    KEY,
+    OWNER_EMAIL,
+    OWNER_PASSWORD,
+    Agentfeed,
+    add_owner,
+    launch,
+)
 from tests.agentfeed_app.payloads import EVERY_EVENT, hook, now_ms
 from tests.e2e.test_react_page import WEB_DIR, chromium_path  # noqa: F401  (a fixture)
 
 HERE = Path(__file__).resolve().parent
-OWNER_KEY = "agentfeed-page-owner-key-0123"
 LIVE_TYPES = (
     "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "Notification",
     "SubagentStart", "SubagentStop", "PreCompact", "PostCompact", "Stop",
@@ -30,9 +37,11 @@ FIELDS = {name: fields for name, fields, _ in EVERY_EVENT}
 
 @pytest.fixture(scope="module")
 def agentfeed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agentfeed]:
-    """A server with ``AGENTFEED_KEY`` (posting) and ``AGENTFEED_OWNER_KEY`` (the owner view)."""
+    """A server with ``AGENTFEED_KEY`` (posting) and the owner's account (``OWNER_EMAIL``,
+    ``OWNER_PASSWORD``: the owner signs in on the page for the owner view)."""
     base = tmp_path_factory.mktemp("agentfeed-page")
-    with launch(base, owner_key=OWNER_KEY) as server:
+    with launch(base) as server:
+        add_owner(server)
         yield Agentfeed(server)
 
 
@@ -87,4 +96,4 @@ def run_node(script: str, config: dict[str, Any], tmp_path: Path, timeout: float
     return result
 
 
-__all__ = ["KEY", "now_ms"]
+__all__ = ["KEY", "OWNER_EMAIL", "OWNER_PASSWORD", "now_ms"]

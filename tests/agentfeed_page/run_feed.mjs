@@ -1,21 +1,17 @@
 // Drives the agentfeed page in headless Debian Chromium with playwright-core (from
 // tests/clients/web/node_modules) against a real server, and posts events over HTTP itself so
-// that "posted" and "shown" are timed on one clock.
+// that "posted" and "shown" are timed on one clock. The owner signs in on the page (their own
+// browser context); the visitor of step 6 has a browser context of their own.
 //
 //   node run_feed.mjs <config.json>
-//   config: {base, pageSize, maxRows, agentfeedKey, ownerKey, chromium, screenshot, history: [ids, oldest
-//            first, already posted], live: [payloads to post], liveProject, liveSession,
-//            historyProject}
+//   config: {base, pageSize, maxRows, agentfeedKey, ownerEmail, ownerPassword, chromium,
+//            screenshot, sessionScreenshot, history: [ids, oldest first, already posted],
+//            live: [payloads to post], liveProject, liveSession, historyProject}
 // Prints one JSON line: {"ok", "failures", "steps", "latencies", ...diagnostics}.
-import { createRequire } from "node:module";
-import { mkdtemp, rm } from "node:fs/promises";
 import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 
-const here = fileURLToPath(new URL(".", import.meta.url));
-const { chromium } = createRequire(`${here}../clients/web/package.json`)("playwright-core");
+import { launchChromium, roleInfo, signIn, sleep, waitRole } from "./browser.mjs";
+
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const failures = [];
 const steps = [];
@@ -24,7 +20,6 @@ const pageErrors = [];
 const started = Date.now();
 const result = {};
 const check = (ok, what) => (ok ? steps.push(what) : failures.push(what));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function post(payload) {
   const response = await fetch(`${config.base}/event`, {
@@ -55,26 +50,22 @@ const feedIs = (page, ids, what, timeout) =>
     return got.length >= want.length && want.every((id, i) => got[i] === id);
   }, ids, what, timeout);
 
-let context;
-let userDataDir;
+let browser;
 try {
-  userDataDir = await mkdtemp(join(tmpdir(), "agentfeed-chromium-"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: config.chromium,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
+  browser = await launchChromium(config.chromium);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
   page.on("console", (m) => consoleLines.push(`[${Date.now() - started}ms] ${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
 
-  // 1. Open the page: the newest page of history is shown.
-  const key = encodeURIComponent(config.ownerKey);
-  const url = `${config.base}/?pageSize=${config.pageSize}&maxRows=${config.maxRows}&key=${key}`;
+  // 1. Open the page (the public view: every project is private) and sign in as the owner:
+  //    the newest page of history is shown.
+  const url = `${config.base}/?pageSize=${config.pageSize}&maxRows=${config.maxRows}`;
   await page.goto(url, { waitUntil: "load" });
   await page.waitForSelector("body[data-state=ready]", { timeout: 20000 });
+  check((await roleInfo(page)).role === "public", "opened signed out: the public view");
+  const signedIn = await signIn(page, config.ownerEmail, config.ownerPassword);
+  check(signedIn === null, signedIn ?? "signed in on the page as the owner");
   const loadId = await page.evaluate(() => window.__agentfeed.loadId);
   const newest = [...config.history].reverse();
   await feedIs(page, newest.slice(0, config.pageSize), "the first page of history");
@@ -199,11 +190,14 @@ try {
     return li?.querySelector(".meta")?.textContent.startsWith("public") &&
       li.querySelector("[name=description]")?.value === "the live demo";
   }, config.liveProject, "the owner made the live project public from the page");
-  const visitor = await context.newPage();
+  const visitorContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const visitor = await visitorContext.newPage();
   visitor.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
-  await visitor.goto(`${config.base}/?pageSize=${config.pageSize}&maxRows=${config.maxRows}&key=`,
-    { waitUntil: "load" });
+  await visitor.goto(url, { waitUntil: "load" });
   await visitor.waitForSelector("body[data-state=ready]", { timeout: 20000 });
+  const visitorRole = await roleInfo(visitor);
+  check(visitorRole.role === "public" && !visitorRole.owner && !visitorRole.stored,
+    `public view: the visitor is not signed in (${JSON.stringify(visitorRole)})`);
   await feedIs(visitor, liveNewest.slice(0, config.pageSize), "public view: the public project");
   const historyIds = new Set(config.history);
   for (let i = 0; i < 50; i++) {
@@ -220,6 +214,23 @@ try {
   check(publicText.includes("the live demo"), "public view: the public project's description");
   check((await visitor.$eval("#feed", (f) => f.dataset.status)) === "Exhausted",
     "public view: history fully loaded, still nothing private");
+
+  // 7. The owner stays signed in: their first tab still is, and a new tab of their browser
+  //    opens signed in, showing the private project.
+  const stillOwner = await waitRole(page, "owner", 2000);
+  check(stillOwner === null, stillOwner ?? "the owner's tab is still the owner's");
+  const tab = await context.newPage();
+  tab.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
+  await tab.goto(url, { waitUntil: "load" });
+  const tabOwner = await waitRole(tab, "owner");
+  check(tabOwner === null, tabOwner ?? "a new tab of the owner's browser opens signed in");
+  await waitUntil(tab, (path) =>
+    [...document.querySelectorAll("#projects li")].some((li) => li.dataset.path === path &&
+      li.querySelector("form") !== null), config.historyProject,
+  "the new tab shows the private project, with the owner's form", 20000);
+  await feedIs(tab, liveNewest.slice(0, config.pageSize), "the new tab shows the feed");
+  const againOwner = await waitRole(page, "owner", 2000);
+  check(againOwner === null, againOwner ?? "the first tab is still signed in after the second opened");
   check(pageErrors.length === 0, "no page errors");
 } catch (err) {
   failures.push(`driver error: ${err.stack ?? err}`);
@@ -228,8 +239,7 @@ try {
                           pageErrors, elapsedMs: Date.now() - started });
   process.stdout.write(JSON.stringify(result) + "\n");
   try {
-    await context?.close();
+    await browser?.close();
   } catch {}
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
   process.stdout.write("", () => process.exit(result.ok ? 0 : 1));
 }

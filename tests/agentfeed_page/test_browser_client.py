@@ -1,6 +1,7 @@
 """Livebase's browser client: ``GET /_livebase/client.js`` is served, and the module as served,
-imported in Node, talks to a real server (subscribe, mutation, query, paginatedSubscribe,
-reconnect, errors: see ``client_node.mjs``); ``agentfeed serve`` runs the app and serves the
+imported in Node, talks to a real server (signed out as the public, then signed in through its
+token fetcher; subscribe, mutation, query, paginatedSubscribe, reconnect, errors: see
+``client_node.mjs``); ``agentfeed serve`` runs the app and serves the
 page."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from tests.agentfeed_app.conftest import KEY, Agentfeed
 from tests.support.server import base_env, free_port
 
-from .conftest import OWNER_KEY, hook, now_ms, project_path, run_node
+from .conftest import OWNER_EMAIL, OWNER_PASSWORD, hook, now_ms, project_path, run_node
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node]
 
@@ -65,7 +66,8 @@ def test_the_client_module_against_a_real_server(
         "url": agentfeed.server.url,
         "adminKey": agentfeed.server.admin_key,
         "agentfeedKey": KEY,
-        "ownerKey": OWNER_KEY,
+        "ownerEmail": OWNER_EMAIL,
+        "ownerPassword": OWNER_PASSWORD,
         "project": project,
         "payloads": payloads,
         "late": late,
@@ -78,14 +80,19 @@ def test_the_client_module_against_a_real_server(
 def test_agentfeed_serve_runs_the_app_and_serves_the_page(tmp_path: Path) -> None:
     port = free_port()
     args = ["serve", "--port", str(port), "--data", str(tmp_path / "data")]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agentfeed.cli", *args],
-        env=base_env(AGENTFEED_HOME=str(tmp_path / "home")),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    env = base_env(AGENTFEED_HOME=str(tmp_path / "home"))
+    for name in ("AGENTFEED_OWNER_EMAIL", "AGENTFEED_OWNER_PASSWORD"):
+        env.pop(name, None)
+    log = tmp_path / "serve.out"
+    hook_line = f"agentfeed install-hook --url http://127.0.0.1:{port}"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agentfeed.cli", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 30
         page = None
@@ -96,11 +103,17 @@ def test_agentfeed_serve_runs_the_app_and_serves_the_page(tmp_path: Path) -> Non
             except httpx.TransportError:
                 time.sleep(0.2)
         assert page is not None and page.status_code == 200 and "agentfeed" in page.text
+        # The banner is printed once the server is ready, after asking it about accounts.
+        while hook_line not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
-    assert f"http://127.0.0.1:{port}/" in output
-    assert f"agentfeed install-hook --url http://127.0.0.1:{port}" in output
+        proc.wait(timeout=20)
+    output = log.read_text()
+    assert f"agentfeed: your feed: http://127.0.0.1:{port}/ " in output, output
+    assert hook_line in output, output
+    assert "agentfeed: no owner account yet" in output, output
+    assert "?key=" not in output, output
 
 
 def test_agentfeed_serve_finds_the_app_packaged_in_a_wheel(tmp_path: Path) -> None:

@@ -1,15 +1,18 @@
 """The agentfeed page in real headless Chromium against a real server (``run_feed.mjs``).
 
 Before the page opens, 120 events of one session are posted (history). The driver opens ``/``
-with a page size of 20 and at most 60 rows in the DOM, then posts 50 events of another session
+with a page size of 20 and at most 60 rows in the DOM (the public view: every project is
+private), signs in as the owner with the page's form, then posts 50 events of another session
 and project over HTTP (four requests in flight) and checks, without a reload, that they appear
 at the top in order (each row's first appearance is timed against its POST); switches the
 event-type filter and the project filter and sees the list change; scrolls down until every
 older page is loaded (the DOM staying at most 60 rows) and back up; opens the live session's
 timeline from the active sessions panel; takes a screenshot. Then, as the owner, in the page's
-project panel, it makes the live project public and describes it, and opens the page without
-the key: only the public project's events show (with its description), and nothing of the
-private history project (not its events, not its name), even after loading every page.
+project panel, it makes the live project public and describes it, and a visitor (a browser
+context of their own, not signed in) opens the page: only the public project's events show
+(with its description), and nothing of the private history project (not its events, not its
+name), even after loading every page. The owner's tab stays signed in, and a new tab of the
+owner's browser opens signed in.
 
 ``AGENTFEED_SCREENSHOT=docs/agentfeed-screenshot.png`` copies the screenshot there.
 """
@@ -25,7 +28,7 @@ import pytest
 
 from tests.agentfeed_app.conftest import KEY, Agentfeed
 
-from .conftest import OWNER_KEY, now_ms, project_path, run_node, session_events
+from .conftest import OWNER_EMAIL, OWNER_PASSWORD, now_ms, project_path, run_node, session_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node, pytest.mark.timeout(1200)]
 
@@ -52,7 +55,8 @@ def test_feed_page_live_filters_scroll_and_session_view(
         "pageSize": 20,
         "maxRows": 60,
         "agentfeedKey": KEY,
-        "ownerKey": OWNER_KEY,
+        "ownerEmail": OWNER_EMAIL,
+        "ownerPassword": OWNER_PASSWORD,
         "chromium": str(chromium_path),
         "screenshot": str(screenshot),
         "sessionScreenshot": str(tmp_path / "agentfeed-session.png"),

@@ -3,8 +3,13 @@ server that starts empty (``run_states.mjs``): the empty feed tells the owner ho
 Claude Code and the public that nothing is public yet; posts refused for their key show as a
 notice with their count; long unbroken prompts, errors, tool input and output, paths and URLs
 wrap with no horizontal scroll and no cut row at 800, 1400 and 1920 px; counts are pluralised;
-a wrong owner key gives a notice (no owner badge, no raw error); the public view of a
-deployment whose projects are all private says so. Screenshots go to the test's tmp dir."""
+the owner signs in on the page (the form, at 1400 and 390 px, fits and overlaps nothing) and stays
+signed in across opens, the visitor has a browser context of their own; a wrong password shows
+the reason in the form (no owner badge, no raw error); an old owner link (``/?key=…``) says such
+links are no longer used; Sign out returns to the public view without the private events; a
+stored session the server refuses says "You were signed out"; the public view of a deployment
+whose projects are all private says so. Screenshots go to the test's tmp dir (``screenshots/``,
+``signin-1400.png`` and ``signin-390.png`` among them)."""
 
 from __future__ import annotations
 
@@ -16,11 +21,12 @@ import pytest
 
 from tests.agentfeed_app.conftest import KEY, Agentfeed
 
-from .conftest import FIELDS, OWNER_KEY, hook, now_ms, project_path, run_node
+from .conftest import FIELDS, OWNER_EMAIL, OWNER_PASSWORD, hook, now_ms, project_path, run_node
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node, pytest.mark.timeout(600)]
 
 WIDTHS = (800, 1400, 1920)
+SIGNIN_WIDTHS = (1400, 390)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -73,7 +79,8 @@ def test_first_visit_states_and_layout_at_three_widths(
     config = {
         "base": agentfeed.server.url,
         "agentfeedKey": KEY,
-        "ownerKey": OWNER_KEY,
+        "ownerEmail": OWNER_EMAIL,
+        "ownerPassword": OWNER_PASSWORD,
         "chromium": str(chromium_path),
         "shots": str(shots),
         "widths": list(WIDTHS),
@@ -87,5 +94,10 @@ def test_first_visit_states_and_layout_at_three_widths(
     assert result["ok"], json.dumps(result, indent=1)[:20000]
     for width in WIDTHS:
         assert result["layout"][str(width)]["problems"] == []
-        data = (shots / f"feed-owner-{width}.png").read_bytes()
-        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+    for width in SIGNIN_WIDTHS:
+        assert result["signinLayout"][str(width)]["problems"] == []
+    names = [f"feed-owner-{width}.png" for width in WIDTHS]
+    names += [f"signin-{width}.png" for width in SIGNIN_WIDTHS]
+    for name in names:
+        data = (shots / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000, name

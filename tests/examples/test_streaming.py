@@ -29,6 +29,7 @@ from livebase.scheduler.jobs import CRON_JOBS
 from livebase.server import Deployment
 from tests.support.calls import call
 from tests.support.server import REPO_ROOT, LivebaseServer
+from tests.support.signed_in import add_account, password_sign_in
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -92,17 +93,8 @@ class World:
             )  # fmt: skip
             assert added.returncode == 0, added.stderr
         else:
-            response = httpx.post(
-                f"{self.server.url}/api/admin/users",
-                json={"email": email, "password": PASSWORD},
-                headers={"authorization": f"Convex {ADMIN}"},
-                timeout=30,
-            )
-            assert response.status_code == 200, response.text
-        form = {"grant_type": "password", "username": email, "password": PASSWORD}
-        signed_in = httpx.post(f"{self.server.url}/auth/token", data=form, timeout=30)
-        assert signed_in.status_code == 200, signed_in.text
-        token = signed_in.json()["access_token"]
+            add_account(self.server.url, ADMIN, email, PASSWORD)
+        token = password_sign_in(self.server.url, email, PASSWORD)
         me = self.ok("query", "profiles:me", {}, Person(email, token, "", ""))
         assert me["email"] == email and me["role"] == "viewer"
         person = Person(email, token, me["user"], me["publicId"])

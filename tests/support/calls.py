@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,13 +12,30 @@ from typing import Any
 import httpx
 
 
-def call(url: str, admin_key: str, kind: str, path: str, args: dict[str, Any]) -> Any:
-    """``POST /api/<kind>`` as the admin (internal functions allowed); the value in JSON
-    format, or a failed assertion showing the error body."""
+def admin_authorization(admin_key: str, identity: dict[str, Any] | None = None) -> str:
+    """The ``Authorization`` header of the admin, acting as ``identity`` (``{"subject": ...,
+    "issuer": ...}`` and any claims) when one is given."""
+    if identity is None:
+        return f"Convex {admin_key}"
+    encoded = base64.b64encode(json.dumps(identity).encode()).decode()
+    return f"Convex {admin_key}:{encoded}"
+
+
+def call(
+    url: str,
+    admin_key: str,
+    kind: str,
+    path: str,
+    args: dict[str, Any],
+    *,
+    identity: dict[str, Any] | None = None,
+) -> Any:
+    """``POST /api/<kind>`` as the admin (internal functions allowed), acting as ``identity``
+    when one is given; the value in JSON format, or a failed assertion showing the error body."""
     response = httpx.post(
         f"{url}/api/{kind}",
         json={"path": path, "args": args, "format": "json"},
-        headers={"authorization": f"Convex {admin_key}"},
+        headers={"authorization": admin_authorization(admin_key, identity)},
         timeout=30,
     )
     body = response.json()

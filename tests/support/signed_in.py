@@ -1,6 +1,7 @@
-"""A ``livebase serve`` of an app whose ``auth.py`` trusts a local OIDC issuer (its URL filled
-in for ``ISSUER``) and the built-in accounts, with one account made through the CLI, as the
-user-token tests need it."""
+"""Built-in accounts in tests: make one through the admin API, sign in at ``/auth/token``; and a
+``livebase serve`` of an app whose ``auth.py`` trusts a local OIDC issuer (its URL filled in for
+``ISSUER``) and the built-in accounts, with one account made through the CLI, as the user-token
+tests need it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 from tests.support.apps import write_app
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.server import LivebaseServer
+
+
+def add_account(url: str, admin_key: str, email: str, password: str) -> None:
+    """Make a built-in account (``POST /api/admin/users`` with the admin key)."""
+    response = httpx.post(
+        f"{url}/api/admin/users",
+        json={"email": email, "password": password},
+        headers={"authorization": f"Convex {admin_key}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+
+
+def password_sign_in(url: str, email: str, password: str) -> str:
+    """An access token for a built-in account (``POST /auth/token``, password grant)."""
+    form = {"grant_type": "password", "username": email, "password": password}
+    response = httpx.post(f"{url}/auth/token", data=form, timeout=60)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
 
 
 @contextmanager

@@ -3,20 +3,24 @@
 // client. No build step. Rendering is batched per animation frame and the feed keeps at most
 // MAX_ROWS rows in the DOM: a window over the loaded events that slides as you scroll.
 //
-// Query parameters: ?key=<owner key> (kept in localStorage; ?key= with no value forgets it),
-// ?pageSize=<n> (events per page, default 50), ?maxRows=<n> (rows in the DOM, default 400).
+// Query parameters: ?pageSize=<n> (events per page, default 50), ?maxRows=<n> (rows in the DOM,
+// default 400).
 //
-// The owner key is checked with the server (delivery:status) before anything is subscribed: a
-// key it refuses gives the public view and a notice saying so, never the owner badge. The empty
-// feed says what is true (nothing yet and how to connect Claude Code, for the owner; nothing
-// public yet, for the public), and a notice shows posts refused for their key (401) and
-// bodies rejected as unusable (counts only, for the public).
+// Anyone who can reach the server sees the public view (public projects only, redacted). The
+// owner signs in (signin.js: a Livebase built-in account); every function then answers as the
+// owner, with no argument of ours: the server knows who calls, and re-runs each subscription
+// when that changes. The page shows the owner view when the server says so (delivery:status's
+// `owner`), never on the strength of a stored token alone. The empty feed says what is true
+// (nothing yet and how to connect Claude Code, for the owner; nothing public yet, for the
+// public), and a notice shows posts refused for their key (401) and bodies rejected as
+// unusable (counts only, for the public).
 import { LivebaseClient } from "/_livebase/client.js";
+import { Session } from "/static/signin.js";
 
 const params = new URLSearchParams(location.search);
 const PAGE_SIZE = Number(params.get("pageSize")) || 50;
 const MAX_ROWS = Math.max(Number(params.get("maxRows")) || 400, 2 * PAGE_SIZE);
-const KEY_STORE = "agentfeed.ownerKey";
+const OLD_KEY_STORE = "agentfeed.ownerKey"; // owner links (?key=…) from before sign-in
 const TYPES = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
   "PostToolUseFailure", "PermissionRequest", "PermissionDenied", "Notification", "Stop",
   "StopFailure", "SubagentStart", "SubagentStop", "PreCompact", "PostCompact", "SessionEnd"];
@@ -24,21 +28,16 @@ const TYPES = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
 const $ = (selector) => document.querySelector(selector);
 const debug = (window.__agentfeed = { loadId: Math.random(), seen: {}, renders: 0, status: "" });
 
-// The owner key (AGENTFEED_OWNER_KEY on the server, else $AGENTFEED_HOME/owner_key) travels as
-// the `ownerKey` argument of every public function (access.py); without it the page shows the
-// public view: public projects only, redacted.
-if (params.has("key")) {
-  if (params.get("key")) localStorage.setItem(KEY_STORE, params.get("key"));
-  else localStorage.removeItem(KEY_STORE);
-}
-const storedKey = localStorage.getItem(KEY_STORE);
-let ownerKey = null; // the stored key, once the server has accepted it
-let keyProblem = null; // the server's reason for refusing the stored key
+const oldOwnerLink = params.has("key") || localStorage.getItem(OLD_KEY_STORE) !== null;
+localStorage.removeItem(OLD_KEY_STORE);
+
+const session = new Session();
+let owner = false; // what the server says (delivery:status), not what this page hopes
+let signedOut = null; // why the owner's session ended, shown until they sign in again
 
 const client = new LivebaseClient(location.origin, {
   onConnectionChange: (up) => ($("#conn").dataset.connected = String(up)),
 });
-const owned = (args) => (ownerKey ? { ...args, ownerKey } : args);
 const forbidden = (error) => error?.data?.code === "Forbidden";
 window.__livebase = client;
 
@@ -46,31 +45,74 @@ function plural(n, one, many = `${one}s`) {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-async function checkKey() {
-  if (!storedKey) return;
-  try {
-    const status = await client.query("delivery:status", { ownerKey: storedKey });
-    if (status.owner) ownerKey = storedKey;
-  } catch (error) {
-    if (!forbidden(error)) throw error;
-    keyProblem = error.data.message ?? "wrong owner key";
-  }
+function authenticate() {
+  client.setAuth(session.fetchToken, (signedIn) => {
+    if (!signedIn && session.ended) signedOut = session.ended;
+    schedule(drawRole);
+  });
+}
+
+function setOwner(value) {
+  if (owner === value) return;
+  owner = value;
+  for (const draw of [drawRole, drawProjects, drawFeed, drawDelivery]) schedule(draw);
 }
 
 function drawRole() {
-  $("#owner").hidden = !ownerKey;
-  $("#public-note").hidden = Boolean(ownerKey);
-  document.body.dataset.role = ownerKey ? "owner" : keyProblem ? "wrong-key" : "public";
+  const email = session.email;
+  $("#owner").hidden = !owner;
+  $("#who").textContent = owner && email ? email : "";
+  $("#public-note").hidden = owner;
+  $("#sign-in").hidden = owner || Boolean(email);
+  $("#sign-out").hidden = !email;
+  document.body.dataset.role = owner ? "owner" : email ? "signing-in" : "public";
   const notice = $("#key-notice");
-  notice.hidden = !keyProblem;
-  if (!keyProblem) return;
-  notice.replaceChildren(
-    el("strong", { textContent: `Owner key not accepted: ${keyProblem}.` }),
-    ` This page was opened with an owner key this server refuses, so it shows the public view. ` +
-    `Open the owner link that agentfeed serve printed (/?key=… with the key in ` +
-    `$AGENTFEED_HOME/owner_key, default ~/.agentfeed/owner_key, or AGENTFEED_OWNER_KEY), or `,
-    el("a", { href: "?key=", textContent: "forget this key" }), ".");
+  // The server's reason may end with its own advice (": sign in again"); the link below says it.
+  const reason = signedOut?.replace(/[:;,.]?\s*sign in again\.?$/i, "");
+  const problem = signedOut ? `You were signed out (${reason}).`
+    : oldOwnerLink && !owner ? "Owner links (/?key=…) are no longer used." : null;
+  notice.hidden = !problem || Boolean(email);
+  if (notice.hidden) return;
+  notice.replaceChildren(el("strong", { textContent: problem }),
+    " This page shows the public view. ",
+    el("a", { href: "#", textContent: "Sign in", onclick: openSignIn }), " to see everything.");
 }
+
+function openSignIn(event) {
+  event?.preventDefault();
+  const form = $("#sign-in-form");
+  form.hidden = false;
+  form.querySelector(".error").hidden = true;
+  form.elements.email.focus();
+}
+
+$("#sign-in").addEventListener("click", openSignIn);
+$("#sign-in-form .cancel").addEventListener("click", () => ($("#sign-in-form").hidden = true));
+$("#sign-in-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const error = form.querySelector(".error");
+  form.dataset.busy = "true";
+  try {
+    await session.signIn(form.elements.email.value.trim(), form.elements.password.value);
+    form.reset();
+    form.hidden = true;
+    signedOut = null;
+    authenticate();
+  } catch (err) {
+    error.textContent = `Not signed in: ${err.message}`;
+    error.hidden = false;
+  } finally {
+    delete form.dataset.busy;
+    schedule(drawRole);
+  }
+});
+$("#sign-out").addEventListener("click", async () => {
+  await session.signOut();
+  client.setAuth(null);
+  signedOut = null;
+  schedule(drawRole);
+});
 
 // ------------------------------------------------------------------ rendering one event
 
@@ -185,7 +227,7 @@ function openFeed() {
   feed.anchor = null;
   feed.state = { results: [], status: "LoadingFirstPage" };
   document.body.dataset.state = "loading";
-  feed.pager = client.paginatedSubscribe("events:feed", owned(feed.args), { pageSize: PAGE_SIZE },
+  feed.pager = client.paginatedSubscribe("events:feed", feed.args, { pageSize: PAGE_SIZE },
     (state) => {
       feed.state = state;
       schedule(drawFeed);
@@ -256,15 +298,16 @@ function drawEmpty(empty) {
   if (Object.keys(feed.args).length) {
     box.dataset.kind = "filtered";
     box.replaceChildren(el("p", { textContent: "No events match these filters." }));
-  } else if (ownerKey) {
+  } else if (owner) {
     box.dataset.kind = "connect";
     box.replaceChildren(el("strong", { textContent: "No events yet." }), connect);
   } else {
     box.dataset.kind = "nothing-public";
     box.replaceChildren(
       el("strong", { textContent: "Nothing is public here yet — the owner has not shared any project." }),
-      el("p", { textContent: "Are you the owner? Open the owner link that agentfeed serve printed " +
-        "(/?key=…) to see every event and to share projects." }), connect);
+      el("p", {}, "Are you the owner? ",
+        el("a", { href: "#", textContent: "Sign in", onclick: openSignIn }),
+        " to see every event and to share projects."), connect);
   }
   schedule(drawDelivery);
 }
@@ -283,10 +326,9 @@ for (const type of TYPES) $("#filters [name=type]").append(el("option", { value:
 
 function showError(error) {
   console.error(error);
-  if (forbidden(error) && ownerKey) { // the key stopped working (the server's key changed)
-    keyProblem = error.data.message ?? "wrong owner key";
-    ownerKey = null;
-    start();
+  if (forbidden(error)) { // signed out meanwhile: the owner's view is gone
+    signedOut = error.data.message ?? "the server no longer takes this page as the owner";
+    setOwner(false);
     return;
   }
   const message = error?.data?.message ?? String(error?.message ?? error).split("\n")[0];
@@ -329,7 +371,7 @@ function drawProjects() {
     const li = el("li", { className: "project-item" });
     li.dataset.path = p.path;
     const status = `${p.public ? "public" : "private"} · ${plural(p.event_count, "event")} · ${p.active_sessions} active`;
-    if (!ownerKey) {
+    if (!owner) {
       li.append(el("strong", { textContent: p.name, title: p.path }),
         el("div", { className: "meta", textContent: status }),
         p.description ? el("div", { className: "last", textContent: p.description }) : null);
@@ -347,7 +389,7 @@ function drawProjects() {
       const args = { path: p.path, name: String(data.get("name")),
                      description: String(data.get("description")), public: data.has("public") };
       try {
-        await client.mutation("projects:update", owned(args));
+        await client.mutation("projects:update", args);
         form.dataset.saved = "true";
       } catch (error) {
         showError(error);
@@ -369,11 +411,11 @@ function openSession(sessionId) {
   $("#feed-view").hidden = true;
   $("#session-view").hidden = false;
   $("#session-view").dataset.sessionId = sessionId;
-  view.stopHead = client.subscribe("sessions:session", owned({ session_id: sessionId }), (s) => {
+  view.stopHead = client.subscribe("sessions:session", { session_id: sessionId }, (s) => {
     view.session = s;
     schedule(drawSession);
   }, showError);
-  view.pager = client.paginatedSubscribe("events:session_timeline", owned({ session_id: sessionId }),
+  view.pager = client.paginatedSubscribe("events:session_timeline", { session_id: sessionId },
     { pageSize: 100 }, (state) => {
       view.state = state;
       schedule(drawSession);
@@ -434,7 +476,7 @@ function drawDelivery() {
       `(${s.refused.today} today, the last ${ago(s.refused.last_at)}) came with a missing or wrong ` +
       "X-Agentfeed-Key and were refused (401); the hook keeps them in its spool and sends them " +
       "again once its key is right. ",
-      ownerKey ? el("span", {}, "Run ",
+      owner ? el("span", {}, "Run ",
         el("code", { textContent: `agentfeed install-hook --url ${location.origin}` }),
         " again where Claude Code runs (it picks up this server's key on the same machine; " +
         "elsewhere pass --key).") : null));
@@ -444,7 +486,7 @@ function drawDelivery() {
       el("strong", { textContent: "Unusable posts: " }),
       `${plural(s.rejected.count, "body", "bodies")} in the last ${s.window_days} days could not ` +
       `be used (the last ${ago(s.rejected.last_at)}); they are kept in rejected_events.` +
-      (ownerKey && s.last_rejected_reason ? ` Last reason: ${s.last_rejected_reason}` : "")));
+      (owner && s.last_rejected_reason ? ` Last reason: ${s.last_rejected_reason}` : "")));
   }
   box.hidden = parts.length === 0;
   box.replaceChildren(...parts);
@@ -458,16 +500,17 @@ function start() {
   while (subscriptions.length) subscriptions.pop()();
   drawRole();
   subscriptions.push(
-    client.subscribe("sessions:active_sessions", owned({}), (rows) => {
+    client.subscribe("sessions:active_sessions", {}, (rows) => {
       activeSessions = rows;
       schedule(drawSessions);
     }, showError),
-    client.subscribe("projects:projects_with_stats", owned({}), (rows) => {
+    client.subscribe("projects:projects_with_stats", {}, (rows) => {
       projects = rows;
       schedule(drawProjects);
     }, showError),
-    client.subscribe("delivery:status", owned({}), (status) => {
+    client.subscribe("delivery:status", {}, (status) => {
       delivery = status;
+      setOwner(status.owner === true);
       schedule(drawDelivery);
     }, showError));
   openFeed();
@@ -475,13 +518,9 @@ function start() {
 }
 
 addEventListener("hashchange", route);
-checkKey().catch((error) => {
-  console.error(error);
-  ownerKey = storedKey; // not about the key (e.g. an older server): use it as given
-}).finally(() => {
-  start();
-  route();
-});
+if (session.email) authenticate(); // before the first subscription: it runs as the owner
+start();
+route();
 setInterval(() => {
   schedule(drawSessions);
   schedule(drawDelivery);
