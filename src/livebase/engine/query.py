@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from livebase.engine.catalog import BY_CREATION_TIME, BY_ID, IndexInfo
+from livebase.engine.filters import FilterRow
 from livebase.engine.transaction import Document, Transaction, decode_document
 from livebase.errors import InvalidCursorError, InvalidQueryError
 from livebase.values.ordering import encode_key, prefix_successor
@@ -101,7 +102,7 @@ class Query:
         self._table = table
         self._index_name = BY_CREATION_TIME
         self._range: IndexRange | None = None
-        self._filters: list[Callable[[Document], Any]] = []
+        self._filters: list[Callable[[FilterRow], Any]] = []
         self._desc = False
 
     # -- building --------------------------------------------------------------------------------
@@ -121,7 +122,9 @@ class Query:
         self._index_name, self._range = name, rng
         return self
 
-    def filter(self, predicate: Callable[[Document], Any]) -> Query:
+    def filter(self, predicate: Callable[[FilterRow], Any]) -> Query:
+        """Keep the rows for which ``predicate(row)`` is true: ``row`` is the document (a dict),
+        which also has Convex's filter builder (``q.eq(q.field("x"), 1)``; see ``filters.py``)."""
         self._filters.append(predicate)
         return self
 
@@ -198,7 +201,8 @@ class Query:
                 batch = min(batch * 2, _MAX_BATCH)
 
     def _matches(self, doc: Document) -> bool:
-        return all(f(doc) for f in self._filters)
+        row = FilterRow(doc)  # the document, which also speaks Convex's filter builder
+        return all(f(row) for f in self._filters)
 
     def _iter(self, want: int | None = None) -> Iterator[Document]:
         lo, hi = self._bounds()
