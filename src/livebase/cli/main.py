@@ -344,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="target", metavar="URL", required=True, help="an empty database to copy into"
     )
     p.add_argument("--force", action="store_true", help="delete the target's contents first")
+    p = sub.add_parser(
+        "codegen", help="write typed client bindings (api.d.ts, api.js, api.py) for an app"
+    )
+    p.add_argument("app_dir", metavar="APP_DIR")
+    p.add_argument("-o", "--out", metavar="DIR", help="where to write (default APP_DIR/_generated)")
     # livebase users ... / livebase auth rotate-keys (the built-in issuer, livebase.auth.builtin)
     from livebase.auth.builtin.cli import add_commands as add_builtin_issuer_commands
 
@@ -351,6 +356,25 @@ def build_parser() -> argparse.ArgumentParser:
         sub, os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
     )
     return parser
+
+
+def _codegen(args: argparse.Namespace) -> int:
+    from livebase import codegen
+    from livebase.functions.loader import load_app, unload
+
+    app_dir = Path(args.app_dir)
+    try:
+        app = load_app(app_dir)
+    except LivebaseError as exc:
+        print(f"livebase codegen: {exc.message}", file=sys.stderr)
+        return 1
+    try:
+        out = Path(args.out) if args.out else app_dir / "_generated"
+        for path in codegen.write(app.functions, out):
+            print(f"wrote {path}")
+    finally:
+        unload(app)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         return _import(args)
     if args.command == "migrate":
         return _migrate(args)
+    if args.command == "codegen":
+        return _codegen(args)
     if args.command in ("users", "auth"):
         from livebase.auth.builtin.cli import run as run_builtin_issuer_command
 
