@@ -93,6 +93,10 @@ class Settings:
     """SQLite's page cache, per connection (the embedded database keeps two): memory the server
     may fill with database pages it reads or writes often. The operating system caches the file
     too, so a smaller cache costs little more than a copy from its cache."""
+    dev: bool = False
+    """Set by ``livebase dev`` (``LIVEBASE_DEV=1``): a bug in a function or HTTP route reaches
+    its caller with its type, message and the app's own traceback frames, not only ``Server
+    Error`` and a request id (``functions.dev_errors``)."""
     # -- the built-in issuer (livebase.auth.builtin; docs/auth.md, "Built-in accounts") --
     auth_issuer: str = ""
     """The built-in issuer's URL: the ``iss`` of its tokens and the base of its endpoints in
@@ -140,6 +144,11 @@ def _env_value(name: str, default: Any) -> Any:
     raw = os.environ.get(name)
     if raw is None:
         return default
+    if isinstance(default, bool):
+        flag = raw.strip().lower()
+        if flag not in ("1", "true", "yes", "0", "false", "no", ""):
+            raise ValueError(f"{name}={raw!r}: expected 1 or 0")
+        return flag in ("1", "true", "yes")
     try:
         return type(default)(raw)
     except ValueError:

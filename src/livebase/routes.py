@@ -2,24 +2,30 @@
 
 Every path outside ``/api/`` and ``/_*`` (and ``/version``, ``/metrics``) goes to the app's
 router. The handler runs like an action: it may take its time and reach the database through
-``ctx.run_query`` / ``ctx.run_mutation``. A handler that raises answers 500 with a short body; the
-traceback goes to the server log under a request id. One that lets the refusal of its caller's
-``Authorization: Bearer`` token out of ``ctx.auth`` answers 401, as ``/api/*`` does.
+``ctx.run_query`` / ``ctx.run_mutation``. It returns a Starlette ``Response``, or a ``dict`` or
+``list``, answered as JSON. A handler that raises (or returns anything else) answers 500 with a
+short body; the traceback goes to the server log under a request id, and under ``livebase dev``
+the body's message also gives the error's type, message and the app's frames (``dev_errors``).
+One that lets the refusal of its caller's ``Authorization: Bearer`` token out of ``ctx.auth``
+answers 401, as ``/api/*`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse
 from starlette.responses import Response as StarletteResponse
 
 from livebase.auth.callers import UserTokenCheck, no_user_tokens
 from livebase.errors import LivebaseError
 from livebase.functions.context import Auth
-from livebase.functions.http_router import Cors, HttpRouter
+from livebase.functions.dev_errors import describe, server_error
+from livebase.functions.http_router import Cors, HttpRouter, Route
 from livebase.functions.runner import ActionCtx, Runner, new_request_id
 from livebase.httpapi.api import error_response, json_response
 from livebase.httpserver import Request, Response
@@ -98,8 +104,7 @@ async def serve_route(
         result = await asyncio.wait_for(
             route.handler(ctx, StarletteRequest(_scope(request), receive)), limit
         )
-        if not isinstance(result, StarletteResponse):
-            raise TypeError(f"handler returned {type(result).__name__}, not a Response")
+        result = _as_response(route, result, runner.app.root)
         content = await _body_of(result)
     except Exception as exc:
         if refused is not None and exc is refused:  # the caller's token, not the handler
@@ -109,7 +114,8 @@ async def serve_route(
         log.exception(
             "[Request ID: %s] HTTP route %s %s failed", request_id, request.method, request.path
         )
-        message = f"[Request ID: {request_id}] Server Error"
+        detail = describe(exc, runner.app.root) if runner.engine.settings.dev else ""
+        message = server_error(request_id, detail)
         return json_response(500, {"code": "InternalError", "message": message})
     finally:
         ctx.close()
@@ -123,6 +129,27 @@ async def serve_route(
             headers.append((name, value))
     response = Response(result.status_code, content, content_type, headers)
     return _with_cors(response, cors, request) if cors is not None else response
+
+
+def _as_response(route: Route, result: Any, app_root: Path) -> StarletteResponse:
+    """What a handler returned, as a response: a ``dict`` or ``list`` is answered as JSON (200);
+    anything but a Starlette ``Response`` is a ``TypeError`` that says what to return."""
+    if isinstance(result, StarletteResponse):
+        return result
+    if isinstance(result, dict | list):
+        return JSONResponse(result)
+    handler = route.handler
+    code = getattr(handler, "__code__", None)
+    where = ""
+    if code is not None:
+        file = Path(code.co_filename)
+        name = file.relative_to(app_root).as_posix() if file.is_relative_to(app_root) else file.name
+        where = f" ({name}:{code.co_firstlineno})"
+    raise TypeError(
+        f"HTTP route handler {getattr(handler, '__qualname__', '?')}{where} for "
+        f"{route.method} {route.path} returned {type(result).__name__}; return a starlette "
+        "Response, or a dict/list for JSON"
+    )
 
 
 def _preflight(cors: Cors, request: Request) -> Response:

@@ -65,7 +65,7 @@ APP = {
 
         @http.route("/wrong")
         async def wrong(ctx, request):
-            return {"not": "a response"}
+            return 42
     """,
 }
 
@@ -118,7 +118,7 @@ def test_handler_errors_are_a_short_500_with_the_traceback_in_the_log(
         assert "secret internal detail" not in r.text
         assert "Request ID" in r.json()["message"]
     assert server.wait_for_log("secret internal detail")
-    assert server.wait_for_log("not a Response")
+    assert server.wait_for_log("return a starlette Response, or a dict/list for JSON")
     # The server keeps serving.
     assert httpx.get(server.url + "/files/x").status_code == 200
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
+from livebase.errors import InvalidValueError
 from livebase.values.validators import Validator, _Any, from_type_hint, v
 
 Kind = Literal["query", "mutation", "action"]
@@ -124,3 +125,34 @@ def canonical_path(path: str) -> str:
         module, name = path, "default"
     module = module.removesuffix(".js").strip("/")
     return f"{module}:{name}"
+
+
+def function_path(target: Any, use: str, kind: Kind | None = None) -> str:
+    """The ``module:function`` path that ``target`` names, for ``use`` (``ctx.run_query``,
+    ``ctx.scheduler.run_after``...): a path string, or the decorated function itself (whose
+    path the loader set). ``kind``, if given: a decorated function of another kind is refused
+    here, naming the call that takes it. Anything else is an ``InvalidValueError`` that names
+    what was passed."""
+    if isinstance(target, str) and target:
+        return target
+    if isinstance(target, FunctionDef):
+        name = target.path or target.fn.__qualname__
+        if not target.path:
+            raise InvalidValueError(
+                f"{use}: {name} is not one of the app's functions (not loaded from its folder)"
+            )
+        if kind is not None and target.kind != kind:
+            raise InvalidValueError(
+                f"{use}: {name} is a {target.kind}, not a {kind}; call it with "
+                f"ctx.run_{target.kind}"
+            )
+        return target.path
+    if callable(target) and hasattr(target, "__qualname__"):
+        what = f"the plain function {target.__qualname__} (decorate it with @query, @mutation "
+        what += "or @action)"
+    else:
+        what = f"{type(target).__name__} {target!r:.80}"
+    raise InvalidValueError(
+        f"{use}: give the function's path ('module:function') or the decorated function "
+        f"itself, got {what}"
+    )

@@ -34,9 +34,10 @@ from livebase.errors import (
 )
 from livebase.functions.action_pool import ActionPool
 from livebase.functions.context import Auth, Capture, MutationCtx, QueryCtx
+from livebase.functions.dev_errors import describe, server_error
 from livebase.functions.idempotency import call_fingerprint
 from livebase.functions.loader import App
-from livebase.functions.registry import FunctionDef, Kind, canonical_path
+from livebase.functions.registry import FunctionDef, Kind, canonical_path, function_path
 from livebase.functions.sandbox import Frozen
 from livebase.functions.scheduling import ActionScheduler, TxScheduler
 from livebase.functions.triggers import TriggerHook
@@ -64,17 +65,20 @@ class CallResult:
     """For a paginated query: where its page ended (see ``Query.paginate``)."""
     reads_identity: bool = True
     """False when the call never asked who was calling: the same result holds for anyone."""
+    detail: str = ""
+    """Under ``livebase dev``, for a bug: its type, message and app frames (``dev_errors``)."""
 
     def error_message(self) -> str:
         """The message clients see: an ``AppError``'s own; for Livebase errors the code and
-        message; for anything else (a bug) a generic one with the request id."""
+        message; for anything else (a bug) a generic one with the request id, followed under
+        ``livebase dev`` by the bug's ``detail``."""
         err = self.error
         if isinstance(err, AppError):
             return err.message
         request_id = self.request_id or new_request_id()
         if isinstance(err, LivebaseError):
             return f"[Request ID: {request_id}] {err.code}: {err.message}"
-        return f"[Request ID: {request_id}] Server Error"
+        return server_error(request_id, self.detail)
 
     def error_data(self) -> Any:
         """``errorData`` for an ``AppError``, else None."""
@@ -203,7 +207,8 @@ class Runner:
             raise FunctionNotFoundError(f"Could not find public function for '{canonical}'")
         if kind is not None and fd.kind != kind:
             raise FunctionNotFoundError(
-                f"'{canonical}' is a {fd.kind}, not a {kind}; call it with /api/{fd.kind}"
+                f"'{canonical}' is a {fd.kind}, not a {kind}; call it with /api/{fd.kind} "
+                f"or ctx.run_{fd.kind}"
             )
         return fd
 
@@ -371,9 +376,12 @@ class Runner:
 
     def _failure(self, fd: FunctionDef, error: BaseException, lines: list[str]) -> CallResult:
         request_id = new_request_id()
+        detail = ""
         if not isinstance(error, (AppError, LivebaseError)):
             log.error("[Request ID: %s] %s %s failed", request_id, fd.kind, fd.path, exc_info=error)
-        return CallResult(error=error, log_lines=lines, request_id=request_id)
+            if self.engine.settings.dev:
+                detail = describe(error, self.app.root)
+        return CallResult(error=error, log_lines=lines, request_id=request_id, detail=detail)
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -508,7 +516,10 @@ class ActionCtx:
         check_args_size(path, args, self._runner.engine.settings.limits.max_args_bytes)
         return args
 
-    def run_query(self, path: str, args: dict[str, Any] | None = None) -> Any:
+    def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a query (by path ``"module:function"`` or the decorated function) and give its
+        value; like every call here, ``await`` it in an ``async def`` action."""
+        path = function_path(fn, "ctx.run_query", "query")
         checked = self._sized(path, args)
 
         async def make() -> CallResult:
@@ -516,13 +527,17 @@ class ActionCtx:
 
         return self._call(make)
 
-    def run_mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
+    def run_mutation(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a mutation (by path or the decorated function) in its own transaction."""
+        path = function_path(fn, "ctx.run_mutation", "mutation")
         checked = self._sized(path, args)
         return self._call(
             lambda: self._runner.run_mutation(path, checked, admin=True, identity=self._identity)
         )
 
-    def run_action(self, path: str, args: dict[str, Any] | None = None) -> Any:
+    def run_action(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run another action (by path or the decorated function)."""
+        path = function_path(fn, "ctx.run_action", "action")
         checked = self._sized(path, args)
         return self._call(
             lambda: self._runner.run_action(

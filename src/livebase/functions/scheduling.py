@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from livebase.engine.transaction import Document, Transaction
 from livebase.errors import ConflictError, FunctionNotFoundError, InvalidValueError, LivebaseError
+from livebase.functions.registry import function_path
 from livebase.scheduler.jobs import (
     FAILED,
     IN_PROGRESS,
@@ -41,13 +42,7 @@ SECONDS_BEFORE = 1e11
 
 def resolve_target(runner: Runner, target: Any) -> FunctionDef:
     """The mutation or action named by ``"module:function"`` or by a decorated function."""
-    path = target if isinstance(target, str) else getattr(target, "path", None)
-    if not isinstance(path, str) or not path:
-        raise InvalidValueError(
-            f"schedule a function by path ('module:function') or by the decorated function, "
-            f"got {type(target).__name__}"
-        )
-    fd = runner.lookup(path, None, admin=True)
+    fd = runner.lookup(function_path(target, "ctx.scheduler"), None, admin=True)
     if fd.kind == "query":
         raise FunctionNotFoundError(
             f"{fd.path} is a query; only mutations and actions can be scheduled"

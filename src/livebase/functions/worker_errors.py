@@ -14,7 +14,8 @@ error's ``__init__`` takes keyword-only arguments. So each crosses as a small di
   message, so scheduled-job messages and server logs read as before.
 
 Every rebuilt exception except an ``AppError`` carries the original traceback as a note
-(``add_note``), which the server's log prints.
+(``add_note``), which the server's log prints, and its frames (``dev_errors.frames_of``), from
+which ``livebase dev`` shows the caller the app's own.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from livebase import errors
 from livebase.errors import AppError, LivebaseError
+from livebase.functions.dev_errors import frames_of, set_remote_frames
 from livebase.values.wire import from_wire, to_wire
 
 
@@ -63,6 +65,7 @@ def encode_error(exc: BaseException) -> dict[str, Any]:
             "message": exc.message,
             "state": state,
             "traceback": where,
+            "frames": frames_of(exc),
         }
     pickled: bytes | None = None
     if type(exc).__module__ == "builtins":
@@ -77,6 +80,7 @@ def encode_error(exc: BaseException) -> dict[str, Any]:
         "message": str(exc),
         "pickled": pickled,
         "traceback": where,
+        "frames": frames_of(exc),
     }
 
 
@@ -100,6 +104,7 @@ def decode_error(data: dict[str, Any], where: str = "the action worker") -> Base
     else:
         remote = type(data["type"], (RemoteException,), {"__module__": __name__})
         exc = remote(data["message"])
+    set_remote_frames(exc, data.get("frames", []))
     if data.get("traceback"):
         exc.add_note(f"Raised in {where}:\n{data['traceback'].rstrip()}")
     return exc

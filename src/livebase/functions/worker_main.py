@@ -42,9 +42,10 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
-from livebase.errors import AppLoadError, FunctionNotFoundError, InvalidValueError
+from livebase.errors import AppLoadError, FunctionNotFoundError
 from livebase.functions.context import Auth, CallLog, Capture
 from livebase.functions.loader import App, load_app
+from livebase.functions.registry import Kind, function_path
 from livebase.functions.worker_errors import decode_error, encode_error
 from livebase.values.types import check_value
 from livebase.values.wire import from_wire, to_wire
@@ -178,16 +179,6 @@ class Worker:
         self.send(outcome)
 
 
-def _target_path(target: Any) -> str:
-    path = target if isinstance(target, str) else getattr(target, "path", None)
-    if not isinstance(path, str) or not path:
-        raise InvalidValueError(
-            f"schedule a function by path ('module:function') or by the decorated function, "
-            f"got {type(target).__name__}"
-        )
-    return path
-
-
 class WorkerActionCtx:
     """``ctx`` of an action in a worker process: the same interface as ``ActionCtx`` in the
     server. In an ``async def`` action, ``await`` the calls; in a plain ``def`` action they
@@ -207,14 +198,21 @@ class WorkerActionCtx:
             return future.result()  # a plain ``def`` action: wait here
         return asyncio.wrap_future(future)  # ``await`` it in an async action
 
-    def run_query(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        return self._call("run_query", (path, to_wire(args or {})))
+    def _run(self, kind: Kind, target: Any, args: dict[str, Any] | None) -> Any:
+        """The reference is resolved here: a decorated function cannot cross the pipe."""
+        method = f"run_{kind}"
+        return self._call(
+            method, (function_path(target, f"ctx.{method}", kind), to_wire(args or {}))
+        )
 
-    def run_mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        return self._call("run_mutation", (path, to_wire(args or {})))
+    def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        return self._run("query", fn, args)
 
-    def run_action(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        return self._call("run_action", (path, to_wire(args or {})))
+    def run_mutation(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        return self._run("mutation", fn, args)
+
+    def run_action(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        return self._run("action", fn, args)
 
 
 class WorkerScheduler:
@@ -224,10 +222,14 @@ class WorkerScheduler:
         self._ctx = ctx
 
     def run_after(self, seconds: float, target: Any, args: dict[str, Any] | None = None) -> Any:
-        return self._ctx._call("run_after", (seconds, _target_path(target), to_wire(args or {})))
+        return self._ctx._call(
+            "run_after", (seconds, function_path(target, "ctx.scheduler"), to_wire(args or {}))
+        )
 
     def run_at(self, when: Any, target: Any, args: dict[str, Any] | None = None) -> Any:
-        return self._ctx._call("run_at", (when, _target_path(target), to_wire(args or {})))
+        return self._ctx._call(
+            "run_at", (when, function_path(target, "ctx.scheduler"), to_wire(args or {}))
+        )
 
     def cancel(self, job_id: str) -> Any:
         return self._ctx._call("cancel", job_id)
