@@ -7,7 +7,8 @@ router. The handler runs like an action: it may take its time and reach the data
 short body; the traceback goes to the server log under a request id, and under ``livebase dev``
 the body's message also gives the error's type, message and the app's frames (``dev_errors``).
 One that lets the refusal of its caller's ``Authorization: Bearer`` token out of ``ctx.auth``
-answers 401, as ``/api/*`` does.
+answers 401, as ``/api/*`` does. A ``StreamingResponse`` is sent as its body is produced
+(chunked), with no time limit on the body (Server-Sent Events); a ``FileResponse`` is read whole.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
 from starlette.responses import Response as StarletteResponse
 
 from livebase.auth.callers import UserTokenCheck, no_user_tokens
@@ -50,14 +51,49 @@ def _scope(request: Request) -> dict[str, Any]:
     }
 
 
-async def _body_of(response: StarletteResponse) -> bytes:
+async def _body_of(response: StarletteResponse) -> bytes | None:
+    """The whole body of a response that has one (a file is read), or None for a streamed one."""
     body = getattr(response, "body", None)
     if isinstance(body, bytes):
         return body
-    chunks = []
-    async for chunk in response.body_iterator:  # type: ignore[attr-defined]
-        chunks.append(chunk if isinstance(chunk, bytes) else str(chunk).encode())
-    return b"".join(chunks)
+    if isinstance(response, FileResponse):
+        return await asyncio.to_thread(Path(response.path).read_bytes)
+    return None
+
+
+class _StreamedBody:
+    """A ``StreamingResponse``'s body as it is produced, sent chunk by chunk (Server-Sent
+    Events, long downloads). The handler's ``ctx`` stays usable until the body ends or is
+    closed (the client went away), whichever comes first, even if it never started."""
+
+    def __init__(self, response: StarletteResponse, ctx: ActionCtx, where: str) -> None:
+        self._iterator = response.body_iterator.__aiter__()  # type: ignore[attr-defined]
+        self._charset = getattr(response, "charset", "utf-8")
+        self._ctx = ctx
+        self._where = where
+
+    def __aiter__(self) -> _StreamedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await self._iterator.__anext__()
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except Exception:
+            log.exception("HTTP route %s: its streamed body failed", self._where)
+            await self.aclose()
+            raise
+        return chunk if isinstance(chunk, bytes) else str(chunk).encode(self._charset)
+
+    async def aclose(self) -> None:
+        try:
+            aclose = getattr(self._iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            self._ctx.close()
 
 
 async def route_caller(
@@ -100,6 +136,7 @@ async def serve_route(
     ctx = ActionCtx(runner, asyncio.get_running_loop(), identity)
     ctx.auth = Auth(identity, refused)
     limit = runner.engine.settings.limits.max_action_seconds
+    content: bytes | None = b""
     try:
         result = await asyncio.wait_for(
             route.handler(ctx, StarletteRequest(_scope(request), receive)), limit
@@ -118,7 +155,8 @@ async def serve_route(
         message = server_error(request_id, detail)
         return json_response(500, {"code": "InternalError", "message": message})
     finally:
-        ctx.close()
+        if content is not None:  # a streamed body closes it when it ends
+            ctx.close()
     content_type = "text/plain"
     headers = []
     for raw_name, raw_value in result.raw_headers:
@@ -127,7 +165,13 @@ async def serve_route(
             content_type = value
         elif name != "content-length":
             headers.append((name, value))
-    response = Response(result.status_code, content, content_type, headers)
+    if content is None:
+        where = f"{request.method} {request.path}"
+        response = Response(
+            result.status_code, b"", content_type, headers, stream=_StreamedBody(result, ctx, where)
+        )
+    else:
+        response = Response(result.status_code, content, content_type, headers)
     return _with_cors(response, cors, request) if cors is not None else response
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.apps import write_app
+from tests.support.calls import wait_until
 from tests.support.server import LivebaseServer, base_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
@@ -33,6 +34,8 @@ APP = {
             return len(ctx.db.query("hooks").collect())
     """,
     "http.py": """
+        import asyncio
+
         from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
         from livebase import Cors, HttpRouter
@@ -58,6 +61,30 @@ APP = {
                 for i in range(3):
                     yield f"part{i};"
             return StreamingResponse(parts(), media_type="text/plain")
+
+        RELEASE = asyncio.Event()
+        CLOSED = []
+
+        @http.route("/live")
+        async def live(ctx, request):
+            async def events():
+                try:
+                    yield "data: first\\n\\n"
+                    await RELEASE.wait()  # the first event must reach the client before this
+                    total = await ctx.run_query("hooks:count", {})  # ctx outlives the handler
+                    yield f"data: total {total}\\n\\n"
+                finally:
+                    CLOSED.append(request.query_params.get("n", "?"))
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        @http.route("/release", method="POST")
+        async def release(ctx, request):
+            RELEASE.set()
+            return {"closed": CLOSED}
+
+        @http.route("/closed")
+        async def closed(ctx, request):
+            return {"closed": CLOSED}
 
         @http.route("/boom")
         async def boom(ctx, request):
@@ -96,6 +123,22 @@ def test_prefix_routes_and_streaming_bodies(server: LivebaseServer) -> None:
     r = httpx.get(server.url + "/files/a/b.txt")
     assert (r.status_code, r.text) == (200, "file a/b.txt")
     assert httpx.get(server.url + "/stream").text == "part0;part1;part2;"
+
+
+def test_a_streaming_response_is_sent_as_it_is_produced(server: LivebaseServer) -> None:
+    """The first event reaches the client while the handler's body still waits (it was buffered
+    until the end before); ``ctx`` works inside the body; a client that leaves closes it."""
+    with httpx.stream("GET", server.url + "/live?n=gone", timeout=30) as gone:
+        assert gone.headers["content-type"].startswith("text/event-stream")
+        assert next(gone.iter_text()) == "data: first\n\n"
+    wait_until(lambda: "gone" in httpx.get(server.url + "/closed").json()["closed"])
+    with httpx.stream("GET", server.url + "/live?n=whole", timeout=30) as whole:
+        chunks = whole.iter_text()
+        assert next(chunks) == "data: first\n\n"  # before the release: streamed, not buffered
+        assert httpx.post(server.url + "/release").status_code == 200
+        rest = "".join(chunks)
+    assert rest.startswith("data: total ") and rest.endswith("\n\n")
+    assert "whole" in httpx.get(server.url + "/closed").json()["closed"]
 
 
 def test_unknown_paths_and_methods(server: LivebaseServer) -> None:
