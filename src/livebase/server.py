@@ -34,12 +34,15 @@ from livebase.functions.scheduling import JobExecutor
 from livebase.httpapi.api import authenticate, error_response, handle_api
 from livebase.httpapi.changes import ChangesEndpoint
 from livebase.httpapi.importer import handle_import
+from livebase.httpapi.snapshot import SnapshotEndpoints
 from livebase.httpserver import HttpLimits, Request, Response
 from livebase.metrics import CounterFn, Registry
 from livebase.routes import serve_route
 from livebase.runtime import Runtime
 from livebase.scheduler.jobs import system_tables
 from livebase.scheduler.worker import Worker
+from livebase.snapshot.layout import is_zip
+from livebase.snapshot.restore import insert_document
 from livebase.storage import Durability, Storage, open_storage
 from livebase.storage.sqlite import SqliteStorage
 from livebase.sync.hub import SyncHub
@@ -256,7 +259,7 @@ class Deployment:
         def write(tx: Transaction) -> int:
             for number, doc in enumerate(documents, 1):
                 try:
-                    tx.insert(table, doc)
+                    insert_document(tx, table, doc)  # keeps _id/_creationTime if given
                 except LivebaseError as exc:
                     exc.message = f"document {number}: {exc.message}"
                     raise
@@ -415,6 +418,9 @@ class Router:
         # Arguments may be up to max_args_bytes; leave room for the JSON envelope and encoding.
         self.max_body = max(limits.max_args_bytes * 2 + 65536, limits.max_http_body_bytes)
         self.changes = ChangesEndpoint(deployment.engine, lambda: deployment.admin_key)
+        self.snapshots = SnapshotEndpoints(
+            deployment.engine, deployment.data_dir, lambda: deployment.admin_key
+        )
 
     async def __call__(self, request: Request) -> Response:
         path = request.path
@@ -480,6 +486,10 @@ class Router:
         route = path[5:].strip("/")
         if route == "changes" and request.method == "GET":
             return await self.changes(request)
+        if route.startswith(("export/", "import/")) or (
+            route == "import" and is_zip(request.body) and "table=" not in request.query
+        ):  # snapshot ZIPs: livebase export / livebase import FILE.zip
+            return await self.snapshots(request, route)
         if route == "import" and request.method == "POST":
             deployment = self.deployment
             return await handle_import(request, deployment.admin_key, deployment.import_documents)

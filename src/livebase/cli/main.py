@@ -194,10 +194,29 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    """Send a JSON Lines (or JSON array) file to ``/api/import`` in batches, with progress."""
+    """Send a JSON Lines (or JSON array) file to ``/api/import`` in batches, with progress; a
+    snapshot ZIP goes to ``livebase.cli.snapshot`` instead."""
     from livebase.httpapi.importer import parse_documents
+    from livebase.snapshot.layout import is_zip
     from livebase.values.wire import dumps, to_wire
 
+    if args.file is None:  # livebase import FILE.zip
+        args.table, args.file = None, args.table
+    try:
+        with open(args.file, "rb") as f:
+            zipped = is_zip(f.read(4))
+    except OSError as exc:
+        print(f"livebase import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if not zipped and args.table is None:
+        print(
+            f"livebase import: {args.file} is not a ZIP; to import JSON Lines or a JSON array, "
+            "name the table: livebase import TABLE FILE",
+            file=sys.stderr,
+        )
+        return 2
+    if zipped:
+        return _snapshot_command(args, "import")
     try:
         raw = Path(args.file).read_bytes()
         documents = parse_documents(raw)
@@ -244,6 +263,41 @@ def _import(args: argparse.Namespace) -> int:
         done += len(batch)
         _progress(f"importing into {args.table}", done, total)
     print(f"imported {done} documents into {args.table}")
+    return 0
+
+
+def _snapshot_command(args: argparse.Namespace, command: str) -> int:
+    """``livebase export`` / ``livebase import FILE.zip`` (``livebase.cli.snapshot``)."""
+    from livebase.cli import snapshot
+
+    if command == "import" and args.table is not None:
+        print(
+            f"livebase import: {args.file} is a snapshot ZIP, which names its own tables: "
+            f"livebase import {args.file}",
+            file=sys.stderr,
+        )
+        return 2
+    key = _admin_key(args)
+    if not key:
+        print(
+            f"livebase {command}: needs the admin key (--admin-key or LIVEBASE_ADMIN_KEY)",
+            file=sys.stderr,
+        )
+        return 2
+    admin = snapshot.Admin(args.url, key, args.timeout)
+    progress = snapshot.Progress()
+    try:
+        if command == "export":
+            snapshot.export(admin, args.out, progress)
+            return 0
+        mode = "replace" if args.replace else "append" if args.append else "fail"
+        report = snapshot.import_zip(admin, Path(args.file), mode, progress)
+    except snapshot.CommandError as exc:
+        print(f"livebase {command}: {exc}", file=sys.stderr)
+        if command == "import" and exc.status == 1:
+            print("nothing was imported", file=sys.stderr)
+        return exc.status
+    snapshot.print_report(report)
     return 0
 
 
@@ -324,15 +378,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
     p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
     p.add_argument("--timeout", type=float, default=60.0)
-    p = sub.add_parser("import", help="import documents (JSON Lines or a JSON array) into a table")
-    p.add_argument("table", metavar="TABLE")
-    p.add_argument("file", metavar="FILE", help="a .jsonl file (one document per line) or .json")
+    p = sub.add_parser(
+        "import",
+        help="import a snapshot ZIP (livebase export, npx convex export), or documents (JSON "
+        "Lines or a JSON array) into one table",
+        usage="livebase import [options] FILE.zip | TABLE FILE",
+    )
+    p.add_argument("table", metavar="TABLE", help="the table (not for a snapshot ZIP)")
+    p.add_argument(
+        "file", metavar="FILE", nargs="?", help="a .jsonl file (one document per line) or .json"
+    )
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--append", action="store_true", help="ZIP: add to tables that already have documents"
+    )
+    how.add_argument(
+        "--replace", action="store_true", help="ZIP: delete the imported tables' documents first"
+    )
     p.add_argument(
         "--url", default=os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
     )
     p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
     p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
     p.add_argument("--batch", type=int, default=1000, help="documents per transaction")
+    p.add_argument("--timeout", type=float, default=120.0)
+    p = sub.add_parser("export", help="write a snapshot ZIP of a running server's tables")
+    p.add_argument("-o", "--out", metavar="FILE.zip", help="default: snapshot_<ts>.zip")
+    p.add_argument(
+        "--url", default=os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    )
+    p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
+    p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
     p.add_argument("--timeout", type=float, default=120.0)
     p = sub.add_parser(
         "migrate", help="copy an app's database to another backend (stop its servers first)"
@@ -388,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "import":
         return _import(args)
+    if args.command == "export":
+        return _snapshot_command(args, "export")
     if args.command == "migrate":
         return _migrate(args)
     if args.command == "codegen":

@@ -1,7 +1,8 @@
 """``POST /api/import?table=T``: add documents to a table, admin only, all or nothing.
 
 The body is JSON Lines (one document per line) or one JSON array, in Convex's encoded JSON
-(``{"$integer": ...}`` for int64, ``{"$bytes": ...}`` for bytes). Every document is checked
+(``{"$integer": ...}`` for int64, ``{"$bytes": ...}`` for bytes). A document may carry its
+``_id`` (an id of this table) and ``_creationTime``, which are kept. Every document is checked
 against the schema and every trigger on the table runs, in one transaction: either all of them are
 written or none, and the error names the line that was wrong. ``livebase import`` sends big files
 in batches.
@@ -27,6 +28,11 @@ Importer = Callable[[str, list[dict[str, Any]]], Awaitable[int]]
 
 
 def parse_documents(body: bytes) -> list[dict[str, Any]]:
+    if body.startswith(b"PK\x03\x04"):
+        raise BadRequestError(
+            "this is a ZIP file: import a snapshot ZIP with `livebase import FILE.zip` or POST "
+            "it to /api/import without ?table="
+        )
     text = body.strip()
     if text.startswith(b"["):
         try:

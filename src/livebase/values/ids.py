@@ -3,6 +3,9 @@
 An id is lowercase base32 (Crockford's alphabet, no padding) of ``varint(table number) ||
 14 random bytes || fletcher16``. So ``v.id("messages")`` and ``db.get(id)`` can tell an id's table
 without a lookup, and a mistyped id is refused before any read.
+
+Convex's ids have the same layout with 16 random bytes; they are accepted too, so documents
+imported from a Convex snapshot keep their ids (``livebase.snapshot``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from livebase.errors import InvalidIdError
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
 _RANDOM_BYTES = 14
+_CONVEX_RANDOM_BYTES = 16
 # RFC 4648 base32 has the same bit layout; only the alphabet differs, so encode in C and map it.
 _TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
 
@@ -77,7 +81,19 @@ def id_table_number(doc_id: object) -> int:
         number |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
-            if len(body) - i - 1 != _RANDOM_BYTES:
+            if len(body) - i - 1 not in (_RANDOM_BYTES, _CONVEX_RANDOM_BYTES):
                 raise InvalidIdError(f"{doc_id!r} is not a document id (bad length)")
             return number
     raise InvalidIdError(f"{doc_id!r} is not a document id")
+
+
+def with_table_number(doc_id: str, table_number: int) -> str:
+    """``doc_id`` with its table number replaced (random part kept, checksum recomputed): how an
+    imported id is carried over when its table has another number in this deployment."""
+    id_table_number(doc_id)  # well-formed, or InvalidIdError
+    body = _b32decode(doc_id)[:-2]
+    i = 0
+    while body[i] & 0x80:
+        i += 1
+    new = _varint(table_number) + body[i + 1 :]
+    return _b32encode(new + _fletcher16(new))
