@@ -282,7 +282,8 @@ def test_encode_key_is_prefix_free_against_extensions(a: Any) -> None:
     elif isinstance(a, list):
         extended = [[*a, MISSING], [*a, None], [*a, []]]
     elif isinstance(a, dict):
-        extended = [{**a, "~~~~": None}, {**a, " ": None}]
+        # A key a already has would give back a itself (Hypothesis found {" ": None}).
+        extended = [{**a, key: None} for key in ("~~~~", " ", "  ~") if key not in a]
     for b in extended:
         kb = encode_key((b,))
         assert not kb.startswith(ka)
