@@ -6,9 +6,10 @@ writer, so their reads see their own writes. This class is what functions see as
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -191,6 +192,11 @@ class Transaction:
     def table_info(self, table: str) -> TableInfo | None:
         return self.catalog.tables.get(table)
 
+    def table_for_write(self, table: str) -> TableInfo:
+        """The table ``table`` as a write finds it: made if it does not exist yet (and the
+        schema allows it), as an insert would."""
+        return self._table_for_write(table)
+
     def table_name_of(self, number: int) -> str | None:
         t = self.catalog.by_number(number)
         return t.name if t else None
@@ -247,6 +253,46 @@ class Transaction:
         if self.on_change is not None:
             self.on_change(self, DocumentChange(info.name, "insert", doc_id, None, doc))
         return doc_id
+
+    def insert_as(
+        self,
+        table: str | TableInfo,
+        doc_id: str,
+        fields: Mapping[str, Any],
+        creation_time: float | None = None,
+    ) -> None:
+        """Insert a document under a given ``_id`` (and ``_creationTime``), as restoring a
+        snapshot does: the id must be one of this table's and unused; ``fields`` are checked
+        against the schema like any insert."""
+        self._check_writable()
+        info = table if isinstance(table, TableInfo) else self._table_for_write(table)
+        if id_table_number(doc_id) != info.number:
+            raise ValidationError(
+                f"{doc_id!r} is an id of table number {id_table_number(doc_id)}, not of "
+                f"{info.name!r} (number {info.number})",
+                path="_id",
+            )
+        if self.store.get_document(doc_id) is not None:
+            raise ValidationError(f"a document with _id {doc_id!r} already exists", path="_id")
+        created = self._creation_time() if creation_time is None else float(creation_time)
+        doc = {"_id": doc_id, "_creationTime": created, **self._validated(info.name, dict(fields))}
+        self._store(info, doc_id, {}, doc)
+        self._last_creation_time = max(self._last_creation_time, created)
+        if self.on_change is not None:
+            self.on_change(self, DocumentChange(info.name, "insert", doc_id, None, doc))
+
+    def lift_limits(self) -> None:
+        """Make this one transaction of any size and length (restoring a snapshot): no limit on
+        documents or bytes read and written, nor on time. Per-document limits stay."""
+        big = 2**62
+        self.limits = replace(
+            self.limits,
+            max_documents_written=big,
+            max_bytes_written=big,
+            max_documents_scanned=big,
+            max_bytes_read=big,
+        )
+        self._cpu_deadline = self._deadline = math.inf
 
     def patch(self, doc_id: str, fields: Mapping[str, Any]) -> None:
         info, old = self._existing(doc_id, "patch")

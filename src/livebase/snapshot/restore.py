@@ -15,13 +15,12 @@ export -> import into the same app keeps every id string unchanged.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from livebase.engine.catalog import BY_ID, TableInfo
 from livebase.engine.database import Engine
-from livebase.engine.transaction import DocumentChange, Transaction, decode_document
+from livebase.engine.transaction import Transaction, decode_document
 from livebase.errors import InvalidIdError, LivebaseError, ValidationError
 from livebase.snapshot.layout import Snapshot, SnapshotError, SnapshotTable, describe
 from livebase.snapshot.values import from_export
@@ -110,8 +109,7 @@ def insert_document(tx: Transaction, table: str | TableInfo, doc: dict[str, Valu
     if "_id" not in doc and "_creationTime" not in doc:
         name = table if isinstance(table, str) else table.name
         return tx.insert(name, doc)
-    tx._check_writable()
-    info = table if isinstance(table, TableInfo) else tx._table_for_write(table)
+    info = table if isinstance(table, TableInfo) else tx.table_for_write(table)
     doc_id = doc.get("_id")
     if doc_id is None:  # only _creationTime given: a new id
         doc_id = make_id(info.number, tx.runtime.random_bytes)
@@ -127,15 +125,14 @@ def insert_document(tx: Transaction, table: str | TableInfo, doc: dict[str, Valu
             "mapped between deployments",
             path="_id",
         )
-    if tx.store.get_document(doc_id) is not None:
-        raise ValidationError(f"a document with _id {doc_id!r} already exists", path="_id")
-    created = doc.get("_creationTime", tx._creation_time())
-    if isinstance(created, bool) or not isinstance(created, int | float):
-        raise ValidationError(
-            "_creationTime must be a number (ms since the epoch)", path="_creationTime"
-        )
-    if not math.isfinite(created) or created < 0:
-        raise ValidationError("_creationTime must be a finite number", path="_creationTime")
+    created = doc.get("_creationTime")
+    if created is not None:
+        if isinstance(created, bool) or not isinstance(created, int | float):
+            raise ValidationError(
+                "_creationTime must be a number (ms since the epoch)", path="_creationTime"
+            )
+        if not math.isfinite(created) or created < 0:
+            raise ValidationError("_creationTime must be a finite number", path="_creationTime")
     user: dict[str, Value] = {}
     for name, value in doc.items():
         if name in ("_id", "_creationTime"):
@@ -145,12 +142,7 @@ def insert_document(tx: Transaction, table: str | TableInfo, doc: dict[str, Valu
                 f"fields starting with '_' are reserved for the system ({name})", path=name
             )
         user[name] = value
-    fields = tx._validated(info.name, user)
-    stored = {"_id": doc_id, "_creationTime": float(created), **fields}
-    tx._store(info, doc_id, {}, stored)
-    tx._last_creation_time = max(tx._last_creation_time, float(created))
-    if tx.on_change is not None:
-        tx.on_change(tx, DocumentChange(info.name, "insert", doc_id, None, stored))
+    tx.insert_as(info, doc_id, user, created)
     return doc_id
 
 
@@ -180,7 +172,7 @@ def _plan(
 def _create(tx: Transaction, name: str, number: int | None) -> TableInfo:
     """A new table, numbered as in the snapshot when that number was never used here."""
     before = tx.catalog
-    info = tx._table_for_write(name)
+    info = tx.table_for_write(name)
     if number is not None and number >= before.next_table_number and number < 1 << 31:
         info = replace(info, number=number)
         tx.catalog = replace(
@@ -226,15 +218,5 @@ def _clear(tx: Transaction, info: TableInfo) -> int:
 
 
 def _unlimited(tx: Transaction) -> None:
-    """An import is one transaction of any size: lift the per-mutation limits on documents and
-    bytes read and written and on time (the per-document size and nesting limits stay)."""
-    big = sys.maxsize
-    tx.limits = replace(
-        tx.limits,
-        max_documents_written=big,
-        max_bytes_written=big,
-        max_documents_scanned=big,
-        max_bytes_read=big,
-    )
-    tx._cpu_deadline = math.inf
-    tx._deadline = math.inf
+    """An import is one transaction of any size (the per-document limits stay)."""
+    tx.lift_limits()
