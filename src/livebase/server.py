@@ -27,6 +27,8 @@ from livebase.config import Settings, settings_from_env
 from livebase.engine.database import Engine
 from livebase.engine.retention import prune_forever
 from livebase.engine.transaction import Transaction
+from livebase.envvars import EnvStore
+from livebase.envvars import endpoints as env_endpoints
 from livebase.errors import LivebaseError, ValidationError
 from livebase.functions.loader import App, load_app, unload
 from livebase.functions.runner import Runner
@@ -151,6 +153,12 @@ class Deployment:
             node_id=self.node_id,
         )
         self.sync = SyncHub(self.engine, self.runner, lambda: self.admin_key)
+        self.env = EnvStore(storage, self.data_dir)
+        """Environment variables (``livebase env``, ``ctx.env``); says at start if this node
+        cannot decrypt them."""
+        self.env.load()
+        self.runner.env = self.env.view
+        self.env.on_change.append(self.sync.invalidate_env_readers)
         self.metrics = Registry()
         self.metrics.add(self.runner.executions)
         self.metrics.add(
@@ -168,6 +176,7 @@ class Deployment:
         self.add_service(functools.partial(prune_forever, self.engine))  # change-log retention
         if self.engine.storage.shared:
             self.add_service(self.follow_commits)
+            self.add_service(self.env.follow)  # other nodes' livebase env set, within 1 s
         # -- the built-in issuer (livebase.auth.builtin) --
         self.builtin_issuer: BuiltinIssuer | None = None
         """The app's built-in accounts and token issuer; None unless its ``auth.py`` declares
@@ -493,6 +502,9 @@ class Router:
         if route == "import" and request.method == "POST":
             deployment = self.deployment
             return await handle_import(request, deployment.admin_key, deployment.import_documents)
+        if env_endpoints.is_env_route(route):  # livebase env ...
+            deployment = self.deployment
+            return await env_endpoints.serve(deployment.env, request, route, deployment.admin_key)
         if builtin_endpoints.is_admin_route(route):  # built-in accounts: livebase users ...
             deployment = self.deployment
             return await builtin_endpoints.serve_admin(

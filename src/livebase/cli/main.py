@@ -431,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_builtin_issuer_commands(
         sub, os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
     )
+    from livebase.envvars.cli import add_commands as add_env_commands  # livebase env ...
+
+    add_env_commands(sub, os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}"))
     return parser
 
 
@@ -470,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
         return _migrate(args)
     if args.command == "codegen":
         return _codegen(args)
+    if args.command == "env":
+        from livebase.envvars.cli import run as run_env_command
+
+        return run_env_command(args, _admin_key(args))
     if args.command in ("users", "auth"):
         from livebase.auth.builtin.cli import run as run_builtin_issuer_command
 

@@ -2,7 +2,8 @@
 
 Queries and mutations get ``ctx.db`` (read-only for queries), ``ctx.now`` (milliseconds, frozen
 for the call) and ``ctx.random`` (seeded per call; see ``sandbox``). Actions get ``run_query`` /
-``run_mutation`` / ``run_action`` and the real clock.
+``run_mutation`` / ``run_action`` and the real clock. Every kind gets ``ctx.env``, the
+deployment's environment variables (``livebase.envvars``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import IO, Any
 from livebase.auth.identity import UserIdentity
 from livebase.engine.query import Query
 from livebase.engine.transaction import Document, Transaction
+from livebase.envvars.view import EnvView, empty_view
 from livebase.errors import InvalidQueryError, LivebaseError, ValidationError
 from livebase.functions.sandbox import SeededRandom
 
@@ -220,16 +222,22 @@ class Auth:
 
 
 class QueryCtx:
-    def __init__(self, tx: Transaction, rng: SeededRandom, auth: Auth) -> None:
+    def __init__(
+        self, tx: Transaction, rng: SeededRandom, auth: Auth, env: EnvView | None = None
+    ) -> None:
         self.db: DatabaseReader = DatabaseReader(tx)
         self.now: float = tx.now_ms
         self.random = rng
         self.auth = auth
+        self.env: EnvView = empty_view() if env is None else env
+        """The deployment's environment variables (``livebase env set``), read-only."""
 
 
 class MutationCtx(QueryCtx):
-    def __init__(self, tx: Transaction, rng: SeededRandom, auth: Auth) -> None:
-        super().__init__(tx, rng, auth)
+    def __init__(
+        self, tx: Transaction, rng: SeededRandom, auth: Auth, env: EnvView | None = None
+    ) -> None:
+        super().__init__(tx, rng, auth, env)
         self.db = DatabaseWriter(tx)
         self.scheduler: Any = None
         """A ``TxScheduler`` (set by the runner): jobs commit with this transaction."""

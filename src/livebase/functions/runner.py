@@ -23,6 +23,7 @@ from typing import Any
 from livebase.engine.database import Engine
 from livebase.engine.reads import ReadSet
 from livebase.engine.transaction import Transaction
+from livebase.envvars.view import EnvView, empty_view
 from livebase.errors import (
     AppError,
     FunctionNotFoundError,
@@ -65,6 +66,8 @@ class CallResult:
     """For a paginated query: where its page ended (see ``Query.paginate``)."""
     reads_identity: bool = True
     """False when the call never asked who was calling: the same result holds for anyone."""
+    reads_env: bool = True
+    """False when the call never looked at ``ctx.env``: changing a variable cannot change it."""
     detail: str = ""
     """Under ``livebase dev``, for a bug: its type, message and app frames (``dev_errors``)."""
 
@@ -95,6 +98,8 @@ class RunInfo:
 
     reads_identity: bool = True
     """Whether it asked who was calling (``ctx.auth``); unknown counts as yes."""
+    reads_env: bool = True
+    """Whether it looked at ``ctx.env``; unknown counts as yes."""
 
 
 def check_args_size(path: str, args: Any, limit: int) -> None:
@@ -144,6 +149,8 @@ class Runner:
         self.engine = engine
         self._app = app
         self._processes: ProcessPool | None = None
+        self.env: Callable[[], EnvView] = empty_view
+        """``ctx.env`` for a call starting now (the deployment sets ``EnvStore.view``)."""
         self.executions = Counter(
             "livebase_function_executions_total",
             "Function executions (queries re-run by subscriptions included).",
@@ -263,18 +270,18 @@ class Runner:
                 try:
                     with Frozen(tx.now_ms, seed) as rng:
                         ctx: QueryCtx
-                        auth = Auth(identity)
+                        auth, env = Auth(identity), self.env()
                         if fd.kind == "mutation":
-                            ctx = mctx = MutationCtx(tx, rng, auth)
+                            ctx = mctx = MutationCtx(tx, rng, auth, env)
                             mctx.scheduler = TxScheduler(tx, self)
                         else:
-                            ctx = QueryCtx(tx, rng, auth)
+                            ctx = QueryCtx(tx, rng, auth, env)
                         with watchdog.limit(limits.max_function_seconds):
                             value = fd.fn(ctx, **args)
                             if fd.is_async:
                                 value = _drive(value)
                         if run is not None:
-                            run.reads_identity = auth.used
+                            run.reads_identity, run.reads_env = auth.used, env.used
                     tx.check_deadline()
                     value = self._checked_result(fd, value)
                 except CallTimeout:
@@ -339,6 +346,7 @@ class Runner:
             tx.read_set,
             journal=tx.page_end,
             reads_identity=run.reads_identity,
+            reads_env=run.reads_env,
         )
 
     async def run_mutation(
@@ -473,6 +481,8 @@ class ActionCtx:
         self._loop_thread = threading.get_ident()  # created by run_action, on the loop thread
         self._closed = False
         self.auth = Auth(identity)
+        self.env = runner.env()
+        """The environment variables as this action (or HTTP route) started."""
         self._identity = identity
         self.scheduler = ActionScheduler(runner, self._commit)
 
@@ -550,6 +560,8 @@ class ActionCtx:
         here on the server's loop: ``payload`` holds wire JSON arguments."""
         if method == "cancel":
             return await self.scheduler.cancel(payload)
+        if method == "env":  # the worker's ctx.env, on first use
+            return dict(self.env)
         if method in ("run_after", "run_at"):
             when, target, job_args = payload
             schedule = getattr(self.scheduler, method)

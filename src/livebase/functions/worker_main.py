@@ -11,6 +11,7 @@ Messages are pickled tuples on one duplex pipe (``multiprocessing.Pipe``)::
     worker -> server   ("ready", pid) | ("failed", message)           once, after loading
                        ("log", job_id, line)                           a captured log line
                        ("call", job_id, call_id, method, payload)      ctx.run_query etc.
+                                                                       (and "env": ctx.env)
                        ("done", job_id, ok, wire_value | error)
 
 Arguments and values cross as wire JSON (``livebase.values.wire``), errors as
@@ -42,6 +43,7 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
+from livebase.envvars.view import EnvView
 from livebase.errors import AppLoadError, FunctionNotFoundError
 from livebase.functions.context import Auth, CallLog, Capture
 from livebase.functions.loader import App, load_app
@@ -188,7 +190,14 @@ class WorkerActionCtx:
         self._worker = worker
         self._job_id = job_id
         self.auth = Auth(identity)
+        self.env = EnvView(lambda: self._call_blocking("env", None))
+        """The environment variables, fetched from the server on first use."""
         self.scheduler = WorkerScheduler(self)
+
+    def _call_blocking(self, method: str, payload: Any) -> Any:
+        """Wait for the server's answer, even inside an ``async def`` action (the reply comes
+        on the reader thread, so blocking the action's loop cannot deadlock)."""
+        return self._worker.call(self._job_id, method, payload).result()
 
     def _call(self, method: str, payload: Any) -> Any:
         future = self._worker.call(self._job_id, method, payload)

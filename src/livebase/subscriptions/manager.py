@@ -10,7 +10,7 @@ the same encoded result. A write nobody read re-runs nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -161,6 +161,18 @@ class SubscriptionManager:
             if owner.invalidated_at is None:
                 owner.invalidated_at = now
             for subscriber, ids in list(owner.subscribers.items()):
+                for query_id in ids:
+                    subscriber.invalidate(query_id)
+
+    def invalidate(self, which: Callable[[SharedQuery], bool] = lambda _: True) -> None:
+        """Re-run the shared queries ``which`` picks (all by default) though no commit touched
+        them: after a code reload, or an environment variable change (``reads_env``)."""
+        self._same_for_all.clear()  # results kept for the latest commit may be stale now
+        for shared in list(self.queries.values()):
+            if not which(shared):
+                continue
+            shared.stale = True
+            for subscriber, ids in list(shared.subscribers.items()):
                 for query_id in ids:
                     subscriber.invalidate(query_id)
 

@@ -98,11 +98,12 @@ class SyncHub:
 
     def invalidate_all(self) -> None:
         """After a code reload every query may answer differently: re-run them all."""
-        for shared in list(self.manager.queries.values()):
-            shared.stale = True
-            for subscriber, ids in list(shared.subscribers.items()):
-                for query_id in ids:
-                    subscriber.invalidate(query_id)
+        self.manager.invalidate()
+
+    def invalidate_env_readers(self) -> None:
+        """After an environment variable changed: re-run the queries that read ``ctx.env``
+        (and any not run yet)."""
+        self.manager.invalidate(lambda q: q.result is None or q.result.reads_env)
 
     def _ensure_heartbeat(self) -> None:
         if self._heartbeat is None or self._heartbeat.done():
