@@ -72,7 +72,7 @@ def ensure(
 ) -> str | None:
     """Make the account ``email`` with ``password``, or give it that password; a line saying
     what was done, or None after printing what went wrong (prefixed with ``name``)."""
-    from livebase.auth.builtin.cli import AdminClient
+    from livebase.admin_client import AdminClient
 
     client = AdminClient(name, url, key, timeout)
     listing = client.call("GET", "admin/users")
@@ -114,7 +114,7 @@ def status_line(url: str, data: Path, say: Callable[[str], None]) -> None:
     if email or password:
         missing = PASSWORD_ENV if email else EMAIL_ENV
         say(f"agentfeed: {missing} is not set, so the owner account was left as it is")
-    from livebase.auth.builtin.cli import AdminClient
+    from livebase.admin_client import AdminClient
 
     listing = AdminClient("agentfeed", url, key, 30.0).call("GET", "admin/users")
     if listing is None:

@@ -16,7 +16,7 @@ import sys
 import urllib.parse
 from typing import Any
 
-from livebase.auth.builtin.cli import AdminClient
+from livebase.admin_client import AdminClient, deployment_options
 from livebase.envvars.names import check_name, check_value
 from livebase.errors import ValidationError
 
@@ -27,10 +27,7 @@ def add_commands(sub: Any, url_default: str) -> None:
     """Add ``env`` to the ``livebase`` parser's subcommands."""
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", default=url_default, help="the server (default: %(default)s)")
-        p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
-        p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
-        p.add_argument("--timeout", type=float, default=60.0)
+        deployment_options(p, url_default)
 
     env = sub.add_parser("env", help=HELP, description=HELP)
     actions = env.add_subparsers(dest="env_command", required=True, metavar="COMMAND")

@@ -15,10 +15,11 @@ import getpass
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
+from livebase.admin_client import AdminClient, deployment_options
+
+ACCOUNTS_NOT_FOUND = " (is this a Livebase server with built-in accounts? check --url)"
 USERS_HELP = "manage the built-in issuer's accounts on a running server"
 AUTH_HELP = "the built-in issuer's signing keys on a running server"
 
@@ -35,10 +36,7 @@ def add_commands(sub: Any, url_default: str) -> None:
     """Add ``users`` and ``auth`` to the ``livebase`` parser's subcommands."""
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", default=url_default, help="the server (default: %(default)s)")
-        p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
-        p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
-        p.add_argument("--timeout", type=float, default=60.0)
+        deployment_options(p, url_default)
 
     users = sub.add_parser("users", help=USERS_HELP, description=USERS_HELP)
     actions = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
@@ -80,7 +78,7 @@ def run(args: argparse.Namespace, admin_key: str | None) -> int:
             "server's data folder with --data"
         )
         return 2
-    client = AdminClient(name, args.url, admin_key, args.timeout)
+    client = AdminClient(name, args.url, admin_key, args.timeout, ACCOUNTS_NOT_FOUND)
     if args.command == "auth":
         answer = client.call("POST", "admin/auth/rotate-keys")
         if answer is None:
@@ -159,48 +157,4 @@ def _print_users(users: list[dict[str, Any]], *, as_json: bool) -> None:
         _say(f"{user['email']:<{width}}  {status:<8}  {created:<16}  {user['subject']}")
 
 
-class AdminClient:
-    """A deployment's admin API for one command (``name`` prefixes what it prints); ``agentfeed
-    owner`` uses it too."""
-
-    def __init__(self, name: str, url: str, admin_key: str, timeout: float) -> None:
-        self.name = name
-        self.url = url.rstrip("/")
-        self.admin_key = admin_key
-        self.timeout = timeout
-
-    def call(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
-        """The JSON answer of ``/api/<route>``; None after printing what went wrong."""
-        request = urllib.request.Request(
-            f"{self.url}/api/{route}",
-            data=None if body is None else json.dumps(body).encode(),
-            method=method,
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Convex {self.admin_key}",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                data = json.loads(exc.read() or b"{}")
-            except ValueError:
-                data = {}
-            code = data.get("code", exc.code) if isinstance(data, dict) else exc.code
-            message = data.get("message", exc.reason) if isinstance(data, dict) else exc.reason
-            hint = ""
-            if code == "NotFound":
-                hint = " (is this a Livebase server with built-in accounts? check --url)"
-            _complain(f"{self.name}: {code}: {message}{hint}")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            _complain(
-                f"{self.name}: no Livebase server is running at {self.url} ({reason}); start "
-                "it with `livebase serve APP_DIR` (or `livebase dev APP_DIR`), or pass --url"
-            )
-        return None
-
-
-__all__ = ["add_commands", "run"]
+__all__ = ["AdminClient", "add_commands", "read_password", "run"]
