@@ -112,6 +112,8 @@ def test_run_and_table(livebase_app: AppHarness) -> None:
     assert doc["_id"] == seeded and doc["body"] == "seeded"
     doc["body"] = "changed by the test"  # a copy: the database is not affected
     assert t.run(lambda ctx: ctx.db.get(seeded))["body"] == "seeded"
+    listed = t.run(lambda ctx: ctx.run_query("messages:list", {"channel": "c"}))
+    assert listed == ["seeded"]  # functions can be called from ``run`` too
 
 
 def test_results_are_copies(livebase_app: AppHarness) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -200,6 +201,26 @@ class Transaction:
     def table_name_of(self, number: int) -> str | None:
         t = self.catalog.by_number(number)
         return t.name if t else None
+
+    @contextmanager
+    def sub_transaction(self) -> Iterator[None]:
+        """``with tx.sub_transaction():`` — if the body raises, every write it made (documents,
+        index entries, scheduled jobs, trigger effects, tables it created) is undone and the
+        error passes on; if it returns, its writes stay part of this transaction. Reads stay in
+        the read set either way (the caller saw their outcome). Nests."""
+        writer = self._writer()
+        mark = (len(self.writes), self.bytes_written, self.catalog, self.catalog_changed)
+        scheduled, triggers = self.scheduled_count, list(self.trigger_stack)
+        writer.savepoint()
+        try:
+            yield
+        except BaseException:
+            writer.rollback_to_savepoint()
+            del self.writes[mark[0] :]
+            self.bytes_written, self.catalog, self.catalog_changed = mark[1:]
+            self.scheduled_count, self.trigger_stack = scheduled, triggers
+            raise
+        writer.release_savepoint()
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """What a function receives as ``ctx``, and the capture of its ``print`` and ``logging`` output.
 
 Queries and mutations get ``ctx.db`` (read-only for queries), ``ctx.now`` (milliseconds, frozen
-for the call) and ``ctx.random`` (seeded per call; see ``sandbox``). Actions get ``run_query`` /
-``run_mutation`` / ``run_action`` and the real clock. Every kind gets ``ctx.env``, the
+for the call) and ``ctx.random`` (seeded per call; see ``sandbox``), and may call other
+functions in the same transaction: ``ctx.run_query`` (both) and ``ctx.run_mutation`` (mutations:
+a sub-transaction; see ``nested``). Actions get ``run_query`` / ``run_mutation`` /
+``run_action`` and the real clock. Every kind gets ``ctx.env``, the
 deployment's environment variables (``livebase.envvars``).
 """
 
@@ -12,13 +14,13 @@ import contextvars
 import copy
 import logging
 import sys
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from livebase.auth.identity import UserIdentity
 from livebase.engine.query import Query
 from livebase.engine.transaction import Document, Transaction
 from livebase.envvars.view import EnvView, empty_view
-from livebase.errors import InvalidQueryError, LivebaseError, ValidationError
+from livebase.errors import InvalidQueryError, LivebaseError, ReadOnlyError, ValidationError
 from livebase.functions.sandbox import SeededRandom
 
 _LEVELS = {
@@ -221,6 +223,14 @@ class Auth:
         return None if self._identity is None else UserIdentity(copy.deepcopy(self._identity))
 
 
+class Calls(Protocol):
+    """What ``ctx.run_query`` / ``ctx.run_mutation`` call into (``nested.NestedCalls``)."""
+
+    def run_query(self, fn: Any, args: dict[str, Any] | None) -> Any: ...
+
+    def run_mutation(self, fn: Any, args: dict[str, Any] | None) -> Any: ...
+
+
 class QueryCtx:
     def __init__(
         self, tx: Transaction, rng: SeededRandom, auth: Auth, env: EnvView | None = None
@@ -231,6 +241,25 @@ class QueryCtx:
         self.auth = auth
         self.env: EnvView = empty_view() if env is None else env
         """The deployment's environment variables (``livebase env set``), read-only."""
+        self.calls: Calls | None = None
+        """Set by the runner: where ``run_query`` / ``run_mutation`` go."""
+
+    def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a query (``"module:function"`` or the decorated function) in this call's
+        transaction and give its value: it sees this call's writes so far, and its reads count
+        as this call's. Its arguments are validated as for any call."""
+        return self._calls("ctx.run_query").run_query(fn, args)
+
+    def run_mutation(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        raise ReadOnlyError("a query cannot run a mutation; call it from a mutation or an action")
+
+    def _calls(self, use: str) -> Calls:
+        if self.calls is None:
+            raise InvalidQueryError(
+                f"{use} is not available here (a trigger cannot call functions; a query or "
+                "mutation can)"
+            )
+        return self.calls
 
 
 class MutationCtx(QueryCtx):
@@ -241,3 +270,10 @@ class MutationCtx(QueryCtx):
         self.db = DatabaseWriter(tx)
         self.scheduler: Any = None
         """A ``TxScheduler`` (set by the runner): jobs commit with this transaction."""
+
+    def run_mutation(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
+        """Run a mutation (path or decorated function) as a sub-transaction of this one and
+        give its value. If it raises, everything it wrote (documents, scheduled jobs, trigger
+        effects) is undone and the error reaches this caller, which may catch it and go on;
+        if it returns, its writes commit (or roll back) with this mutation."""
+        return self._calls("ctx.run_mutation").run_mutation(fn, args)

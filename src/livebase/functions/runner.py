@@ -38,6 +38,7 @@ from livebase.functions.context import Auth, Capture, MutationCtx, QueryCtx
 from livebase.functions.dev_errors import describe, server_error
 from livebase.functions.idempotency import call_fingerprint
 from livebase.functions.loader import App
+from livebase.functions.nested import NestedCalls
 from livebase.functions.registry import FunctionDef, Kind, canonical_path, function_path
 from livebase.functions.sandbox import Frozen
 from livebase.functions.scheduling import ActionScheduler, TxScheduler
@@ -276,6 +277,7 @@ class Runner:
                             mctx.scheduler = TxScheduler(tx, self)
                         else:
                             ctx = QueryCtx(tx, rng, auth, env)
+                        ctx.calls = NestedCalls(self, tx, auth, env)
                         with watchdog.limit(limits.max_function_seconds):
                             value = fd.fn(ctx, **args)
                             if fd.is_async:

@@ -133,7 +133,9 @@ class StorageWriter(StorageReader):
 
     @abstractmethod
     def savepoint(self) -> None:
-        """Mark a point that ``rollback_to_savepoint`` can return to (one level is enough)."""
+        """Mark a point that ``rollback_to_savepoint`` can return to. Savepoints nest (a
+        mutation's savepoint in a batch, a sub-mutation's inside it): rolling back or releasing
+        applies to the newest one still open."""
 
     @abstractmethod
     def rollback_to_savepoint(self) -> None: ...

@@ -134,7 +134,7 @@ class _PgWriter(_PgReader, StorageWriter):
         self._latest = latest
         self._started = latest
         self._channel = channel
-        self._savepoint_latest = latest
+        self._savepoint_latest: list[int] = []
 
     def latest_ts(self) -> int:
         return self._latest  # read under the clock lock; only this transaction can move it
@@ -231,16 +231,17 @@ class _PgWriter(_PgReader, StorageWriter):
         return PrunedCommits(int(row[0]), newest)
 
     def savepoint(self) -> None:
-        self._cur.execute("SAVEPOINT lb")
-        self._savepoint_latest = self._latest
+        self._cur.execute("SAVEPOINT lb")  # nests: ROLLBACK TO / RELEASE take the newest
+        self._savepoint_latest.append(self._latest)
 
     def rollback_to_savepoint(self) -> None:
         self._cur.execute("ROLLBACK TO SAVEPOINT lb")
         self._cur.execute("RELEASE SAVEPOINT lb")
-        self._latest = self._savepoint_latest
+        self._latest = self._savepoint_latest.pop()
 
     def release_savepoint(self) -> None:
         self._cur.execute("RELEASE SAVEPOINT lb")
+        self._savepoint_latest.pop()
 
     def load(self, table: BulkTable, rows: list[Row]) -> None:
         if rows:

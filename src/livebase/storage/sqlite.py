@@ -96,7 +96,7 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
     def __init__(self, conn: sqlite3.Connection, storage: SqliteStorage) -> None:
         super().__init__(conn)
         self._storage = storage
-        self._savepoint_ts = storage._pending_ts
+        self._savepoint_ts: list[int] = []
 
     def latest_ts(self) -> int:
         # This process holds the database exclusively (see SqliteStorage), so the cached value
@@ -176,16 +176,17 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
         return PrunedCommits(int(row[0]), newest)
 
     def savepoint(self) -> None:
-        self._conn.execute("SAVEPOINT lb")
-        self._savepoint_ts = self._storage._pending_ts
+        self._conn.execute("SAVEPOINT lb")  # nests: ROLLBACK TO / RELEASE take the newest
+        self._savepoint_ts.append(self._storage._pending_ts)
 
     def rollback_to_savepoint(self) -> None:
         self._conn.execute("ROLLBACK TO lb")
         self._conn.execute("RELEASE lb")
-        self._storage._pending_ts = self._savepoint_ts
+        self._storage._pending_ts = self._savepoint_ts.pop()
 
     def release_savepoint(self) -> None:
         self._conn.execute("RELEASE lb")
+        self._savepoint_ts.pop()
 
     def load(self, table: BulkTable, rows: list[Row]) -> None:
         self._conn.executemany(bulk.insert_sql(table, prefix="", param="?"), rows)

@@ -23,6 +23,7 @@ from livebase.config import Settings
 from livebase.engine.transaction import Document, Transaction
 from livebase.functions.context import Auth, MutationCtx
 from livebase.functions.loader import unload
+from livebase.functions.nested import NestedCalls
 from livebase.functions.registry import FunctionDef, canonical_path
 from livebase.functions.runner import CallResult, check_args_size
 from livebase.functions.sandbox import SeededRandom
@@ -329,11 +330,13 @@ class AppHarness(Caller):
 
     def run(self, fn: Callable[[MutationCtx], R]) -> R:
         """Run ``fn(ctx)`` in a write transaction with a mutation's ``ctx`` (``ctx.db``,
-        ``ctx.scheduler``; no identity): to seed data or look at it directly."""
+        ``ctx.scheduler``, ``ctx.run_query`` / ``ctx.run_mutation``; no identity): to seed data
+        or look at it directly."""
 
         def body(tx: Transaction) -> R:
             ctx = MutationCtx(tx, SeededRandom(0), Auth(None))
             ctx.scheduler = TxScheduler(tx, self.deployment.runner)
+            ctx.calls = NestedCalls(self.deployment.runner, tx, ctx.auth, ctx.env)
             return fn(ctx)
 
         outcome = self._await(self.deployment.engine.mutate(body))
