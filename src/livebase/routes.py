@@ -151,8 +151,10 @@ async def serve_route(
         log.exception(
             "[Request ID: %s] HTTP route %s %s failed", request_id, request.method, request.path
         )
-        detail = describe(exc, runner.app.root) if runner.engine.settings.dev else ""
-        message = server_error(request_id, detail)
+        described = describe(exc, runner.app.root)
+        where = f"{request.method} {request.path}"
+        runner.logs.record(where, "http", (), request_id, failure=described)  # livebase logs
+        message = server_error(request_id, described if runner.engine.settings.dev else "")
         return json_response(500, {"code": "InternalError", "message": message})
     finally:
         if content is not None:  # a streamed body closes it when it ends

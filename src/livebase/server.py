@@ -38,6 +38,7 @@ from livebase.httpapi.changes import ChangesEndpoint
 from livebase.httpapi.importer import handle_import
 from livebase.httpapi.snapshot import SnapshotEndpoints
 from livebase.httpserver import HttpLimits, Request, Response
+from livebase.logs import endpoints as logs_endpoints
 from livebase.metrics import CounterFn, Registry
 from livebase.routes import serve_route
 from livebase.runtime import Runtime
@@ -502,6 +503,9 @@ class Router:
         if route == "import" and request.method == "POST":
             deployment = self.deployment
             return await handle_import(request, deployment.admin_key, deployment.import_documents)
+        if route == logs_endpoints.ROUTE:  # livebase logs
+            deployment = self.deployment
+            return await logs_endpoints.serve(deployment.runner.logs, request, deployment.admin_key)
         if env_endpoints.is_env_route(route):  # livebase env ...
             deployment = self.deployment
             return await env_endpoints.serve(deployment.env, request, route, deployment.admin_key)

@@ -99,6 +99,7 @@ async def _run_server(deployment: Any, host: str, port: int, reload: bool) -> in
     if watcher is not None:
         watcher.cancel()
     deployment.sync.close_all()
+    deployment.runner.logs.close()  # long polls of livebase logs --follow answer now
     await server.stop()
     await deployment.stop()
     return 0
@@ -434,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     from livebase.envvars.cli import add_commands as add_env_commands  # livebase env ...
 
     add_env_commands(sub, os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}"))
+    from livebase.logs.cli import add_commands as add_logs_command  # livebase logs
+
+    add_logs_command(sub, os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}"))
     return parser
 
 
@@ -477,6 +481,10 @@ def main(argv: list[str] | None = None) -> int:
         from livebase.envvars.cli import run as run_env_command
 
         return run_env_command(args, _admin_key(args))
+    if args.command == "logs":
+        from livebase.logs.cli import run as run_logs_command
+
+        return run_logs_command(args, _admin_key(args))
     if args.command in ("users", "auth"):
         from livebase.auth.builtin.cli import run as run_builtin_issuer_command
 

@@ -45,6 +45,7 @@ from livebase.functions.scheduling import ActionScheduler, TxScheduler
 from livebase.functions.triggers import TriggerHook
 from livebase.functions.watchdog import CallTimeout, watchdog
 from livebase.functions.worker_process import ActionTimedOut, ProcessPool, default_size
+from livebase.logs.store import LogStore, log_source
 from livebase.metrics import Counter
 from livebase.values.types import check_value
 from livebase.values.wire import dumps_bytes, from_wire, to_wire
@@ -158,6 +159,8 @@ class Runner:
             ("path", "kind"),
         )
         self.actions = ActionPool(engine.settings.action_threads)
+        self.logs = LogStore()
+        """Every function's log lines and failures (``livebase logs``; see ``livebase.logs``)."""
         engine.change_hook = TriggerHook(
             lambda: self.app.triggers, lambda tx: TxScheduler(tx, self)
         )
@@ -328,7 +331,7 @@ class Runner:
             fd = self.lookup(path, "query", admin=admin)
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
-            return CallResult(error=exc, rejected=True)
+            return self._rejected(path, "query", exc)
         run = RunInfo()
         body = self.call_body(fd, checked, identity, journal, run)
         try:
@@ -339,7 +342,9 @@ class Runner:
         except Failed as failed:
             return self._failure(fd, failed.error, failed.log_lines)
         except LivebaseError as exc:
-            return CallResult(error=exc)
+            return self._failure(fd, exc, [])
+        if lines:
+            self.logs.record(fd.path, "query", lines, new_request_id(), log_source.get())
         return CallResult(
             value,
             None,
@@ -364,7 +369,7 @@ class Runner:
             fd = self.lookup(path, "mutation", admin=admin)
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
-            return CallResult(error=exc, rejected=True)
+            return self._rejected(path, "mutation", exc)
         try:
             outcome = await self.engine.mutate(
                 self.call_body(fd, checked, identity),
@@ -378,20 +383,35 @@ class Runner:
         except Failed as failed:
             return self._failure(fd, failed.error, failed.log_lines)
         except IdempotencyKeyReusedError as exc:
-            return CallResult(error=exc, rejected=True)
+            return self._rejected(fd.path, "mutation", exc)
         except LivebaseError as exc:
-            return CallResult(error=exc)
+            return self._failure(fd, exc, [])
         value, lines = outcome.value
+        if lines:
+            self.logs.record(fd.path, "mutation", lines, new_request_id(), log_source.get())
         return CallResult(value, None, lines, outcome.ts, None)
 
     def _failure(self, fd: FunctionDef, error: BaseException, lines: list[str]) -> CallResult:
         request_id = new_request_id()
         detail = ""
-        if not isinstance(error, (AppError, LivebaseError)):
+        if isinstance(error, AppError):
+            logged = f"Uncaught AppError: {error.message}"
+        elif isinstance(error, LivebaseError):
+            logged = f"{error.code}: {error.message}"
+        else:
             log.error("[Request ID: %s] %s %s failed", request_id, fd.kind, fd.path, exc_info=error)
+            logged = describe(error, self.app.root)  # the admin's log shows it under serve too
             if self.engine.settings.dev:
-                detail = describe(error, self.app.root)
+                detail = logged
+        self.logs.record(fd.path, fd.kind, lines, request_id, log_source.get(), logged)
         return CallResult(error=error, log_lines=lines, request_id=request_id, detail=detail)
+
+    def _rejected(self, path: str, kind: Kind, error: LivebaseError) -> CallResult:
+        """A call that never ran (unknown function, bad arguments): logged as a failure."""
+        request_id = new_request_id()
+        message = f"{error.code}: {error.message}"
+        self.logs.record(str(path), kind, (), request_id, log_source.get(), message)
+        return CallResult(error=error, rejected=True, request_id=request_id)
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -410,7 +430,7 @@ class Runner:
             fd = self.lookup(path, "action", admin=admin)
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
-            return CallResult(error=exc, rejected=True)
+            return self._rejected(path, "action", exc)
         self._count(fd)
         if self.engine.settings.action_isolation == "process":
             return await self._run_action_in_process(fd, checked, identity, nested)
@@ -435,6 +455,8 @@ class Runner:
                 return self._failure(fd, exc, call_log.lines)
             finally:
                 ctx.close()
+        if call_log.lines:
+            self.logs.record(fd.path, "action", call_log.lines, new_request_id(), log_source.get())
         return CallResult(value, None, call_log.lines, None, None)
 
     async def _run_action_in_process(
@@ -468,6 +490,8 @@ class Runner:
                 return self._failure(fd, exc, call_log.lines)
             finally:
                 ctx.close()
+        if call_log.lines:
+            self.logs.record(fd.path, "action", call_log.lines, request_id, log_source.get())
         return CallResult(value, None, call_log.lines, None, None)
 
 

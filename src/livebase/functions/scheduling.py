@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from livebase.engine.transaction import Document, Transaction
 from livebase.errors import ConflictError, FunctionNotFoundError, InvalidValueError, LivebaseError
 from livebase.functions.registry import function_path
+from livebase.logs.store import log_source
 from livebase.scheduler.jobs import (
     FAILED,
     IN_PROGRESS,
@@ -138,13 +139,17 @@ class JobExecutor:
             message = exc.message
             await engine.mutate(lambda tx: _finish_pending(tx, job_id, FAILED, message))
             return
-        if fd.kind == "mutation":
-            await self._mutation(job_id, fd, args)
-        else:
-            await self._action(job_id, fd, args)
+        token = log_source.set("cron" if job.get("cron") else "scheduled")  # for livebase logs
+        try:
+            if fd.kind == "mutation":
+                await self._mutation(job_id, fd, args)
+            else:
+                await self._action(job_id, fd, args)
+        finally:
+            log_source.reset(token)
 
     async def _mutation(self, job_id: str, fd: FunctionDef, args: dict[str, Any]) -> None:
-        from livebase.functions.runner import Failed
+        from livebase.functions.runner import Failed, new_request_id
 
         engine = self.runner.engine
         try:
@@ -168,10 +173,18 @@ class JobExecutor:
                 _log_lines(fd.path, exc.log_lines)
             message = _message(error)
             log.warning("scheduled mutation %s (%s) failed: %s", fd.path, job_id, message)
+            lines = exc.log_lines if isinstance(exc, Failed) else []
+            source = log_source.get()
+            self.runner.logs.record(fd.path, "mutation", lines, new_request_id(), source, message)
             await engine.mutate(lambda tx: _finish_pending(tx, job_id, FAILED, message))
             return
         if outcome.value is not None:
             _log_lines(fd.path, outcome.value)
+            if outcome.value:
+                lines = outcome.value
+                self.runner.logs.record(
+                    fd.path, "mutation", lines, new_request_id(), log_source.get()
+                )
 
     async def _action(self, job_id: str, fd: FunctionDef, args: dict[str, Any]) -> None:
         engine = self.runner.engine
