@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from livebase.auth.builtin.cli import AdminClient
+from livebase.admin_client import AdminClient, deployment_options
 
 HELP = "print a running deployment's function logs and failures (--follow to keep streaming)"
 FOLLOW_WAIT = 25
@@ -54,10 +54,7 @@ def add_commands(sub: Any, url_default: str) -> None:
     )
     p.add_argument("--tail", type=int, metavar="N", help="of the kept entries, print the last N")
     p.add_argument("--json", action="store_true", help="print JSON Lines")
-    p.add_argument("--url", default=url_default, help="the server (default: %(default)s)")
-    p.add_argument("--admin-key", help="admin key (default: LIVEBASE_ADMIN_KEY or ./.livebase)")
-    p.add_argument("--data", metavar="DIR", help="data folder to read the admin key from")
-    p.add_argument("--timeout", type=float, default=60.0)
+    deployment_options(p, url_default)
 
 
 def since_ms(text: str, now: float | None = None) -> float:
