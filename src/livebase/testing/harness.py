@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import itertools
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +32,8 @@ from livebase.runtime import FakeRuntime
 from livebase.scheduler.jobs import CRON_JOBS, SCHEDULED_FUNCTIONS, next_pending_ms
 from livebase.server import Deployment
 from livebase.subscriptions.manager import SharedQuery
+from livebase.testing.http import HttpResult, build_request
+from livebase.testing.http import fetch as fetch_route
 from livebase.values.wire import from_wire, to_wire
 
 FunctionRef = str | FunctionDef
@@ -97,6 +99,24 @@ class Caller:
         return h._outcome(
             h._await(runner.run_action(path, args, admin=self.admin, identity=self.identity))
         )
+
+    def fetch(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResult:
+        """Call the app's HTTP route (``http.py``) for ``method path`` (a path with an optional
+        ``?query``) in-process, as this caller: a signed-in user's identity reaches
+        ``ctx.auth`` in the route. Returns status, headers and body (``.json()``, ``.text``)."""
+        h = self._harness
+        request = build_request(
+            method, path, json=json, body=body, headers=headers, identity=self.identity
+        )
+        return h._await(fetch_route(h.deployment, request, self.identity))
 
     def subscribe(self, fn: FunctionRef, args: dict[str, Any] | None = None) -> Subscription:
         """A live query, as a client's subscription: re-run after a commit that touches what it
@@ -235,6 +255,16 @@ class AppHarness(Caller):
         if issuer is not None:
             attributes["issuer"] = issuer
         return Caller(self, admin=False, identity=impersonated_identity(attributes))
+
+    # -- environment variables -------------------------------------------------------------------
+
+    def set_env(self, name: str, value: str) -> None:
+        """Set an environment variable (``livebase env set``): ``ctx.env[name]`` in every call
+        that starts after this, and the subscriptions that read it run again."""
+        self._await(self.deployment.env.set(name, value))
+
+    def unset_env(self, name: str) -> None:
+        self._await(self.deployment.env.unset(name))
 
     # -- time and the scheduler ------------------------------------------------------------------
 
