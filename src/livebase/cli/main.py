@@ -343,7 +343,11 @@ def _ints_as_int64(value: Any) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="livebase", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="livebase",
+        description="Livebase: a reactive backend for Python apps. Serve an app folder "
+        "(dev, serve), or act on a running one (run, import, export, env, logs, users).",
+    )
     parser.add_argument("--version", action="version", version=f"livebase {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
