@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.apps import write_app
 from tests.support.calls import wait_until
+from tests.support.processes import alive
 from tests.support.server import LivebaseServer, base_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -108,15 +109,6 @@ def call(http: httpx.Client, kind: str, path: str, args: dict[str, Any] | None =
 def p99(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[max(0, int(len(ordered) * 0.99) - 1)]
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def children(pid: int) -> set[int]:

@@ -24,6 +24,7 @@ from livebase.functions.worker_process import ProcessPool
 from livebase.server import Deployment
 from tests.support.apps import write_app
 from tests.support.calls import wait_until, wait_until_async
+from tests.support.processes import alive
 
 from .conftest import Harness, run
 
@@ -216,7 +217,7 @@ def test_a_timed_out_worker_is_killed_and_its_late_write_never_lands(
         result = await h.runner.run_action("who:late_writer", {"started": str(started)})
         # The loop keeps running, as in a server, until the killed worker is gone: a write it
         # sent would have been performed by then.
-        await wait_until_async(lambda: not _alive(worker))
+        await wait_until_async(lambda: not alive(worker))
         await asyncio.sleep(0)
         return result
 
@@ -227,14 +228,6 @@ def test_a_timed_out_worker_is_killed_and_its_late_write_never_lands(
     assert int(h.value(h.action("who:pid"))) != worker  # a replacement serves the next call
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_closing_a_deployment_stops_its_action_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -243,9 +236,9 @@ def test_closing_a_deployment_stops_its_action_workers(
     try:
         result = asyncio.run(deployment.runner.run_action("who:pid", {}, admin=True))
         worker = int(result.value)
-        assert worker != os.getpid() and _alive(worker)
+        assert worker != os.getpid() and alive(worker)
         deployment.close()
-        wait_until(lambda: not _alive(worker), timeout=10)
+        wait_until(lambda: not alive(worker), timeout=10)
     finally:
         unload(deployment.app)
 
