@@ -98,13 +98,13 @@ class NestedCalls:
         return ctx
 
     def _invoke(self, fd: FunctionDef, ctx: QueryCtx, args: dict[str, Any]) -> Any:
-        from livebase.functions.runner import _drive
+        from livebase.functions.runner import drive_coroutine
 
         value = fd.fn(ctx, **args)
         if fd.is_async:
-            value = _drive(value)
+            value = drive_coroutine(value)
         self._tx.check_deadline()
-        return self._runner._checked_result(fd, value)
+        return self._runner.checked_result(fd, value)
 
 
 def _copied(value: Any) -> Any:

@@ -129,7 +129,7 @@ class Failed(Exception):
         self.log_lines = log_lines
 
 
-def _drive(coro: Any) -> Any:
+def drive_coroutine(coro: Any) -> Any:
     """Run a coroutine that must not suspend on real I/O to completion, synchronously."""
     try:
         while True:
@@ -284,11 +284,11 @@ class Runner:
                         with watchdog.limit(limits.max_function_seconds):
                             value = fd.fn(ctx, **args)
                             if fd.is_async:
-                                value = _drive(value)
+                                value = drive_coroutine(value)
                         if run is not None:
                             run.reads_identity, run.reads_env = auth.used, env.used
                     tx.check_deadline()
-                    value = self._checked_result(fd, value)
+                    value = self.checked_result(fd, value)
                 except CallTimeout:
                     call_log.flush()
                     error = LimitExceededError(
@@ -304,7 +304,8 @@ class Runner:
 
         return body
 
-    def _checked_result(self, fd: FunctionDef, value: Any) -> Any:
+    def checked_result(self, fd: FunctionDef, value: Any) -> Any:
+        """``value`` checked against the function's ``returns`` validator (if it has one)."""
         if fd.returns is not None:
             try:
                 value = fd.returns.validate(value, "", self._table_name)
@@ -442,7 +443,7 @@ class Runner:
                 value = await asyncio.wait_for(
                     asyncio.wrap_future(job.future), limits.max_action_seconds
                 )
-                value = self._checked_result(fd, value)
+                value = self.checked_result(fd, value)
             except TimeoutError:
                 job.cancel()
                 ctx.close()
@@ -480,7 +481,7 @@ class Runner:
                     on_log=call_log.lines.append,
                     nested=nested,
                 )
-                value = self._checked_result(fd, value)
+                value = self.checked_result(fd, value)
             except ActionTimedOut:
                 error: BaseException = LimitExceededError(
                     f"action ran longer than {limits.max_action_seconds} s", code="ActionTimeout"
