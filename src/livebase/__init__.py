@@ -1,8 +1,9 @@
 """Livebase: a self-hosted, local-first reactive backend for Python, wire-compatible with Convex.
 
-The public API for app code: ``define_schema``, ``define_table``, the validators ``v``, the
-function decorators, ``trigger``, ``Crons``, ``HttpRouter``, ``AppError``, ``UNSET``, and the
-identity provider helpers of ``auth.py`` (``oidc``, ``custom_jwt``, ``builtin``).
+The public API for app code: ``define_schema``, ``define_table``, the validators ``v``,
+``Int64`` (an int64 number), the function decorators, ``trigger``, ``Crons``, ``HttpRouter``,
+``AppError``, ``UNSET``, and the identity provider helpers of ``auth.py`` (``oidc``,
+``custom_jwt``, ``builtin``).
 """
 
 from typing import Any, TypedDict
@@ -22,6 +23,7 @@ from livebase.functions.registry import (
 from livebase.functions.triggers import trigger
 from livebase.scheduler.cron import Crons
 from livebase.schema.definition import define_schema, define_table
+from livebase.values.types import Int64
 from livebase.values.validators import v
 
 __version__ = "0.1.0"
@@ -67,6 +69,7 @@ __all__ = [
     "Cors",
     "Crons",
     "HttpRouter",
+    "Int64",
     "PaginationOptions",
     "__version__",
     "action",

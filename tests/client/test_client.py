@@ -17,7 +17,7 @@ from livebase.client import (
     FunctionError,
     InvalidArgumentsError,
 )
-from livebase.values.types import Value
+from livebase.values.types import Int64, Value
 from tests.support.calls import wait_until_async
 
 from .conftest import ChatServer, free_port, run
@@ -33,8 +33,9 @@ def test_round_trips_with_int64_and_bytes(chat_server: ChatServer) -> None:
     async def body() -> None:
         value: dict[str, Value] = {
             "small": 5,
-            "big": 2**62 + 3,
-            "neg": -(2**63),
+            "int64": Int64(5),
+            "big": Int64(2**62 + 3),
+            "neg": Int64(-(2**63)),
             "float": 2.5,
             "whole_float": 3.0,
             "blob": b"\x00\x01\xfe\xff",
@@ -45,13 +46,16 @@ def test_round_trips_with_int64_and_bytes(chat_server: ChatServer) -> None:
             echoed = await c.query("messages:echo", {"value": value})
             assert echoed == value
             assert isinstance(echoed, dict)
-            assert type(echoed["small"]) is int and type(echoed["whole_float"]) is float
+            # As the official clients: an int is a number, and a whole number reads back as an
+            # int; an int64 is an Int64.
+            assert type(echoed["small"]) is int and type(echoed["whole_float"]) is int
+            assert type(echoed["int64"]) is Int64 and type(echoed["big"]) is Int64
             assert type(echoed["blob"]) is bytes
 
             name = f"counter-{uuid.uuid4().hex}"
             assert await c.mutation("counters:increment", {"name": name}) == 1
             two = await c.mutation("counters:increment", {"name": name})
-            assert two == 2 and type(two) is int
+            assert two == 2 and type(two) is Int64  # counters answer returns=v.int64()
             assert await c.query("counters:get", {"name": name}) == 2
 
             assert await c.action("actions:slow_sum", {"a": 1.5, "b": 2.0}) == 3.5

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from livebase import Int64
 from livebase.client import (
     ConnectionClosedError,
     ConnectionLostError,
@@ -150,7 +151,7 @@ def test_parse_transition_decodes_values() -> None:
     up, failed, removed = msg.modifications
     assert isinstance(up, p.QueryUpdated)
     assert up.value == {"n": 5, "b": b"\x00\xff", "f": 1.5}
-    assert isinstance(up.value, dict) and type(up.value["n"]) is int
+    assert isinstance(up.value, dict) and type(up.value["n"]) is Int64
     assert failed == p.QueryFailed(1, "nope", {"code": "X"}, ("[LOG] x",), None)
     assert removed == p.QueryRemoved(2)
 
@@ -256,7 +257,8 @@ def test_query_set_versions_chain_and_reconnect_replays() -> None:
         ]
         assert sent[1]["modifications"] == [{"type": "Remove", "queryId": 1}]
 
-        fut = state.request("Mutation", "messages:send", {"channel": "a", "body": "x", "n": 5})
+        args = {"channel": "a", "body": "x", "n": Int64(5)}
+        fut = state.request("Mutation", "messages:send", args)
         assert wire.take()[0] == {
             "type": "Mutation",
             "requestId": 0,

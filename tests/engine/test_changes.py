@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from livebase import Int64
 from livebase.config import Settings
 from livebase.engine import Engine
 from livebase.engine.changes import (
@@ -45,7 +46,7 @@ def summary(changes: list[Change]) -> list[tuple[str, str, object]]:
 
 
 def test_inserts_updates_and_deletes_in_commit_order_with_documents(engine: Engine) -> None:
-    a = mutate(engine, lambda tx: tx.insert("items", {"n": 1, "tag": b"\x00"})).value
+    a = mutate(engine, lambda tx: tx.insert("items", {"n": Int64(1), "tag": b"\x00"})).value
     mutate(engine, lambda tx: tx.patch(a, {"n": 2}))
     b = mutate(engine, lambda tx: tx.insert("other", {"n": 1.5})).value
     mutate(engine, lambda tx: tx.delete(a))
@@ -59,7 +60,7 @@ def test_inserts_updates_and_deletes_in_commit_order_with_documents(engine: Engi
     ]
     inserted = changes[0].document
     assert isinstance(inserted, dict)
-    assert inserted["n"] == 1 and isinstance(inserted["n"], int)  # int64 survives the trip
+    assert inserted["n"] == 1 and type(inserted["n"]) is Int64  # int64 survives the trip
     assert inserted["tag"] == b"\x00" and inserted["_id"] == a
     assert changes[1].document == {**inserted, "n": 2}
     assert changes[3].document is None and changes[3].wire_document is None

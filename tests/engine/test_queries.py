@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from livebase import define_schema, define_table, v
+from livebase import Int64, define_schema, define_table, v
 from livebase.engine import Engine, Transaction
 from livebase.errors import InvalidQueryError
 from livebase.values.ordering import MISSING, compare_values
@@ -210,13 +210,14 @@ def test_cross_type_order_in_an_index(make_engine: EngineFactory) -> None:
     ordered: list[Any] = [
         "<missing>",
         None,
-        -5,
-        3,
-        2**40,
+        Int64(-5),
+        Int64(3),
+        Int64(2**40),
         float("-inf"),
         -1.5,
-        0.0,
+        0,
         2.5,
+        3,
         False,
         True,
         "",
@@ -250,8 +251,9 @@ def test_cross_type_order_in_an_index(make_engine: EngineFactory) -> None:
         return [d["x"] for d in docs]
 
     # Ranges stay within the order: gt(int 0) includes every float and everything after.
-    assert numbers(lambda q: q.gte("x", -5).lte("x", 2**40)) == [-5, 3, 2**40]
-    assert numbers(lambda q: q.gt("x", 0.0).lt("x", True)) == [2.5, False]
+    assert numbers(lambda q: q.gte("x", Int64(-5)).lte("x", Int64(2**40))) == [-5, 3, 2**40]
+    assert numbers(lambda q: q.gte("x", -2).lte("x", 3)) == [-1.5, 0, 2.5, 3]  # numbers only
+    assert numbers(lambda q: q.gt("x", 0.0).lt("x", True)) == [2.5, 3, False]
     assert numbers(lambda q: q.eq("x", None)) == [None]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from livebase import define_schema, define_table, v
+from livebase import Int64, define_schema, define_table, v
 from livebase.engine import Engine
 from livebase.storage.postgres import PostgresStorage, split_url
 from livebase.storage.sqlite import SqliteStorage
@@ -194,7 +194,7 @@ def test_schema_changes_follow_into_the_views(make_engine: EngineFactory) -> Non
     assert {"items", "free", "people"} <= names
     assert _column_names(engine, "people") == ["_id", "_creationTime", "document"]
     counts = [_json(r["count"])["$integer"] for r in view_rows(engine, "SELECT count FROM items")]
-    assert sorted(counts) == sorted(to_wire(n)["$integer"] for n in INT64_EDGES)
+    assert sorted(counts) == sorted(to_wire(Int64(n))["$integer"] for n in INT64_EDGES)
 
     # A table that leaves the schema empty loses its view.
     loose = {"items": define_table(changed)}

@@ -15,7 +15,7 @@ CLOCK = {
         import random
         import time
 
-        from livebase import action, mutation, query
+        from livebase import Int64, action, mutation, query
 
 
         def _sample(ctx):
@@ -27,7 +27,7 @@ CLOCK = {
             return {
                 "t1": t1,
                 "t2": t2,
-                "ns": time.time_ns(),
+                "ns": Int64(time.time_ns()),  # beyond 2**53: an int64, said so
                 "now": ctx.now,
                 "busy": busy,
                 "random": [random.random(), random.random(), random.randint(0, 10**9)],

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from livebase import AppError
+from livebase import AppError, Int64
 from livebase.config import Limits
 from livebase.errors import FunctionNotFoundError
 from livebase.httpapi.api import udf_response
@@ -19,13 +19,13 @@ from .conftest import CHAT_FILES, Harness, run
 
 ERRORS = {
     "errors.py": """
-        from livebase import AppError, action, mutation, query
+        from livebase import AppError, Int64, action, mutation, query
 
 
         @query
         def app_error(ctx, kind: str):
             data = {"dict": {"code": "Nope", "n": 2**40, "f": 1.5}, "str": "plain message",
-                    "int64": 2**62}[kind]
+                    "int64": Int64(2**62)}[kind]
             raise AppError(data)
 
 
@@ -224,7 +224,7 @@ def test_js_style_paths_resolve(harness: Any) -> None:
     [
         ("dict", {"code": "Nope", "n": 2**40, "f": 1.5}),
         ("str", "plain message"),
-        ("int64", 2**62),
+        ("int64", Int64(2**62)),
     ],
 )
 def test_app_error_data_is_preserved(harness: Any, kind: str, data: Any) -> None:
@@ -241,7 +241,7 @@ def test_app_error_data_is_preserved(harness: Any, kind: str, data: Any) -> None
     elif kind == "dict":
         assert body["errorData"]["code"] == "Nope"
         assert body["errorData"]["f"] == 1.5
-        assert "$integer" in body["errorData"]["n"]
+        assert body["errorData"]["n"] == 2**40  # a Python int is a number (JS can use it)
     else:
         assert body["errorData"] == "plain message"
         assert body["errorMessage"] == "plain message"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+from livebase import Int64
 from livebase.snapshot.layout import open_snapshot
 from livebase.snapshot.values import from_export, to_export
 from livebase.values.ids import id_table_number, make_id, with_table_number
@@ -22,11 +23,17 @@ def test_convex_ids_are_ids_and_renumber_both_ways() -> None:
 
 
 def test_export_encoding_round_trips() -> None:
-    value = {"i": 2**62, "f": 3.0, "b": b"\x00\xff", "n": float("-inf"), "l": [1, None, "s"]}
+    value = {"i": Int64(2**62), "f": 3, "h": 0.5, "b": b"\x00\xff", "n": float("-inf"),
+             "l": [1, None, "s"]}  # fmt: skip
     encoded = to_export(value)
-    assert encoded["i"] == 2**62 and encoded["f"] == 3.0 and encoded["b"] == {"$bytes": "AP8="}
-    assert from_export(encoded) == value
-    assert from_export({"x": int64(-5)}) == {"x": -5}
+    assert encoded["i"] == 2**62 and type(encoded["i"]) is int  # int64: a bare JSON integer
+    assert encoded["f"] == 3.0 and type(encoded["f"]) is float  # float64: written as 3.0
+    assert encoded["b"] == {"$bytes": "AP8="}
+    back = from_export(encoded)
+    assert back == value and type(back["i"]) is Int64 and type(back["f"]) is int
+    assert type(back["l"][0]) is int  # 1.0 read back: the number 1
+    assert from_export({"x": int64(-5)}) == {"x": Int64(-5)}
+    assert type(from_export({"x": int64(-5)})["x"]) is Int64
 
 
 def test_layout_under_a_top_folder_with_storage_and_components() -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livebase.values import MISSING, compare_values, encode_key, prefix_successor
+from livebase.values import MISSING, Int64, compare_values, encode_key, prefix_successor
 
 from .test_wire import (
     INF,
@@ -57,19 +57,20 @@ def same_element(a: Any, b: Any) -> bool:
 ORDERED: list[Any] = [
     MISSING,
     None,
-    INT64_MIN,
-    INT64_MIN + 1,
-    -(2**53) - 1,
-    -1,
-    0,
-    1,
-    2**53 + 1,
-    INT64_MAX,
+    Int64(INT64_MIN),
+    Int64(INT64_MIN + 1),
+    Int64(-(2**53) - 1),
+    Int64(-1),
+    Int64(0),
+    Int64(1),
+    Int64(2**53 + 1),
+    Int64(INT64_MAX),
     float_from_bits(0xFFFF_FFFF_FFFF_FFFF),  # -NaN, largest payload
     float_from_bits(0xFFF8_0000_0000_0000),  # -NaN (quiet, canonical)
     float_from_bits(0xFFF0_0000_0000_0001),  # -NaN, smallest payload (signalling)
     -INF,
     -1.7976931348623157e308,
+    -(2**53),  # a Python int is a float64 number, ordered among the floats
     -1.0,
     -5e-324,
     -0.0,
@@ -78,7 +79,9 @@ ORDERED: list[Any] = [
     2.2250738585072014e-308,
     0.5,
     1.0,
-    9007199254740993.0,
+    2,
+    2**53,
+    9007199254740994.0,
     1.7976931348623157e308,
     INF,
     float_from_bits(0x7FF0_0000_0000_0001),  # NaN, smallest payload (signalling)
@@ -118,11 +121,12 @@ ORDERED: list[Any] = [
     [],
     [None],
     [None, None],
-    [0],
-    [0, None],
-    [1],
+    [Int64(0)],
+    [Int64(0), None],
+    [Int64(1)],
     [-0.0],
     [0.0],
+    [1],
     [False],
     [""],
     ["a"],
@@ -135,11 +139,12 @@ ORDERED: list[Any] = [
     {"a": None},
     {"a": None, "b": 1},
     {"a": None, "c": None},
+    {"a": Int64(1)},
+    {"a": Int64(1), "b": 0},
+    {"a": Int64(2)},
+    {"b": None, "a": 0.5},  # pairs [("a", 0.5), ("b", null)]: 0.5 > int64 2, < float64 1
     {"a": 1},
-    {"a": 1, "b": 0},
-    {"a": 2},
-    {"b": None, "a": 0.5},  # pairs [("a", 0.5), ("b", null)]: float 0.5 > int 2, < float 1.0
-    {"a": 1.0},
+    {"a": 1.5, "b": 0},
     {"a": []},
     {"a": {}},
     {"aa": None},
@@ -171,22 +176,33 @@ def test_sorting_shuffled_values_restores_order() -> None:
 
 def test_type_order() -> None:
     # One representative per type, chosen so that naive numeric comparison would disagree.
-    chain = [MISSING, None, INT64_MAX, -INF, False, "", b"", [], {}]
+    chain = [MISSING, None, Int64(INT64_MAX), -INF, False, "", b"", [], {}]
     for i in range(len(chain) - 1):
         assert compare_values(chain[i], chain[i + 1]) == -1
         assert compare_values(chain[i + 1], chain[i]) == 1
         assert encode_key((chain[i],)) < encode_key((chain[i + 1],))
 
 
-def test_int_float_bool_are_distinct() -> None:
-    assert compare_values(1, 1.0) == -1
-    assert compare_values(1.0, 1) == 1
-    assert compare_values(10**18, -1e300) == -1  # every int64 < every float64
+def test_int64_float64_bool_are_distinct() -> None:
+    assert compare_values(Int64(1), 1.0) == -1
+    assert compare_values(1.0, Int64(1)) == 1
+    assert compare_values(Int64(1), 1) == -1
+    assert compare_values(Int64(10**18), -1e300) == -1  # every int64 < every float64
     assert compare_values(True, 1) == 1
+    assert compare_values(True, Int64(1)) == 1
     assert compare_values(False, 1.0) == 1
     assert compare_values(True, False) == 1
     assert compare_values(False, False) == 0
-    assert encode_key((1,)) != encode_key((1.0,)) != encode_key((True,))
+    assert encode_key((Int64(1),)) != encode_key((1.0,)) != encode_key((True,))
+
+
+def test_a_python_int_is_the_float64_of_the_same_value() -> None:
+    """``2`` and ``2.0`` are one float64 number: equal, and one index key (so ``q.eq("n", 2)``
+    finds a document stored from JavaScript as ``2``)."""
+    assert compare_values(2, 2.0) == 0
+    assert encode_key((2,)) == encode_key((2.0,))
+    assert encode_key((0,)) == encode_key((0.0,)) != encode_key((-0.0,))
+    assert compare_values(1, 1.5) == -1 and compare_values(NAN, 1) == 1
 
 
 def test_zero_signs_and_nans() -> None:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livebase.errors import BadRequestError, InvalidValueError, ValidationError
-from livebase.values import make_id
+from livebase.values import Int64, make_id
 from livebase.values.validators import Validator, from_type_hint, v
 
 USERS = 10001
@@ -52,11 +52,13 @@ def test_string_with_lone_surrogate_is_not_a_value() -> None:
         v.string().validate("a\ud800")
 
 
-def test_number_normalises_int_to_float() -> None:
+def test_number_takes_ints_as_float64_numbers() -> None:
     for n in [0, 1, -5, 2**53, -(2**53)]:
         out = v.number().validate(n)
-        assert type(out) is float and out == n
-    for x in [1.5, 0.0, float("inf"), -1e300]:
+        assert type(out) is int and out == n
+        assert type(v.number().validate(Int64(n))) is int  # exactly representable: a number
+    assert type(v.number().validate(0.0)) is int  # a whole float64 reads as an int
+    for x in [1.5, float("inf"), -1e300]:
         out = v.number().validate(x)
         assert type(out) is float and out == x
     assert bits(v.number().validate(-0.0)) == bits(-0.0)
@@ -79,37 +81,35 @@ def test_number_rejects(value: Any) -> None:
 
 def test_float64_is_an_alias_of_number() -> None:
     assert v.float64() == v.number()
-    assert type(v.float64().validate(2)) is float
+    assert type(v.float64().validate(2.5)) is float
 
 
 @settings(max_examples=200)
 @given(st.integers(-(2**53), 2**53))
 def test_number_int_conversion_is_exact(n: int) -> None:
     out = v.number().validate(n)
-    assert type(out) is float and int(out) == n
+    assert type(out) is int and out == n and float(out) == n
 
 
-def test_int64_accepts_ints() -> None:
+def test_int64_takes_whole_numbers_and_makes_them_int64() -> None:
+    """What ``v.int64()`` declares: a Python ``5`` (or a JavaScript ``5``) given to it is
+    stored and sent as an int64 (a ``bigint`` in JavaScript)."""
     for n in [0, -1, 2**63 - 1, -(2**63)]:
         out = v.int64().validate(n)
-        assert type(out) is int and out == n
+        assert type(out) is Int64 and out == n
+    assert type(v.int64().validate(3.0)) is Int64
 
 
-def test_int64_rejects_floats_with_a_hint() -> None:
-    err = fails(v.int64(), 3.0, "count")
+def test_int64_rejects_fractions() -> None:
+    err = fails(v.int64(), 3.5, "count")
     assert err.message.startswith("count: expected int64, got float64")
-    assert "ConvexInt64" in err.message and '"$integer"' in err.message
-    assert "ConvexInt64" in str(err)
     assert err.path == "count"
-    err = fails(v.int64(), 3.5)
-    assert "expected int64" in err.message
 
 
 @pytest.mark.parametrize("value", [True, False, "3", None, b"3", [3]])
 def test_int64_rejects(value: Any) -> None:
     err = fails(v.int64(), value)
     assert "expected int64" in err.message
-    assert "ConvexInt64" not in err.message
 
 
 def test_int64_rejects_out_of_range() -> None:
@@ -191,11 +191,11 @@ def test_id_rejects_non_strings(bad: Any) -> None:
 
 def test_array() -> None:
     assert v.array(v.number()).validate([1, 2.5]) == [1.0, 2.5]
-    assert all(type(x) is float for x in v.array(v.number()).validate([1, 2]))
+    assert all(type(x) is int for x in v.array(v.number()).validate([1, 2.0 + 0]))
     assert v.array(v.string()).validate([]) == []
     err = fails(v.array(v.string()), ["a", 2, "c"], "tags")
     assert err.path == "tags[1]"
-    assert err.message.startswith("tags[1]: expected string, got int64")
+    assert err.message.startswith("tags[1]: expected string, got float64")
     assert "expected array" in fails(v.array(v.string()), "abc").message
     assert "expected array" in fails(v.array(v.string()), ("a",)).message
 
@@ -219,16 +219,15 @@ POST = v.object(
 def test_object_accepts_and_normalises() -> None:
     doc = {"title": "t", "author": {"name": "ann", "age": 30}, "tags": ["a"]}
     out = POST.validate(doc)
-    assert out == {"title": "t", "author": {"name": "ann", "age": 30.0}, "tags": ["a"]}
-    assert type(out["author"]["age"]) is float
+    assert out == {"title": "t", "author": {"name": "ann", "age": 30}, "tags": ["a"]}
     assert "draft" not in out  # a missing optional field stays missing
-    assert type(doc["author"]["age"]) is int  # the input is not mutated
+    assert out is not doc and out["author"] is not doc["author"]  # the input is not mutated
 
 
 def test_object_nested_path_in_error() -> None:
     err = fails(POST, {"title": "t", "author": {"name": 5}, "tags": []})
     assert err.path == "author.name"
-    assert err.message.startswith("author.name: expected string, got int64 5")
+    assert err.message.startswith("author.name: expected string, got float64 5")
 
 
 def test_object_nested_path_with_prefix() -> None:
@@ -276,8 +275,7 @@ def test_object_rejects_non_objects() -> None:
 def test_record() -> None:
     scores = v.record(v.string(), v.number())
     out = scores.validate({"alice": 1, "bob": 2.5})
-    assert out == {"alice": 1.0, "bob": 2.5}
-    assert type(out["alice"]) is float
+    assert out == {"alice": 1, "bob": 2.5}
     assert scores.validate({}) == {}
     err = fails(scores, {"alice": "x"}, "scores")
     assert err.path == "scores.alice"
@@ -298,9 +296,10 @@ def test_record_keys_are_validated() -> None:
 
 def test_nested_record_in_object_path() -> None:
     schema = v.object({"meta": v.record(v.string(), v.array(v.int64()))})
-    err = fails(schema, {"meta": {"k": [1, 2.0]}})
+    assert schema.validate({"meta": {"k": [1, 2.0]}}) == {"meta": {"k": [1, 2]}}
+    err = fails(schema, {"meta": {"k": [1, 2.5]}})
     assert err.path == "meta.k[1]"
-    assert "ConvexInt64" in err.message
+    assert "expected int64" in err.message
 
 
 def test_optional_outside_an_object_validates_its_inner_type() -> None:
@@ -317,12 +316,14 @@ def test_optional_outside_an_object_validates_its_inner_type() -> None:
 def test_union_tries_members_in_order() -> None:
     u = v.union(v.string(), v.int64())
     assert u.validate("a") == "a"
-    assert u.validate(3) == 3 and type(u.validate(3)) is int
+    assert u.validate(3) == 3 and type(u.validate(3)) is Int64
     err = fails(u, 1.5, "x")
     assert err.path == "x"
     assert "string | int64" in err.message
-    assert type(v.union(v.int64(), v.number()).validate(3)) is int
-    assert type(v.union(v.number(), v.int64()).validate(3)) is float
+    assert type(v.union(v.int64(), v.number()).validate(3)) is Int64
+    assert type(v.union(v.number(), v.int64()).validate(3)) is int
+    # An explicit Int64 matches the int64 member wherever it stands.
+    assert type(v.union(v.number(), v.int64()).validate(Int64(3))) is Int64
 
 
 def test_union_of_objects() -> None:
@@ -351,13 +352,14 @@ def test_literals() -> None:
     assert v.literal("a").validate("a") == "a"
     assert "literal('a')" in fails(v.literal("a"), "b").message
     assert v.literal(1).validate(1) == 1
-    fails(v.literal(1), 1.0)  # int64 literal: a float is a different value
+    assert v.literal(1).validate(1.0) == 1  # 1 and 1.0 are the same float64 number
+    fails(v.literal(1), Int64(1))  # an int64 is a different value
+    assert type(v.literal(Int64(1)).validate(1)) is Int64
     fails(v.literal(1), True)
     fails(v.literal(True), 1)
     assert v.literal(True).validate(True) is True
     fails(v.literal(False), None)
-    out = v.literal(2.0).validate(2)  # the number conversion applies to float literals
-    assert type(out) is float and out == 2.0
+    assert v.literal(2.0).validate(2) == 2.0
     assert v.literal(2.0).validate(2.0) == 2.0
     fails(v.literal(2.0), 3)
 
@@ -402,9 +404,24 @@ def test_to_json() -> None:
     }
 
 
+INT = from_type_hint(int)
+"""The hint ``int``: a whole float64 number (a JavaScript ``number``), not an int64."""
+
+
+def test_the_int_hint_is_a_whole_number() -> None:
+    assert INT.kind == "float64" and INT != v.number() and INT != v.int64()
+    for sent, back in [(20, 20), (20.0, 20), (-(2**53), -(2**53)), (Int64(7), 7)]:
+        out = INT.validate(sent)
+        assert type(out) is int and out == back
+    assert "expected integer" in fails(INT, 2.5, "n").message
+    assert "expected integer" in fails(INT, "20", "n").message
+    assert "2**53" in fails(INT, 2**60, "n").message
+    assert from_type_hint(Int64) == v.int64()
+
+
 def test_containers_accept_type_hints() -> None:
     assert v.array(str) == v.array(v.string())  # type: ignore[arg-type]
-    assert v.object({"n": int}) == v.object({"n": v.int64()})  # type: ignore[dict-item]
+    assert v.object({"n": int}) == v.object({"n": INT})  # type: ignore[dict-item]
 
 
 # --------------------------------------------------------------------------- from_type_hint
@@ -414,7 +431,7 @@ def test_containers_accept_type_hints() -> None:
     ("hint", "expected"),
     [
         (str, v.string()),
-        (int, v.int64()),
+        (int, INT),
         (float, v.number()),
         (bool, v.boolean()),
         (bytes, v.bytes()),
@@ -423,21 +440,21 @@ def test_containers_accept_type_hints() -> None:
         (Any, v.any()),
         (object, v.any()),
         (list, v.array(v.any())),
-        (list[int], v.array(v.int64())),
+        (list[int], v.array(INT)),
         (typing.List[str], v.array(v.string())),  # noqa: UP006
         (list[list[float]], v.array(v.array(v.number()))),
         (dict, v.record(v.string(), v.any())),
         (dict[str, float], v.record(v.string(), v.number())),
         (typing.Dict[str, bool], v.record(v.string(), v.boolean())),  # noqa: UP006
-        (int | None, v.union(v.int64(), v.null())),
+        (int | None, v.union(INT, v.null())),
         (Optional[str], v.union(v.string(), v.null())),  # noqa: UP045
-        (Union[int, str], v.union(v.int64(), v.string())),  # noqa: UP007
-        (str | int | None, v.union(v.string(), v.int64(), v.null())),
+        (Union[int, str], v.union(INT, v.string())),  # noqa: UP007
+        (str | int | None, v.union(v.string(), INT, v.null())),
         (Literal["a"], v.literal("a")),
         (Literal["a", "b"], v.union(v.literal("a"), v.literal("b"))),
         (Literal[1, True], v.union(v.literal(1), v.literal(True))),
         (Annotated[str, v.id("users")], v.id("users")),
-        (Annotated[int, "just a doc string"], v.int64()),
+        (Annotated[int, "just a doc string"], INT),
         (list[Annotated[str, v.id("posts")]], v.array(v.id("posts"))),
     ],
 )
@@ -449,7 +466,7 @@ def test_from_type_hint_validates() -> None:
     opt = from_type_hint(int | None)
     assert opt.validate(None) is None
     assert opt.validate(3) == 3
-    assert "expected int64 | null" in fails(opt, "x").message
+    assert "expected integer | null" in fails(opt, "x").message
     lit = from_type_hint(Literal["on", "off"])
     assert lit.validate("on") == "on"
     fails(lit, "maybe")
@@ -475,12 +492,12 @@ class Post(TypedDict, total=False):
 
 
 def test_typeddict() -> None:
-    assert from_type_hint(Author) == v.object({"name": v.string(), "age": v.optional(v.int64())})
+    assert from_type_hint(Author) == v.object({"name": v.string(), "age": v.optional(INT)})
     post = from_type_hint(Post)
     assert post == v.object(
         {
             "title": v.string(),
-            "author": v.optional(v.object({"name": v.string(), "age": v.optional(v.int64())})),
+            "author": v.optional(v.object({"name": v.string(), "age": v.optional(INT)})),
             "tags": v.optional(v.array(v.string())),
             "owner": v.optional(v.id("users")),
         }
@@ -493,7 +510,7 @@ def test_typeddict() -> None:
     }
     assert fails(post, {"author": {"name": "a"}}).path == "title"
     assert fails(post, {"title": "t", "author": {"name": 1}}).path == "author.name"
-    assert fails(post, {"title": "t", "author": {"name": "a", "age": 1.0}}).path == "author.age"
+    assert fails(post, {"title": "t", "author": {"name": "a", "age": 1.5}}).path == "author.age"
     assert fails(post, {"title": "t", "extra": 1}).path == "extra"
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from livebase.errors import BadRequestError, InvalidJsonError, InvalidValueError
 from livebase.values import (
+    Int64,
     check_value,
     decode_ts,
     dumps,
@@ -29,6 +30,7 @@ from livebase.values import (
     type_name,
     value_size,
 )
+from livebase.values.types import as_number
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -53,15 +55,21 @@ nan_floats = st.builds(
     st.integers(0, 1),
     st.integers(1, 2**52 - 1),
 )
-convex_floats = st.one_of(
+raw_floats = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0.0, -0.0, INF, -INF, NAN, -NAN, 1.0, -1.0, 5e-324, 1.7976931348623157e308]),
     nan_floats,
 )
+# float64 numbers in the form Python holds them once read back: whole ones within 2**53 as int.
+convex_floats = st.one_of(
+    raw_floats.map(as_number),
+    st.integers(-(2**53), 2**53),
+    st.sampled_from([-(2**53), 2**53, 2**53 + 2.0, -0.0, 0]),
+)
 int64s = st.one_of(
     st.integers(INT64_MIN, INT64_MAX),
     st.sampled_from([INT64_MIN, INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1, INT64_MAX]),
-)
+).map(Int64)
 field_names = st.text(
     alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=20
 ).filter(lambda s: not s.startswith("$"))
@@ -86,7 +94,8 @@ values = convex_values()
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """Identity of Convex values: int != float != bool, -0.0 != 0.0, NaN == NaN (same bits)."""
+    """Identity of Convex values: Int64 != int != float != bool, -0.0 != 0.0, NaN == NaN (same
+    bits)."""
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
@@ -102,6 +111,7 @@ def test_same_value_helper_is_strict() -> None:
     assert same_value(NAN, NAN)
     assert not same_value(0.0, -0.0)
     assert not same_value(1, 1.0)
+    assert not same_value(Int64(1), 1)
     assert not same_value(True, 1)
     assert not same_value(False, 0)
     assert not same_value([1], [1, 2])
@@ -178,7 +188,56 @@ def test_int64_wire_form(n: int) -> None:
     assert len(raw) == 8
     assert int.from_bytes(raw, "little", signed=True) == n
     back = from_wire(wire)
+    assert type(back) is Int64 and back == n
+
+
+@settings(max_examples=300)
+@given(st.integers(-(2**53), 2**53))
+def test_a_python_int_is_a_float64_number(n: int) -> None:
+    """What JavaScript and the official Python client do: an ``int`` travels as a JSON number
+    (a JS ``number``) and comes back as the same ``int``."""
+    wire = to_wire(n)
+    assert type(wire) is float and wire == n
+    assert re.search(r"[.eE]", dumps(wire))
+    back = from_wire(json.loads(dumps(wire)))
     assert type(back) is int and back == n
+
+
+@pytest.mark.parametrize("n", [2**53 + 1, -(2**53) - 1, 2**63, 10**30])
+def test_an_int_beyond_2_53_is_an_error_that_names_the_fix(n: int) -> None:
+    for attempt in (lambda: to_wire(n), lambda: to_wire({"a": [n]}), lambda: check_value(n)):
+        with pytest.raises(InvalidValueError, match=r"beyond 2\*\*53.*v\.int64\(\).*Int64"):
+            attempt()
+    if abs(n) < 2**63:
+        assert to_wire(Int64(n)) == {"$integer": b64_of(struct.pack("<q", n))}
+
+
+@pytest.mark.parametrize(
+    ("x", "back"),
+    [(2.0, 2), (-7.0, -7), (0.0, 0), (2.5, 2.5), (2.0**53, 2**53), (2.0**53 + 2, 2.0**53 + 2)],
+)
+def test_whole_float64_numbers_read_back_as_int(x: float, back: Any) -> None:
+    assert same_value(from_wire(x), back)
+    assert same_value(from_wire(to_wire(x)), back)
+
+
+def test_negative_zero_stays_a_float() -> None:
+    back = from_wire(to_wire(-0.0))
+    assert type(back) is float and bits_of(back) == bits_of(-0.0)
+
+
+def test_int64_is_an_int_that_says_so() -> None:
+    n = Int64(5)
+    assert isinstance(n, int) and n == 5 and n + 1 == 6 and type(n + 1) is int
+    assert repr(n) == "Int64(5)" and str(n) == "5" and f"{n}" == "5"
+    assert type_name(n) == "int64" and type_name(5) == "float64"
+    with pytest.raises(InvalidValueError, match="int64"):
+        Int64(2**63)
+    with pytest.raises(InvalidValueError, match="whole number"):
+        Int64(1.5)
+    import pickle
+
+    assert type(pickle.loads(pickle.dumps(n))) is Int64
 
 
 @settings(max_examples=200)
@@ -205,12 +264,13 @@ def test_bytes_wire_form(raw: bytes) -> None:
     ],
 )
 def test_integer_encodings(n: int, encoded: str) -> None:
-    assert to_wire(n) == {"$integer": encoded}
-    assert from_wire({"$integer": encoded}) == n
+    assert to_wire(Int64(n)) == {"$integer": encoded}
+    assert same_value(from_wire({"$integer": encoded}), Int64(n))
 
 
 def test_dumps_of_integer_is_exact() -> None:
-    assert dumps(to_wire(3)) == '{"$integer":"AwAAAAAAAAA="}'
+    assert dumps(to_wire(Int64(3))) == '{"$integer":"AwAAAAAAAAA="}'
+    assert dumps(to_wire(3)) == "3.0"
 
 
 @pytest.mark.parametrize(
@@ -267,16 +327,18 @@ def test_non_finite_floats_never_reach_dumps_raw() -> None:
         assert dumps(to_wire(x)).startswith('{"$float":')
 
 
-@pytest.mark.parametrize("text", ["3", "0", "-7", "12345678901234567890", "1e2", "2.0"])
-def test_json_numbers_decode_to_float(text: str) -> None:
-    back = from_wire(json.loads(text))
-    assert type(back) is float
-    assert back == float(text)
+@pytest.mark.parametrize(
+    ("text", "back"),
+    [("3", 3), ("0", 0), ("-7", -7), ("12345678901234567890", 12345678901234567890.0),
+     ("1e2", 100), ("2.0", 2), ("2.5", 2.5)],
+)  # fmt: skip
+def test_json_numbers_decode_as_float64(text: str, back: Any) -> None:
+    assert same_value(from_wire(json.loads(text)), back)
 
 
-def test_json_integer_in_structure_decodes_to_float() -> None:
+def test_json_integer_in_structure_decodes_as_float64() -> None:
     back = from_wire(loads('{"a":[1,2.5,{"$integer":"AwAAAAAAAAA="}]}'))
-    assert same_value(back, {"a": [1.0, 2.5, 3]})
+    assert same_value(back, {"a": [1, 2.5, Int64(3)]})
 
 
 def test_plain_values_pass_through() -> None:
@@ -288,13 +350,13 @@ def test_plain_values_pass_through() -> None:
 
 
 def test_bool_is_not_an_integer_on_the_wire() -> None:
-    assert dumps(to_wire([True, 1])) == '[true,{"$integer":"AQAAAAAAAAA="}]'
+    assert dumps(to_wire([True, 1, Int64(1)])) == '[true,1.0,{"$integer":"AQAAAAAAAAA="}]'
 
 
 def test_nested_structure_encoding() -> None:
-    x = {"a": [1, 2.5, b"x", None], "b": {"c": -0.0, "d": "s"}}
+    x = {"a": [Int64(1), 2.5, b"x", None, 3], "b": {"c": -0.0, "d": "s"}}
     assert to_wire(x) == {
-        "a": [{"$integer": "AQAAAAAAAAA="}, 2.5, {"$bytes": "eA=="}, None],
+        "a": [{"$integer": "AQAAAAAAAAA="}, 2.5, {"$bytes": "eA=="}, None, 3.0],
         "b": {"c": {"$float": "AAAAAAAAAIA="}, "d": "s"},
     }
     assert same_value(roundtrip(x), x)
@@ -413,8 +475,9 @@ def test_loads_rejects_malformed_json(text: str | bytes) -> None:
 
 def test_to_clean_json() -> None:
     x = {
-        "i": 5,
-        "big": INT64_MIN,
+        "i": Int64(5),
+        "n5": 5,
+        "big": Int64(INT64_MIN),
         "f": 1.5,
         "b": b"\x00\x01",
         "n": None,
@@ -424,6 +487,7 @@ def test_to_clean_json() -> None:
     }
     assert to_clean_json(x) == {
         "i": "5",
+        "n5": 5,
         "big": "-9223372036854775808",
         "f": 1.5,
         "b": "AAE=",
@@ -439,8 +503,21 @@ def test_to_clean_json() -> None:
 def test_to_clean_json_is_plain_json(x: Any) -> None:
     clean = to_clean_json(x)
     text = json.dumps(clean, allow_nan=False)  # raises if a NaN/inf slipped through
-    for number in _json_numbers(json.loads(text)):
-        assert isinstance(number, float)  # int64 never appears as a JSON number
+    _assert_int64_as_text(x, json.loads(text))
+
+
+def _assert_int64_as_text(x: Any, clean: Any) -> None:
+    """int64 is a decimal string in clean JSON; a float64 number stays a number."""
+    if isinstance(x, Int64):
+        assert clean == str(int(x))
+    elif isinstance(x, int | float) and not isinstance(x, bool):
+        assert isinstance(clean, (int, float, str))  # NaN and the infinities are text
+    elif isinstance(x, list):
+        for item, out in zip(x, clean, strict=True):
+            _assert_int64_as_text(item, out)
+    elif isinstance(x, dict):
+        for key, item in x.items():
+            _assert_int64_as_text(item, clean[key])
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -528,7 +605,7 @@ def test_wire_nesting_limit_counts_like_check_value() -> None:
         with pytest.raises(InvalidValueError, match=f"nested deeper than {levels} levels"):
             from_wire(nested_objects(levels + 1), max_depth=levels)
     special = [[{"$integer": base64.b64encode(struct.pack("<q", 5)).decode()}]]
-    assert from_wire(special, max_depth=2) == [[5]]
+    assert same_value(from_wire(special, max_depth=2), [[Int64(5)]])
     with pytest.raises(InvalidValueError, match=r"arguments: a\.b is nested deeper than 2 levels"):
         from_wire({"a": {"b": {}}}, max_depth=2, what="arguments")
 
@@ -563,9 +640,11 @@ def test_nesting_setting_is_bounded_by_the_wire_ceiling() -> None:
 
 def test_int64_range() -> None:
     for n in [INT64_MIN, INT64_MAX, 0, -1]:
-        check_value(n)
+        check_value(Int64(n))
     for n in [INT64_MAX + 1, INT64_MIN - 1, 10**40]:
         with pytest.raises(InvalidValueError, match="int64"):
+            Int64(n)
+        with pytest.raises(InvalidValueError, match=r"v\.int64"):
             check_value(n)
     with pytest.raises(InvalidValueError, match=r"a\.b\[1\]"):
         check_value({"a": {"b": [0, 2**64]}})
@@ -608,7 +687,8 @@ def test_type_names() -> None:
     assert type_name(None) == "null"
     assert type_name(True) == "boolean"
     assert type_name(False) == "boolean"
-    assert type_name(1) == "int64"
+    assert type_name(Int64(1)) == "int64"
+    assert type_name(1) == "float64"
     assert type_name(1.0) == "float64"
     assert type_name("s") == "string"
     assert type_name(b"b") == "bytes"

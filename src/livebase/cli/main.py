@@ -146,10 +146,18 @@ def _run(args: argparse.Namespace) -> int:
             'livebase run: ARGS must be a JSON object, e.g. \'{"channel": "a"}\'', file=sys.stderr
         )
         return 2
+    huge = _unsafe_integer(call_args)
+    if huge is not None:
+        print(
+            f"livebase run: {huge} is beyond 2**53, which a number (float64) cannot hold "
+            'exactly; send an int64 as {"$integer": "<base64 of 8 bytes, little-endian>"}',
+            file=sys.stderr,
+        )
+        return 2
     body = dumps(
         {
             "path": args.path,
-            "args": to_wire(_ints_as_int64(call_args)),
+            "args": to_wire(from_wire(call_args)),
             "format": "convex_encoded_json",
         }
     ).encode()
@@ -328,18 +336,19 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ints_as_int64(value: Any) -> Any:
-    """JSON given on the command line: whole numbers stay Python ints (int64) only if huge;
-    like the JS and Python clients, plain numbers are float64."""
-    if isinstance(value, bool):
+def _unsafe_integer(value: Any) -> int | None:
+    """A whole number in ARGS that a float64 cannot hold exactly (it must be sent as
+    ``{"$integer": ...}``), or None."""
+    from livebase.values.types import MAX_SAFE_INT
+
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
         return value
-    if isinstance(value, int):
-        return float(value)
-    if isinstance(value, list):
-        return [_ints_as_int64(x) for x in value]
-    if isinstance(value, dict):
-        return {k: _ints_as_int64(x) for k, x in value.items()}
-    return value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        found = _unsafe_integer(item)
+        if found is not None:
+            return found
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

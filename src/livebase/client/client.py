@@ -16,7 +16,8 @@ once. Calls made while disconnected wait for the connection; a mutation resolves
 server has pushed the state that includes it (read your writes). Actions running when the
 connection drops fail with ``ConnectionLostError``; nothing else raises because of the network.
 
-Values: ``int`` is int64, ``float`` is float64, ``bytes`` is bytes (see ``livebase.values``).
+Values: ``int`` and ``float`` are float64 numbers (a whole one comes back as an ``int``), an
+``Int64`` is an int64, ``bytes`` is bytes, as in the official clients (see ``livebase.values``).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def encode_args(args: Mapping[str, Value] | None) -> JsonObject:
 
 
 def same_value(a: Value, b: Value) -> bool:
-    """Equality that tells ``1`` (int64) from ``1.0`` and ``True``, ``-0.0`` from ``0.0``,
+    """Equality that tells ``Int64(1)`` (int64) from ``1`` and ``True``, ``-0.0`` from ``0.0``,
     and treats NaN as equal to itself."""
     if type(a) is not type(b):
         return False

@@ -51,12 +51,20 @@ class TableInfo:
         return {info.index_id: info.key_for(name, doc) for name, info in self.indexes.items()}
 
 
+VALUE_MODEL = 2
+"""1: a Python ``int`` was stored as int64. 2: it is a float64 number and int64 is declared
+(``v.int64()``, ``Int64``); opening a model-1 database migrates its documents (see
+``livebase.engine.migration``)."""
+
+
 @dataclass(frozen=True)
 class Catalog:
     tables: dict[str, TableInfo] = field(default_factory=dict)
     next_table_number: int = FIRST_TABLE_NUMBER
     next_index_id: int = 1
     schema_fingerprint: str = ""
+    value_model: int = VALUE_MODEL
+    """The number model the stored documents follow (see ``VALUE_MODEL``)."""
 
     def by_number(self, number: int) -> TableInfo | None:
         for t in self.tables.values():
@@ -106,6 +114,7 @@ class Catalog:
                 "nextTableNumber": self.next_table_number,
                 "nextIndexId": self.next_index_id,
                 "schemaFingerprint": self.schema_fingerprint,
+                "valueModel": self.value_model,
             },
             sort_keys=True,
         )
@@ -131,4 +140,5 @@ class Catalog:
             data["nextTableNumber"],
             data["nextIndexId"],
             data.get("schemaFingerprint", ""),
+            data.get("valueModel", 1),
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 from livebase.errors import InvalidQueryError
 from livebase.values.ordering import MISSING, compare_values
+from livebase.values.types import Int64
 
 UNDEFINED: Any = MISSING
 """What ``q.field`` gives for a field the row does not have (Convex's ``undefined``)."""
@@ -77,38 +78,59 @@ class FilterRow(dict[str, Any]):
     # -- arithmetic ----------------------------------------------------------------------------
 
     def add(self, a: Any, b: Any) -> Any:
-        return _number(a, "q.add") + _number(b, "q.add")
+        x, y = _number(a, "q.add"), _number(b, "q.add")
+        ints = _int64_pair(x, y)
+        return _wrapped(ints[0] + ints[1]) if ints else float(x) + float(y)
 
     def sub(self, a: Any, b: Any) -> Any:
-        return _number(a, "q.sub") - _number(b, "q.sub")
+        x, y = _number(a, "q.sub"), _number(b, "q.sub")
+        ints = _int64_pair(x, y)
+        return _wrapped(ints[0] - ints[1]) if ints else float(x) - float(y)
 
     def mul(self, a: Any, b: Any) -> Any:
-        return _number(a, "q.mul") * _number(b, "q.mul")
+        x, y = _number(a, "q.mul"), _number(b, "q.mul")
+        ints = _int64_pair(x, y)
+        return _wrapped(ints[0] * ints[1]) if ints else float(x) * float(y)
 
     def div(self, a: Any, b: Any) -> Any:
         x, y = _number(a, "q.div"), _number(b, "q.div")
-        if isinstance(x, int) and isinstance(y, int):
-            if y == 0:
+        ints = _int64_pair(x, y)
+        if ints:
+            if ints[1] == 0:
                 raise InvalidQueryError("q.div: division of an int64 by zero")
-            return _truncated(x, y)
-        if y != 0:
-            return x / y
-        if x == 0 or math.isnan(x):
+            return _wrapped(_truncated(*ints))
+        fx, fy = float(x), float(y)
+        if fy != 0:
+            return fx / fy
+        if fx == 0 or math.isnan(fx):
             return math.nan
-        return math.copysign(math.inf, x) * math.copysign(1.0, y)  # as IEEE 754 (JavaScript)
+        return math.copysign(math.inf, fx) * math.copysign(1.0, fy)  # as IEEE 754 (JavaScript)
 
     def mod(self, a: Any, b: Any) -> Any:
         x, y = _number(a, "q.mod"), _number(b, "q.mod")
-        if y == 0:
-            if isinstance(x, int) and isinstance(y, int):
+        ints = _int64_pair(x, y)
+        if ints:
+            i, j = ints
+            if j == 0:
                 raise InvalidQueryError("q.mod: modulo of an int64 by zero")
+            return Int64(i - j * _truncated(i, j))  # the sign of the dividend, as JavaScript's %
+        if y == 0:
             return math.nan
-        if isinstance(x, int) and isinstance(y, int):
-            return x - y * _truncated(x, y)  # the sign of the dividend, as JavaScript's %
         return math.fmod(x, y)  # the sign of the dividend, as JavaScript's %
 
     def neg(self, a: Any) -> Any:
-        return -_number(a, "q.neg")
+        x = _number(a, "q.neg")
+        return _wrapped(-x) if isinstance(x, Int64) else -float(x)
+
+
+def _int64_pair(x: int | float, y: int | float) -> tuple[Int64, Int64] | None:
+    """int64 arithmetic needs two int64s (Convex's rule); anything else is float64."""
+    return (x, y) if isinstance(x, Int64) and isinstance(y, Int64) else None
+
+
+def _wrapped(n: int) -> Int64:
+    """An int64 result wraps around on overflow, as Convex's (and JavaScript's BigInt.asIntN)."""
+    return Int64((n + 2**63) % 2**64 - 2**63)
 
 
 def _truncated(x: int, y: int) -> int:

@@ -2,6 +2,13 @@
 
 All of it happens in one write transaction, so a refused schema leaves nothing changed: the
 refusal lists the offending document ids and what is wrong with each.
+
+The same pass migrates documents stored under an older number model (``Catalog.value_model``).
+Under model 1 every Python ``int`` was stored as an int64; under model 2 it is a float64 number.
+So each stored int64 that a float64 holds exactly becomes a number, and then the schema's
+validators turn the fields it declares ``v.int64()`` back into int64: a document keeps what its
+numbers meant, and JavaScript clients get ``number`` where the app never asked for ``bigint``.
+An int64 beyond 2**53 stays an int64 (a float64 would lose digits).
 """
 
 from __future__ import annotations
@@ -10,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from livebase.engine.catalog import BY_CREATION_TIME, Catalog, TableInfo
+from livebase.engine.catalog import BY_CREATION_TIME, VALUE_MODEL, Catalog, TableInfo
 from livebase.engine.transaction import Write, decode_document, encode_document
 from livebase.errors import SchemaMigrationError, ValidationError
 from livebase.schema.definition import SchemaDefinition
 from livebase.storage.base import StorageWriter
+from livebase.values.types import MAX_SAFE_INT, Int64
 
 _KEY_MAX = b"\xff\xff"
 _BATCH = 512
@@ -52,7 +60,8 @@ def apply_schema(
     w: StorageWriter, catalog: Catalog, schema: SchemaDefinition, progress: Progress | None = None
 ) -> tuple[Catalog, MigrationReport]:
     report = MigrationReport()
-    if catalog.schema_fingerprint == schema.fingerprint():
+    migrating = catalog.value_model < VALUE_MODEL
+    if catalog.schema_fingerprint == schema.fingerprint() and not migrating:
         return catalog, report
     for table in schema.tables:
         if table not in catalog.tables:
@@ -64,30 +73,35 @@ def apply_schema(
     def table_name(number: int) -> str | None:
         return _name(numbered, number)
 
-    for table, definition in schema.tables.items():
-        rows = _table_rows(w, catalog, table)
+    for table in list(catalog.tables):
+        definition = schema.tables.get(table)
+        validator = definition.document if definition and schema.schema_validation else None
+        if validator is None and not migrating:
+            continue
         info = catalog.tables[table]
-        if definition.document is not None and schema.schema_validation:
-            rewritten = False
-            for done, (_, text) in enumerate(rows, 1):
-                doc = decode_document(text)
-                fields = {k: v for k, v in doc.items() if not k.startswith("_")}
+        rows = _table_rows(w, catalog, table)
+        for done, (_, text) in enumerate(rows, 1):
+            doc = decode_document(text)
+            fields = {k: v for k, v in doc.items() if not k.startswith("_")}
+            if migrating:
+                fields = as_float64_numbers(fields)
+            report.documents_checked += 1
+            if validator is not None:
                 try:
-                    normal = definition.document.validate(fields, "", table_name)
+                    fields = validator.validate(fields, "", table_name)
                 except ValidationError as exc:
                     problems.append(f"{table} {doc['_id']}: {exc.message}")
                     continue
-                finally:
-                    report.documents_checked += 1
-                new_doc = {"_id": doc["_id"], "_creationTime": doc["_creationTime"], **normal}
-                new_text = encode_document(new_doc)
-                if not problems and new_text != text:
-                    report.rewrites.append(_rewrite(w, info, doc, new_doc, new_text))
-                    rewritten = True
-                if progress and done % 1000 == 0:
-                    progress(f"checking {table}", done, len(rows))
-            if rewritten:
-                rows = _table_rows(w, catalog, table)
+            new_doc = {"_id": doc["_id"], "_creationTime": doc["_creationTime"], **fields}
+            new_text = encode_document(new_doc)
+            if not problems and new_text != text:
+                report.rewrites.append(_rewrite(w, info, doc, new_doc, new_text))
+            if progress and done % 1000 == 0:
+                progress(f"checking {table}", done, len(rows))
+
+    for table, definition in schema.tables.items():
+        backfill: list[tuple[str, str]] | None = None  # read once, if an index needs a backfill
+        info = catalog.tables[table]
         for name, existing in list(info.indexes.items()):
             if name in ("by_id", BY_CREATION_TIME):
                 continue
@@ -100,11 +114,13 @@ def apply_schema(
                 continue
             catalog = catalog.with_index(table, name, index_fields)
             index = catalog.tables[table].indexes[name]
-            for done, (_, text) in enumerate(rows, 1):
+            if backfill is None:
+                backfill = _table_rows(w, catalog, table)
+            for done, (_, text) in enumerate(backfill, 1):
                 doc = decode_document(text)
                 w.put_index_entry(index.index_id, index.key_for(name, doc), doc["_id"])
-                if progress and (done % 1000 == 0 or done == len(rows)):
-                    progress(f"backfilling {table}.{name}", done, len(rows))
+                if progress and (done % 1000 == 0 or done == len(backfill)):
+                    progress(f"backfilling {table}.{name}", done, len(backfill))
             report.indexes_added.append(f"{table}.{name}")
     for table, info in catalog.tables.items():
         if table in schema.tables:
@@ -123,7 +139,22 @@ def apply_schema(
             f"the schema does not match {len(problems)} existing document(s); nothing was "
             f"changed. Fix the documents or widen the schema:\n  {listed}{more}"
         )
-    return replace(catalog, schema_fingerprint=schema.fingerprint()), report
+    return (
+        replace(catalog, schema_fingerprint=schema.fingerprint(), value_model=VALUE_MODEL),
+        report,
+    )
+
+
+def as_float64_numbers(value: Any) -> Any:
+    """``value`` with every int64 that a float64 holds exactly turned into a number (model 1 ->
+    model 2, before the schema's validators turn declared int64 fields back)."""
+    if isinstance(value, Int64):
+        return int(value) if -MAX_SAFE_INT <= value <= MAX_SAFE_INT else value
+    if isinstance(value, list):
+        return [as_float64_numbers(x) for x in value]
+    if isinstance(value, dict):
+        return {k: as_float64_numbers(x) for k, x in value.items()}
+    return value
 
 
 def _rewrite(

@@ -16,6 +16,8 @@ from livebase.engine.filters import FilterRow
 from livebase.engine.transaction import Document, Transaction, decode_document
 from livebase.errors import InvalidCursorError, InvalidQueryError
 from livebase.values.ordering import encode_key, prefix_successor
+from livebase.values.types import Int64
+from livebase.values.validators import is_int64_field
 
 _BATCH = 64
 _MAX_BATCH = 1024
@@ -26,9 +28,12 @@ class IndexRange:
     """Built by the lambda given to ``with_index``: ``eq``s on leading fields, then one lower
     bound (``gt``/``gte``) and one upper bound (``lt``/``lte``) on the next field."""
 
-    def __init__(self, index_name: str, fields: tuple[str, ...]) -> None:
+    def __init__(
+        self, index_name: str, fields: tuple[str, ...], int64_fields: frozenset[str] = frozenset()
+    ) -> None:
         self._index = index_name
         self._fields = fields
+        self._int64_fields = int64_fields
         self._prefix: list[Any] = []
         self._range_field: str | None = None
         self._lower: tuple[Any, bool] | None = None  # (value, inclusive)
@@ -50,9 +55,16 @@ class IndexRange:
                 f"the next field must be {expected!r}"
             )
 
+    def _typed(self, field: str, value: Any) -> Any:
+        """A plain ``int`` compared with a field the schema declares ``v.int64()`` means that
+        int64 (``q.eq("count", 5)`` finds ``Int64(5)``), as the field's own writes do."""
+        if field in self._int64_fields and type(value) is int:
+            return Int64(value)
+        return value
+
     def eq(self, field: str, value: Any) -> IndexRange:
         self._next_field(field, "eq")
-        self._prefix.append(value)
+        self._prefix.append(self._typed(field, value))
         return self
 
     def _bound(self, field: str, value: Any, op: str, lower: bool, inclusive: bool) -> IndexRange:
@@ -63,7 +75,7 @@ class IndexRange:
             raise InvalidQueryError(
                 f"index {self._index!r}: two {'lower' if lower else 'upper'} bounds on {field!r}"
             )
-        setattr(self, slot, (value, inclusive))
+        setattr(self, slot, (self._typed(field, value), inclusive))
         return self
 
     def gt(self, field: str, value: Any) -> IndexRange:
@@ -111,7 +123,7 @@ class Query:
         self, name: str, build: Callable[[IndexRange], IndexRange] | None = None
     ) -> Query:
         fields = self._index_fields(name)
-        rng = IndexRange(name, fields)
+        rng = IndexRange(name, fields, self._declared_int64(fields))
         if build is not None:
             built = build(rng)
             if not isinstance(built, IndexRange):
@@ -133,6 +145,12 @@ class Query:
             raise InvalidQueryError(f"order must be 'asc' or 'desc', got {direction!r}")
         self._desc = direction == "desc"
         return self
+
+    def _declared_int64(self, fields: tuple[str, ...]) -> frozenset[str]:
+        definition = self._tx.schema.tables.get(self._table)
+        if definition is None or definition.document is None:
+            return frozenset()
+        return frozenset(f for f in fields if is_int64_field(definition.document, f))
 
     def _index_fields(self, name: str) -> tuple[str, ...]:
         if name == BY_CREATION_TIME:

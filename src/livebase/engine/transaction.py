@@ -415,12 +415,16 @@ class Transaction:
         return info, old
 
     def _validated(self, table: str, fields: Document) -> Document:
+        definition = self.schema.tables.get(table)
+        validated = not (
+            definition is None or definition.document is None or not self.schema.schema_validation
+        )
         try:
-            check_value(fields, table, max_depth=self.limits.max_nesting)
+            # Ints beyond 2**53 wait for the schema: the fields it declares v.int64() take them.
+            check_value(fields, table, max_depth=self.limits.max_nesting, big_ints=validated)
         except InvalidValueError as exc:
             raise ValidationError(exc.message, code="SchemaValidationError") from None
-        definition = self.schema.tables.get(table)
-        if definition is None or definition.document is None or not self.schema.schema_validation:
+        if definition is None or definition.document is None or not validated:
             return fields
         try:
             result: Document = definition.document.validate(fields, "", self.table_name_of)

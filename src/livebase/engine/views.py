@@ -16,6 +16,7 @@ from livebase.engine.catalog import BY_ID, Catalog
 from livebase.schema.definition import SchemaDefinition
 from livebase.storage.base import StorageReader, StorageWriter
 from livebase.storage.views import ColumnKind, ViewColumn, ViewDefinition
+from livebase.values.types import Int64
 from livebase.values.validators import Validator, _Literal, _Optional, _Union
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _kinds(validator: Validator) -> set[ColumnKind | None]:
         value = validator.value
         if isinstance(value, bool):
             return {ColumnKind.BOOLEAN}
-        if isinstance(value, int):
+        if isinstance(value, Int64):
             return {ColumnKind.INT64}
         return {ColumnKind.FLOAT if isinstance(value, float) else ColumnKind.TEXT}
     if validator.kind == "null":

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from livebase.errors import InvalidValueError
-from livebase.values.types import Value, is_special_float
+from livebase.values.types import Int64, Value, as_number, is_special_float
 from livebase.values.wire import from_wire, to_wire
 
 
@@ -22,8 +22,10 @@ def to_export(value: Value) -> Any:
     """A Python value -> the export JSON structure (``orjson`` writes floats with a point)."""
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, Int64):
+        return int(value)
     if isinstance(value, int):
-        return value
+        return to_wire(value)  # a float64: written with a decimal point
     if isinstance(value, float):
         return to_wire(value) if is_special_float(value) else value
     if isinstance(value, bytes):
@@ -36,18 +38,18 @@ def to_export(value: Value) -> Any:
 
 
 def from_export(data: Any, path: str = "") -> Value:
-    """An export JSON structure -> a Python value: JSON integers are int64, other numbers
-    float64; the ``$``-forms as in Convex encoded JSON."""
+    """An export JSON structure -> a Python value: JSON integers are int64 (``Int64``), other
+    numbers float64 (an ``int`` when whole); the ``$``-forms as in Convex encoded JSON."""
     if isinstance(data, bool) or data is None or isinstance(data, str):
         return data
     if isinstance(data, int):
         if not -(1 << 63) <= data < (1 << 63):
             raise InvalidValueError(f"{path or 'value'}: integer {data} does not fit in int64")
-        return data
+        return Int64(data)
     if isinstance(data, float):
         if not math.isfinite(data):
             raise InvalidValueError(f"{path or 'value'}: number out of range")
-        return data
+        return as_number(data)
     if isinstance(data, list):
         return [from_export(x, f"{path}[{i}]") for i, x in enumerate(data)]
     if isinstance(data, dict):

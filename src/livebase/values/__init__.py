@@ -2,7 +2,7 @@
 
 from livebase.values.ids import id_table_number, make_id
 from livebase.values.ordering import MISSING, compare_values, encode_key, prefix_successor
-from livebase.values.types import Value, check_value, type_name, value_size
+from livebase.values.types import Int64, Value, check_value, type_name, value_size
 from livebase.values.wire import (
     decode_ts,
     dumps,
@@ -15,6 +15,7 @@ from livebase.values.wire import (
 
 __all__ = [
     "MISSING",
+    "Int64",
     "Value",
     "check_value",
     "compare_values",

@@ -1,9 +1,10 @@
 """Convex's cross-type value order and the order-preserving byte encoding of index keys.
 
-Order: (missing) < null < int64 < float64 < boolean < string < bytes < array < object. Numbers
-compare numerically within their own type only; float64 uses the IEEE total order
-(-NaN < -inf < … < -0 < +0 < … < +inf < +NaN). Strings compare by code point, bytes by byte,
-arrays and objects lexicographically (objects as their list of (key, value) pairs in key order).
+Order: (missing) < null < int64 (``Int64``) < float64 (``int`` and ``float``) < boolean < string
+< bytes < array < object. Numbers compare numerically within their own type only; float64 uses
+the IEEE total order (-NaN < -inf < … < -0 < +0 < … < +inf < +NaN). Strings compare by code
+point, bytes by byte, arrays and objects lexicographically (objects as their list of (key, value)
+pairs in key order).
 
 ``encode_key`` turns a tuple of values into bytes whose ``bytes`` order equals that value order, and
 every encoded value is prefix-free (self-delimiting), so ``prefix + b"\\xff"`` bounds all keys that
@@ -16,7 +17,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from livebase.values.types import Value
+from livebase.values.types import Int64, Value
 
 MISSING: Any = object()
 """Stands for an absent field in an index key; sorts before null (Convex's ``undefined``)."""
@@ -53,6 +54,9 @@ def _encode_into(out: bytearray, value: Any) -> None:
         out.append(_TAG_FLOAT)
         out += struct.pack(">Q", _float_bits(value))
     elif kind is int:
+        out.append(_TAG_FLOAT)  # a Python int is a float64 number
+        out += struct.pack(">Q", _float_bits(float(value)))
+    elif kind is Int64:
         out.append(_TAG_INT)
         out += struct.pack(">Q", value + (1 << 63))
     elif value is MISSING:
@@ -101,9 +105,9 @@ def _rank(value: Any) -> int:
         return 1
     if isinstance(value, bool):
         return 4
-    if isinstance(value, int):
+    if isinstance(value, Int64):
         return 2
-    if isinstance(value, float):
+    if isinstance(value, (int, float)):
         return 3
     if isinstance(value, str):
         return 5
@@ -121,10 +125,10 @@ def compare_values(a: Value, b: Value) -> int:
         return -1 if ra < rb else 1
     if ra <= 1:
         return 0
-    if isinstance(a, float) and isinstance(b, float):
+    if ra == 3:
         # The IEEE total order on the raw bits, exactly as encode_key orders floats (NaNs with
         # different payloads are different values and must not compare equal).
-        ka, kb = _float_bits(a), _float_bits(b)
+        ka, kb = _float_bits(float(a)), _float_bits(float(b))  # type: ignore[arg-type]
         return (ka > kb) - (ka < kb)
     if isinstance(a, list) and isinstance(b, list):
         for x, y in zip(a, b, strict=False):

@@ -1,10 +1,17 @@
-"""The Convex value model in Python, and the one rule that maps Python numbers onto it.
+"""The Convex value model in Python, and the rule that maps Python numbers onto it.
 
-The rule: a Python ``int`` is a Convex **int64**; a Python ``float`` is a Convex **float64**.
-``bool`` is boolean (checked before ``int``, since ``bool`` subclasses ``int``). ``None`` is null,
-``str`` is string, ``bytes`` is bytes, ``list`` is array and ``dict`` with ``str`` keys is object.
-Nothing else is a value. ``v.number()`` additionally accepts an ``int`` and stores it as a float
-(see ``livebase.values.validators``); that is the only implicit conversion anywhere.
+The rule is the one JavaScript and the official Python client follow: a number is a Convex
+**float64** (a JavaScript ``number``), whether Python holds it as an ``int`` or a ``float``; a
+Convex **int64** (a JavaScript ``bigint``) is an ``Int64``, an ``int`` subclass, and only where the
+app says so (``v.int64()`` in a validator or the schema, or ``Int64(n)`` written by hand). Read
+back, a float64 that is a whole number (of at most 2**53 in magnitude, and not -0.0) is an ``int``
+and any other float64 a ``float``, so ``{"n": 2}`` comes back as ``2``, not ``2.0``.
+
+An ``int`` beyond 2**53 in magnitude is not a value: float64 cannot hold it exactly, and losing
+digits silently is worse than an error that names the fix (declare the field ``v.int64()`` or wrap
+the number in ``Int64``). ``bool`` is boolean (checked before ``int``, since ``bool`` subclasses
+``int``). ``None`` is null, ``str`` is string, ``bytes`` is bytes, ``list`` is array and ``dict``
+with ``str`` keys is object. Nothing else is a value.
 """
 
 from __future__ import annotations
@@ -24,6 +31,54 @@ MAX_WIRE_NESTING = 64
 """Convex's limit for any value (arguments, results), and the highest ``LIVEBASE_MAX_NESTING``
 may be set to: every recursive walk of a value stays far below Python's recursion limit."""
 MAX_FIELD_NAME_LEN = 1024
+MAX_SAFE_INT = 2**53
+"""The largest magnitude a float64 holds every whole number up to (JavaScript's safe range)."""
+
+
+class Int64(int):
+    """A Convex int64 (a JavaScript ``bigint``): ``Int64(5)`` travels as ``{"$integer": ...}``.
+
+    It is an ``int`` and behaves as one; arithmetic gives plain ``int`` results, which are
+    float64 numbers again unless a ``v.int64()`` validator takes them."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: object = 0) -> Int64:
+        if isinstance(value, float) and not value.is_integer():
+            raise InvalidValueError(f"Int64 takes a whole number, got {value!r}")
+        number: Int64 = int.__new__(cls, value)  # type: ignore[call-overload]
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise InvalidValueError(f"integer {int(number)} does not fit in int64")
+        return number
+
+    def __repr__(self) -> str:
+        return f"Int64({int(self)})"
+
+    __str__ = int.__repr__
+
+    def __reduce__(self) -> tuple[type[Int64], tuple[int]]:
+        return (Int64, (int(self),))
+
+
+def beyond_float64(value: int, path: str = "") -> InvalidValueError:
+    """The error for a plain ``int`` that float64 cannot hold exactly."""
+    where = f" at {path}" if path else ""
+    return InvalidValueError(
+        f"integer {value}{where} is beyond 2**53: a JavaScript number (float64) cannot hold it "
+        "exactly. Declare the field v.int64() in the validator or schema, or wrap the number "
+        "as livebase.Int64(n)"
+    )
+
+
+def as_number(x: float) -> int | float:
+    """The Python form of a float64 read back: a whole number within 2**53 as ``int``."""
+    if x.is_integer() and -MAX_SAFE_INT <= x <= MAX_SAFE_INT and (x != 0.0 or _positive(x)):
+        return int(x)
+    return x
+
+
+def _positive(x: float) -> bool:
+    return math.copysign(1.0, x) > 0
 
 
 def type_name(value: object) -> str:
@@ -32,8 +87,10 @@ def type_name(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int):
+    if isinstance(value, Int64):
         return "int64"
+    if isinstance(value, int):
+        return "float64"
     if isinstance(value, float):
         return "float64"
     if isinstance(value, str):
@@ -66,15 +123,27 @@ def check_string(s: str, path: str) -> None:
 
 
 def check_value(
-    value: object, path: str = "", depth: int = 0, max_depth: int = MAX_NESTING
+    value: object,
+    path: str = "",
+    depth: int = 0,
+    max_depth: int = MAX_NESTING,
+    *,
+    big_ints: bool = False,
 ) -> None:
     """Raise ``InvalidValueError`` unless ``value`` is a Convex value nested ``max_depth`` deep
-    at most."""
+    at most. ``big_ints=True`` lets plain ints beyond 2**53 (within int64) through, for a value
+    that a validator checks next (it turns the ones it declares int64 into ``Int64``)."""
     if value is None or isinstance(value, (bool, float, bytes)):
         return
-    if isinstance(value, int):
+    if isinstance(value, Int64):
         if not INT64_MIN <= value <= INT64_MAX:
             raise InvalidValueError(f"integer at {path or 'top level'} does not fit in int64")
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT and not (
+            big_ints and INT64_MIN <= value <= INT64_MAX
+        ):
+            raise beyond_float64(value, path or "top level")
         return
     if isinstance(value, str):
         check_string(value, path)
@@ -86,11 +155,12 @@ def check_value(
             )
         if isinstance(value, list):
             for i, item in enumerate(value):
-                check_value(item, f"{path}[{i}]", depth + 1, max_depth)
+                check_value(item, f"{path}[{i}]", depth + 1, max_depth, big_ints=big_ints)
         else:
             for key, item in value.items():
                 check_field_name(key, path)
-                check_value(item, f"{path}.{key}" if path else key, depth + 1, max_depth)
+                sub = f"{path}.{key}" if path else key
+                check_value(item, sub, depth + 1, max_depth, big_ints=big_ints)
         return
     raise InvalidValueError(f"{type_name(value)} at {path or 'top level'} cannot be stored or sent")
 

@@ -1,9 +1,12 @@
 """Validators (``v.string()``, ``v.object({...})`` …) and their derivation from type hints.
 
-A validator checks a value and returns it, possibly normalised: ``v.number()`` turns a Python
-``int`` into a ``float`` (the one implicit number conversion; see ``livebase.values.types``).
+A validator checks a value and returns it, possibly normalised. Numbers follow the rule of
+``livebase.values.types``: ``v.number()`` takes any number (``int`` or ``float``; an ``Int64``
+that float64 holds exactly becomes an ``int``), ``v.int64()`` takes a whole number and returns it
+as an ``Int64`` (so a Python ``5`` or a JavaScript ``5`` sent to it is stored as int64), and the
+type hint ``int`` means a whole float64 number (a JavaScript ``number`` with no fraction).
 Errors name the field path and the expected type, e.g.
-``messages.body: expected string, got int64``.
+``messages.body: expected string, got float64``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,17 @@ from typing import Any
 
 from livebase.errors import InvalidIdError, ValidationError
 from livebase.values.ids import id_table_number
-from livebase.values.types import Value, check_value, type_name
-
-_MAX_EXACT_FLOAT_INT = 2**53
+from livebase.values.types import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_SAFE_INT,
+    Int64,
+    Value,
+    as_number,
+    beyond_float64,
+    check_value,
+    type_name,
+)
 
 
 class Validator:
@@ -86,32 +97,45 @@ class _Number(Validator):
 
     def validate(self, value: Any, path: str = "", ctx: IdContext | None = None) -> Any:
         if isinstance(value, float):
-            return value
+            return as_number(value)
         if isinstance(value, int) and not isinstance(value, bool):
-            if abs(value) > _MAX_EXACT_FLOAT_INT:
-                raise ValidationError(
-                    f"{path or 'value'}: int {value} cannot be stored exactly as float64",
-                    path=path,
-                )
-            return float(value)
+            if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+                raise ValidationError(str(beyond_float64(value, path or "value")), path=path)
+            return int(value)
         raise self._fail(value, path)
+
+
+class _Integer(_Number):
+    """The type hint ``int``: a float64 that is a whole number, given to the function as an
+    ``int`` (a JavaScript ``20`` is ``20``)."""
+
+    def describe(self) -> str:
+        return "integer"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "float64", "integer": True}
+
+    def validate(self, value: Any, path: str = "", ctx: IdContext | None = None) -> Any:
+        if isinstance(value, float):
+            if not value.is_integer() or abs(value) > MAX_SAFE_INT:
+                raise self._fail(value, path)
+            return int(value)
+        return super().validate(value, path, ctx)
 
 
 class _Int64(Validator):
     kind = "int64"
 
     def validate(self, value: Any, path: str = "", ctx: IdContext | None = None) -> Any:
+        if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_SAFE_INT:
+            value = int(value)
         if isinstance(value, int) and not isinstance(value, bool):
-            check_value(value, path)
-            return value
-        err = self._fail(value, path)
-        if isinstance(value, float) and value.is_integer():
-            err.message += (
-                ' (JSON numbers are float64; send int64 as {"$integer": ...}, e.g. '
-                "ConvexInt64(n) in the Python client or a bigint in JS)"
-            )
-            err.args = (err.message,)
-        raise err
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise ValidationError(
+                    f"{path or 'value'}: integer {value} does not fit in int64", path=path
+                )
+            return value if type(value) is Int64 else Int64(value)
+        raise self._fail(value, path)
 
 
 class _Id(Validator):
@@ -168,10 +192,15 @@ class _Literal(Validator):
         return {"type": "literal", "value": repr(self.value)}
 
     def validate(self, value: Any, path: str = "", ctx: IdContext | None = None) -> Any:
-        if type(value) is type(self.value) and value == self.value:
-            return value
-        if isinstance(self.value, float) and isinstance(value, int) and value == self.value:
-            return float(value)
+        expected = self.value
+        if isinstance(expected, bool) or not isinstance(expected, int | float):
+            if type(value) is type(expected) and value == expected:
+                return value
+        elif isinstance(value, int | float) and not isinstance(value, bool) and value == expected:
+            if isinstance(expected, Int64):
+                return Int64(value)
+            if not isinstance(value, Int64):
+                return value
         raise self._fail(value, path)
 
 
@@ -292,12 +321,27 @@ class _Union(Validator):
         return {"type": "union", "value": [m.to_json() for m in self.members]}
 
     def validate(self, value: Any, path: str = "", ctx: IdContext | None = None) -> Any:
-        for member in self.members:
+        members = self.members
+        if isinstance(value, Int64):  # an explicit int64 matches v.int64() before v.number()
+            members = tuple(sorted(members, key=lambda m: m.kind != "int64"))
+        for member in members:
             try:
                 return member.validate(value, path, ctx)
             except ValidationError:
                 continue
         raise self._fail(value, path)
+
+
+def is_int64_field(document: Validator, path: str) -> bool:
+    """Whether the document validator declares the (dotted) field ``path`` exactly ``v.int64()``
+    (optional or not)."""
+    validator: Validator | None = document
+    for name in path.split("."):
+        fields = getattr(validator, "fields", None) if isinstance(validator, _Object) else None
+        validator = fields.get(name) if fields else None
+        if isinstance(validator, _Optional):
+            validator = validator.inner
+    return isinstance(validator, _Int64)
 
 
 def _coerce(x: Any) -> Validator:
@@ -374,7 +418,8 @@ def from_type_hint(hint: Any) -> Validator:
         return v.null()
     simple: dict[Any, Callable[[], Validator]] = {
         str: v.string,
-        int: v.int64,
+        int: _Integer,
+        Int64: v.int64,
         float: v.number,
         bool: v.boolean,
         bytes: v.bytes,

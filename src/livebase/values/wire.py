@@ -1,9 +1,11 @@
 """Convex encoded JSON (``format: convex_encoded_json``), clean JSON export, and timestamps.
 
-Encoded JSON is lossless: int64 travels as ``{"$integer": base64(8 bytes LE)}``, bytes as
-``{"$bytes": base64}``, and the float64 values JSON cannot carry (NaN, ±inf, -0) as
+Encoded JSON is lossless: int64 (``Int64``) travels as ``{"$integer": base64(8 bytes LE)}``, bytes
+as ``{"$bytes": base64}``, and the float64 values JSON cannot carry (NaN, ±inf, -0) as
 ``{"$float": base64(8 bytes LE)}``. Every plain JSON number is a float64 and is always written with
-a decimal point or exponent, because the official Python HTTP client rejects JSON integers.
+a decimal point or exponent, because the official Python HTTP client rejects JSON integers. A
+Python ``int`` is written as a float64 (and refused beyond 2**53); a float64 read back is an
+``int`` when it is a whole number (see ``livebase.values.types``).
 
 Nesting contract: no input, however deep, makes ``from_wire``, ``to_wire`` or ``to_clean_json``
 raise ``RecursionError``. Each walks at most ``max_depth`` levels of arrays and objects (the
@@ -31,8 +33,12 @@ from livebase.errors import InvalidJsonError, InvalidValueError
 from livebase.values.types import (
     INT64_MAX,
     INT64_MIN,
+    MAX_SAFE_INT,
     MAX_WIRE_NESTING,
+    Int64,
     Value,
+    as_number,
+    beyond_float64,
     check_field_name,
     is_special_float,
 )
@@ -52,10 +58,14 @@ def to_wire(value: Value, *, max_depth: int = MAX_WIRE_NESTING, _depth: int = 0)
     anything that is not a Convex value or is nested more than ``max_depth`` levels."""
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, int):
+    if isinstance(value, Int64):
         if not INT64_MIN <= value <= INT64_MAX:
             raise InvalidValueError(f"integer {value} does not fit in int64")
         return {"$integer": base64.b64encode(struct.pack("<q", value)).decode("ascii")}
+    if isinstance(value, int):
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            raise beyond_float64(value)
+        return float(value)
     if isinstance(value, float):
         if is_special_float(value):
             return {"$float": base64.b64encode(struct.pack("<d", value)).decode("ascii")}
@@ -84,7 +94,8 @@ def _b64(text: object, what: str) -> bytes:
 def from_wire(
     data: Any, path: str = "", *, max_depth: int = MAX_WIRE_NESTING, what: str = "value"
 ) -> Value:
-    """JSON structure in Convex encoded JSON -> Python value. JSON numbers become floats.
+    """JSON structure in Convex encoded JSON -> Python value. JSON numbers are float64: whole
+    ones come back as ``int``, others as ``float``; ``{"$integer": ...}`` is an ``Int64``.
 
     ``InvalidValueError`` (never ``RecursionError``) for anything that is not a Convex value or
     holds arrays/objects nested more than ``max_depth`` levels; ``what`` names the value in that
@@ -102,7 +113,7 @@ def _from_wire(data: Any, path: str, max_depth: int, depth: int, what: str) -> V
             x = math.inf
         if not math.isfinite(x):
             raise InvalidValueError(f"JSON number at {path or 'top level'} is out of range")
-        return x
+        return as_number(x)
     if isinstance(data, list):
         if depth >= max_depth:
             raise too_deep(max_depth, path, what)
@@ -115,7 +126,7 @@ def _from_wire(data: Any, path: str, max_depth: int, depth: int, what: str) -> V
                 raw = _b64(inner, "$integer")
                 if len(raw) != 8:
                     raise InvalidValueError(f"$integer at {path or 'top level'} must be 8 bytes")
-                return int(struct.unpack("<q", raw)[0])
+                return Int64(struct.unpack("<q", raw)[0])
             if key == "$float":
                 raw = _b64(inner, "$float")
                 if len(raw) != 8:
@@ -164,8 +175,10 @@ def to_clean_json(value: Value, *, max_depth: int = MAX_WIRE_NESTING, _depth: in
     """The lossy ``format: json`` export: int64 as a decimal string, bytes as base64 text."""
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, int):
+    if isinstance(value, Int64):
         return str(value)
+    if isinstance(value, int):
+        return float(value)  # written as 3.0, as the encoded form does
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
