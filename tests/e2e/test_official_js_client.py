@@ -75,12 +75,22 @@ def test_query_lists_the_sent_message(scenario: dict[str, Any]) -> None:
     assert doc["_creationTime"] > 1.6e12  # milliseconds since the epoch, as in Convex
 
 
-def test_query_with_bigint_limit(scenario: dict[str, Any]) -> None:
+def test_query_with_a_number_limit(scenario: dict[str, Any]) -> None:
+    # `limit: int | None`: the hint `int` is a whole float64, which a JS number is.
     assert scenario["queryWithLimit"] == {"length": 1}
 
 
-def test_count_is_a_bigint(scenario: dict[str, Any]) -> None:
-    assert scenario["count"] == {"value": "1", "type": "bigint"}
+def test_fractional_limit_is_refused_naming_the_argument(scenario: dict[str, Any]) -> None:
+    got = scenario["queryWithFractionalLimit"]
+    assert got["isError"] is True and got["isConvexError"] is False, got
+    assert "ArgumentValidationError" in got["message"], got
+    assert "limit: expected integer" in got["message"], got
+
+
+def test_count_is_a_number(scenario: dict[str, Any]) -> None:
+    # len(rows) is a float64: a JS number, which JSON.stringify and `+ 1` take (a bigint would
+    # have been printed as the string "1", and both of those would have thrown).
+    assert scenario["count"] == {"value": 1, "type": "number", "json": '{"n":1}', "plusOne": 2}
 
 
 def test_bigint_round_trip(scenario: dict[str, Any]) -> None:
@@ -137,15 +147,15 @@ def test_special_floats_round_trip(scenario: dict[str, Any]) -> None:
 
 def test_action(scenario: dict[str, Any]) -> None:
     got = scenario["action"]
-    assert got["types"] == {"id": "string", "count": "bigint"}
-    assert got["value"]["count"] == "2"
+    assert got["types"] == {"id": "string", "count": "number"}
+    assert got["value"]["count"] == 2
     assert got["value"]["id"] != scenario["mutation"]["value"]
 
 
 def test_consistent_query(scenario: dict[str, Any]) -> None:
     got = scenario["consistentQuery"]
-    assert got["countType"] == "bigint"
-    assert got["count"] == "2"
+    assert got["countType"] == "number"
+    assert got["count"] == 2
     assert got["listLength"] == 2
     assert sorted(got["bodies"]) == ["LOUD NOISES", "hello from js"]
 
@@ -183,8 +193,8 @@ def test_internal_function_needs_admin_auth(scenario: dict[str, Any]) -> None:
     assert denied["isConvexError"] is False
     assert "FunctionNotFound" in denied["message"], denied
     allowed = scenario["internalWithAdmin"]
-    assert allowed["type"] == "bigint"
-    assert int(allowed["value"]) >= 2  # at least the two messages of this scenario
+    assert allowed["type"] == "number"  # len(rows)
+    assert allowed["value"] >= 2  # at least the two messages of this scenario
 
 
 def test_log_lines_reach_the_client_logger(scenario: dict[str, Any]) -> None:

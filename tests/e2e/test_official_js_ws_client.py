@@ -92,8 +92,13 @@ def test_subscribe_then_another_client_mutates(
     assert after[0]["body"] == "from B"
     assert after[0]["channel"] == channel
     assert result["ownMutationVisibleOnResolve"] is True
-    assert result["count"] == "2"
-    assert result["action"]["count"] == "3"
+    # len(rows) is a float64: a JS number (bigints would have been printed as strings).
+    assert result["count"] == 2
+    assert result["countType"] == "number"
+    assert result["countJson"] == '{"count":2}'
+    assert result["countPlusOne"] == 3
+    assert result["action"]["count"] == 3
+    assert result["actionCountType"] == "number"
     assert result["convexError"]["isConvexError"] is True
     assert result["convexError"]["data"] == {"code": "EmptyMessage", "channel": channel}
 

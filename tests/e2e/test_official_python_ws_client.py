@@ -5,8 +5,11 @@ a misbehaving server would hang the test process. Each scenario therefore runs i
 (``tests/clients/py/ws_scenario.py``) with a timeout; it prints one ``@@ {json}`` line per step.
 
 Facts about the client the assertions rely on (reference §8): Python ``int`` arguments are sent as
-float64 (``3`` arrives as ``3.0``), ``ConvexInt64`` as ``$integer``; a ConvexError raises
-``convex.ConvexError(message, data)``, any other function error a plain ``Exception``.
+float64 (``3`` arrives as ``3.0``), ``ConvexInt64`` as ``$integer``; every float64 in a result is a
+Python ``float`` and every int64 a ``ConvexInt64``; a ConvexError raises
+``convex.ConvexError(message, data)``, any other function error a plain ``Exception``. Livebase's
+number contract (docs/functions.md, "Numbers"): a function's Python ``int`` (``len(rows)``) is a
+float64, so this client gets a ``float``; only ``Int64`` values are ``ConvexInt64``.
 """
 
 from __future__ import annotations
@@ -107,11 +110,14 @@ def test_query_mutation_action_and_values(chat_server: ChatServer, channel: str)
     assert docs[0]["_id"] == message_id
     assert docs[0]["body"] == "hello"
     assert docs[0]["author"] == "py"
-    assert _ok(steps, "count") == {"int64": "1"}
+    # messages:count returns len(rows): a float64 (printable() keeps a float a float, and shows
+    # a ConvexInt64 as {"int64": ...}).
+    count = _ok(steps, "count")
+    assert isinstance(count, float) and count == 1.0
 
     shouted = _ok(steps, "action")
     assert isinstance(shouted["id"], str)
-    assert shouted["count"] == {"int64": "2"}
+    assert isinstance(shouted["count"], float) and shouted["count"] == 2.0
     assert _ok(steps, "action_sum") == 3.5
 
     assert _ok(steps, "echo_int64") == {"int64": str(2**62 + 5)}
@@ -135,7 +141,8 @@ def test_query_mutation_action_and_values(chat_server: ChatServer, channel: str)
     assert plain["message"] != ""
     assert BUG_TEXT not in plain["message"]  # redacted, as over HTTP
 
-    assert _ok(steps, "count_after_errors") == {"int64": "2"}
+    after = _ok(steps, "count_after_errors")
+    assert isinstance(after, float) and after == 2.0
 
 
 def test_convex_error_from_a_mutation(chat_server: ChatServer, channel: str) -> None:
@@ -152,6 +159,6 @@ def test_admin_auth_reaches_internal_functions(chat_server: ChatServer, channel:
     assert "error" in denied, f"an internal query must not run without admin auth: {denied}"
     assert denied["isConvexError"] is False
     total = _ok(steps, "internal_with_admin")
-    assert set(total) == {"int64"}
-    assert int(total["int64"]) >= 1
-    assert _ok(steps, "public_with_admin") == {"int64": "1"}
+    assert isinstance(total, float) and total >= 1.0  # len(rows): a float64
+    public = _ok(steps, "public_with_admin")
+    assert isinstance(public, float) and public == 1.0

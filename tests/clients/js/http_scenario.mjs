@@ -121,14 +121,20 @@ await step("query", async () => {
 });
 
 await step("queryWithLimit", async () => {
-  // `limit` is an `int | None` (int64) argument: a bigint is the right JS type for it.
-  const docs = await client.query(fn("messages:list"), { channel, limit: 10n });
+  // `limit` is an `int | None` argument: a whole float64, so a plain JS number.
+  const docs = await client.query(fn("messages:list"), { channel, limit: 10 });
   results.queryWithLimit = { length: docs.length };
+});
+
+await step("queryWithFractionalLimit", async () => {
+  results.queryWithFractionalLimit = await expectThrow("queryWithFractionalLimit", () =>
+    client.query(fn("messages:list"), { channel, limit: 2.5 }),
+  );
 });
 
 await step("count", async () => {
   const n = await client.query(fn("messages:count"), { channel });
-  results.count = { value: printable(n), type: typeOf(n) };
+  results.count = { value: printable(n), type: typeOf(n), json: JSON.stringify({ n }), plusOne: n + 1 };
 });
 
 await step("echoBigint", async () => {
