@@ -61,6 +61,8 @@ ADMIN_KEY_FILE = "admin_key"
 DB_FILE = "data.sqlite3"
 ADMIN_KEY_GLOBAL = "admin_key"
 NODE_ID_FILE = "node_id"
+LOGS_DIR = "logs"
+"""The function log kept across restarts (``livebase.logs.journal``)."""
 
 
 def load_admin_key(data_dir: Path) -> str:
@@ -144,6 +146,7 @@ class Deployment:
         )
         self.engine.add_system_tables(system_tables())
         self.runner = Runner(self.engine, self.app)
+        self.runner.logs.open_journal(self.data_dir / LOGS_DIR)  # livebase logs: across restarts
         self.node_id = load_node_id(self.data_dir)
         self.worker = Worker(
             self.engine,

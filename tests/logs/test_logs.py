@@ -212,3 +212,25 @@ def test_the_bound_drops_the_oldest(tmp_path: Path) -> None:
         "error q2",
     ]
     assert answer["oldest"] == answer["cursor"] - 3 == 3 * 6 - 3
+
+
+def test_the_log_survives_a_restart_and_its_numbers_go_on(tmp_path: Path) -> None:
+    """What ``livebase logs`` shows after a restart: the lines from before it (read back from
+    ``<data>/logs``), then new ones numbered after them."""
+    headers = {"authorization": ""}
+    with LivebaseServer.launch(tmp_path, app=app_dir(tmp_path)) as server:
+        call(server.url, server.admin_key, "query", "chatty:levels", {"tag": "before"})
+        headers["authorization"] = admin_authorization(server.admin_key)
+        before = httpx.get(f"{server.url}/api/admin/logs", headers=headers, timeout=30).json()
+    assert [e["message"] for e in before["entries"]][-1] == "error before"
+
+    with LivebaseServer.launch(tmp_path, app=app_dir(tmp_path)) as server:
+        call(server.url, server.admin_key, "query", "chatty:levels", {"tag": "after"})
+        after = httpx.get(f"{server.url}/api/admin/logs", headers=headers, timeout=30).json()
+    messages = [e["message"] for e in after["entries"]]
+    assert messages[: len(before["entries"])] == [e["message"] for e in before["entries"]]
+    assert messages[-1] == "error after"
+    cursors = [e["cursor"] for e in after["entries"]]
+    assert cursors == sorted(set(cursors)) and cursors[-1] == after["cursor"]
+    assert min(c for c, e in zip(cursors, after["entries"], strict=True)
+               if e["message"].endswith("after")) > before["cursor"]  # fmt: skip

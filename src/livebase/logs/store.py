@@ -1,11 +1,12 @@
-"""The deployment's function log: a bounded ring, in memory, of the last N entries.
+"""The deployment's function log: a bounded ring of the last N entries, kept on disk too.
 
 Every line a function prints or logs, and every function failure, becomes one ``LogEntry``
 (``Runner`` records them when a call ends). The ring keeps the last ``LIVEBASE_LOG_ENTRIES``
-entries (10,000 by default; the oldest are dropped) of this server process: it does not survive
-a restart, and each node of a shared database has its own. Entries are numbered from 1 in the
-order they were recorded; a reader asks for those after a cursor (the last number it saw) and can
-wait for new ones (``wait``), which is how ``livebase logs --follow`` streams them.
+entries (10,000 by default; the oldest are dropped). With a journal (``open_journal``; the server
+opens one in its data folder, see ``journal``) the entries survive a restart; each node of a
+shared database keeps its own. Entries are numbered from 1 in the order they were recorded, and
+the numbers go on across restarts; a reader asks for those after a cursor (the last number it
+saw) and can wait for new ones (``wait``), which is how ``livebase logs --follow`` streams them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+
+from livebase.logs.entry import LogEntry
+from livebase.logs.journal import LogJournal
 
 DEFAULT_ENTRIES = 10_000
 LEVELS = ("DEBUG", "LOG", "INFO", "WARN", "ERROR")
@@ -30,37 +33,6 @@ log_source: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 """Why the calls made in this context run: ``call``, or ``scheduled`` / ``cron`` (set by the
 scheduler around a job)."""
-
-
-@dataclass(slots=True)
-class LogEntry:
-    """One line of a function's output, or one failure (``failure``; level ``ERROR``)."""
-
-    seq: int
-    ts: float
-    """Seconds since the epoch (when the call ended: a call's lines share it)."""
-    path: str
-    kind: str
-    """``query``, ``mutation``, ``action`` or ``http``."""
-    level: str
-    message: str
-    request_id: str
-    source: str = "call"
-    """``call`` (a client or ``ctx.run_*``), ``scheduled`` or ``cron``."""
-    failure: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cursor": self.seq,
-            "timestamp": round(self.ts * 1000, 3),
-            "path": self.path,
-            "kind": self.kind,
-            "level": self.level,
-            "message": self.message,
-            "requestId": self.request_id,
-            "source": self.source,
-            "failure": self.failure,
-        }
 
 
 def split_line(line: str) -> tuple[str, str]:
@@ -90,6 +62,15 @@ class LogStore:
         self._last = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self._closed = False
+        self._journal: LogJournal | None = None
+
+    def open_journal(self, folder: Path) -> None:
+        """Keep the entries in ``folder`` as well, and start from the ones already there."""
+        self._journal = LogJournal(folder, self.limit)
+        kept = self._journal.load()
+        self._ring.extend(kept)
+        if kept:
+            self._last = max(self._last, kept[-1].seq)
 
     @property
     def last(self) -> int:
@@ -116,16 +97,20 @@ class LogStore:
     ) -> None:
         """A call's captured ``lines`` and, if it failed, its error message ``failure``."""
         now = time.time()
-        ring = self._ring
+        new: list[LogEntry] = []
         for line in lines:
             level, message = split_line(line)
             self._last += 1
-            ring.append(LogEntry(self._last, now, path, kind, level, message, request_id, source))
+            new.append(LogEntry(self._last, now, path, kind, level, message, request_id, source))
         if failure is not None:
             self._last += 1
-            ring.append(
+            new.append(
                 LogEntry(self._last, now, path, kind, "ERROR", failure, request_id, source, True)
             )
+        if new:
+            self._ring.extend(new)
+            if self._journal is not None:
+                self._journal.append(new)
         self._wake()
 
     def _wake(self) -> None:
@@ -173,6 +158,8 @@ class LogStore:
     def close(self) -> None:
         """The server is stopping: waits end now (a long poll answers), and later ones at once."""
         self._closed = True
+        if self._journal is not None:
+            self._journal.close()
         self._wake()
 
     async def wait(self, cursor: int, timeout: float) -> None:
