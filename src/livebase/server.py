@@ -334,8 +334,9 @@ class Deployment:
                 on_message(f"reload failed, still serving the previous version:\n{exc.message}")
 
     def close(self) -> None:
-        """Stop the action workers, then close the database."""
+        """Stop the action workers, then close the function log and the database."""
         self.runner.close()
+        self.runner.logs.close()
         self.engine.close()
 
 

@@ -106,3 +106,12 @@ def test_env_in_calls_and_subscriptions(app: AppHarness) -> None:
     assert seen == ["hello", "bonjour", "hello"]
     with pytest.raises(Exception, match="must start with a letter"):
         app.set_env("1BAD", "x")
+
+
+def test_env_given_at_construction_is_there_for_the_first_call(
+    tmp_path: Path, make_livebase_app: Callable[..., AppHarness]
+) -> None:
+    app = make_livebase_app(write_app(tmp_path / "withenv", FILES), env={"GREETING": "hola"})
+    assert app.query("hooks:greeting") == "hola"
+    with pytest.raises(Exception, match="must start with a letter"):
+        make_livebase_app(write_app(tmp_path / "badenv", FILES), env={"1BAD": "x"})

@@ -216,7 +216,9 @@ class AppHarness(Caller):
         *,
         start_ms: int = DEFAULT_START_MS,
         settings: Settings | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """``env``: environment variables (``ctx.env``) set before the first call."""
         super().__init__(self, admin=True, identity=None)
         self.clock = FakeRuntime(start_ns=start_ms * 1_000_000)
         data = Path(data_dir)
@@ -236,6 +238,8 @@ class AppHarness(Caller):
         self.closed = False
         try:
             self.deployment.open()
+            for name, value in (env or {}).items():
+                self.set_env(name, value)
         except BaseException:
             self.close()
             raise
