@@ -136,6 +136,8 @@ def py_type(validator: Validator) -> str:
     if isinstance(inner, Validator):
         return py_type(inner)
     kind = validator.kind
+    if kind == "float64" and validator.describe() == "integer":  # the hint ``int``
+        return "int"
     simple = {"string": "str", "float64": "float", "int64": "int", "boolean": "bool",
               "null": "None", "bytes": "bytes", "any": "Any", "id": "str"}  # fmt: skip
     if kind in simple:

@@ -43,7 +43,7 @@ FILES = {
 
 
         @mutation(returns=v.id("messages"))
-        def send(ctx, channel: str, body: str, kind: str = "text"):
+        def send(ctx, channel: str, body: str, kind: str = "text", priority: int = 0):
             return ctx.db.insert("messages", {"channel": channel, "body": body, "n": 7})
 
 
@@ -59,7 +59,8 @@ import { ConvexHttpClient } from "convex/browser";
 import { api, internal } from "./_generated/api.js";
 
 const client = new ConvexHttpClient(process.argv[2]);
-const id: string = await client.mutation(api.messages.send, { channel: "a", body: "hi" });
+const sent = { channel: "a", body: "hi", priority: 2 };
+const id: string = await client.mutation(api.messages.send, sent);
 const rows = await client.query(api.messages.list, { channel: "a" });
 const first: bigint = rows[0].n;
 const text: string = rows[0].body;
@@ -75,6 +76,7 @@ import { api } from "./_generated/api.js";
 const client = new ConvexHttpClient("http://127.0.0.1:1");
 await client.query(api.messages.list, { channel: 1 });
 const wrong: string = (await client.query(api.messages.list, { channel: "a" }))[0].n;
+await client.mutation(api.messages.send, { channel: "a", body: "x", priority: 2n });
 """
 
 GOOD_PY = """
@@ -93,12 +95,13 @@ async def main(client: Client) -> str:
 BAD_PY = """
 from livebase.client import Client
 
-from api import messages_list
+from api import messages_list, messages_send
 
 
 async def main(client: Client) -> None:
     await messages_list(client, {"channel": 1})
     await messages_list(client, {"chanel": "a"})
+    await messages_send(client, {"channel": "a", "body": "x", "priority": 2.5})
 """
 
 
@@ -141,6 +144,10 @@ def test_typescript_bindings(tmp_path: Path, js_client_dir: Path) -> None:
     assert f"bad.mts(6,{column})" in bad.stdout, bad.stdout
     assert "'number' is not assignable to type 'string'" in bad.stdout, bad.stdout
     assert "bad.mts(7," in bad.stdout and "bigint" in bad.stdout, bad.stdout
+    # The hint ``int`` is a number in TypeScript (a whole float64), not a bigint.
+    assert "bad.mts(8," in bad.stdout and "'bigint' is not assignable to type 'number'" in (
+        bad.stdout
+    ), bad.stdout
 
     # api.js is Convex's anyApi: the official client calls the real server with it.
     with LivebaseServer.launch(tmp_path / "s", app=app) as server:
@@ -178,6 +185,7 @@ def test_python_bindings(tmp_path: Path) -> None:
     assert bad.returncode != 0
     assert "bad.py:8: error" in bad.stdout and '"channel"' in bad.stdout, bad.stdout
     assert "bad.py:9: error" in bad.stdout and '"chanel"' in bad.stdout, bad.stdout
+    assert "bad.py:10: error" in bad.stdout and '"priority"' in bad.stdout, bad.stdout
 
     spec = importlib.util.spec_from_file_location("generated_api", out / "api.py")
     assert spec is not None and spec.loader is not None
