@@ -24,6 +24,7 @@ SCHEMA = define_schema(
     }
 )
 BIG = 2**60
+LOOSE_TABLE = define_table().index("by_n", ["n"])
 
 
 def _written_under_model_1(make_engine: EngineFactory) -> tuple[Any, dict[str, str]]:
@@ -111,3 +112,24 @@ def test_a_new_database_starts_on_the_current_model(make_engine: EngineFactory) 
     engine = make_engine(SCHEMA)
     with engine.storage.reader() as r:
         assert json.loads(r.get_global(CATALOG_KEY) or "{}")["valueModel"] == 2
+
+
+def test_a_plain_number_in_an_index_range_on_an_int64_field_means_that_int64(
+    make_engine: EngineFactory,
+) -> None:
+    schema = define_schema(
+        {"counters": define_table({"n": v.int64()}).index("by_n", ["n"]), "loose": LOOSE_TABLE}
+    )
+    engine = make_engine(schema)
+    mutate(engine, lambda tx: [tx.insert("counters", {"n": n}) for n in (1, 5, 9)])
+    mutate(engine, lambda tx: tx.insert("loose", {"n": Int64(5)}))
+
+    def found(table: str, build: Any) -> list[Any]:
+        return read(engine, lambda tx: [d["n"] for d in tx.query(table).with_index("by_n", build)])
+
+    assert found("counters", lambda q: q.eq("n", 5)) == [5]
+    assert found("counters", lambda q: q.eq("n", 5.0)) == [5]
+    assert found("counters", lambda q: q.gt("n", 1).lte("n", 9)) == [5, 9]
+    # Without a schema saying int64, 5 is the number 5 and does not match the int64 5.
+    assert found("loose", lambda q: q.eq("n", 5)) == []
+    assert found("loose", lambda q: q.eq("n", Int64(5))) == [5]

@@ -58,7 +58,9 @@ class IndexRange:
     def _typed(self, field: str, value: Any) -> Any:
         """A plain ``int`` compared with a field the schema declares ``v.int64()`` means that
         int64 (``q.eq("count", 5)`` finds ``Int64(5)``), as the field's own writes do."""
-        if field in self._int64_fields and type(value) is int:
+        if field in self._int64_fields and (
+            type(value) is int or (type(value) is float and value.is_integer())
+        ):
             return Int64(value)
         return value
 
