@@ -3,16 +3,14 @@ run as a real process against it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.admin_cli import AdminCliServer
 from tests.support.apps import write_app
-from tests.support.server import LivebaseServer, base_env
+from tests.support.server import LivebaseServer
 
 APP = {
     "schema.py": """
@@ -73,34 +71,8 @@ APP = {
 }
 
 
-@dataclass
-class EnvServer:
-    server: LivebaseServer
-    base: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def data(self) -> Path:
-        return self.server.data_dir
-
-    def cli(
-        self, *args: str, stdin: str | None = None, key: bool = True, cwd: Path | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """``livebase env ARGS`` against this server; the admin key found through ``--data``
-        unless ``key`` is false."""
-        extra = ["--url", self.url] + (["--data", str(self.data)] if key else [])
-        return subprocess.run(
-            [sys.executable, "-m", "livebase", "env", *args, *extra],
-            input=stdin if stdin is not None else "",
-            capture_output=True,
-            text=True,
-            env=base_env(),
-            cwd=cwd or self.base,
-            timeout=60,
-        )
+EnvServer = AdminCliServer
+"""The server and ``livebase env`` against it."""
 
 
 def app_dir(base: Path) -> Path:
@@ -111,4 +83,4 @@ def app_dir(base: Path) -> Path:
 def env_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvServer]:
     base = tmp_path_factory.mktemp("envvars")
     with LivebaseServer.launch(base, app=app_dir(base)) as server:
-        yield EnvServer(server, base)
+        yield EnvServer(server, base, "env")

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.admin_cli import AdminCliServer
 from tests.support.apps import write_app
-from tests.support.server import LivebaseServer, base_env
+from tests.support.server import LivebaseServer
 
 APP = {
     "schema.py": """
@@ -75,29 +73,8 @@ APP = {
 }
 
 
-@dataclass
-class LogsServer:
-    server: LivebaseServer
-    base: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def command(self, *args: str, key: bool = True) -> list[str]:
-        extra = ["--url", self.url] + (["--data", str(self.server.data_dir)] if key else [])
-        return [sys.executable, "-m", "livebase", "logs", *args, *extra]
-
-    def cli(self, *args: str, key: bool = True) -> subprocess.CompletedProcess[str]:
-        """``livebase logs ARGS`` to completion; the admin key found through ``--data``."""
-        return subprocess.run(
-            self.command(*args, key=key),
-            capture_output=True,
-            text=True,
-            env=base_env(),
-            cwd=self.base,
-            timeout=60,
-        )
+LogsServer = AdminCliServer
+"""The server and ``livebase logs`` against it."""
 
 
 def app_dir(base: Path) -> Path:
@@ -108,4 +85,4 @@ def app_dir(base: Path) -> Path:
 def logs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogsServer]:
     base = tmp_path_factory.mktemp("logs")
     with LivebaseServer.launch(base, app=app_dir(base)) as server:
-        yield LogsServer(server, base)
+        yield LogsServer(server, base, "logs")
