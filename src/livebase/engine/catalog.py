@@ -42,10 +42,18 @@ def _field_value(doc: dict[str, Any], path: str) -> Any:
 
 
 @dataclass(frozen=True)
+class SearchIndexInfo:
+    index_id: int
+    search_field: str
+    filter_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TableInfo:
     name: str
     number: int
     indexes: dict[str, IndexInfo] = field(default_factory=dict)
+    search_indexes: dict[str, SearchIndexInfo] = field(default_factory=dict)
 
     def index_keys(self, doc: dict[str, Any]) -> dict[int, bytes]:
         return {info.index_id: info.key_for(name, doc) for name, info in self.indexes.items()}
@@ -93,6 +101,18 @@ class Catalog:
             self, tables={**self.tables, table: new_t}, next_index_id=self.next_index_id + 1
         )
 
+    def with_search_index(self, table: str, name: str, info: SearchIndexInfo) -> Catalog:
+        t = self.tables[table]
+        new_t = replace(t, search_indexes={**t.search_indexes, name: info})
+        return replace(
+            self, tables={**self.tables, table: new_t}, next_index_id=self.next_index_id + 1
+        )
+
+    def without_search_index(self, table: str, name: str) -> Catalog:
+        t = self.tables[table]
+        kept = {k: i for k, i in t.search_indexes.items() if k != name}
+        return replace(self, tables={**self.tables, table: replace(t, search_indexes=kept)})
+
     def without_index(self, table: str, name: str) -> Catalog:
         t = self.tables[table]
         indexes = {k: i for k, i in t.indexes.items() if k != name}
@@ -108,6 +128,7 @@ class Catalog:
                             iname: {"id": i.index_id, "fields": list(i.fields)}
                             for iname, i in t.indexes.items()
                         },
+                        **_search_indexes_json(t),
                     }
                     for name, t in self.tables.items()
                 },
@@ -132,6 +153,10 @@ class Catalog:
                     iname: IndexInfo(i["id"], tuple(i["fields"]))
                     for iname, i in t["indexes"].items()
                 },
+                {
+                    iname: SearchIndexInfo(i["id"], i["searchField"], tuple(i["filterFields"]))
+                    for iname, i in t.get("searchIndexes", {}).items()
+                },
             )
             for name, t in data["tables"].items()
         }
@@ -142,3 +167,18 @@ class Catalog:
             data.get("schemaFingerprint", ""),
             data.get("valueModel", 1),
         )
+
+
+def _search_indexes_json(t: TableInfo) -> dict[str, Any]:
+    if not t.search_indexes:
+        return {}
+    return {
+        "searchIndexes": {
+            name: {
+                "id": i.index_id,
+                "searchField": i.search_field,
+                "filterFields": list(i.filter_fields),
+            }
+            for name, i in t.search_indexes.items()
+        }
+    }

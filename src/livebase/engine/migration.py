@@ -17,8 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from livebase.engine import search_migration
 from livebase.engine.catalog import BY_CREATION_TIME, VALUE_MODEL, Catalog, TableInfo
-from livebase.engine.transaction import Write, decode_document, encode_document
+from livebase.engine.transaction import (
+    Write,
+    decode_document,
+    encode_document,
+    update_search_entries,
+)
 from livebase.errors import SchemaMigrationError, ValidationError
 from livebase.schema.definition import SchemaDefinition
 from livebase.storage.base import StorageWriter
@@ -62,6 +68,7 @@ def apply_schema(
     report = MigrationReport()
     migrating = catalog.value_model < VALUE_MODEL
     if catalog.schema_fingerprint == schema.fingerprint() and not migrating:
+        search_migration.rebuild_missing(w, catalog, _table_rows, progress)
         return catalog, report
     for table in schema.tables:
         if table not in catalog.tables:
@@ -122,6 +129,9 @@ def apply_schema(
                 if progress and (done % 1000 == 0 or done == len(backfill)):
                     progress(f"backfilling {table}.{name}", done, len(backfill))
             report.indexes_added.append(f"{table}.{name}")
+    catalog = search_migration.apply_search_indexes(
+        w, catalog, schema, _table_rows, progress, report.indexes_added, report.indexes_dropped
+    )
     for table, info in catalog.tables.items():
         if table in schema.tables:
             continue
@@ -166,6 +176,8 @@ def _rewrite(
             w.delete_index_entry(index_id, key)
             w.put_index_entry(index_id, new_keys[index_id], new["_id"])
     w.put_document(new["_id"], info.number, text)
+    if info.search_indexes:
+        update_search_entries(w, info, new["_id"], old, new)
     return Write(info.name, new["_id"], old_keys, new_keys, new, previous=old, text=text)
 
 

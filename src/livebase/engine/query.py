@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livebase.engine.catalog import BY_CREATION_TIME, BY_ID, IndexInfo
 from livebase.engine.filters import FilterRow
@@ -18,6 +18,10 @@ from livebase.errors import InvalidCursorError, InvalidQueryError
 from livebase.values.ordering import encode_key, prefix_successor
 from livebase.values.types import Int64
 from livebase.values.validators import is_int64_field
+
+if TYPE_CHECKING:
+    from livebase.engine.search import SearchQuery
+    from livebase.search.builder import SearchFilter
 
 _BATCH = 64
 _MAX_BATCH = 1024
@@ -135,6 +139,15 @@ class Query:
                 )
         self._index_name, self._range = name, rng
         return self
+
+    def with_search_index(
+        self, name: str, build: Callable[[SearchFilter], SearchFilter]
+    ) -> SearchQuery:
+        """A full-text search on search index ``name``: ``lambda q: q.search(field, text)``,
+        then ``.eq(filter_field, value)``s; results in relevance order (see ``engine.search``)."""
+        from livebase.engine.search import search_query
+
+        return search_query(self._tx, self._table, name, build)
 
     def filter(self, predicate: Callable[[FilterRow], Any]) -> Query:
         """Keep the rows for which ``predicate(row)`` is true: ``row`` is the document (a dict),

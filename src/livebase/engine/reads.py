@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from livebase.search.reads import SearchRead
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -28,6 +30,8 @@ class ReadSet:
     intervals: list[Interval] = field(default_factory=list)
     tables_absent: set[str] = field(default_factory=set)
     """Tables read before they existed; creating one must count as a change."""
+    searches: list[SearchRead] = field(default_factory=list)
+    """Full-text searches (``livebase.search.reads``)."""
 
     def add(self, index_id: int, lo: bytes, hi: bytes, bucket: bytes = b"") -> None:
         if lo < hi:

@@ -27,6 +27,7 @@ from livebase.errors import (
 )
 from livebase.runtime import Runtime
 from livebase.schema.definition import SchemaDefinition
+from livebase.search.entries import update_entries
 from livebase.storage.base import StorageReader, StorageWriter
 from livebase.values.ids import id_table_number, make_id
 from livebase.values.ordering import encode_key, prefix_successor
@@ -342,6 +343,8 @@ class Transaction:
         for index_id, key in old_keys.items():
             writer.delete_index_entry(index_id, key)
         writer.delete_document(doc_id)
+        if info.search_indexes:
+            update_search_entries(writer, info, doc_id, old, None)
         self._record_write(Write(info.name, doc_id, old_keys, {}, None, previous=old), 0)
         if self.on_change is not None:
             self.on_change(self, DocumentChange(info.name, "delete", doc_id, old, None))
@@ -389,6 +392,8 @@ class Transaction:
             ]
         )
         writer.put_document(doc_id, info.number, text)
+        if info.search_indexes:
+            update_search_entries(writer, info, doc_id, previous, doc)
         write = Write(info.name, doc_id, old_keys, new_keys, doc, previous, text)
         self._record_write(write, len(text))
 
@@ -459,6 +464,14 @@ class Transaction:
     def _writer(self) -> StorageWriter:
         assert isinstance(self.store, StorageWriter)
         return self.store
+
+
+def update_search_entries(
+    writer: StorageWriter, info: TableInfo, doc_id: str, old: Document | None, new: Document | None
+) -> None:
+    """Keep the table's full-text search indexes in step with one write, in its transaction."""
+    indexes = [(s.index_id, s.search_field, s.filter_fields) for s in info.search_indexes.values()]
+    update_entries(writer, indexes, doc_id, old, new)
 
 
 ReadTxnFactory = Callable[[], Transaction]

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from livebase.search.tokenizer import MAX_FILTER_FIELDS, MAX_SEARCH_INDEXES_PER_TABLE
 from livebase.values.validators import Validator, _Object, v
 
 SYSTEM_INDEXES = ("by_id", "by_creation_time")
@@ -23,17 +24,24 @@ MAX_INDEXES_PER_TABLE = 32
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
+@dataclass(frozen=True)
+class SearchIndexDefinition:
+    search_field: str
+    filter_fields: tuple[str, ...] = ()
+
+
 @dataclass
 class TableDefinition:
     """One table: a document validator (or ``None`` for any document) and named indexes."""
 
     document: Validator | None
     indexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    search_indexes: dict[str, SearchIndexDefinition] = field(default_factory=dict)
 
     def index(self, name: str, fields: Sequence[str]) -> TableDefinition:
         if not _NAME.match(name) or name in SYSTEM_INDEXES:
             raise ValueError(f"invalid index name {name!r}")
-        if name in self.indexes:
+        if name in self.indexes or name in self.search_indexes:
             raise ValueError(f"index {name!r} is defined twice")
         fields = tuple(fields)
         if not fields or len(fields) >= MAX_INDEX_FIELDS:
@@ -46,11 +54,39 @@ class TableDefinition:
         self.indexes[name] = fields
         return self
 
+    def search_index(
+        self, name: str, *, search_field: str, filter_fields: Sequence[str] = ()
+    ) -> TableDefinition:
+        """A full-text search index on the string field ``search_field``, with equality
+        filters on ``filter_fields`` (see ``docs/search.md``)."""
+        if not _NAME.match(name) or name in SYSTEM_INDEXES:
+            raise ValueError(f"invalid search index name {name!r}")
+        if name in self.indexes or name in self.search_indexes:
+            raise ValueError(f"index {name!r} is defined twice")
+        if len(self.search_indexes) >= MAX_SEARCH_INDEXES_PER_TABLE:
+            raise ValueError(f"at most {MAX_SEARCH_INDEXES_PER_TABLE} search indexes per table")
+        filters = tuple(filter_fields)
+        if len(filters) > MAX_FILTER_FIELDS:
+            raise ValueError(f"search index {name!r}: at most {MAX_FILTER_FIELDS} filter fields")
+        for f in (search_field, *filters):
+            if not isinstance(f, str) or not f or f.startswith("_"):
+                raise ValueError(f"search index {name!r}: {f!r} is not a field name")
+        if len(set(filters)) != len(filters) or search_field in filters:
+            raise ValueError(f"search index {name!r}: a field is listed twice")
+        self.search_indexes[name] = SearchIndexDefinition(search_field, filters)
+        return self
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "document": self.document.to_json() if self.document else None,
             "indexes": {k: list(f) for k, f in self.indexes.items()},
         }
+        if self.search_indexes:  # absent when empty: older schemas keep their fingerprint
+            out["searchIndexes"] = {
+                k: {"searchField": s.search_field, "filterFields": list(s.filter_fields)}
+                for k, s in self.search_indexes.items()
+            }
+        return out
 
 
 def define_table(fields: Mapping[str, Validator] | Validator | None = None) -> TableDefinition:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, TypeAlias
 
+from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
 from livebase.storage.views import ViewDefinition
 
 
@@ -71,6 +72,12 @@ class StorageReader(ABC):
     def commits_after(self, ts: int, limit: int) -> list[tuple[int, str]]:
         """Commit-log entries with timestamp > ``ts``, oldest first."""
 
+    def search(self, index_id: int, request: SearchRequest) -> list[SearchHit]:
+        """Full-text search on one search index: documents holding any of the request's
+        terms (or a term its prefix expands to) and every filter token, best first (BM25, see
+        ``search_types``), at most ``request.limit``."""
+        raise NotImplementedError("this storage cannot search")
+
     # -- bulk access (``livebase migrate``); text compares bytewise, so every backend agrees
     # on key order
 
@@ -109,6 +116,24 @@ class StorageWriter(StorageReader):
 
     @abstractmethod
     def drop_index(self, index_id: int) -> None: ...
+
+    def create_search_index(self, index_id: int) -> None:
+        """Make an empty full-text search index (nothing happens if it exists)."""
+        raise NotImplementedError
+
+    def has_search_index(self, index_id: int) -> bool:
+        raise NotImplementedError
+
+    def put_search_entry(self, index_id: int, doc_id: str, entry: SearchEntry) -> None:
+        """Index (or re-index) one document."""
+        raise NotImplementedError
+
+    def delete_search_entry(self, index_id: int, doc_id: str) -> None:
+        """Take one document out of the index (nothing happens if it is not in it)."""
+        raise NotImplementedError
+
+    def drop_search_index(self, index_id: int) -> None:
+        raise NotImplementedError
 
     @abstractmethod
     def set_global(self, key: str, value: str) -> None: ...

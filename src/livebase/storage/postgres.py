@@ -29,7 +29,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from livebase.errors import ConflictError, LivebaseError
-from livebase.storage import bulk, postgres_views, redact
+from livebase.storage import bulk, postgres_search, postgres_views, redact
 from livebase.storage.base import (
     BULK_TABLES,
     BulkTable,
@@ -41,6 +41,7 @@ from livebase.storage.base import (
     StorageReader,
     StorageWriter,
 )
+from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
 from livebase.storage.views import ViewDefinition
 
 _SCHEMA = """
@@ -119,6 +120,9 @@ class _PgReader(StorageReader):
         ).fetchall()
         return [(int(t), str(e)) for t, e in rows]
 
+    def search(self, index_id: int, request: SearchRequest) -> list[SearchHit]:
+        return postgres_search.search(self._cur, index_id, request)
+
     def dump(self, table: BulkTable, after: Row | None, limit: int) -> list[Row]:
         sql = bulk.dump_sql(table, prefix="lb_", param="%s", after=after is not None)
         return self._cur.execute(sql, (*(after or ()), limit)).fetchall()
@@ -172,6 +176,21 @@ class _PgWriter(_PgReader, StorageWriter):
 
     def drop_index(self, index_id: int) -> None:
         self._cur.execute("DELETE FROM lb_indexes WHERE index_id = %s", (index_id,))
+
+    def create_search_index(self, index_id: int) -> None:
+        postgres_search.create(self._cur, index_id)
+
+    def has_search_index(self, index_id: int) -> bool:
+        return postgres_search.exists(self._cur, index_id)
+
+    def put_search_entry(self, index_id: int, doc_id: str, entry: SearchEntry) -> None:
+        postgres_search.put(self._cur, index_id, doc_id, entry)
+
+    def delete_search_entry(self, index_id: int, doc_id: str) -> None:
+        postgres_search.delete(self._cur, index_id, doc_id)
+
+    def drop_search_index(self, index_id: int) -> None:
+        postgres_search.drop(self._cur, index_id)
 
     def set_global(self, key: str, value: str) -> None:
         self._cur.execute(

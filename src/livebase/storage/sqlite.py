@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from livebase.errors import ConflictError, LivebaseError
-from livebase.storage import bulk, sqlite_views
+from livebase.storage import bulk, sqlite_search, sqlite_views
 from livebase.storage.base import (
     BULK_TABLES,
     BulkTable,
@@ -27,6 +27,7 @@ from livebase.storage.base import (
     StorageReader,
     StorageWriter,
 )
+from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
 from livebase.storage.views import ViewDefinition
 
 _SCHEMA = """
@@ -84,6 +85,9 @@ class _SqliteReader(StorageReader):
         ).fetchall()
         return [(int(t), str(e)) for t, e in rows]
 
+    def search(self, index_id: int, request: SearchRequest) -> list[SearchHit]:
+        return sqlite_search.search(self._conn, index_id, request)
+
     def dump(self, table: BulkTable, after: Row | None, limit: int) -> list[Row]:
         sql = bulk.dump_sql(table, prefix="", param="?", after=after is not None)
         return self._conn.execute(sql, (*(after or ()), limit)).fetchall()
@@ -133,6 +137,21 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
 
     def drop_index(self, index_id: int) -> None:
         self._conn.execute("DELETE FROM indexes WHERE index_id = ?", (index_id,))
+
+    def create_search_index(self, index_id: int) -> None:
+        sqlite_search.create(self._conn, index_id)
+
+    def has_search_index(self, index_id: int) -> bool:
+        return sqlite_search.exists(self._conn, index_id)
+
+    def put_search_entry(self, index_id: int, doc_id: str, entry: SearchEntry) -> None:
+        sqlite_search.put(self._conn, index_id, doc_id, entry)
+
+    def delete_search_entry(self, index_id: int, doc_id: str) -> None:
+        sqlite_search.delete(self._conn, index_id, doc_id)
+
+    def drop_search_index(self, index_id: int) -> None:
+        sqlite_search.drop(self._conn, index_id)
 
     def set_global(self, key: str, value: str) -> None:
         self._conn.execute(
