@@ -19,6 +19,7 @@ from livebase.errors import LivebaseError
 from livebase.functions.runner import CallResult, Runner
 from livebase.metrics import Histogram
 from livebase.subscriptions.intervals import IntervalIndex
+from livebase.subscriptions.search_reads import SearchReadIndex
 from livebase.values.wire import dumps, to_wire
 
 
@@ -91,6 +92,7 @@ class SubscriptionManager:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self.index = IntervalIndex()
+        self.search_index = SearchReadIndex()
         self.queries: dict[QueryKey, SharedQuery] = {}
         self.subscriptions = 0
         self._same_for_all: dict[tuple[str, str, str | None], tuple[CallResult, bool]] = {}
@@ -138,6 +140,7 @@ class SubscriptionManager:
             del shared.subscribers[subscriber]
         if not shared.subscribers:
             self.index.remove(shared)
+            self.search_index.remove(shared)
             if self.queries.get(shared.key) is shared:
                 del self.queries[shared.key]
 
@@ -152,6 +155,7 @@ class SubscriptionManager:
                 for index_id, key in write.new_keys.items():
                     self.index.touched_by_key(index_id, key, touched)
                 self.index.touched_by_table(write.table, touched)
+                self.search_index.touched_by_write(self.runner.engine.catalog, write, touched)
         if not touched:
             return
         now = time.monotonic()
@@ -187,8 +191,10 @@ class SubscriptionManager:
         shared.result = result
         shared.changed_at, shared.invalidated_at = shared.invalidated_at, None
         self.index.remove(shared)
+        self.search_index.remove(shared)
         if result.read_set is not None:
             self.index.add(shared, result.read_set.intervals, result.read_set.tables_absent)
+            self.search_index.add(shared, result.read_set.searches)
         if shared.journal is None and result.journal is not None:
             self._pin_journal(shared, result.journal)
         _encode_result(shared, result)
