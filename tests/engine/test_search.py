@@ -358,3 +358,23 @@ def test_collect_refuses_more_than_1024_results(make_engine: EngineFactory) -> N
             .collect(),
         )
     assert len(search(engine, "common", 1024)) == 1024
+
+
+def test_a_migrated_database_rebuilds_its_search_indexes(make_engine: EngineFactory) -> None:
+    from livebase.migrate import copy_database
+    from livebase.storage import open_storage
+
+    source = make_engine(schema())
+    insert(source, {"body": "moved along", "channel": "a"})
+    target = make_engine(schema(), path=make_engine.path("target.db"))
+    insert(target, {"body": "stale text that must go", "channel": "a"})
+    target_path = make_engine.path("target.db")
+    make_engine.close(target)
+    storage_target = open_storage(target_path, "normal")
+    try:
+        copy_database(source.storage, storage_target, force=True)
+    finally:
+        storage_target.close()
+    copied = make_engine(schema(), path=target_path)
+    assert search(copied, "moved", channel="a") == ["moved along"]
+    assert search(copied, "stale") == []

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, TypeAlias
 
+from livebase.errors import InvalidQueryError
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
 from livebase.storage.views import ViewDefinition
 
@@ -76,7 +77,10 @@ class StorageReader(ABC):
         """Full-text search on one search index: documents holding any of the request's
         terms (or a term its prefix expands to) and every filter token, best first (BM25, see
         ``search_types``), at most ``request.limit``."""
-        raise NotImplementedError("this storage cannot search")
+        raise InvalidQueryError(
+            "full-text search is not available here (a read at an earlier timestamp cannot "
+            "search; query the latest state)"
+        )
 
     # -- bulk access (``livebase migrate``); text compares bytewise, so every backend agrees
     # on key order

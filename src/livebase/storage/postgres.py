@@ -275,6 +275,7 @@ class _PgWriter(_PgReader, StorageWriter):
         # DELETE, not TRUNCATE: its exclusive locks would wait on any idle reader.
         for table in BULK_TABLES:
             self._cur.execute(f"DELETE FROM lb_{table}")
+        postgres_search.drop_all(self._cur)
         self._cur.execute("UPDATE lb_clock SET ts = 0 WHERE id = 1")
         self._latest = 0
 

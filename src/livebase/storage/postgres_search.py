@@ -67,6 +67,16 @@ def drop(cur: Cursor, index_id: int) -> None:
         cur.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+def drop_all(cur: Cursor) -> None:
+    """Drop every search index of the current schema (``clear()``)."""
+    rows = cur.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename ~ '^lb_search_[0-9]+$'"
+    ).fetchall()
+    for (name,) in rows:
+        drop(cur, int(str(name).rsplit("_", 1)[1]))
+
+
 def delete(cur: Cursor, index_id: int, doc_id: str) -> None:
     docs, terms, stats = _names(index_id)
     row = cur.execute(

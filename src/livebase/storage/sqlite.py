@@ -216,6 +216,7 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
     def clear(self) -> None:
         for table in BULK_TABLES:
             self._conn.execute(f"DELETE FROM {table}")
+        sqlite_search.drop_all(self._conn)
         self._storage._pending_ts = 0
 
     def replace_views(self, views: dict[str, ViewDefinition]) -> None:

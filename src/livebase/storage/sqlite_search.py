@@ -48,6 +48,15 @@ def drop(conn: sqlite3.Connection, index_id: int) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+def drop_all(conn: sqlite3.Connection) -> None:
+    """Drop every search index (``clear()`` before ``livebase migrate`` loads a database)."""
+    names = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'search_[0-9]*'"
+    ).fetchall()
+    for index_id in {int(str(n).split("_")[1]) for (n,) in names}:
+        drop(conn, index_id)
+
+
 def delete(conn: sqlite3.Connection, index_id: int, doc_id: str) -> None:
     fts, docs, _ = _names(index_id)
     row = conn.execute(
@@ -103,6 +112,10 @@ def search(
     match = "{body} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
     if request.filters:
         match += " AND {filters} : (" + " AND ".join(f'"{t}"' for t in request.filters) + ")"
+    if request.after is None:
+        fast = _top_by_score(conn, index_id, match, request.limit)
+        if fast is not None:
+            return fast
     params: list[object] = [match]
     where = ""
     if request.after is not None:
@@ -120,3 +133,33 @@ def search(
         params,
     ).fetchall()
     return [SearchHit(str(i), float(s), float(c), str(v)) for i, s, c, v in rows]
+
+
+def _top_by_score(
+    conn: sqlite3.Connection, index_id: int, match: str, limit: int
+) -> list[SearchHit] | None:
+    """The best ``limit`` results ranked from the FTS5 table alone (the documents of only those
+    are read); None when a tie in score crosses the cut, which the full ranking (creation time,
+    then id) must settle."""
+    fts, docs, _ = _names(index_id)
+    top = conn.execute(
+        f"SELECT rowid, -bm25({fts}, 1.0, 0.0) AS score FROM {fts} WHERE {fts} MATCH ? "
+        "ORDER BY score DESC LIMIT ?",
+        (match, limit + 1),
+    ).fetchall()
+    if len(top) > limit:
+        if top[limit][1] == top[limit - 1][1]:
+            return None
+        top = top[:limit]
+    if not top:
+        return []
+    score = {int(rid): float(s) for rid, s in top}
+    marks = ",".join("?" * len(score))
+    rows = conn.execute(
+        f"SELECT d.rid, d.doc_id, d.ct, v.value FROM {docs} d JOIN documents v "
+        f"ON v.id = d.doc_id WHERE d.rid IN ({marks})",
+        list(score),
+    ).fetchall()
+    hits = [SearchHit(str(i), score[int(r)], float(c), str(v)) for r, i, c, v in rows]
+    hits.sort(key=lambda h: (h.score, h.creation_time, h.doc_id), reverse=True)
+    return hits
