@@ -149,7 +149,8 @@ def search(cur: Cursor, index_id: int, request: SearchRequest) -> list[SearchHit
         ).fetchall()
     )
     avgdl = float(n_tokens) / float(n_docs)
-    # FTS5: score = 0.0; score += idf * (f * (k1 + 1.0)) / (f + k1 * (1 - b + b * D / avgdl))
+    # FTS5 (fts5_aux.c): score = 0.0; for each phrase:
+    #   score += idf * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + b * D / avgdl)))
     parts: list[str] = []
     params: list[Any] = []
     for term in terms:
@@ -159,8 +160,8 @@ def search(cur: Cursor, index_id: int, request: SearchRequest) -> list[SearchHit
             idf = IDF_FLOOR
         f = "coalesce((tf->>%s)::float8, 0.0::float8)"
         parts.append(
-            f"(%s::float8 * ({f} * %s::float8)) / ({f} + %s::float8 * "
-            "(%s::float8 + (%s::float8 * len::float8) / %s::float8))"
+            f"%s::float8 * (({f} * %s::float8) / ({f} + %s::float8 * "
+            "(%s::float8 + (%s::float8 * len::float8) / %s::float8)))"
         )
         params += [idf, term, BM25_K1 + 1.0, term, BM25_K1, 1 - BM25_B, BM25_B, avgdl]
     score = "0.0::float8"
