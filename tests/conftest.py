@@ -21,6 +21,11 @@ from typing import Any
 
 from hypothesis import settings
 
+# The test kit's fixtures (livebase_app, make_livebase_app) for every directory: pytest only
+# takes ``pytest_plugins`` from the top-level conftest (or one it loads before configuring, such
+# as tests/test*/conftest.py), so a folder like tests/search cannot declare it itself.
+pytest_plugins = ["livebase.testing"]
+
 settings.register_profile("livebase", deadline=None)
 settings.load_profile("livebase")
 
