@@ -293,6 +293,13 @@ def test_bad_searches_are_clear_errors(make_engine: EngineFactory) -> None:
         attempt(lambda q: q)
     with pytest.raises(InvalidQueryError, match="more than 16 terms"):
         attempt(lambda q: q.search("body", " ".join(f"w{i}" for i in range(17))))
+    with pytest.raises(InvalidQueryError, match="right after"):
+        read(
+            engine,
+            lambda tx: tx.query("messages")
+            .filter(lambda d: True)
+            .with_search_index("search_body", lambda q: q.search("body", "x")),
+        )
     with pytest.raises(InvalidQueryError, match="relevance order"):
         read(
             engine,

@@ -147,6 +147,11 @@ class Query:
         then ``.eq(filter_field, value)``s; results in relevance order (see ``engine.search``)."""
         from livebase.engine.search import search_query
 
+        if self._range is not None or self._filters or self._desc:
+            raise InvalidQueryError(
+                f"with_search_index({name!r}) must come right after ctx.db.query("
+                f"{self._table!r}), before any with_index, filter or order"
+            )
         return search_query(self._tx, self._table, name, build)
 
     def filter(self, predicate: Callable[[FilterRow], Any]) -> Query:
