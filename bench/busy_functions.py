@@ -8,11 +8,13 @@ of one kind each keep busy for ``--seconds``, and reports p50/p99/max of both an
 - ``sync-action``: the same in a plain ``def`` action;
 - ``query-sleep``: a query calling ``time.sleep`` (refused at once since the limit work);
 - ``query-c-call``: a query stuck in one long C call (``sum(range(...))``), which no Python-level
-  limit can interrupt: it holds the server's loop until the call returns.
+  limit can interrupt: it holds the server's loop until the call returns;
+- ``query-busy`` / ``mutation-busy``: a query / mutation looping in plain Python for 0.9 s of CPU
+  (under the 1 s limit), each busy client calling it again and again for ``--seconds``.
 
 Every loop is bounded by a request count or a deadline; only 127.0.0.1 is used.
 
-    .venv/bin/python bench/busy_functions.py                  # all four kinds, 4 busy x 5 s
+    .venv/bin/python bench/busy_functions.py                  # every kind, 4 busy x 5 s
     .venv/bin/python bench/busy_functions.py --kinds async-action --busy 4 --seconds 5
 """
 
@@ -29,7 +31,7 @@ from served import served_module
 APP = """
 import time
 
-from livebase import action, query
+from livebase import action, mutation, query
 
 
 def spin(seconds):
@@ -61,6 +63,26 @@ def query_c_call(ctx, seconds: float) -> float:
     return float(sum(range(int(seconds * 25_000_000))))  # about `seconds` of C on this box
 
 
+def spin_cpu(seconds):
+    n = 0
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        n += 1
+    return float(n)
+
+
+@query
+def query_busy(ctx, seconds: float) -> float:
+    return spin_cpu(min(seconds, 0.9))
+
+
+@mutation
+def mutation_busy(ctx, seconds: float) -> float:
+    n = spin_cpu(min(seconds, 0.9))
+    ctx.db.insert("spins", {"n": n})
+    return n
+
+
 @query
 def ping(ctx) -> float:
     return 1.0
@@ -71,8 +93,11 @@ KINDS = {
     "sync-action": ("action", "work:sync_action"),
     "query-sleep": ("query", "work:query_sleep"),
     "query-c-call": ("query", "work:query_c_call"),
+    "query-busy": ("query", "work:query_busy"),
+    "mutation-busy": ("mutation", "work:mutation_busy"),
 }
-
+REPEATED = {"query-busy", "mutation-busy"}
+"""Kinds each busy client calls again and again until ``--seconds`` are up."""
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -98,7 +123,11 @@ def run_kind(url: str, kind: str, busy: int, seconds: float, requests: int) -> d
 
     def occupy() -> None:
         with httpx.Client(base_url=url, timeout=seconds + 60) as http:
-            http.post(f"/api/{route}", json={"path": path, "args": {"seconds": seconds}})
+            end = time.monotonic() + seconds
+            while True:
+                http.post(f"/api/{route}", json={"path": path, "args": {"seconds": seconds}})
+                if kind not in REPEATED or time.monotonic() >= end:
+                    break
 
     idle = measure(url, requests, time.monotonic() + 60)
     threads = [threading.Thread(target=occupy) for _ in range(busy)]

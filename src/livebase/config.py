@@ -62,6 +62,9 @@ class Settings:
     action_nice: int = 10
     """How much lower the CPU priority of action worker processes is than the server's (Unix
     ``nice``, 0..19): when actions keep every core busy, clients' requests still come first."""
+    inline_budget_ms: float = 20.0
+    """CPU time a query or mutation may hold the server's event loop before it counts as slow
+    (logged once per function, counted in ``livebase_slow_function_calls_total``); 0: off."""
     action_threads: int = 32
     """Actions running at the same time with ``thread`` isolation (a thread each); more wait."""
     scheduler_parallelism: int = 8
@@ -127,6 +130,8 @@ class Settings:
             raise ValueError(f"LIVEBASE_ACTION_NICE={self.action_nice}: must be 0..19")
         if self.action_processes < 0:
             raise ValueError(f"LIVEBASE_ACTION_PROCESSES={self.action_processes}: must be >= 0")
+        if self.inline_budget_ms < 0:
+            raise ValueError(f"LIVEBASE_INLINE_BUDGET_MS={self.inline_budget_ms}: must be >= 0")
         if self.action_threads < 1:
             raise ValueError(f"LIVEBASE_ACTION_THREADS={self.action_threads}: must be >= 1")
         for name in (

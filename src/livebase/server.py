@@ -165,6 +165,7 @@ class Deployment:
         self.env.on_change.append(self.sync.invalidate_env_readers)
         self.metrics = Registry()
         self.metrics.add(self.runner.executions)
+        self.metrics.add(self.runner.slow.calls)
         self.metrics.add(
             CounterFn(
                 "livebase_commits_total",

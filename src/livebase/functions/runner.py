@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 import weakref
 import zlib
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,7 @@ from livebase.functions.nested import NestedCalls
 from livebase.functions.registry import FunctionDef, Kind, canonical_path, function_path
 from livebase.functions.sandbox import Frozen
 from livebase.functions.scheduling import ActionScheduler, TxScheduler
+from livebase.functions.slow_paths import SlowPaths
 from livebase.functions.triggers import TriggerHook
 from livebase.functions.watchdog import CallTimeout, watchdog
 from livebase.functions.worker_process import ActionTimedOut, ProcessPool, default_size
@@ -159,6 +161,8 @@ class Runner:
             ("path", "kind"),
         )
         self.actions = ActionPool(engine.settings.action_threads)
+        self.slow = SlowPaths(engine.settings.inline_budget_ms / 1e3)
+        """Queries and mutations seen holding the loop past the inline budget."""
         self.logs = LogStore()
         """Every function's log lines and failures (``livebase logs``; see ``livebase.logs``)."""
         engine.change_hook = TriggerHook(
@@ -281,10 +285,15 @@ class Runner:
                         else:
                             ctx = QueryCtx(tx, rng, auth, env)
                         ctx.calls = NestedCalls(self, tx, auth, env)
-                        with watchdog.limit(limits.max_function_seconds):
-                            value = fd.fn(ctx, **args)
-                            if fd.is_async:
-                                value = drive_coroutine(value)
+                        started = time.thread_time()
+                        try:
+                            with watchdog.limit(limits.max_function_seconds):
+                                value = fd.fn(ctx, **args)
+                                if fd.is_async:
+                                    value = drive_coroutine(value)
+                        finally:
+                            # After the call, so a C call the watchdog could not stop counts.
+                            self.slow.observe(fd.path, fd.kind, time.thread_time() - started)
                         if run is not None:
                             run.reads_identity, run.reads_env = auth.used, env.used
                     tx.check_deadline()
