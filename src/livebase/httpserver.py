@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
@@ -79,6 +79,8 @@ class Request:
     body: bytes = b""
     client: str | None = None
     """The peer's address (no port), for per-address limits; None when unknown."""
+    sink: BodySink | None = None
+    """Where the body went instead of ``body``, when the server's ``body_sink`` took it."""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -92,6 +94,24 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     stream: AsyncIterator[bytes] | None = None
     """If set, the body: sent chunk by chunk as it comes (``body`` is ignored)."""
+    length: int | None = None
+    """For a ``stream`` of known size: sent as ``content-length`` (not chunked)."""
+
+
+class BodySink(Protocol):
+    """Takes a request body as it arrives (a file upload), so it never sits in memory."""
+
+    limit: int
+    """The most bytes it takes: more is answered 413."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def abort(self) -> None:
+        """The body will not be complete (the client left, or it was refused)."""
+
+
+BodySinks = Callable[[str, str, dict[str, str]], BodySink | None]
+"""(method, request target, headers) -> a sink for this request's body, or None to buffer it."""
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -115,11 +135,12 @@ def _describe(item: Request | Response) -> str:
 
 def encode_response(response: Response, keep_alive: bool) -> bytes:
     """The whole response; for a streamed one, only its head (the chunks follow)."""
-    length = (
-        b"transfer-encoding: chunked\r\n"
-        if response.stream is not None
-        else b"content-length: %d\r\n" % len(response.body)
-    )
+    if response.stream is None:
+        length = b"content-length: %d\r\n" % len(response.body)
+    elif response.length is not None:
+        length = b"content-length: %d\r\n" % response.length
+    else:
+        length = b"transfer-encoding: chunked\r\n"
     head = [
         b"HTTP/1.1 %d %s\r\n" % (response.status, _REASONS.get(response.status, b"Unknown")),
         b"content-type: %s\r\n%s" % (response.content_type.encode("latin-1"), length),
@@ -147,6 +168,7 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._body_size = 0
+        self._sink: BodySink | None = None
         self._limits = server.limits
         self._phase = _IDLE
         self._phase_start = 0.0  # when the head began / the body was due
@@ -180,6 +202,7 @@ class _Connection(asyncio.Protocol):
         self._server.connections.discard(self)
         self._closing = True
         self._cancel_timer()
+        self._drop_sink()
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
         if self._pump is not None:
@@ -231,6 +254,7 @@ class _Connection(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._body_size = 0
+        self._sink = None
         self._messages += 1
         self._phase = _HEAD
         self._phase_start = self.last_active
@@ -265,8 +289,12 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._phase = _BODY
         self._phase_start = self._last_progress = self.last_active
+        sinks = self._server.body_sink
+        if sinks is not None and not self._parser.should_upgrade():
+            method = self._parser.get_method().decode("ascii")
+            self._sink = sinks(method, self._url.decode("latin-1"), self._headers)
         length = self._headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self._server.max_body:
+        if length is not None and length.isdigit() and int(length) > self._max_body():
             raise self._refused_body()
         if self._headers.get("expect", "").lower() == "100-continue" and self._transport:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -274,9 +302,20 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         self._last_progress = self.last_active
-        if self._body_size > self._server.max_body:
+        if self._body_size > self._max_body():
             raise self._refused_body()
-        self._body.append(body)
+        if self._sink is not None:
+            self._sink.write(body)
+        else:
+            self._body.append(body)
+
+    def _max_body(self) -> int:
+        return self._sink.limit if self._sink is not None else self._server.max_body
+
+    def _drop_sink(self) -> None:
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.abort()
 
     def on_message_complete(self) -> None:
         self._phase = _IDLE
@@ -315,8 +354,9 @@ class _Connection(asyncio.Protocol):
         return self._refusal
 
     def _refused_body(self) -> _Refusal:
+        what = "the upload" if self._sink is not None else "request body"
         return self._refused(
-            413, "RequestTooLarge", f"request body is larger than {self._server.max_body} bytes"
+            413, "RequestTooLarge", f"{what} is larger than {self._max_body()} bytes"
         )
 
     def _deadline(self) -> float:
@@ -370,6 +410,7 @@ class _Connection(asyncio.Protocol):
         self._discard = True
         self._phase = _IDLE
         self._cancel_timer()
+        self._drop_sink()
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers = {}
@@ -388,7 +429,8 @@ class _Connection(asyncio.Protocol):
         path = (parsed.path or b"/").decode("latin-1")
         query = (parsed.query or b"").decode("latin-1")
         body, self._body = b"".join(self._body), []
-        return Request(method, path, query, self._headers, body, self._client)
+        sink, self._sink = self._sink, None
+        return Request(method, path, query, self._headers, body, self._client, sink)
 
     # -- responses -------------------------------------------------------------------------------
 
@@ -415,7 +457,9 @@ class _Connection(asyncio.Protocol):
                     data = encode_response(response, keep_alive)
                 self._transport.write(data)
                 self.last_active = self._loop.time()
-                if response.stream is not None and not await self._send_stream(response.stream):
+                if response.stream is not None and not await self._send_stream(
+                    response.stream, response.length is not None
+                ):
                     return
                 if self._write_paused:
                     self._drained = self._loop.create_future()
@@ -439,9 +483,10 @@ class _Connection(asyncio.Protocol):
         finally:
             self._server.in_flight -= 1
 
-    async def _send_stream(self, stream: AsyncIterator[bytes]) -> bool:
-        """Send ``stream`` as chunks after its head; False if the connection cannot go on."""
-        pump = self._pump = self._loop.create_task(self._pump_chunks(stream))
+    async def _send_stream(self, stream: AsyncIterator[bytes], raw: bool = False) -> bool:
+        """Send ``stream`` as chunks after its head (``raw``: as they are, the head having
+        said the length); False if the connection cannot go on."""
+        pump = self._pump = self._loop.create_task(self._pump_chunks(stream, raw))
         if self._server.stopping:
             self.end_stream()
         try:
@@ -456,16 +501,20 @@ class _Connection(asyncio.Protocol):
             log.error("streamed response failed", exc_info=error)
             self._close()  # no last chunk: the client sees a truncated body, not a clean end
             return False
-        self._transport.write(_LAST_CHUNK)
+        if not raw:
+            self._transport.write(_LAST_CHUNK)
         return True
 
-    async def _pump_chunks(self, stream: AsyncIterator[bytes]) -> None:
+    async def _pump_chunks(self, stream: AsyncIterator[bytes], raw: bool) -> None:
         async for chunk in stream:
             if self._closing or self._transport is None:
                 return
             if not chunk:
                 continue  # an empty chunk would end the body
-            self._transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            if raw:
+                self._transport.write(chunk)
+            else:
+                self._transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
             self.last_active = self._loop.time()
             if self._write_paused:
                 self._drained = self._loop.create_future()
@@ -544,11 +593,14 @@ class HttpServer:
         upgrade: UpgradeHandler | None = None,
         idle_timeout: float | None = None,
         limits: HttpLimits | None = None,
+        body_sink: BodySinks | None = None,
     ) -> None:
-        """``idle_timeout``, if given, overrides ``limits.idle_timeout``."""
+        """``idle_timeout``, if given, overrides ``limits.idle_timeout``; ``body_sink`` may take
+        a request's body as it arrives (file uploads) instead of it being buffered."""
         self.handle = handle
         self.max_body = max_body
         self.upgrade = upgrade
+        self.body_sink = body_sink
         limits = limits or HttpLimits()
         if idle_timeout is not None:
             limits = replace(limits, idle_timeout=idle_timeout)

@@ -30,6 +30,9 @@ from livebase.engine.transaction import Transaction
 from livebase.envvars import EnvStore
 from livebase.envvars import endpoints as env_endpoints
 from livebase.errors import LivebaseError, ValidationError
+from livebase.files import FileService
+from livebase.files import system_tables as file_tables
+from livebase.files.http import FileEndpoints, is_file_path
 from livebase.functions.loader import App, load_app, unload
 from livebase.functions.runner import Runner
 from livebase.functions.scheduling import JobExecutor
@@ -145,7 +148,10 @@ class Deployment:
             runtime=runtime,
         )
         self.engine.add_system_tables(system_tables())
+        self.engine.add_system_tables(file_tables())  # _storage, _upload_urls
         self.runner = Runner(self.engine, self.app)
+        self.files = FileService(self.engine, self.data_dir / "files", base_url=self.public_url)
+        self.runner.files = self.files  # ctx.storage
         self.runner.logs.open_journal(self.data_dir / LOGS_DIR)  # livebase logs: across restarts
         self.node_id = load_node_id(self.data_dir)
         self.worker = Worker(
@@ -179,6 +185,7 @@ class Deployment:
         self._tasks: list[asyncio.Task[None]] = []
         self._services: list[Callable[[], Awaitable[None]]] = [self.worker.run]
         self.add_service(functools.partial(prune_forever, self.engine))  # change-log retention
+        self.add_service(self.files.sweep_forever)  # expired upload URLs, partial uploads
         if self.engine.storage.shared:
             self.add_service(self.follow_commits)
             self.add_service(self.env.follow)  # other nodes' livebase env set, within 1 s
@@ -236,6 +243,16 @@ class Deployment:
             return VerifiedUser(identity.to_wire(), identity.expires_at or 0.0)
 
         self.sync.verify_user_token = verify_user_token
+
+    def public_url(self) -> str:
+        """Where clients reach this deployment (file URLs): ``LIVEBASE_PUBLIC_URL``, else the
+        address the server listens on."""
+        configured = os.environ.get("LIVEBASE_PUBLIC_URL")
+        if configured:
+            return configured.rstrip("/")
+        host, port = self.listen_address or ("127.0.0.1", 3210)
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return f"http://{host}:{port}"
 
     def listening(self, host: str, port: int) -> None:
         """The server reports where it listens (the built-in issuer's default URL)."""
@@ -436,6 +453,8 @@ class Router:
         self.snapshots = SnapshotEndpoints(
             deployment.engine, deployment.data_dir, lambda: deployment.admin_key
         )
+        self.files = FileEndpoints(deployment.files)
+        """``/api/storage/*``; its ``body_sink`` streams uploads (``HttpServer(body_sink=)``)."""
 
     async def __call__(self, request: Request) -> Response:
         path = request.path
@@ -519,6 +538,8 @@ class Router:
             return await builtin_endpoints.serve_admin(
                 deployment.builtin_issuer, request, route, deployment.admin_key
             )
+        if is_file_path(path):  # file uploads and downloads (livebase.files)
+            return await self.files(request, path)
         if request.method != "POST":
             return Response(404, _NOT_FOUND)
         if route in _API_ROUTES or route.startswith("run/"):

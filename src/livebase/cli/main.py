@@ -76,6 +76,7 @@ async def _run_server(deployment: Any, host: str, port: int, reload: bool) -> in
         max_body=router.max_body,
         upgrade=deployment.sync.upgrade,
         limits=http_limits(deployment.engine.settings),
+        body_sink=router.files.body_sink,  # file uploads stream to disk
     )
     try:
         await server.start(host, port)

@@ -243,6 +243,8 @@ class QueryCtx:
         """The deployment's environment variables (``livebase env set``), read-only."""
         self.calls: Calls | None = None
         """Set by the runner: where ``run_query`` / ``run_mutation`` go."""
+        self.storage: Any = None
+        """``ctx.storage`` (``livebase.files.context``), set by the runner."""
 
     def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a query (``"module:function"`` or the decorated function) in this call's

@@ -34,6 +34,9 @@ from livebase.errors import (
     LivebaseError,
     ValidationError,
 )
+from livebase.files.context import ActionStorage
+from livebase.files.context import for_call as files_for_call
+from livebase.files.service import FileService
 from livebase.functions.action_pool import ActionPool
 from livebase.functions.context import Auth, Capture, MutationCtx, QueryCtx
 from livebase.functions.dev_errors import describe, server_error
@@ -155,6 +158,8 @@ class Runner:
         self._processes: ProcessPool | None = None
         self.env: Callable[[], EnvView] = empty_view
         """``ctx.env`` for a call starting now (the deployment sets ``EnvStore.view``)."""
+        self.files: FileService | None = None
+        """``ctx.storage``'s files (the deployment sets them)."""
         self.executions = Counter(
             "livebase_function_executions_total",
             "Function executions (queries re-run by subscriptions included).",
@@ -285,6 +290,7 @@ class Runner:
                         else:
                             ctx = QueryCtx(tx, rng, auth, env)
                         ctx.calls = NestedCalls(self, tx, auth, env)
+                        ctx.storage = files_for_call(tx, self.files, fd.kind)
                         started = time.thread_time()
                         try:
                             with watchdog.limit(limits.max_function_seconds):
@@ -521,6 +527,7 @@ class ActionCtx:
         """The environment variables as this action (or HTTP route) started."""
         self._identity = identity
         self.scheduler = ActionScheduler(runner, self._commit)
+        self.storage = ActionStorage(runner.files, self._commit)
 
     def _commit(self, fn: Callable[[Transaction], Any]) -> Any:
         async def make() -> CallResult:
@@ -598,6 +605,8 @@ class ActionCtx:
             return await self.scheduler.cancel(payload)
         if method == "env":  # the worker's ctx.env, on first use
             return dict(self.env)
+        if method == "storage":  # ctx.storage (livebase.files.worker)
+            return await self.storage.perform(*payload)
         if method in ("run_after", "run_at"):
             when, target, job_args = payload
             schedule = getattr(self.scheduler, method)

@@ -45,6 +45,7 @@ from typing import Any
 
 from livebase.envvars.view import EnvView
 from livebase.errors import AppLoadError, FunctionNotFoundError
+from livebase.files.worker import WorkerStorage
 from livebase.functions.context import Auth, CallLog, Capture
 from livebase.functions.loader import App, load_app
 from livebase.functions.registry import Kind, function_path
@@ -193,6 +194,7 @@ class WorkerActionCtx:
         self.env = EnvView(lambda: self._call_blocking("env", None))
         """The environment variables, fetched from the server on first use."""
         self.scheduler = WorkerScheduler(self)
+        self.storage = WorkerStorage(self)
 
     def _call_blocking(self, method: str, payload: Any) -> Any:
         """Wait for the server's answer, even inside an ``async def`` action (the reply comes

@@ -1,0 +1,192 @@
+"""The file endpoints: ``POST /api/storage/upload?token=...`` (Convex's upload flow: the raw bytes
+in the body, ``Content-Type`` kept as the file's; answers ``{"storageId": ...}``) and
+``GET /api/storage/<id>?token=...`` (the URL ``ctx.storage.get_url`` gives: ``ETag``,
+``If-None-Match``, one ``Range``; streamed from the blob store in 1 MiB chunks).
+
+An upload's body never sits in memory: the HTTP server hands it, as it arrives, to the sink
+``body_sink`` gives for the upload path (a ``BlobWriter``, which hashes it into a temporary file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+
+from livebase.errors import LivebaseError
+from livebase.files.blobs import BlobWriter
+from livebase.files.service import (
+    FILE_PREFIX,
+    UPLOAD_PATH,
+    FileError,
+    FileNotFoundError_,
+    FileService,
+)
+from livebase.httpapi.api import error_response
+from livebase.httpserver import BodySink, Request, Response
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_CONTENT_TYPE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;.*)?$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class _Refused:
+    """The sink of an upload refused before its body: drops the bytes, keeps the reason."""
+
+    def __init__(self, error: LivebaseError, limit: int) -> None:
+        self.error = error
+        self.limit = limit
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def _token(query: str) -> str:
+    values = parse_qs(query).get("token")
+    return values[0] if values else ""
+
+
+def is_file_path(path: str) -> bool:
+    return path.startswith(FILE_PREFIX)
+
+
+class FileEndpoints:
+    def __init__(self, service: FileService) -> None:
+        self.service = service
+
+    def body_sink(self, method: str, target: str, headers: dict[str, str]) -> BodySink | None:
+        """The HTTP server's hook: an upload's body goes straight to a blob writer."""
+        if method != "POST":
+            return None
+        parts = urlsplit(target)
+        if parts.path.rstrip("/") != UPLOAD_PATH:
+            return None
+        service = self.service
+        try:
+            service.check_upload_token(_token(parts.query), service.engine.runtime.time_ns() / 1e6)
+        except LivebaseError as exc:
+            return _Refused(exc, service.max_upload)
+        return service.blobs.writer(service.max_upload)
+
+    async def __call__(self, request: Request, path: str) -> Response:
+        try:
+            if path.rstrip("/") == UPLOAD_PATH:
+                if request.method != "POST":
+                    raise FileError(
+                        "upload with POST (the bytes as the body)", code="MethodNotAllowed"
+                    )
+                return await self._upload(request)
+            if request.method not in ("GET", "HEAD"):
+                raise FileError("files are read with GET", code="MethodNotAllowed")
+            return await self._download(request, path[len(FILE_PREFIX) :])
+        except LivebaseError as exc:
+            if isinstance(request.sink, BlobWriter):
+                request.sink.abort()
+            return error_response(exc)
+
+    async def _upload(self, request: Request) -> Response:
+        service = self.service
+        sink = request.sink
+        if isinstance(sink, _Refused):
+            raise sink.error
+        content_type = request.headers.get("content-type", "").strip() or None
+        if content_type is not None and (
+            len(content_type) > 256 or not _CONTENT_TYPE.match(content_type)
+        ):
+            raise FileError(
+                f"Content-Type {content_type[:100]!r} is not a media type (type/subtype)",
+                code="InvalidContentType",
+            )
+        row = service.check_upload_token(
+            _token(request.query), service.engine.runtime.time_ns() / 1e6
+        )
+        if not isinstance(sink, BlobWriter):  # not streamed here (an ASGI server buffered it)
+            if len(request.body) > service.max_upload:
+                raise FileError(
+                    f"the upload is larger than {service.max_upload} bytes",
+                    code="RequestTooLarge",
+                )
+            sink = service.blobs.writer(service.max_upload)
+            sink.write(request.body)
+        size = sink.size
+        sha = await asyncio.to_thread(sink.commit)
+        storage_id = await service.add_file(sha, size, content_type, upload_row=row)
+        body = json.dumps({"storageId": storage_id}).encode()
+        return Response(200, body)
+
+    async def _download(self, request: Request, storage_id: str) -> Response:
+        service = self.service
+        not_found = FileNotFoundError_("no such file (deleted, or the URL is wrong)")
+        if not _ID.match(storage_id):
+            raise FileError("a file URL is /api/storage/<storage id>", code="InvalidFileUrl")
+        if not service.check_file_token(storage_id, _token(request.query)):
+            raise not_found
+        row = service.lookup(storage_id)
+        if row is None or not service.blobs.exists(row["sha256"]):
+            raise not_found
+        sha, size = row["sha256"], int(row["size"])
+        etag = f'"{sha}"'
+        content_type = row.get("contentType") or "application/octet-stream"
+        headers = [
+            ("etag", etag),
+            ("accept-ranges", "bytes"),
+            ("cache-control", "private, max-age=2592000, immutable"),
+        ]
+        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return Response(304, b"", content_type, headers)
+        start, end, status = 0, size, 200
+        spec = request.headers.get("range")
+        if spec is not None and request.headers.get("if-range", etag) == etag:
+            wanted = parse_range(spec, size)
+            if wanted == "unsatisfiable":
+                headers.append(("content-range", f"bytes */{size}"))
+                return Response(416, b"", content_type, headers)
+            if isinstance(wanted, tuple):
+                start, end = wanted
+                status = 206
+                headers.append(("content-range", f"bytes {start}-{end - 1}/{size}"))
+        if request.method == "HEAD" or end == start:
+            return Response(status, b"", content_type, headers)
+        stream = _chunks(service, sha, start, end)
+        return Response(status, b"", content_type, headers, stream=stream, length=end - start)
+
+
+async def _chunks(service: FileService, sha: str, start: int, end: int) -> AsyncIterator[bytes]:
+    reader = service.blobs.read(sha, start, end)
+    try:
+        while True:
+            chunk = await asyncio.to_thread(next, reader, b"")
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        reader.close()
+
+
+def parse_range(spec: str, size: int) -> tuple[int, int] | str | None:
+    """One ``bytes=`` range as (start, end exclusive); None to send the whole file (several
+    ranges, or a header this does not understand); ``"unsatisfiable"`` for a range past the
+    end."""
+    match = _RANGE.match(spec.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        if n == 0:
+            return "unsatisfiable"
+        return max(0, size - n), size
+    start = int(first)
+    if start >= size:
+        return "unsatisfiable"
+    end = size if not last else min(size, int(last) + 1)
+    if end <= start:
+        return None
+    return start, end
