@@ -32,7 +32,7 @@ def backfill(
         doc = decode_document(text)
         entry = entry_for(index.search_field, index.filter_fields, doc)
         if entry is not None:
-            w.put_search_entry(index.index_id, doc["_id"], entry)
+            w.put_search_entry(index.index_id, doc["_id"], entry, replace=False)
         if progress and (done % 1000 == 0 or done == len(rows)):
             progress(f"backfilling {table}.{name}", done, len(rows))
 

@@ -66,4 +66,4 @@ def update_entries(
         if after is None:
             writer.delete_search_entry(index_id, doc_id)
         else:
-            writer.put_search_entry(index_id, doc_id, after)
+            writer.put_search_entry(index_id, doc_id, after, replace=before is not None)

@@ -128,8 +128,10 @@ class StorageWriter(StorageReader):
     def has_search_index(self, index_id: int) -> bool:
         raise NotImplementedError
 
-    def put_search_entry(self, index_id: int, doc_id: str, entry: SearchEntry) -> None:
-        """Index (or re-index) one document."""
+    def put_search_entry(
+        self, index_id: int, doc_id: str, entry: SearchEntry, *, replace: bool = True
+    ) -> None:
+        """Index (or re-index) one document; ``replace=False`` says it is not in the index."""
         raise NotImplementedError
 
     def delete_search_entry(self, index_id: int, doc_id: str) -> None:

@@ -183,8 +183,10 @@ class _PgWriter(_PgReader, StorageWriter):
     def has_search_index(self, index_id: int) -> bool:
         return postgres_search.exists(self._cur, index_id)
 
-    def put_search_entry(self, index_id: int, doc_id: str, entry: SearchEntry) -> None:
-        postgres_search.put(self._cur, index_id, doc_id, entry)
+    def put_search_entry(
+        self, index_id: int, doc_id: str, entry: SearchEntry, *, replace: bool = True
+    ) -> None:
+        postgres_search.put(self._cur, index_id, doc_id, entry, replace=replace)
 
     def delete_search_entry(self, index_id: int, doc_id: str) -> None:
         postgres_search.delete(self._cur, index_id, doc_id)

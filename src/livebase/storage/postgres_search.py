@@ -94,31 +94,29 @@ def delete(cur: Cursor, index_id: int, doc_id: str) -> None:
     )
 
 
-def put(cur: Cursor, index_id: int, doc_id: str, entry: SearchEntry) -> None:
-    delete(cur, index_id, doc_id)
+def put(cur: Cursor, index_id: int, doc_id: str, entry: SearchEntry, *, replace: bool) -> None:
+    if replace:
+        delete(cur, index_id, doc_id)
     docs, terms, stats = _names(index_id)
     counts = Counter(entry.terms)
     distinct = list(counts)
     length = len(entry.terms) + len(entry.filters)  # as FTS5 counts tokens: every column
+    # One statement (one round trip): the row, the terms' document counts, the totals.
     cur.execute(
-        f"INSERT INTO {docs} (doc_id, ct, len, tsv, tf) "
-        "VALUES (%s, %s, %s, array_to_tsvector(%s::text[]), %s::jsonb)",
+        f"WITH row AS (INSERT INTO {docs} (doc_id, ct, len, tsv, tf) "
+        "VALUES (%s, %s, %s, array_to_tsvector(%s::text[]), %s::jsonb)), "
+        f"counted AS (INSERT INTO {terms} (term, df) SELECT unnest(%s::text[]), 1 "
+        f"ON CONFLICT (term) DO UPDATE SET df = {terms}.df + 1) "
+        f"UPDATE {stats} SET docs = docs + 1, tokens = tokens + %s WHERE id = 1",
         (
             doc_id,
             entry.creation_time,
             length,
             distinct + list(dict.fromkeys(entry.filters)),
             orjson.dumps(counts).decode(),
+            distinct,
+            length,
         ),
-    )
-    if distinct:
-        cur.execute(
-            f"INSERT INTO {terms} (term, df) SELECT unnest(%s::text[]), 1 "
-            f"ON CONFLICT (term) DO UPDATE SET df = {terms}.df + 1",
-            (distinct,),
-        )
-    cur.execute(
-        f"UPDATE {stats} SET docs = docs + 1, tokens = tokens + %s WHERE id = 1", (length,)
     )
 
 

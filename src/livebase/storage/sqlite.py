@@ -144,8 +144,10 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
     def has_search_index(self, index_id: int) -> bool:
         return sqlite_search.exists(self._conn, index_id)
 
-    def put_search_entry(self, index_id: int, doc_id: str, entry: SearchEntry) -> None:
-        sqlite_search.put(self._conn, index_id, doc_id, entry)
+    def put_search_entry(
+        self, index_id: int, doc_id: str, entry: SearchEntry, *, replace: bool = True
+    ) -> None:
+        sqlite_search.put(self._conn, index_id, doc_id, entry, replace=replace)
 
     def delete_search_entry(self, index_id: int, doc_id: str) -> None:
         sqlite_search.delete(self._conn, index_id, doc_id)

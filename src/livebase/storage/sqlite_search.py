@@ -70,8 +70,11 @@ def delete(conn: sqlite3.Connection, index_id: int, doc_id: str) -> None:
     conn.execute(f"DELETE FROM {docs} WHERE rid = ?", (row[0],))
 
 
-def put(conn: sqlite3.Connection, index_id: int, doc_id: str, entry: SearchEntry) -> None:
-    delete(conn, index_id, doc_id)
+def put(
+    conn: sqlite3.Connection, index_id: int, doc_id: str, entry: SearchEntry, *, replace: bool
+) -> None:
+    if replace:
+        delete(conn, index_id, doc_id)
     fts, docs, _ = _names(index_id)
     body, filters = " ".join(entry.terms), " ".join(entry.filters)
     cur = conn.execute(
