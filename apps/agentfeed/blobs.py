@@ -85,6 +85,17 @@ async def upload(ctx: Any, event_id: str, field: str, text: str) -> BlobRef:
     return {"field": field, "blob": blob, "bytes": size}
 
 
+def write_blob(ctx: Any, event_id: str, field: str, text: str) -> BlobRef:
+    """Store ``text`` as a pending blob in the caller's transaction (a mutation that has the
+    whole text, such as ``rejected:retry``; at most a few MiB)."""
+    pieces = payload.chunks(text)
+    size = float(len(text.encode("utf-8", "surrogatepass")))
+    doc = {"event_id": event_id, "field": field, "bytes": size, "chunks": float(len(pieces))}
+    blob = ctx.db.insert("blobs", {**doc, "state": "pending", "created_at": ctx.now})
+    _write_chunks(ctx, blob, 0, pieces)
+    return {"field": field, "blob": blob, "bytes": size}
+
+
 def attach(ctx: Any, refs: list[BlobRef], owner: str) -> None:
     """Mark pending blobs as belonging to ``owner`` (an event or a rejection), in the caller's
     transaction."""

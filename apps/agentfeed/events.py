@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from livebase import PaginationOptions, internal_mutation, internal_query, query
 
-from . import access, delivery, normalize, projects, redacted, sessions, stats, tool_calls
+from . import access, normalize, projects, redacted, sessions, stats, tool_calls
+from . import rejected as rejected_table
 from .blobs import BlobRef
 from .blobs import attach as attach_blobs
 
@@ -45,29 +46,47 @@ def ingest(
 
     ``raw`` is the payload as JSON text with large fields replaced by previews, ``blobs`` the
     pending blobs holding those fields, ``raw_bytes`` the size of the body received,
-    ``generated_id`` the event id of an activity sent without one and ``redacted_raw`` the
-    payload as the public may see it (``redacted.public_payload``, redacted before it was cut;
-    without it, ``raw`` is redacted here). The event's redacted copy is made from it.
+    ``generated_id`` the event id of a payload sent without one (an activity without ``id``, a
+    raw Claude Code hook payload without ``event_id``) and ``redacted_raw`` the payload as the
+    public may see it (``redacted.public_payload``, redacted before it was cut; without it,
+    ``raw`` is redacted here). The event's redacted copy is made from it.
     """
+    return store(ctx, endpoint, raw, blobs, raw_bytes, generated_id, redacted_raw)
+
+
+def store(
+    ctx: Any,
+    endpoint: str,
+    raw: str,
+    blobs: list[BlobRef],
+    raw_bytes: float,
+    generated_id: str,
+    redacted_raw: str | None = None,
+    retry_of: str | None = None,
+) -> dict[str, Any]:
+    """``ingest`` in the caller's transaction. ``retry_of``: the ``rejected_events`` row being
+    re-ingested (``rejected:retry``): a payload still unusable updates that row rather than
+    adding one."""
     try:
         payload = json.loads(raw)
     except ValueError as exc:
-        return reject(ctx, endpoint, f"the body is not JSON: {exc}", raw, raw_bytes, blobs)
+        reason = f"the body is not JSON: {exc}"
+        return reject(ctx, endpoint, reason, raw, raw_bytes, blobs, retry_of=retry_of)
     if endpoint == "event":
         problem = normalize.hook_problem(payload)
     else:
         problem = normalize.activity_problem(payload)
     if problem is not None:
         event_id = payload.get("event_id") if isinstance(payload, dict) else None
-        return reject(ctx, endpoint, problem, raw, raw_bytes, blobs, event_id)
+        return reject(ctx, endpoint, problem, raw, raw_bytes, blobs, event_id, retry_of)
     if endpoint == "event":
-        event = normalize.normalize_hook(payload)
+        event = normalize.normalize_hook(payload, generated_id)
     else:
         event_id = normalize.activity_event_id(payload, generated_id)
         event = normalize.normalize_activity(payload, event_id)
     existing = find(ctx, event["event_id"])
     if existing is not None:
-        return {"status": "duplicate", "id": existing["_id"]}
+        return {"status": "duplicate", "id": existing["_id"], "event_id": event["event_id"]}
     event.setdefault("timestamp", ctx.now)
     event[redacted.FIELD] = redacted.event_copy(
         event["origin"], _public_payload(endpoint, payload, redacted_raw)
@@ -82,7 +101,7 @@ def ingest(
     projects.apply_event(ctx, event, new_session)
     tool_calls.apply_event(ctx, event, event_doc)
     stats.apply_event(ctx, event, applied is not None and applied.created)
-    return {"status": "stored", "id": event_doc}
+    return {"status": "stored", "id": event_doc, "event_id": event["event_id"]}
 
 
 def _public_payload(endpoint: str, payload: Any, redacted_raw: str | None) -> dict[str, Any]:
@@ -103,21 +122,10 @@ def reject(
     body_bytes: float,
     refs: list[BlobRef],
     event_id: object = None,
+    retry_of: str | None = None,
 ) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "endpoint": endpoint,
-        "reason": normalize.clip(reason, 1000),
-        "body": normalize.clip(body, 64 * 1024),
-        "body_bytes": body_bytes,
-        "blobs": refs,
-        "received_at": ctx.now,
-    }
-    if isinstance(event_id, str):
-        doc["event_id"] = normalize.clip(event_id, normalize.ID_CHARS)
-    rejected = ctx.db.insert("rejected_events", doc)
-    attach_blobs(ctx, refs, rejected)
-    delivery.count(ctx, "rejected", endpoint)
-    return {"status": "rejected", "id": rejected, "reason": doc["reason"]}
+    """Keep an unusable body in ``rejected_events`` (bounded: ``rejected.keep``)."""
+    return rejected_table.keep(ctx, endpoint, reason, body, body_bytes, refs, event_id, retry_of)
 
 
 @internal_mutation
@@ -130,8 +138,8 @@ def record_rejection(
     blobs: list[BlobRef],
     event_id: str | None = None,
 ) -> dict[str, Any]:
-    """Keep a body the HTTP handler could not pass to ``ingest`` (not UTF-8, not JSON, or
-    ``ingest`` failed), with the reason."""
+    """Keep a body the HTTP handler could not pass to ``ingest`` (not UTF-8, not JSON, too
+    large, or ``ingest`` failed), with the reason."""
     return reject(ctx, endpoint, reason, body, body_bytes, blobs, event_id)
 
 

@@ -1,8 +1,9 @@
 """agentfeed's HTTP endpoints: ``POST /event`` (Claude Code hooks), ``POST /activity`` (any other
 source) and ``GET /raw/<event_id>`` (an event's payload as received, reassembled); ``GET /`` and
-``GET /static/...`` serve the feed page (``static/``, no build step). ``GET /event`` answers
-whether a post with the same key header would be let in (200, or 401), storing nothing:
-``agentfeed install-hook`` checks its key with it.
+``GET /static/...`` serve the feed page (``static/``, no build step). ``POST /v1/logs`` and
+``POST /v1/metrics`` receive Claude Code's OpenTelemetry export (``telemetry.py``).
+``GET /event`` answers whether a post with the same key header would be let in (200, or 401),
+storing nothing: ``agentfeed install-hook`` checks its key with it.
 
 ``/event`` answers 200 for every body, usable or not (an unusable one is kept in
 ``rejected_events``), so a hook never retries or blocks on it; only a missing or wrong key (401,
@@ -23,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 
 from livebase import HttpRouter
 
-from . import access, blobs, delivery, intake, payload, settings, transcripts
+from . import access, blobs, delivery, intake, payload, settings, telemetry, transcripts
 from .normalize import dumps
 
 settings.make_keys()  # at start, before the first request (under the livebase command only)
@@ -62,6 +63,18 @@ async def activity(ctx: Any, request: Any) -> Response:
         return _unauthorized()
     result = await intake.receive(ctx, "activity", await request.body())
     return JSONResponse(result, status_code=400 if result["status"] == "rejected" else 200)
+
+
+@http.route("/v1/logs", method="POST")
+async def otlp_logs(ctx: Any, request: Any) -> Response:
+    """OTLP/HTTP logs from Claude Code's telemetry (``telemetry.py``)."""
+    return await telemetry.receive(ctx, request, "log")
+
+
+@http.route("/v1/metrics", method="POST")
+async def otlp_metrics(ctx: Any, request: Any) -> Response:
+    """OTLP/HTTP metrics from Claude Code's telemetry (``telemetry.py``)."""
+    return await telemetry.receive(ctx, request, "metric")
 
 
 @http.route(path_prefix="/raw/", method="GET")

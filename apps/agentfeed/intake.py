@@ -10,6 +10,7 @@ raises only when the database itself cannot store anything.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from typing import Any
 
@@ -29,8 +30,25 @@ def _claimed_id(endpoint: str, value: dict[str, Any]) -> str | None:
     return None
 
 
+MAX_EVENT_BYTES = 20 * 1024 * 1024
+"""The largest body stored as an event (``AGENTFEED_MAX_EVENT_BYTES``); a larger one is rejected
+(kept whole, in a blob, so it can be retried once the limit is raised). Livebase itself answers 413 to bodies over its route limit
+(``LIVEBASE_MAX_HTTP_BODY_BYTES``, 20 MiB by default), which the app never sees: raise that one
+above this one to have oversize bodies kept as rejections."""
+
+
+def max_event_bytes() -> int:
+    raw = os.environ.get("AGENTFEED_MAX_EVENT_BYTES", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_EVENT_BYTES
+
+
 async def receive(ctx: Any, endpoint: str, body: bytes) -> dict[str, Any]:
-    """Store one body sent to ``POST /<endpoint>``: ``{status, id, reason?}``."""
+    """Store one body sent to ``POST /<endpoint>``: ``{status, id, event_id?, reason?}``."""
+    limit = max_event_bytes()
+    if len(body) > limit:
+        reason = f"the body is too large ({len(body)} bytes; at most {limit})"
+        text = body.decode("utf-8", "backslashreplace")
+        return await _reject(ctx, endpoint, reason, text, len(body))
     decoded = payload.decode(body)
     if decoded.problem is not None or not isinstance(decoded.value, dict):
         reason = decoded.problem or "the body is not a JSON object"
@@ -43,7 +61,7 @@ async def receive(ctx: Any, endpoint: str, body: bytes) -> dict[str, Any]:
         if event_id is not None:
             stored = await ctx.run_query("events:seen", {"event_id": event_id})
             if stored is not None:
-                return {"status": "duplicate", "id": stored}
+                return {"status": "duplicate", "id": stored, "event_id": event_id}
         for field, text in split.moved.items():
             refs.append(await blobs.upload(ctx, event_id or "", field, text))
     args = {

@@ -6,7 +6,9 @@ payload into the event's fields: type, subtype (what the hook's matcher matches 
 cwd, project path, tool name and use id, input/response excerpts, success, prompt, a one-line
 summary and the event time. Every hook event type of Claude Code v2.1.240 has its own summary;
 an unknown type is kept as given with a generic one. Fields of the wrong type are treated as
-absent: only what makes an event unusable (no event id, no event name) rejects it.
+absent: only what makes an event unusable (no event name, an event id that is not a usable string)
+rejects it. A raw Claude Code payload (a ``type: "http"`` hook, a hand-written script, ``curl``)
+has neither ``event_id`` nor ``timestamp``: the server gives it an id and the time it got it.
 """
 
 from __future__ import annotations
@@ -189,9 +191,7 @@ def hook_problem(payload: object) -> str | None:
         return "no hook_event_name: not a Claude Code hook event (other sources: POST /activity)"
     if not isinstance(name, str) or not name.strip() or len(name) > ID_CHARS:
         return "hook_event_name must be a non-empty string"
-    if "event_id" not in payload:
-        return "no event_id: the event cannot be stored idempotently"
-    if not _valid_id(payload["event_id"]):
+    if "event_id" in payload and not _valid_id(payload["event_id"]):
         return f"event_id must be a string of 1..{ID_CHARS} characters without surrounding spaces"
     return None
 
@@ -373,15 +373,17 @@ def _put(fields: Fields, key: str, value: Any) -> None:
         fields[key] = value
 
 
-def normalize_hook(payload: Payload) -> Fields:
+def normalize_hook(payload: Payload, generated_id: str = "") -> Fields:
     """The event fields of a hook payload that ``hook_problem`` accepted. ``timestamp`` is left
-    out when the payload has none (the caller uses the time it received it)."""
+    out when the payload has none (the caller uses the time it received it); the event id is
+    the payload's ``event_id`` (our hook's, so a replay is stored once), else ``generated_id``
+    (a raw Claude Code payload carries none)."""
     name = payload["hook_event_name"].strip()
     summary_of = SUMMARIES.get(name)
     summary = summary_of(payload) if summary_of else _generic_summary(payload, name)
     cwd = text_of(payload, "cwd")
     fields: Fields = {
-        "event_id": payload["event_id"],
+        "event_id": payload.get("event_id") or generated_id,
         "origin": "hook",
         "source": HOOK_SOURCE,
         "type": clean(name),

@@ -37,6 +37,19 @@ MODEL_USAGE = v.object(
 """A session's token usage by one model, from its transcript (``cost_usd`` null: no price)."""
 
 
+TELEMETRY_USAGE = v.object(
+    {
+        "requests": v.number(),
+        "tokens": TOKENS,
+        "cost_usd": v.number(),
+        "api_duration_ms": v.number(),
+        "updated_at": v.number(),
+    }
+)
+"""A session's API requests, tokens and cost as Claude Code's telemetry reported them
+(``claude_code.api_request`` log records received on ``POST /v1/logs``)."""
+
+
 def _redacted(*fields: str) -> Any:
     """A document's redacted copy (``redacted.py``): ``v``, the version of the rules that made
     it, and the redacted form of its text ``fields`` (those it has)."""
@@ -106,8 +119,55 @@ schema = define_schema(
                 "event_id": v.optional(v.string()),
                 "blobs": v.array(BLOB_REF),
                 "received_at": v.number(),
+                "kind": v.optional(v.string()),
+                "attempts": v.optional(v.number()),
+                "last_attempt_at": v.optional(v.number()),
             }
         ).index("by_time", ["received_at"]),
+        "rejected_counts": define_table(
+            {"kind": v.string(), "count": v.number(), "last_at": v.number()}
+        ).index("by_kind", ["kind"]),
+        "telemetry": define_table(
+            {
+                "record_id": v.string(),
+                "signal": v.union(v.literal("log"), v.literal("metric")),
+                "name": v.string(),
+                "timestamp": v.number(),
+                "received_at": v.number(),
+                "session_id": v.optional(v.string()),
+                "prompt_id": v.optional(v.string()),
+                "tool_use_id": v.optional(v.string()),
+                "request_id": v.optional(v.string()),
+                "model": v.optional(v.string()),
+                "metric_type": v.optional(v.string()),
+                "value": v.optional(v.number()),
+                "temporality": v.optional(v.string()),
+                "cost_usd": v.optional(v.number()),
+                "tokens": v.optional(TOKENS),
+                "duration_ms": v.optional(v.number()),
+                "success": v.optional(v.boolean()),
+                "attributes": v.string(),
+            }
+        )
+        .index("by_record_id", ["record_id"])
+        .index("by_time", ["timestamp"])
+        .index("by_session_time", ["session_id", "timestamp"])
+        .index("by_prompt", ["prompt_id", "timestamp"])
+        .index("by_tool_use", ["tool_use_id", "timestamp"]),
+        "usage": define_table(
+            {
+                "scope": v.union(v.literal("session"), v.literal("prompt"), v.literal("tool_call")),
+                "key": v.string(),
+                "session_id": v.optional(v.string()),
+                "requests": v.number(),
+                "tokens": TOKENS,
+                "cost_usd": v.number(),
+                "api_duration_ms": v.number(),
+                "models": v.array(v.string()),
+                "first_at": v.number(),
+                "last_at": v.number(),
+            }
+        ).index("by_scope_key", ["scope", "key"]),
         "delivery": define_table(
             {
                 "day": v.string(),
@@ -141,6 +201,7 @@ schema = define_schema(
                 "usage": v.optional(v.array(MODEL_USAGE)),
                 "cost_usd": v.optional(v.nullable(v.number())),
                 "imported_at": v.optional(v.number()),
+                "telemetry": v.optional(TELEMETRY_USAGE),
                 "redacted": v.optional(REDACTED_SESSION),
             }
         )

@@ -78,6 +78,7 @@ def apply_event(ctx: Any, event: dict[str, Any]) -> Applied | None:
             _put(doc, "start_source", event.get("subtype"))
         for key in ("cwd", "project", "model", "transcript_path"):
             _put(doc, key, event.get(key))
+        _put(doc, "telemetry", _telemetry_so_far(ctx, session_id))
         doc[redacted.FIELD] = redacted.follow(None, doc, event, new=True)
         ctx.db.insert("sessions", doc)
         project = event.get("project")
@@ -109,6 +110,19 @@ def apply_event(ctx: Any, event: dict[str, Any]) -> Applied | None:
     patch[redacted.FIELD] = redacted.follow(session.get(redacted.FIELD), patch, event)
     ctx.db.patch(session["_id"], patch)
     return Applied(project, joined, False)
+
+
+def _telemetry_so_far(ctx: Any, session_id: str) -> dict[str, Any] | None:
+    """The totals of telemetry that came before the session's first event (``telemetry.py``)."""
+    row = (
+        ctx.db.query("usage")
+        .with_index("by_scope_key", lambda q: q.eq("scope", "session").eq("key", session_id))
+        .unique()
+    )
+    if row is None:
+        return None
+    keep = ("requests", "tokens", "cost_usd", "api_duration_ms")
+    return {**{key: row[key] for key in keep}, "updated_at": ctx.now}
 
 
 def _put(doc: dict[str, Any], key: str, value: Any) -> None:

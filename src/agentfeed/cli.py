@@ -8,6 +8,9 @@
 ``agentfeed serve`` on this machine (``$AGENTFEED_HOME/server_key``), else the key kept from an
 earlier install; it checks the key with the server first (``GET /event``) and changes nothing,
 exit 1, when it has no key for a server that needs one or the server refuses it.
+``install-hook --http`` registers native HTTP hooks instead where Claude Code supports them;
+``install-telemetry`` prints (or ``--write``s into the settings' ``env``) what makes Claude Code
+send its OpenTelemetry logs and metrics to the server.
 ``agentfeed hook`` runs the capture hook in this process, for trying it by
 hand (Claude Code runs ``hook.py`` directly, which starts much faster).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -70,6 +74,36 @@ def build_parser() -> argparse.ArgumentParser:
         "that takes events without a key). Refused (exit 1, nothing changed) when no key is "
         "found and the server is not one that takes events without, or when the server "
         "answers 401 to the key",
+    )
+    p.add_argument(
+        "--http",
+        action="store_true",
+        help="register native HTTP hooks (type: http, POST URL/event with the key from "
+        "$AGENTFEED_KEY, set in the settings' env) on the events that support them; Setup, "
+        "SessionStart and PermissionRequest keep the command hook. Without it (the default) "
+        "every event gets the command hook, which spools while the server is down",
+    )
+
+    p = commands.add_parser(
+        "install-telemetry",
+        help="print (or --write) the environment that sends Claude Code's telemetry here",
+        description="Print the environment variables that make Claude Code export its "
+        "OpenTelemetry logs and metrics (tokens, cost per API request) to the agentfeed server's "
+        "OTLP/HTTP receiver (URL/v1/logs, URL/v1/metrics), as shell `export` lines; with "
+        "--write, merge them into the settings file's env object instead (backed up first, "
+        "idempotent, other settings kept). Claude Code reads them when it starts.",
+    )
+    _scope(p)
+    p.add_argument("--url", help="base URL of the agentfeed server (default: as install-hook)")
+    p.add_argument("--key", help="the server's key (default: as install-hook; '' for none)")
+    p.add_argument(
+        "--protocol",
+        choices=("http/protobuf", "http/json"),
+        default="http/protobuf",
+        help="OTEL_EXPORTER_OTLP_PROTOCOL (default http/protobuf; both are received)",
+    )
+    p.add_argument(
+        "--write", action="store_true", help="write them into the settings file's env object"
     )
 
     p = commands.add_parser(
@@ -169,7 +203,11 @@ def _install(args: argparse.Namespace) -> int:
         _fail_install(url, key, source, check, home)
         return 1
     result = install.install(
-        _settings_path(args), url=args.url, key=key or "", project=args.project is not None
+        _settings_path(args),
+        url=args.url,
+        key=key or "",
+        project=args.project is not None,
+        http_url=url if args.http else None,
     )
     path = result.settings_path
     if not result.changed:
@@ -186,6 +224,13 @@ def _install(args: argparse.Namespace) -> int:
         if result.git_excluded:
             _out(f"  added {path.name} to the repository's .git/info/exclude")
     _out(f"  command: {result.command}")
+    if args.http:
+        _out(
+            f"  http:    POST {install.event_url(url)} with {install.KEY_HEADER}: "
+            f"${install.KEY_ENV} (env {install.KEY_ENV} in the settings file)"
+        )
+        for event, why in install.HTTP_COMMAND_EVENTS.items():
+            _out(f"  command hook kept on {event}: {why}")
     for event in install.SKIPPED_EVENTS:
         _out(f"  skipped: {event} (a hook there would replace Claude Code's own behaviour)")
     keyed = f"key from {source}" if key else "no key"
@@ -220,6 +265,39 @@ def _fail_install(url: str, key: str | None, source: str, check: str, home: Path
             "(`livebase dev`)."
         )
     sys.stderr.write(f"agentfeed: error: {why}\n  Nothing was changed.\n")
+
+
+def _install_telemetry(args: argparse.Namespace) -> int:
+    home = install.agentfeed_home()
+    key, source = _find_key(args, home)
+    kept_url = _kept_config(home).get("url")
+    url = args.url or (kept_url if isinstance(kept_url, str) else None) or hook.DEFAULT_URL
+    install.validate_url(url)
+    check = install.check_key(url, key)
+    if check == "refused" or (key is None and check != "open" and args.key is None):
+        _fail_install(url, key, source, check, home)
+        return 1
+    env = install.telemetry_env(url, key, args.protocol)
+    if not args.write:
+        for name, value in env.items():
+            _out(f"export {name}={shlex.quote(value)}")
+        sys.stderr.write(
+            "agentfeed: set these where `claude` starts (or run again with --write to put them "
+            "in Claude Code's settings); the key is in OTEL_EXPORTER_OTLP_HEADERS\n"
+        )
+        return 0
+    result = install.write_env(_settings_path(args), env)
+    if not result.changed:
+        _out(f"agentfeed: the telemetry settings are already in {result.settings_path}")
+    else:
+        verb = "created" if result.created else "updated"
+        _out(f"agentfeed: {verb} {result.settings_path}: env " + ", ".join(env))
+        if result.backup is not None:
+            _out(f"  backup:  {result.backup}")
+    _out(f"  receiver: {url.rstrip('/')}/v1/logs and /v1/metrics ({args.protocol})")
+    _out(f"  server:   {url} {SERVER_STATES[check]}")
+    _out("  Claude Code reads these when it starts: start a new `claude` session")
+    return 0
 
 
 def _uninstall(args: argparse.Namespace) -> None:
@@ -273,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "install-hook":
             return _install(args)
+        if args.command == "install-telemetry":
+            return _install_telemetry(args)
         _uninstall(args)
     except (install.SettingsError, OSError) as exc:
         sys.stderr.write(f"agentfeed: error: {exc}\n")

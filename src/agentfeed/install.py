@@ -40,6 +40,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -96,6 +97,66 @@ SKIPPED_EVENTS: dict[str, str] = {
         "new worktree's path; a passive capture hook there would make every worktree fail"
     ),
 }
+
+
+# Events on which a native HTTP hook (`install-hook --http`) is not used: Claude Code does not
+# run HTTP hooks on SessionStart and Setup, and an HTTP hook on PermissionRequest fails closed
+# (the tool is silently denied) when the server is down (reference §1.7). They keep the command
+# hook.
+HTTP_COMMAND_EVENTS: dict[str, str] = {
+    "Setup": "Claude Code runs no HTTP hook on Setup",
+    "SessionStart": "Claude Code runs no HTTP hook on SessionStart",
+    "PermissionRequest": "an HTTP hook there denies the tool when the server is down",
+}
+KEY_HEADER = "X-Agentfeed-Key"
+KEY_ENV = "AGENTFEED_KEY"
+
+
+def http_handler(url: str) -> dict[str, Any]:
+    """The native HTTP handler for ``url`` (the server's base URL): it POSTs the raw hook
+    payload to ``URL/event`` with the key from ``$AGENTFEED_KEY`` (interpolated by Claude Code,
+    which only does so for variables listed in ``allowedEnvVars``)."""
+    return {
+        "type": "http",
+        "url": event_url(url),
+        "headers": {KEY_HEADER: f"${KEY_ENV}"},
+        "allowedEnvVars": [KEY_ENV],
+        "timeout": HANDLER_TIMEOUT,
+    }
+
+
+def event_url(url: str) -> str:
+    base = url.strip() if "://" in url else "http://" + url.strip()
+    return base.rstrip("/") + "/event"
+
+
+def is_our_http(handler: object) -> bool:
+    """Whether a settings handler is an agentfeed HTTP handler (it sends our key header)."""
+    if not isinstance(handler, dict) or handler.get("type") != "http":
+        return False
+    headers = handler.get("headers")
+    url = handler.get("url")
+    return (
+        isinstance(headers, dict)
+        and KEY_HEADER in headers
+        and isinstance(url, str)
+        and url.rstrip("/").endswith("/event")
+    )
+
+
+def has_our_http(settings: dict[str, Any]) -> bool:
+    """Whether a settings object holds one of our HTTP handlers."""
+    hooks = settings.get("hooks")
+    if not isinstance(hooks, dict):
+        return False
+    return any(
+        is_our_http(handler)
+        for groups in hooks.values()
+        if isinstance(groups, list)
+        for group in groups
+        if isinstance(group, dict) and isinstance(group.get("hooks"), list)
+        for handler in group["hooks"]
+    )
 
 
 class SettingsError(Exception):
@@ -166,13 +227,20 @@ def _hooks_object(settings: dict[str, Any], path: Path) -> dict[str, Any] | None
 
 
 def merge(
-    settings: dict[str, Any], command: str, hook_path: Path, path: Path
+    settings: dict[str, Any],
+    command: str,
+    hook_path: Path,
+    path: Path,
+    http: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str], list[str], int]:
     """``settings`` with our handler on every event: ``(new, added, updated, removed)``.
 
-    An event that already has one of our handlers keeps it where it is (its ``command`` is
-    updated if it changed; a ``timeout`` or other key the user set is left alone); duplicates
-    of ours are removed; ours on events we no longer register are removed.
+    The handler is the command hook, or with ``http`` (``http_handler``) that native HTTP
+    handler on the events that support it (``HTTP_COMMAND_EVENTS`` keep the command hook). An
+    event that already has one of our handlers of the wanted kind keeps it where it is (its
+    ``command`` or ``url`` is updated if it changed; a ``timeout`` or other key the user set is
+    left alone); duplicates of ours, and ours of the other kind, are removed; ours on events we
+    no longer register are removed.
     """
     new = copy.deepcopy(settings)
     hooks = _hooks_object(new, path)
@@ -182,46 +250,85 @@ def merge(
     updated: list[str] = []
     removed = 0
     wanted = {event for event, _ in HOOK_EVENTS}
+
+    def ours_command(handler: object) -> bool:
+        return is_ours(handler, hook_path)
+
     for event, has_matcher in HOOK_EVENTS:
         groups = hooks.get(event)
         if groups is None:
             groups = hooks[event] = []
         if not isinstance(groups, list):
             raise SettingsError(f'{path}: "hooks.{event}" is not a list; nothing was changed')
+        use_http = http is not None and event not in HTTP_COMMAND_EVENTS
+        match, other = (is_our_http, ours_command) if use_http else (ours_command, is_our_http)
         found = False
         for group in groups:
             handlers = group.get("hooks") if isinstance(group, dict) else None
             if not isinstance(handlers, list):
                 continue
             for handler in handlers:
-                if not is_ours(handler, hook_path) or found:
+                if not match(handler) or found:
                     continue
                 found = True
-                if handler.get("command") != command:
-                    handler["command"] = command
+                if _update(handler, http if use_http else None, command):
                     updated.append(event)
                 handler.setdefault("timeout", HANDLER_TIMEOUT)
+        removed += _remove_ours(groups, other, keep_first=False)
         if found:
-            removed += _remove_ours(groups, hook_path, keep_first=True)
+            removed += _remove_ours(groups, match, keep_first=True)
         else:
             group_new: dict[str, Any] = {"matcher": "*"} if has_matcher else {}
-            group_new["hooks"] = [
-                {"type": "command", "command": command, "timeout": HANDLER_TIMEOUT}
-            ]
+            if use_http:
+                assert http is not None
+                group_new["hooks"] = [copy.deepcopy(http)]
+            else:
+                group_new["hooks"] = [
+                    {"type": "command", "command": command, "timeout": HANDLER_TIMEOUT}
+                ]
             groups.append(group_new)
             added.append(event)
     for event in [e for e in hooks if e not in wanted]:
         groups = hooks[event]
         if isinstance(groups, list):
-            removed += _remove_ours(groups, hook_path, keep_first=False)
+            removed += _remove_ours(groups, _any_ours(hook_path), keep_first=False)
             if not groups:
                 del hooks[event]
     return new, added, updated, removed
 
 
-def _remove_ours(groups: list[Any], hook_path: Path, *, keep_first: bool) -> int:
-    """Remove our handlers from ``groups`` in place (all, or all but the first); drop the groups
-    this empties. Returns how many handlers were removed."""
+def _update(handler: dict[str, Any], http: dict[str, Any] | None, command: str) -> bool:
+    """Bring the fields we own of one of our handlers up to date; whether any changed."""
+    if http is None:
+        if handler.get("command") == command:
+            return False
+        handler["command"] = command
+        return True
+    changed = False
+    if handler.get("url") != http["url"]:
+        handler["url"] = http["url"]
+        changed = True
+    headers = handler["headers"]
+    if headers.get(KEY_HEADER) != http["headers"][KEY_HEADER]:
+        headers[KEY_HEADER] = http["headers"][KEY_HEADER]
+        changed = True
+    allowed = handler.get("allowedEnvVars")
+    if not isinstance(allowed, list):
+        handler["allowedEnvVars"] = [KEY_ENV]
+        changed = True
+    elif KEY_ENV not in allowed:
+        allowed.append(KEY_ENV)
+        changed = True
+    return changed
+
+
+def _any_ours(hook_path: Path) -> Any:
+    return lambda handler: is_ours(handler, hook_path) or is_our_http(handler)
+
+
+def _remove_ours(groups: list[Any], match: Any, *, keep_first: bool) -> int:
+    """Remove the handlers ``match`` accepts from ``groups`` in place (all, or all but the
+    first); drop the groups this empties. Returns how many handlers were removed."""
     removed = 0
     kept_one = not keep_first
     for group in list(groups):
@@ -230,7 +337,7 @@ def _remove_ours(groups: list[Any], hook_path: Path, *, keep_first: bool) -> int
             continue
         remaining = []
         for handler in handlers:
-            if is_ours(handler, hook_path):
+            if match(handler):
                 if not kept_one:
                     kept_one = True
                     remaining.append(handler)
@@ -257,13 +364,37 @@ def unmerge(settings: dict[str, Any], hook_path: Path, path: Path) -> tuple[dict
         groups = hooks[event]
         if not isinstance(groups, list):
             continue
-        n = _remove_ours(groups, hook_path, keep_first=False)
+        n = _remove_ours(groups, _any_ours(hook_path), keep_first=False)
         removed += n
         if n and not groups:
             del hooks[event]
     if removed and not hooks:
         del new["hooks"]
     return new, removed
+
+
+def set_env(
+    settings: dict[str, Any], values: Mapping[str, str | None], path: Path
+) -> dict[str, Any]:
+    """``settings`` with these keys of its ``env`` object set (None: removed; an ``env`` that
+    the removal empties is removed). Other keys and the key order are kept."""
+    new = copy.deepcopy(settings)
+    env = new.get("env")
+    if env is not None and not isinstance(env, dict):
+        raise SettingsError(f'{path}: "env" is not a JSON object; nothing was changed')
+    env = env if env is not None else {}
+    dropped = False
+    for key, value in values.items():
+        if value is None:
+            dropped = env.pop(key, None) is not None or dropped
+        else:
+            env[key] = value
+    if env or not dropped:
+        if env or "env" in new:
+            new["env"] = env
+    else:
+        new.pop("env", None)
+    return new
 
 
 # --- files -------------------------------------------------------------------------------------
@@ -478,15 +609,25 @@ def install(
     key: str | None = None,
     python: str | None = None,
     project: bool = False,
+    http_url: str | None = None,
 ) -> Result:
-    """Install the hook into ``settings_path``; see the module docstring."""
+    """Install the hook into ``settings_path``; see the module docstring. With ``http_url``
+    (the server's base URL): native HTTP handlers where Claude Code supports them, the key in
+    the settings' ``env`` as ``AGENTFEED_KEY`` for their header (none when ``key`` is empty)."""
     home = home or agentfeed_home()
     if url is not None:
         validate_url(url)
     settings, old_text = load_settings(settings_path)  # refuse bad files before touching anything
     command = hook_command(home, python)
     hook_path = home / "hook.py"
-    new, added, updated, removed = merge(settings, command, hook_path, settings_path)
+    http = http_handler(http_url) if http_url is not None else None
+    new, added, updated, removed = merge(settings, command, hook_path, settings_path, http)
+    if http is not None and key:
+        new = set_env(new, {KEY_ENV: key}, settings_path)
+    elif http is None and has_our_http(settings) and isinstance(new.get("env"), dict):
+        # back to the command hook: the key it reads comes from config.json (an old key left
+        # in env would take precedence over it)
+        new = set_env(new, {KEY_ENV: None}, settings_path)
     install_hook_file(home)
     result = Result(settings_path, changed=new != settings or old_text is None, command=command)
     result.config_path = write_config(home, url, key)
@@ -507,9 +648,50 @@ def uninstall(settings_path: Path, *, home: Path | None = None) -> Result:
     settings, old_text = load_settings(settings_path)
     if old_text is None:
         return Result(settings_path, changed=False)
+    had_http = has_our_http(settings)
     new, removed = unmerge(settings, home / "hook.py", settings_path)
+    if had_http and isinstance(new.get("env"), dict) and KEY_ENV in new["env"]:
+        new = set_env(new, {KEY_ENV: None}, settings_path)
     result = Result(settings_path, changed=removed > 0, removed=removed)
     if result.changed:
         result.backup = backup(settings_path, old_text, home)
+        save_settings(settings_path, new, old_text)
+    return result
+
+
+# --- telemetry ---------------------------------------------------------------------------------
+
+
+def telemetry_env(url: str, key: str | None, protocol: str = "http/protobuf") -> dict[str, str]:
+    """The environment that makes Claude Code export its OpenTelemetry logs (events such as
+    ``claude_code.api_request``) and metrics to the agentfeed server at ``url``
+    (``URL/v1/logs``, ``URL/v1/metrics``), with the key as a header (reference §2.5)."""
+    base = url.strip() if "://" in url else "http://" + url.strip()
+    env = {
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": base.rstrip("/"),
+        "OTEL_LOGS_EXPORT_INTERVAL": "5000",
+    }
+    if key:
+        env["OTEL_EXPORTER_OTLP_HEADERS"] = f"{KEY_HEADER}={key}"
+    return env
+
+
+def write_env(
+    settings_path: Path, values: Mapping[str, str | None], *, home: Path | None = None
+) -> Result:
+    """Merge ``values`` into the ``env`` object of ``settings_path`` (backup first; nothing
+    written when nothing changes)."""
+    home = home or agentfeed_home()
+    settings, old_text = load_settings(settings_path)
+    new = set_env(settings, values, settings_path)
+    result = Result(settings_path, changed=new != settings or old_text is None)
+    if result.changed:
+        if old_text is not None:
+            result.backup = backup(settings_path, old_text, home)
+        result.created = old_text is None
         save_settings(settings_path, new, old_text)
     return result

@@ -76,6 +76,19 @@ def world(agentfeed: Agentfeed) -> Agentfeed:
         assert agentfeed.post(payload)["status"] == "stored"
     activity = {"source": "terminal", "type": "command", "summary": f"git push {MARK}", "id": "1"}
     assert agentfeed.post(activity, path="/activity")["status"] == "stored"
+    rejected = {"hook_event_name": 5, "session_id": PRIVATE_SESSION, "prompt": f"{MARK} body"}
+    assert agentfeed.post(rejected)["status"] == "rejected"
+    assert agentfeed.post(content=f"not json {MARK}".encode())["status"] == "rejected"
+    log = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{
+        "timeUnixNano": str(t * 1_000_000), "body": {"stringValue": "claude_code.api_request"},
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in {
+            "event.name": "api_request", "session.id": PRIVATE_SESSION, "prompt.id": MARK,
+            "user.email": f"{MARK}@example.com", "model": f"{MARK}-model", "cost_usd": "0.5",
+            "input_tokens": "10", "tool_use_id": f"{MARK}-tool"}.items()],
+    }]}]}]}  # fmt: skip
+    headers = {"Content-Type": "application/json", "X-Agentfeed-Key": KEY}
+    response = httpx.post(f"{agentfeed.server.url}/v1/logs", json=log, headers=headers)
+    assert response.status_code == 200, response.text
     agentfeed.mutation("projects:update", {"path": OPEN, "public": True})
     return agentfeed
 
@@ -119,6 +132,9 @@ def private_ids(world: Agentfeed) -> dict[str, list[str]]:
         "sessions": [world.session(PRIVATE_SESSION)["_id"]],
         "projects": [world.query("projects:project", {"path": PRIVATE})["_id"]],
         "tool_calls": [c["_id"] for c in calls],
+        "rejected_events": [
+            row["_id"] for row in world.query("rejected:latest", {"paginationOpts": page})["page"]
+        ],
     }
 
 

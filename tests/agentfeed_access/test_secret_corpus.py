@@ -131,6 +131,11 @@ class World:
             results = pool.map(lambda post: agentfeed.post(post[2], path=post[1]), posts)
             for (name, _, body), result in zip(posts, results, strict=True):
                 assert result["status"] == "stored", (name, body.get("event_id"), result)
+        # every secret in a body the server rejects: kept for the owner, never shown publicly
+        unusable = "not json: " + "\n".join(secret.text for secret in corpus)
+        rejected = agentfeed.post(content=unusable.encode())
+        assert rejected["status"] == "rejected"
+        self.rejected: list[str] = [rejected["id"]]
 
     @property
     def url(self) -> str:
@@ -183,6 +188,8 @@ def samples(field: str, validator: dict[str, Any], world: World) -> list[Any]:
         return [None]
     if kind == "literal":
         return [validator["value"]]
+    if kind == "id" and validator["tableName"] == "rejected_events":
+        return list(world.rejected)
     if kind == "optional":
         return samples(field, validator["value"], world)
     if kind == "union":

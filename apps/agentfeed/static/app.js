@@ -55,7 +55,7 @@ function authenticate() {
 function setOwner(value) {
   if (owner === value) return;
   owner = value;
-  for (const draw of [drawRole, drawProjects, drawFeed, drawDelivery]) schedule(draw);
+  for (const draw of [drawRole, drawProjects, drawFeed, drawDelivery, drawRejected]) schedule(draw);
 }
 
 function drawRole() {
@@ -441,13 +441,25 @@ function drawSession() {
       el("div", { className: "meta", textContent:
         `${s.status}${s.end_reason ? ` (${s.end_reason})` : ""} · started ${new Date(s.started_at).toLocaleString()} · ` +
         `${plural(s.event_count, "event")} · ${plural(s.prompt_count, "prompt")} · ${plural(s.tool_count, "tool call")}` +
-        (s.model ? ` · ${s.model}` : "") }));
+        (s.model ? ` · ${s.model}` : "") + usageLine(s) }));
   }
   if (view.state) {
     view.rows = reconcile($("#timeline"), view.state.results.slice(0, 5000), view.rows);
     $("#timeline").dataset.status = view.state.status;
     $("#timeline-more").hidden = view.state.status !== "CanLoadMore";
   }
+}
+
+function usageLine(s) {
+  // tokens and cost: from Claude Code's telemetry (live), else from a transcript import
+  const t = s.telemetry;
+  const tokens = t ? t.tokens : s.tokens;
+  const total = tokens ? tokens.input + tokens.output + tokens.cache_read + tokens.cache_creation : 0;
+  const cost = t ? t.cost_usd : s.cost_usd;
+  if (!total && cost == null) return "";
+  const money = cost == null ? "" : ` · $${cost.toFixed(cost < 1 ? 4 : 2)}`;
+  const source = t ? `${plural(t.requests, "API request")}, telemetry` : "transcript";
+  return ` · ${total.toLocaleString()} tokens${money} (${source})`;
 }
 
 $("#timeline-more").addEventListener("click", () => view.pager?.loadMore());
@@ -492,6 +504,50 @@ function drawDelivery() {
   box.replaceChildren(...parts);
 }
 
+// ------------------------------------------------------------------ rejected posts (owner)
+// rejected:summary and rejected:latest answer the owner only (the public gets nothing): the
+// kinds of reason with their counts, the latest bodies as received, and a button that
+// re-ingests one (rejected:retry) once its cause is fixed.
+
+let rejected = { summary: null, rows: [] };
+const retrying = new Map(); // id -> message of the last retry
+
+function drawRejected() {
+  const box = $("#rejected");
+  const s = rejected.summary;
+  box.hidden = !owner || !s || s.count === 0;
+  if (box.hidden) return;
+  const kinds = s.kinds.map((k) => `${k.kind} (${k.count})`).join(" · ");
+  $("#rejected-summary").textContent =
+    `${plural(s.count, "rejected post")} kept (the latest ${s.keep}): ${kinds}`;
+  $("#rejected-list").replaceChildren(...rejected.rows.map((row) => {
+    const button = el("button", { type: "button", className: "retry", textContent: "Re-ingest" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const result = await client.mutation("rejected:retry", { id: row._id });
+        retrying.set(row._id, result.status === "rejected"
+          ? `still rejected: ${result.reason}` : `${result.status} as ${result.event_id}`);
+      } catch (error) {
+        retrying.set(row._id, `failed: ${error.message || error}`);
+      }
+      button.disabled = false;
+      schedule(drawRejected);
+    });
+    const note = retrying.get(row._id);
+    return el("li", { className: "rejected-row" },
+      el("div", { className: "meta", textContent:
+        `${new Date(row.received_at).toLocaleString()} · POST /${row.endpoint} · ` +
+        `${row.body_bytes} bytes · ${plural(row.attempts ?? 1, "attempt")}` +
+        (row.event_id ? ` · event_id ${row.event_id}` : "") }),
+      el("div", { className: "error", textContent: row.reason }),
+      el("details", {}, el("summary", { textContent: "payload" }),
+        el("pre", { textContent: row.body })),
+      button,
+      note ? el("span", { className: "meta", textContent: ` ${note}` }) : null);
+  }));
+}
+
 // ------------------------------------------------------------------ start
 
 const subscriptions = [];
@@ -512,7 +568,16 @@ function start() {
       delivery = status;
       setOwner(status.owner === true);
       schedule(drawDelivery);
-    }, showError));
+    }, showError),
+    client.subscribe("rejected:summary", {}, (summary) => {
+      rejected.summary = summary;
+      schedule(drawRejected);
+    }, showError),
+    client.subscribe("rejected:latest", { paginationOpts: { numItems: 20, cursor: null } },
+      (page) => {
+        rejected.rows = page.page;
+        schedule(drawRejected);
+      }, showError));
   openFeed();
   if (!$("#session-view").hidden) openSession($("#session-view").dataset.sessionId);
 }
