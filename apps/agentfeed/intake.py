@@ -32,9 +32,9 @@ def _claimed_id(endpoint: str, value: dict[str, Any]) -> str | None:
 
 MAX_EVENT_BYTES = 20 * 1024 * 1024
 """The largest body stored as an event (``AGENTFEED_MAX_EVENT_BYTES``); a larger one is rejected
-(kept whole, in a blob, so it can be retried once the limit is raised). Livebase itself answers 413 to bodies over its route limit
-(``LIVEBASE_MAX_HTTP_BODY_BYTES``, 20 MiB by default), which the app never sees: raise that one
-above this one to have oversize bodies kept as rejections."""
+(kept whole, in a blob, so it can be retried once the limit is raised). Livebase itself answers
+413 to bodies over its route limit (``LIVEBASE_MAX_HTTP_BODY_BYTES``, 20 MiB by default), which
+the app never sees: raise that one above this one to have oversize bodies kept as rejections."""
 
 
 def max_event_bytes() -> int:
