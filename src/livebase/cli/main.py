@@ -317,6 +317,9 @@ def _migrate(args: argparse.Namespace) -> int:
     from livebase.storage import redact
 
     print(f"Migrating {redact(args.source)} -> {redact(args.target)}", file=sys.stderr)
+    if bool(args.files_from) != bool(args.files_to):
+        print("livebase migrate: give both --files-from and --files-to", file=sys.stderr)
+        return 2
     try:
         summary = migrate(args.source, args.target, force=args.force, progress=_progress)
     except LivebaseError as exc:
@@ -328,6 +331,25 @@ def _migrate(args: argparse.Namespace) -> int:
     print("Copied and verified (row counts and SHA-256 checksums match):")
     for table, digest in summary.tables.items():
         print(f"  {table:<10} {digest.rows:>10} rows  sha256 {digest.sha256[:16]}")
+    if args.files_from:  # the bytes of stored files (livebase.files.migrate)
+        from livebase.files.migrate import copy_files
+
+        try:
+            files = copy_files(Path(args.files_from), Path(args.files_to))
+        except (OSError, ValueError) as exc:
+            print(f"livebase migrate: files: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"Files: {files.copied} copied ({files.bytes} bytes, sha256 checked), "
+            f"{files.skipped} already there"
+        )
+        if files.corrupt:
+            print(
+                f"livebase migrate: {len(files.corrupt)} files do not match their sha256 and "
+                f"were not copied: {', '.join(files.corrupt[:5])}",
+                file=sys.stderr,
+            )
+            return 1
     documents = summary.tables["documents"].rows
     rate = documents / summary.seconds if summary.seconds > 0 else 0.0
     print(
@@ -435,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="target", metavar="URL", required=True, help="an empty database to copy into"
     )
     p.add_argument("--force", action="store_true", help="delete the target's contents first")
+    p.add_argument("--files-from", metavar="DIR", help="data folder whose stored files to copy")
+    p.add_argument("--files-to", metavar="DIR", help="data folder to copy stored files into")
     p = sub.add_parser(
         "codegen", help="write typed client bindings (api.d.ts, api.js, api.py) for an app"
     )
