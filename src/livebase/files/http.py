@@ -136,6 +136,8 @@ class FileEndpoints:
             ("etag", etag),
             ("accept-ranges", "bytes"),
             ("cache-control", "private, max-age=2592000, immutable"),
+            # A page on another origin may read these (fetch hides them otherwise).
+            ("access-control-expose-headers", "etag, content-length, content-range, accept-ranges"),
         ]
         if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
             return Response(304, b"", content_type, headers)
