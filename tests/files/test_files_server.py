@@ -5,6 +5,7 @@ table, and every kind of bad input answered clearly with nothing half-written.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -234,3 +235,22 @@ def test_app_code_cannot_write_the_storage_table(files: Files) -> None:
     message = files.error("mutation", "files:write_system", name="x", file=storage_id)
     assert "system table" in message
     assert files.call("query", "files:meta", id=storage_id) is not None
+
+
+def test_a_subscription_to_storage_follows_uploads_and_deletes(files: Files) -> None:
+    from livebase.client import Client
+
+    async def scenario() -> tuple[list[Any], list[Any], list[Any]]:
+        async with Client(files.server.url) as client:
+            updates = client.subscribe("files:stored", {})
+            first = await anext(updates)
+            storage_id = await asyncio.to_thread(files.upload, b"watched")
+            added = await asyncio.wait_for(anext(updates), 10)
+            await client.mutation("files:remove", {"id": storage_id})
+            removed = await asyncio.wait_for(anext(updates), 10)
+            return first, added, removed
+
+    first, added, removed = asyncio.run(scenario())
+    (new,) = [row for row in added if row not in first]
+    assert new["size"] == len(b"watched")
+    assert removed == first
