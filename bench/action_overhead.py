@@ -1,6 +1,7 @@
 """Per-call cost of a trivial action: the round trip of ``/api/action`` on an action that returns
 at once, next to the same round trip for a trivial query (so the action's own overhead is the
-difference). Starts ``livebase serve`` on a small app on 127.0.0.1; bounded by ``--requests``.
+difference) and for a trivial mutation (one insert: the fast path of queries and mutations).
+Starts ``livebase serve`` on a small app on 127.0.0.1; bounded by ``--requests``.
 
     .venv/bin/python bench/action_overhead.py --requests 500
 """
@@ -15,7 +16,7 @@ import httpx
 from served import served_module
 
 APP = """
-from livebase import action, query
+from livebase import action, mutation, query
 
 
 @action
@@ -36,8 +37,12 @@ async def with_query(ctx) -> float:
 @query
 def ping(ctx) -> float:
     return 1.0
-"""
 
+
+@mutation
+def touch(ctx) -> str:
+    return ctx.db.insert("hits", {"n": 1})
+"""
 
 
 def timed(http: httpx.Client, route: str, path: str, n: int) -> list[float]:
@@ -63,6 +68,7 @@ def main() -> int:
         with httpx.Client(base_url=url, timeout=60) as http:
             for route, path in [
                 ("query", "work:ping"),
+                ("mutation", "work:touch"),
                 ("action", "work:noop_sync"),
                 ("action", "work:noop_async"),
                 ("action", "work:with_query"),

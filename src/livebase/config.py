@@ -63,7 +63,7 @@ class Settings:
     """How much lower the CPU priority of action worker processes is than the server's (Unix
     ``nice``, 0..19): when actions keep every core busy, clients' requests still come first."""
     inline_budget_ms: float = 20.0
-    """CPU time a query or mutation may hold the server's event loop before it counts as slow
+    """How long a query or mutation may hold the server's event loop before it counts as slow
     (logged once per function, counted in ``livebase_slow_function_calls_total``); 0: off."""
     action_threads: int = 32
     """Actions running at the same time with ``thread`` isolation (a thread each); more wait."""

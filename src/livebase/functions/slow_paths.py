@@ -1,12 +1,12 @@
 """Which queries and mutations are slow: they held the event loop longer than the inline budget.
 
 Queries and mutations run on the server's event loop (see ``runner``), where every other client
-waits while one runs. The runner measures each call's CPU time on the loop (user code, C calls
-and database work alike: it is measured after the call, so a long C call that the watchdog could
-not interrupt is seen too) and reports calls over ``LIVEBASE_INLINE_BUDGET_MS`` here. A function
-path seen over budget is remembered as slow for ``REMEMBER_SECONDS`` (then it is probed again: a
-function that got fast is forgotten), logged once as a warning naming the function and counted in
-``livebase_slow_function_calls_total``.
+waits while one runs. The runner measures how long each call held the loop (wall-clock time:
+user code, C calls and database work alike; measured after the call, so a long C call that the
+watchdog could not interrupt is seen too) and reports calls over ``LIVEBASE_INLINE_BUDGET_MS``
+here. A function path seen over budget is remembered as slow for ``REMEMBER_SECONDS`` (then it
+is probed again: a function that got fast is forgotten), logged once as a warning naming the
+function and counted in ``livebase_slow_function_calls_total``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ class SlowPaths:
         )
 
     def observe(self, path: str, kind: str, seconds: float) -> bool:
-        """One call of ``path`` held the loop for ``seconds`` of CPU time; True if that was over
-        the budget."""
+        """One call of ``path`` held the loop for ``seconds``; True if that was over the
+        budget."""
         if self.budget <= 0 or seconds <= self.budget:
             return False
         self._last_over[path] = self._clock()
