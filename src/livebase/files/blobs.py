@@ -27,7 +27,7 @@ def is_sha256(text: str) -> bool:
 class BlobWriter:
     """One blob being written: ``write`` chunks, then ``commit`` (or ``abort``)."""
 
-    def __init__(self, store: LocalBlobStore, limit: int) -> None:
+    def __init__(self, store: BlobStore, limit: int) -> None:
         self.limit = limit
         self.size = 0
         self._hash = hashlib.sha256()
@@ -52,13 +52,10 @@ class BlobWriter:
         os.fsync(self._file.fileno())
         self._file.close()
         sha = self.sha256
-        final = self._store.path(sha)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            os.utime(final)  # fresh again: the sweep leaves it alone while it is referenced
+        try:
+            self._store.place(self.temp, sha)
+        finally:
             self.temp.unlink(missing_ok=True)
-        else:
-            os.replace(self.temp, final)
         return sha
 
     def abort(self) -> None:
@@ -69,23 +66,19 @@ class BlobWriter:
         self.temp.unlink(missing_ok=True)
 
 
-class LocalBlobStore:
-    """Blobs in a folder (``<data>/files``)."""
+class BlobStore:
+    """What every blob store does; uploads are always hashed into a local temporary folder
+    (``tmp``) first, then ``place``d. Subclasses: ``LocalBlobStore``, ``S3BlobStore``."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.blobs = root / "blobs"
-        self.tmp = root / "tmp"
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
-
-    def path(self, sha: str) -> Path:
-        if not is_sha256(sha):  # never a path built from anything but 64 hex digits
-            raise ValueError(f"not a sha256: {sha[:80]!r}")
-        return self.blobs / sha[:2] / sha
+    tmp: Path
 
     def writer(self, limit: int) -> BlobWriter:
         return BlobWriter(self, limit)
+
+    def place(self, temp: Path, sha: str) -> None:
+        """Make the finished temporary file ``temp`` the blob ``sha`` (it may exist already:
+        then only refresh its age, so the sweep leaves it alone)."""
+        raise NotImplementedError
 
     def put(self, chunks: Iterator[bytes] | bytes, limit: int) -> tuple[str, int]:
         """Store bytes (or an iterator of chunks); gives (sha256, size)."""
@@ -99,6 +92,64 @@ class LocalBlobStore:
         except BaseException:
             writer.abort()
             raise
+
+    def exists(self, sha: str) -> bool:
+        raise NotImplementedError
+
+    def read(
+        self, sha: str, start: int = 0, end: int | None = None
+    ) -> Generator[bytes, None, None]:
+        raise NotImplementedError
+
+    def read_all(self, sha: str) -> bytes:
+        return b"".join(self.read(sha))
+
+    def list_blobs(self) -> Iterator[tuple[str, float]]:
+        raise NotImplementedError
+
+    def delete_if_older(self, sha: str, before: float) -> bool:
+        raise NotImplementedError
+
+    def sweep_temp(self, older_than_s: float) -> int:
+        """Remove partial uploads nothing has written to for ``older_than_s`` seconds."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for part in self.tmp.iterdir():
+            try:
+                if part.stat().st_mtime < cutoff:
+                    part.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+def check_sha256(sha: str) -> str:
+    if not is_sha256(sha):  # never a path or key built from anything but 64 hex digits
+        raise ValueError(f"not a sha256: {sha[:80]!r}")
+    return sha
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs in a folder (``<data>/files``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs"
+        self.tmp = root / "tmp"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha: str) -> Path:
+        return self.blobs / sha[:2] / check_sha256(sha)
+
+    def place(self, temp: Path, sha: str) -> None:
+        final = self.path(sha)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            os.utime(final)
+        else:
+            os.replace(temp, final)
 
     def exists(self, sha: str) -> bool:
         return self.path(sha).is_file()
@@ -138,16 +189,3 @@ class LocalBlobStore:
             return True
         except FileNotFoundError:
             return False
-
-    def sweep_temp(self, older_than_s: float) -> int:
-        """Remove partial uploads nothing has written to for ``older_than_s`` seconds."""
-        cutoff = time.time() - older_than_s
-        removed = 0
-        for part in self.tmp.iterdir():
-            try:
-                if part.stat().st_mtime < cutoff:
-                    part.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                pass
-        return removed

@@ -33,7 +33,8 @@ from typing import Any
 from livebase.engine.database import Engine
 from livebase.engine.transaction import Document, Transaction
 from livebase.errors import LivebaseError
-from livebase.files.blobs import LocalBlobStore
+from livebase.files.blobs import BlobStore
+from livebase.files.s3 import open_blob_store
 from livebase.schema.definition import TableDefinition
 
 log = logging.getLogger("livebase.files")
@@ -130,9 +131,10 @@ class FileService:
         *,
         base_url: Callable[[], str],
         max_upload: int | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.engine = engine
-        self.blobs = LocalBlobStore(root)
+        self.blobs = blobs or open_blob_store(root)
         self.base_url = base_url
         self.max_upload = max_upload_from_env() if max_upload is None else max_upload
         self.key = load_key(engine)  # now: inside a transaction the storage is not free
