@@ -497,8 +497,9 @@ function drawDelivery() {
     parts.push(el("p", {},
       el("strong", { textContent: "Unusable posts: " }),
       `${plural(s.rejected.count, "body", "bodies")} in the last ${s.window_days} days could not ` +
-      `be used (the last ${ago(s.rejected.last_at)}); they are kept in rejected_events.` +
-      (owner && s.last_rejected_reason ? ` Last reason: ${s.last_rejected_reason}` : "")));
+      `be used (the last ${ago(s.rejected.last_at)}); they are kept for the owner.` +
+      (owner && s.last_rejected_reason ? ` Last reason: ${s.last_rejected_reason}` : "") +
+      (owner ? " The list below shows each one and re-ingests it once its cause is fixed." : "")));
   }
   box.hidden = parts.length === 0;
   box.replaceChildren(...parts);
