@@ -187,6 +187,7 @@ class _Connection(asyncio.Protocol):
         self._read_paused = False
         self._drained: asyncio.Future[None] | None = None
         self._pump: asyncio.Task[None] | None = None  # sends a streamed body
+        self._pump_raw = False  # ... of a known length (no chunked framing)
         self.last_active = self._loop.time()
 
     # -- transport events ------------------------------------------------------------------------
@@ -486,6 +487,7 @@ class _Connection(asyncio.Protocol):
     async def _send_stream(self, stream: AsyncIterator[bytes], raw: bool = False) -> bool:
         """Send ``stream`` as chunks after its head (``raw``: as they are, the head having
         said the length); False if the connection cannot go on."""
+        self._pump_raw = raw
         pump = self._pump = self._loop.create_task(self._pump_chunks(stream, raw))
         if self._server.stopping:
             self.end_stream()
@@ -525,7 +527,7 @@ class _Connection(asyncio.Protocol):
         if self._pump is None or self._pump.done():
             return
         self._pump.cancel()
-        if self._transport is not None and not self._closing:
+        if self._transport is not None and not self._closing and not self._pump_raw:
             # The pump writes whole chunks between awaits, so this lands on a chunk boundary.
             self._transport.write(_LAST_CHUNK)
         self._close()

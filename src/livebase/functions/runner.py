@@ -542,6 +542,7 @@ class ActionCtx:
         """The action has returned or timed out: a worker thread still running it may not
         reach the database any more."""
         self._closed = True
+        self.storage.close()  # files a worker left half-written
 
     def _call(self, make: Callable[[], Awaitable[CallResult]]) -> Any:
         if self._closed:
