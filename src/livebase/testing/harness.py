@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from livebase.auth.callers import impersonated_identity
 from livebase.config import Settings
 from livebase.engine.transaction import Document, Transaction
+from livebase.files.context import for_call as files_for_call
 from livebase.functions.context import Auth, MutationCtx
 from livebase.functions.loader import unload
 from livebase.functions.nested import NestedCalls
@@ -371,6 +372,7 @@ class AppHarness(Caller):
             ctx = MutationCtx(tx, SeededRandom(0), Auth(None))
             ctx.scheduler = TxScheduler(tx, self.deployment.runner)
             ctx.calls = NestedCalls(self.deployment.runner, tx, ctx.auth, ctx.env)
+            ctx.storage = files_for_call(tx, self.deployment.files, "mutation")
             return fn(ctx)
 
         outcome = self._await(self.deployment.engine.mutate(body))
