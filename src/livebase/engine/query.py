@@ -154,6 +154,26 @@ class Query:
             )
         return search_query(self._tx, self._table, name, build)
 
+    def with_vector_index(
+        self,
+        name: str,
+        *,
+        vector: Any,
+        limit: Any = None,
+        filter: Any = None,
+    ) -> list[Document]:
+        """Beyond Convex: a vector search in a query, the ``limit`` nearest documents best
+        first, each with its ``_score`` (see ``engine.vector_search``); reactive."""
+        from livebase.engine.vector_search import vector_hits
+
+        if self._range is not None or self._filters or self._desc:
+            raise InvalidQueryError(
+                f"with_vector_index({name!r}) must come right after ctx.db.query("
+                f"{self._table!r})"
+            )
+        hits = vector_hits(self._tx, self._table, name, vector, limit, filter)
+        return [{**doc, "_score": s} for s, doc in hits]
+
     def filter(self, predicate: Callable[[FilterRow], Any]) -> Query:
         """Keep the rows for which ``predicate(row)`` is true: ``row`` is the document (a dict),
         which also has Convex's filter builder (``q.eq(q.field("x"), 1)``; see ``filters.py``)."""

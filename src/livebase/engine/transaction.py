@@ -372,6 +372,11 @@ class Transaction:
         doc: Document,
         previous: Document | None = None,
     ) -> None:
+        definition = self.schema.tables.get(info.name)
+        if definition is not None and definition.vector_indexes:
+            from livebase.engine.vector_search import check_document_vectors
+
+            check_document_vectors(self, info.name, doc)
         text = encode_document(doc)
         if len(text) > self.limits.max_document_bytes:
             raise LimitExceededError(

@@ -601,6 +601,27 @@ class ActionCtx:
             )
         )
 
+    def vector_search(
+        self,
+        table: str,
+        index: str,
+        *,
+        vector: Any,
+        limit: Any = None,
+        filter: Any = None,
+    ) -> Any:
+        """Convex's ``ctx.vectorSearch``: ``[{"_id", "_score"}]`` best first (see
+        ``docs/vector-search.md``); ``await`` it in an ``async def`` action."""
+        from livebase.engine.vector_search import vector_search
+
+        async def make() -> CallResult:
+            value, _ = self._runner.engine.read(
+                lambda tx: vector_search(tx, table, index, vector, limit, filter)
+            )
+            return CallResult(value)
+
+        return self._call(make)
+
     async def perform(self, method: str, payload: Any) -> Any:
         """One ``ctx`` call of an action running in a worker process (``worker_main``), made
         here on the server's loop: ``payload`` holds wire JSON arguments."""
@@ -610,6 +631,12 @@ class ActionCtx:
             return dict(self.env)
         if method == "storage":  # ctx.storage (livebase.files.worker)
             return await self.storage.perform(*payload)
+        if method == "vector_search":  # ctx.vector_search, the filter as [[field, value]]
+            from livebase.vectors.filters import filter_from_wire
+
+            table, index, vector, limit, eqs = payload
+            flt = filter_from_wire(from_wire(eqs))  # type: ignore[arg-type]
+            return await self.vector_search(table, index, vector=vector, limit=limit, filter=flt)
         if method in ("run_after", "run_at"):
             when, target, job_args = payload
             schedule = getattr(self.scheduler, method)

@@ -225,6 +225,23 @@ class WorkerActionCtx:
     def run_action(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
         return self._run("action", fn, args)
 
+    def vector_search(
+        self,
+        table: str,
+        index: str,
+        *,
+        vector: Any,
+        limit: Any = None,
+        filter: Any = None,
+    ) -> Any:
+        """``ctx.vector_search``: the filter is built here and its fields checked in the
+        server."""
+        from livebase.vectors.filters import build_filter, filter_to_wire
+
+        eqs = filter_to_wire(build_filter(index, None, filter))
+        vec = list(vector) if isinstance(vector, (list, tuple)) else vector
+        return self._call("vector_search", (table, index, vec, limit, to_wire(eqs)))  # type: ignore[arg-type]
+
 
 class WorkerScheduler:
     """``ctx.scheduler`` in a worker: each call commits at once, in the server."""

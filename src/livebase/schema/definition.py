@@ -17,6 +17,7 @@ from typing import Any
 
 from livebase.search.tokenizer import MAX_FILTER_FIELDS, MAX_SEARCH_INDEXES_PER_TABLE
 from livebase.values.validators import Validator, _Object, v
+from livebase.vectors.definition import VectorIndexDefinition, make_definition
 
 SYSTEM_INDEXES = ("by_id", "by_creation_time")
 MAX_INDEX_FIELDS = 16
@@ -37,6 +38,7 @@ class TableDefinition:
     document: Validator | None
     indexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     search_indexes: dict[str, SearchIndexDefinition] = field(default_factory=dict)
+    vector_indexes: dict[str, VectorIndexDefinition] = field(default_factory=dict)
 
     def index(self, name: str, fields: Sequence[str]) -> TableDefinition:
         if not _NAME.match(name) or name in SYSTEM_INDEXES:
@@ -76,6 +78,26 @@ class TableDefinition:
         self.search_indexes[name] = SearchIndexDefinition(search_field, filters)
         return self
 
+    def vector_index(
+        self,
+        name: str,
+        *,
+        vector_field: str,
+        dimensions: int,
+        filter_fields: Sequence[str] = (),
+        metric: str = "cosine",
+    ) -> TableDefinition:
+        """A vector index on ``vector_field`` (a list of ``dimensions`` floats), with equality
+        filters on ``filter_fields`` (see ``docs/vector-search.md``)."""
+        if not _NAME.match(name) or name in SYSTEM_INDEXES:
+            raise ValueError(f"invalid vector index name {name!r}")
+        if name in self.indexes or name in self.search_indexes or name in self.vector_indexes:
+            raise ValueError(f"index {name!r} is defined twice")
+        self.vector_indexes[name] = make_definition(
+            name, vector_field, dimensions, filter_fields, metric
+        )
+        return self
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "document": self.document.to_json() if self.document else None,
@@ -86,6 +108,8 @@ class TableDefinition:
                 k: {"searchField": s.search_field, "filterFields": list(s.filter_fields)}
                 for k, s in self.search_indexes.items()
             }
+        if self.vector_indexes:  # absent when empty, as searchIndexes
+            out["vectorIndexes"] = {k: d.to_json() for k, d in self.vector_indexes.items()}
         return out
 
 
