@@ -196,10 +196,13 @@ def test_the_home_and_everything_in_it_are_private(tmp_path: Path) -> None:
         assert mode(agentfeed_home) == "0o700"
         assert mode(data) == "0o700"
         files = ["server_key", "hook.py", "config.json", "spool.jsonl"]
-        files += [f"data/{p.name}" for p in data.iterdir()]
+        files += [str(p.relative_to(agentfeed_home)) for p in data.rglob("*") if p.is_file()]
         assert any(name.endswith(".sqlite3") for name in files), files
         modes = {name: mode(agentfeed_home / name) for name in files}
         assert all(m == "0o600" for m in modes.values()), modes
+        folders = {str(p.relative_to(agentfeed_home)): mode(p) for p in data.rglob("*")
+                   if p.is_dir()}  # fmt: skip
+        assert all(m == "0o700" for m in folders.values()), folders
 
 
 def test_an_existing_open_home_is_made_private(tmp_path: Path) -> None:

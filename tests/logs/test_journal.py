@@ -80,3 +80,13 @@ def test_an_unwritable_folder_leaves_the_log_in_memory(
     warnings = [r for r in caplog.records if "cannot write" in r.getMessage()]
     assert len(warnings) == 1  # said once, not per call
     store.close()
+
+
+def test_the_folder_and_file_are_private(tmp_path: Path) -> None:
+    """Log lines hold whatever functions printed: only the server's user may read them."""
+    folder = tmp_path / "logs"
+    store = reopened(folder, 100)
+    store.record("m:f", "query", ["a secret printed by mistake"], "req-1")
+    store.close()
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert oct((folder / CURRENT).stat().st_mode & 0o777) == "0o600"

@@ -13,6 +13,7 @@ server's log and the deployment goes on with the ring in memory alone.
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from pathlib import Path
 from typing import IO, Any
@@ -90,8 +91,11 @@ class LogJournal:
 
     def _open(self) -> IO[bytes]:
         if self._file is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._file = (self.folder / CURRENT).open("ab")
+            # Private like the rest of the data folder: log lines can hold anything a function
+            # printed.
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.folder / CURRENT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._file = os.fdopen(fd, "ab")
         return self._file
 
     def _rotate(self) -> None:
