@@ -165,7 +165,7 @@ class ActionStorage:
         if op == "read":
             storage_id, offset = args
             row = await self._commit(lambda tx: service.row(tx, storage_id))
-            if row is None or not service.blobs.exists(row["sha256"]):
+            if row is None:
                 return None
             return await asyncio.to_thread(_read_chunk, service, row["sha256"], offset)
         raise FileError(f"unknown storage call {op!r}")
@@ -184,7 +184,9 @@ def _insert(tx: Transaction, sha: str, size: int, content_type: str | None) -> s
     return tx.insert(STORAGE, doc)
 
 
-def _read_chunk(service: FileService, sha: str, offset: int) -> bytes:
+def _read_chunk(service: FileService, sha: str, offset: int) -> bytes | None:
+    if not service.blobs.exists(sha):
+        return None
     return next(service.blobs.read(sha, offset, offset + CHUNK), b"")
 
 

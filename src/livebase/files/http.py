@@ -127,7 +127,7 @@ class FileEndpoints:
         if not service.check_file_token(storage_id, _token(request.query)):
             raise not_found
         row = service.lookup(storage_id)
-        if row is None or not service.blobs.exists(row["sha256"]):
+        if row is None or not await asyncio.to_thread(service.blobs.exists, row["sha256"]):
             raise not_found
         sha, size = row["sha256"], int(row["size"])
         etag = f'"{sha}"'

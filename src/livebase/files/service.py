@@ -254,7 +254,8 @@ class FileService:
         urls = int((await self.engine.mutate(expired)).value)
         partial = await asyncio.to_thread(self.blobs.sweep_temp, PARTIAL_UPLOAD_SECONDS)
         before = time.time() - BLOB_GRACE_SECONDS
-        old = [sha for sha, mtime in self.blobs.list_blobs() if mtime < before]
+        listed = await asyncio.to_thread(lambda: list(self.blobs.list_blobs()))
+        old = [sha for sha, mtime in listed if mtime < before]
         blobs = 0
         for sha in old:
 
@@ -263,7 +264,7 @@ class FileService:
                 return index.first()
 
             named = self.engine.read(named_by)[0]
-            if named is None and self.blobs.delete_if_older(sha, before):
+            if named is None and await asyncio.to_thread(self.blobs.delete_if_older, sha, before):
                 blobs += 1
         return {"upload_urls": urls, "partial_uploads": partial, "blobs": blobs}
 
