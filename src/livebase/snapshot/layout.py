@@ -5,7 +5,7 @@ The layout is the one ``npx convex export`` writes (and ``livebase export`` too)
     _tables/documents.jsonl         {"name": "<table>", "id": <table number>} per user table
     <table>/documents.jsonl         one document per line, with _id and _creationTime
     <table>/generated_schema.jsonl  Convex's note on the value format (recognised, not needed)
-    _storage/...                    Convex file storage: Livebase has none, so it is skipped
+    _storage/...                    file storage: not imported yet (skipped; docs/files.md)
     _components/...                 Convex components: skipped
     _schema.json                    the exporting Livebase app's schema (informational)
 
@@ -88,8 +88,8 @@ def open_snapshot(archive: zipfile.ZipFile) -> Snapshot:
             tables.append(SnapshotTable(top, numbers.get(top), member))
     if "_storage/documents.jsonl" in inside:
         skipped.add(
-            f"_storage ({storage_files} files): Livebase has no file storage, so file "
-            "metadata and contents are not imported"
+            f"_storage ({storage_files} files): importing stored files is not supported yet, "
+            "so file metadata and contents are not imported"
         )
     for name in numbers:
         if name not in {t.name for t in tables}:
