@@ -220,9 +220,14 @@ class Query:
     # -- scanning --------------------------------------------------------------------------------
 
     def _rows(
-        self, lo: bytes, hi: bytes, want: int | None = None
+        self,
+        lo: bytes,
+        hi: bytes,
+        want: int | None = None,
+        decode: Callable[[str], Any] = decode_document,
     ) -> Iterator[tuple[bytes, Document]]:
-        """Stream (key, document) pairs in order; records what it scanned in the read set."""
+        """Stream (key, document) pairs in order; records what it scanned in the read set.
+        ``decode``: the stored text to what is yielded (vector search keeps the text)."""
         index = self._index()
         if index is None:
             self._tx.read_set.tables_absent.add(self._table)
@@ -243,7 +248,7 @@ class Query:
                 tx.read_set.add(index.index_id, lo, rows[-1].key + b"\x00", bucket)
             for row in rows:
                 tx.count_read(row.document)
-                yield row.key, decode_document(row.document)
+                yield row.key, decode(row.document)
             if len(rows) < batch:
                 return
             if self._desc:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from operator import mul
+from typing import Any, cast
 
 from livebase.engine.query import Query
-from livebase.engine.transaction import Document, Transaction
+from livebase.engine.transaction import Document, Transaction, decode_document
 from livebase.errors import InvalidQueryError, ValidationError
 from livebase.search.entries import field_value
 from livebase.values.ordering import MISSING, compare_values
+from livebase.values.wire import from_wire, loads
 from livebase.vectors.definition import (
     VectorIndexDefinition,
     VectorInputError,
@@ -40,13 +42,14 @@ def vector_index_of(tx: Transaction, table: str, name: str) -> VectorIndexDefini
 
 
 def score(metric: str, query: list[float], qnorm: float, value: list[float]) -> float:
-    dot = math.fsum(a * b for a, b in zip(query, value, strict=True))
+    """Summed left to right in float64 (the same code on every backend, so the same bits)."""
+    dot = sum(map(mul, query, value))
     if metric == "dot":
-        return dot
-    norm = math.sqrt(math.fsum(b * b for b in value))
+        return float(dot)
+    norm = math.sqrt(sum(map(mul, value, value)))
     if norm == 0.0 or qnorm == 0.0:
         return 0.0
-    return dot / (qnorm * norm)
+    return float(dot / (qnorm * norm))
 
 
 def _leading_index(tx: Transaction, table: str, field: str) -> str | None:
@@ -59,30 +62,46 @@ def _leading_index(tx: Transaction, table: str, field: str) -> str | None:
     return None
 
 
-def _candidates(tx: Transaction, table: str, flt: VectorFilter | None) -> Iterator[Document]:
+def _candidates(tx: Transaction, table: str, flt: VectorFilter | None) -> Iterator[str]:
+    """The stored JSON text of each document the filter may select (decoding every candidate
+    in full would cost most of the search; only the results are decoded)."""
+    queries = [Query(tx, table)]
     if flt is not None:
         indexes = [_leading_index(tx, table, f) for f, _ in flt.eqs]
         if all(i is not None for i in indexes):
-            seen: set[str] = set()
+            queries = []
             for (field, value), index in zip(flt.eqs, indexes, strict=True):
                 assert index is not None
-                q = Query(tx, table).with_index(
-                    index, lambda r, f=field, v=value: r.eq(f, v)  # type: ignore[misc]
+                queries.append(
+                    Query(tx, table).with_index(
+                        index,
+                        lambda r, f=field, v=value: r.eq(f, v),  # type: ignore[misc]
+                    )
                 )
-                for doc in q:
-                    if doc["_id"] not in seen:
-                        seen.add(doc["_id"])
-                        yield doc
-            return
-    yield from Query(tx, table)
+    seen: set[str] = set()
+    for q in queries:
+        lo, hi = q._bounds()
+        for _, stored in q._rows(lo, hi, decode=_keep_text):
+            text = cast(str, stored)
+            if len(queries) > 1:
+                if text in seen:
+                    continue
+                seen.add(text)
+            yield text
 
 
-def _matches(doc: Document, flt: VectorFilter | None) -> bool:
+def _keep_text(text: str) -> str:
+    return text
+
+
+def _matches(raw: dict[str, Any], flt: VectorFilter | None) -> bool:
     if flt is None:
         return True
     for field, value in flt.eqs:
-        got = field_value(doc, field)
+        got = field_value(raw, field)
         try:
+            if got is not MISSING:
+                got = from_wire(got)
             if compare_values(got, value) == 0:
                 return True
         except (TypeError, ValueError):
@@ -103,21 +122,22 @@ def vector_hits(
     query = check_vector(vector, definition.dimensions, "the query vector")
     k = check_limit(limit)
     flt = build_filter(index, definition.filter_fields, filter)
-    qnorm = math.sqrt(math.fsum(x * x for x in query))
-    scored: list[tuple[float, str, Document]] = []
-    for doc in _candidates(tx, table, flt):
-        if not _matches(doc, flt):
+    qnorm = math.sqrt(sum(map(mul, query, query)))
+    scored: list[tuple[float, str, str]] = []
+    for text in _candidates(tx, table, flt):
+        raw = loads(text)
+        if not _matches(raw, flt):
             continue
-        value = field_value(doc, definition.vector_field)
+        value = field_value(raw, definition.vector_field)
         if not isinstance(value, list) or len(value) != definition.dimensions:
             continue
         try:
-            floats = [float(x) for x in value]
-        except (TypeError, ValueError):
-            continue
-        scored.append((score(definition.metric, query, qnorm, floats), doc["_id"], doc))
+            s = score(definition.metric, query, qnorm, value)
+        except TypeError:
+            continue  # an Int64 ({"$integer"}) or a string among the components: no vector
+        scored.append((s, raw["_id"], text))
     scored.sort(key=lambda t: (-t[0], t[1]))
-    return [(s, d) for s, _, d in scored[:k]]
+    return [(s, decode_document(text)) for s, _, text in scored[:k]]
 
 
 def vector_search(
