@@ -12,6 +12,9 @@ fi
 if [ -f tests/clients/js/package-lock.json ]; then
     (cd tests/clients/js && npm ci --silent --no-audit --no-fund)
 fi
+if [ -f tests/clients/dashboard/package-lock.json ]; then
+    (cd tests/clients/dashboard && npm ci --silent --no-audit --no-fund)
+fi
 # The suite runs every storage test on PostgreSQL too (LIVEBASE_TEST_POSTGRES, default
 # postgresql://postgres@127.0.0.1:5432/test); start the local server if it is down.
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from livebase import __version__
+from livebase import __version__, dashboard
 from livebase.auth.builtin import BuiltinIssuer, builtin_provider
 from livebase.auth.builtin import endpoints as builtin_endpoints
 from livebase.auth.callers import VerifiedUser, no_user_tokens
@@ -131,6 +131,7 @@ class Deployment:
         ``data.sqlite3`` in the data folder)."""
         self.app_dir = Path(app_dir).resolve()
         self.app: App = load_app(self.app_dir)
+        dashboard.install(self)
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".livebase"
         self.db = db or os.environ.get("LIVEBASE_DB") or str(self.data_dir / DB_FILE)
         settings = settings or settings_from_env()
@@ -322,6 +323,7 @@ class Deployment:
     def reload(self) -> str:
         """Load the app again; swap it in only if it loads and its schema applies."""
         new_app = load_app(self.app_dir)
+        new_app.functions.update(dashboard.system_functions(self))
         try:
             report = self.engine.set_schema(new_app.schema)
         except LivebaseError:
@@ -437,6 +439,24 @@ def _static(request: Request, path: str) -> Response:
     return Response(200, body, media_type, headers)
 
 
+def _dashboard(request: Request, path: str) -> Response:
+    """``/_dashboard``: the admin UI's page and its modules (``livebase.dashboard``)."""
+    name = path.removeprefix("/_dashboard").strip("/") or "index.html"
+    found = dashboard.static_file(name)
+    if found is None:
+        return Response(404, _NOT_FOUND)
+    body, media_type, etag = found
+    headers = [
+        ("cache-control", "no-cache"),
+        ("etag", etag),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+    ]
+    if request.headers.get("if-none-match") == etag:
+        return Response(304, b"", media_type, headers)
+    return Response(200, body, media_type, headers)
+
+
 class Router:
     """Maps requests: ``POST /api/*`` (the function API, with permissive CORS), ``GET /version``,
     ``GET /metrics`` (admin key or metrics token), ``GET /_livebase/client.js`` (the browser
@@ -479,6 +499,8 @@ class Router:
             return self._metrics(request)
         if request.method == "GET" and path in _STATIC:
             return _static(request, path)
+        if request.method == "GET" and (path == "/_dashboard" or path.startswith("/_dashboard/")):
+            return _dashboard(request, path)
         app_routes = self.deployment.app.http
         if app_routes is not None and not path.startswith("/_"):
             if len(request.body) > self.deployment.engine.settings.limits.max_http_body_bytes:

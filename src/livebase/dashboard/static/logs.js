@@ -1,0 +1,117 @@
+// Logs: the deployment's function log, live (asked for every second with a cursor), newest
+// first; filter by function, level, text and request id (a request id selects every line of
+// that call).
+import { el, clockTime } from "/_dashboard/values.js";
+
+const KEEP = 5000;
+const SHOW = 500;
+const RANK = { DEBUG: 0, LOG: 1, INFO: 1, WARN: 2, ERROR: 3 };
+
+export function mount(ctx, root) {
+  const state = { entries: [], cursor: 0, function: "", level: "", text: "", request: "", error: null, loaded: false };
+  const fnSelect = el("select", { id: "log-function", "aria-label": "Function" }, el("option", { value: "", text: "All functions" }));
+  const levelSelect = el("select", { id: "log-level", "aria-label": "Lowest level" },
+    el("option", { value: "", text: "All levels" }), el("option", { value: "INFO", text: "Info and above" }),
+    el("option", { value: "WARN", text: "Warnings and errors" }), el("option", { value: "ERROR", text: "Errors only" }));
+  const text = el("input", { id: "log-text", type: "search", placeholder: "Search messages  ( / )", "aria-label": "Search messages", "data-search": true });
+  const requestChip = el("button", { class: "button", type: "button", hidden: true });
+  const count = el("span", { class: "muted" });
+  const tbody = el("tbody");
+  const table = el("table", { class: "logs-table" },
+    el("caption", { class: "visually-hidden", text: "Function log, newest first" }),
+    el("thead", {}, el("tr", {}, ...["Time", "Level", "Function", "Message", "Request"].map((h) => el("th", { scope: "col", text: h })))),
+    tbody);
+  const wrap = el("div", { class: "table-wrap" }, table);
+  const empty = el("div", { class: "empty" });
+  const notice = el("div");
+  root.append(
+    el("div", { class: "toolbar" }, el("h1", { class: "grow", text: "Logs" }), fnSelect, levelSelect, text, requestChip),
+    notice, wrap, empty, el("div", { class: "muted" }, count));
+
+  const stop = ctx.poll("_system/dashboard:logs", () => ({ after: state.cursor, limit: 1000 }), 1000, (page) => {
+    notice.replaceChildren();
+    if (page.cursor < state.cursor) { state.entries = []; state.loaded = false; } // a restart: start over
+    state.cursor = page.cursor;
+    const first = !state.loaded;
+    state.loaded = true;
+    if (page.entries.length) {
+      state.entries.push(...page.entries);
+      if (state.entries.length > KEEP) state.entries.splice(0, state.entries.length - KEEP);
+      updateFunctions();
+    }
+    if (first || page.entries.length) render(); // unchanged rows keep their focus
+  }, (error) => {
+    notice.replaceChildren(el("div", { class: "notice", role: "alert" }, `The log could not be read (${error.message}); retrying every second.`));
+  });
+
+  function updateFunctions() {
+    const paths = [...new Set(state.entries.map((e) => e.path))].sort();
+    const have = [...fnSelect.options].slice(1).map((o) => o.value);
+    if (paths.join() === have.join()) return;
+    fnSelect.replaceChildren(el("option", { value: "", text: "All functions" }), ...paths.map((p) => el("option", { value: p, text: p })));
+    fnSelect.value = paths.includes(state.function) ? state.function : "";
+  }
+
+  function visible() {
+    const floor = state.level ? RANK[state.level] : 0;
+    const needle = state.text.toLowerCase();
+    const out = [];
+    for (let i = state.entries.length - 1; i >= 0 && out.length < SHOW; i--) {
+      const e = state.entries[i];
+      if (state.function && e.path !== state.function) continue;
+      if ((RANK[e.level] ?? 1) < floor) continue;
+      if (state.request && e.requestId !== state.request) continue;
+      if (needle && !e.message.toLowerCase().includes(needle) && !e.path.toLowerCase().includes(needle)) continue;
+      out.push(e);
+    }
+    return out;
+  }
+
+  function render() {
+    const rows = visible();
+    tbody.replaceChildren(...rows.map((e) => el("tr", { class: e.failure ? "failure" : "", dataset: { request: e.requestId } },
+      el("td", { class: "time", title: new Date(e.timestamp).toISOString(), text: clockTime(e.timestamp) }),
+      el("td", {}, el("span", { class: `badge ${e.level}`, text: e.level })),
+      el("td", { class: "mono fn", text: e.path }),
+      el("td", { class: "msg", text: e.message }),
+      el("td", {}, e.requestId ? el("button", {
+        class: "linkish", type: "button", title: "Show every line of this call",
+        onclick: () => setRequest(e.requestId),
+      }, e.requestId.slice(0, 10)) : ""))));
+    const filtered = state.function || state.level || state.text || state.request;
+    wrap.hidden = rows.length === 0;
+    empty.hidden = rows.length > 0;
+    if (!rows.length) {
+      empty.replaceChildren(state.loaded && !state.entries.length
+        ? el("div", {}, el("h2", { text: "No log lines yet" }), el("p", { text: "Every function call's print() and logging output, and every failure, appears here live. Run a function (the Functions panel) to see one." }))
+        : state.loaded ? el("div", {}, el("h2", { text: "Nothing matches these filters" }), el("p", { text: "Widen the level, pick all functions or clear the search." }),
+          el("button", { class: "button", type: "button", text: "Clear filters", onclick: clearFilters }))
+          : el("p", { text: "Loading…" }));
+    }
+    count.textContent = state.entries.length
+      ? `${rows.length === SHOW ? `newest ${SHOW} shown of ` : `${rows.length} shown of `}${state.entries.length} lines${filtered ? " (filtered)" : ""} · live`
+      : "";
+  }
+
+  function setRequest(id) {
+    state.request = id;
+    requestChip.hidden = !id;
+    requestChip.textContent = id ? `Request ${id.slice(0, 10)} ✕` : "";
+    requestChip.setAttribute("aria-label", id ? `Stop showing only request ${id}` : "");
+    render();
+    if (id) requestChip.focus();
+  }
+
+  function clearFilters() {
+    state.function = state.level = state.text = "";
+    fnSelect.value = levelSelect.value = text.value = "";
+    setRequest("");
+  }
+
+  requestChip.addEventListener("click", () => setRequest(""));
+  fnSelect.addEventListener("change", () => { state.function = fnSelect.value; render(); });
+  levelSelect.addEventListener("change", () => { state.level = levelSelect.value; render(); });
+  text.addEventListener("input", () => { state.text = text.value; render(); });
+  render();
+  return { unmount: stop };
+}
