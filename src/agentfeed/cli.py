@@ -192,7 +192,10 @@ def _find_key(args: argparse.Namespace, home: Path) -> tuple[str | None, str]:
     return None, ""
 
 
-def _install(args: argparse.Namespace) -> int:
+def _checked_server(args: argparse.Namespace) -> tuple[str, str | None, str, str] | None:
+    """The server URL (``--url``, else the one kept from the last install, else the default),
+    the ingest key, where the key came from, and what the server said of it; None (after saying
+    why) when the server refuses the key or a key is needed and none was found."""
     home = install.agentfeed_home()
     key, source = _find_key(args, home)
     kept_url = _kept_config(home).get("url")
@@ -201,7 +204,15 @@ def _install(args: argparse.Namespace) -> int:
     check = install.check_key(url, key)
     if check == "refused" or (key is None and check != "open" and args.key is None):
         _fail_install(url, key, source, check, home)
+        return None
+    return url, key, source, check
+
+
+def _install(args: argparse.Namespace) -> int:
+    checked = _checked_server(args)
+    if checked is None:
         return 1
+    url, key, source, check = checked
     result = install.install(
         _settings_path(args),
         url=args.url,
@@ -268,15 +279,10 @@ def _fail_install(url: str, key: str | None, source: str, check: str, home: Path
 
 
 def _install_telemetry(args: argparse.Namespace) -> int:
-    home = install.agentfeed_home()
-    key, source = _find_key(args, home)
-    kept_url = _kept_config(home).get("url")
-    url = args.url or (kept_url if isinstance(kept_url, str) else None) or hook.DEFAULT_URL
-    install.validate_url(url)
-    check = install.check_key(url, key)
-    if check == "refused" or (key is None and check != "open" and args.key is None):
-        _fail_install(url, key, source, check, home)
+    checked = _checked_server(args)
+    if checked is None:
         return 1
+    url, key, _, check = checked
     env = install.telemetry_env(url, key, args.protocol)
     if not args.write:
         for name, value in env.items():
