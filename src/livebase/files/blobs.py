@@ -13,6 +13,7 @@ import hashlib
 import os
 import secrets
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -66,7 +67,7 @@ class BlobWriter:
         self.temp.unlink(missing_ok=True)
 
 
-class BlobStore:
+class BlobStore(ABC):
     """What every blob store does; uploads are always hashed into a local temporary folder
     (``tmp``) first, then ``place``d. Subclasses: ``LocalBlobStore``, ``S3BlobStore``."""
 
@@ -75,10 +76,10 @@ class BlobStore:
     def writer(self, limit: int) -> BlobWriter:
         return BlobWriter(self, limit)
 
+    @abstractmethod
     def place(self, temp: Path, sha: str) -> None:
         """Make the finished temporary file ``temp`` the blob ``sha`` (it may exist already:
         then only refresh its age, so the sweep leaves it alone)."""
-        raise NotImplementedError
 
     def put(self, chunks: Iterator[bytes] | bytes, limit: int) -> tuple[str, int]:
         """Store bytes (or an iterator of chunks); gives (sha256, size)."""
@@ -93,22 +94,22 @@ class BlobStore:
             writer.abort()
             raise
 
-    def exists(self, sha: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def exists(self, sha: str) -> bool: ...
 
+    @abstractmethod
     def read(
         self, sha: str, start: int = 0, end: int | None = None
-    ) -> Generator[bytes, None, None]:
-        raise NotImplementedError
+    ) -> Generator[bytes, None, None]: ...
 
     def read_all(self, sha: str) -> bytes:
         return b"".join(self.read(sha))
 
-    def list_blobs(self) -> Iterator[tuple[str, float]]:
-        raise NotImplementedError
+    @abstractmethod
+    def list_blobs(self) -> Iterator[tuple[str, float]]: ...
 
-    def delete_if_older(self, sha: str, before: float) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def delete_if_older(self, sha: str, before: float) -> bool: ...
 
     def sweep_temp(self, older_than_s: float) -> int:
         """Remove partial uploads nothing has written to for ``older_than_s`` seconds."""

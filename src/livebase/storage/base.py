@@ -121,25 +121,25 @@ class StorageWriter(StorageReader):
     @abstractmethod
     def drop_index(self, index_id: int) -> None: ...
 
+    @abstractmethod
     def create_search_index(self, index_id: int) -> None:
         """Make an empty full-text search index (nothing happens if it exists)."""
-        raise NotImplementedError
 
-    def has_search_index(self, index_id: int) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def has_search_index(self, index_id: int) -> bool: ...
 
+    @abstractmethod
     def put_search_entry(
         self, index_id: int, doc_id: str, entry: SearchEntry, *, replace: bool = True
     ) -> None:
         """Index (or re-index) one document; ``replace=False`` says it is not in the index."""
-        raise NotImplementedError
 
+    @abstractmethod
     def delete_search_entry(self, index_id: int, doc_id: str) -> None:
         """Take one document out of the index (nothing happens if it is not in it)."""
-        raise NotImplementedError
 
-    def drop_search_index(self, index_id: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def drop_search_index(self, index_id: int) -> None: ...
 
     @abstractmethod
     def set_global(self, key: str, value: str) -> None: ...
