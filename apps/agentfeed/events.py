@@ -14,17 +14,17 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from livebase import PaginationOptions, internal_mutation, internal_query, query
+from livebase import AppError, PaginationOptions, internal_mutation, internal_query, query
 
-from . import access, normalize, projects, redacted, sessions, stats, tool_calls
+from . import access, feed_search, normalize, projects, redacted, sessions, stats, tool_calls
 from . import rejected as rejected_table
 from .blobs import BlobRef
 from .blobs import attach as attach_blobs
 
 PAGE_LIMIT = 200
 SCAN_LIMIT = 5000
-"""Rows one feed page may scan when filters go beyond its index (text search, several
-filters): the page can then hold fewer items than asked, with ``isDone`` false."""
+"""Rows one feed page may scan when filters go beyond its index (several filters, the public
+view): the page can then hold fewer items than asked, with ``isDone`` false."""
 LISTING_DROPS = ("raw", redacted.FIELD)
 """Fields a listing leaves out (``events:get`` has them)."""
 REFRESH_BATCH = 25
@@ -200,53 +200,55 @@ def feed(
     tool: str | None = None,
     search: str | None = None,
 ) -> dict[str, Any]:
-    """The latest events first, optionally filtered. The most selective filter picks the index
-    (session, tool, type, project, else time); any other filter, and ``search`` (a
-    case-insensitive substring of the summary — there is no full-text index), is applied while
-    scanning at most ``SCAN_LIMIT`` rows per page, so a page may come back short. For the
-    public, only public projects' events are scanned (so a page can come back short too)."""
+    """The latest events first, optionally filtered; with ``search``, the events whose summary
+    holds every word of it (the last as a prefix), best match first, through the caller's search
+    index (``feed_search.py``: the public's holds only redacted summaries). Without a search,
+    the most selective filter picks the index (session, tool, type, project, else time) and any
+    other filter is applied while scanning at most ``SCAN_LIMIT`` rows per page, so a page may
+    come back short. For the public, only public projects' events are shown (so a page can come
+    back short too)."""
     who = access.viewer(ctx)
     if project is not None:
         project = who.project_path(project)
     filters = {"session_id": session_id, "tool_name": tool, "type": type, "project": project}
-    wanted = {field: value for field, value in filters.items() if value is not None}
-    index = next(iter(wanted), None)
+    try:
+        wanted = feed_search.words(search)
+    except feed_search.SearchTooLong as exc:
+        raise AppError({"code": "BadSearch", "message": str(exc)}) from exc
+    if wanted:
+        by_argument = {"project": project, "session_id": session_id, "type": type, "tool": tool}
+        found = feed_search.query(ctx, who.owner, wanted, by_argument, lambda doc: _shown(who, doc))
+        result = found.paginate(_page_opts(paginationOpts, not who.owner))
+        return _listing_page(who.visible_page("events", result))
+    given = {field: value for field, value in filters.items() if value is not None}
+    index = next(iter(given), None)
     names = {"session_id": "by_session_time", "tool_name": "by_tool_time"}
     names |= {"type": "by_type_time", "project": "by_project_time"}
     if index is None:
         q = ctx.db.query("events").with_index("by_time")
     else:
-        value = wanted.pop(index)
+        value = given.pop(index)
         q = ctx.db.query("events").with_index(names[index], lambda r: r.eq(index, value))
-    for field, value in wanted.items():
-        q = q.filter(lambda doc, f=field, x=value: doc.get(f) == x)
-    needle = search.strip().lower() if search else ""
-    if who.owner:
-        if needle:
-            q = q.filter(lambda doc: needle in doc["summary"].lower())
-    else:
-        q = q.filter(
-            lambda doc: (
-                who.sees("events", doc)
-                and redacted.is_ready("events", doc)
-                and _shown_matches(doc, tool, needle)
-            )
-        )
-    scan = bool(wanted or needle or not who.owner)
+    for field, value in given.items():
+        if field != "tool_name" or who.owner:
+            q = q.filter(lambda doc, f=field, x=value: doc.get(f) == x)
+    if not who.owner:
+        q = q.filter(lambda doc: _shown(who, doc) and _shown_tool(doc, tool))
+    scan = bool(given or not who.owner)
     result = q.order("desc").paginate(_page_opts(paginationOpts, scan))
     return _listing_page(who.visible_page("events", result))
 
 
-def _shown_matches(doc: dict[str, Any], tool: str | None, needle: str) -> bool:
-    """Whether the public's filters match an event as the public sees it: its redacted tool
-    name and summary (``redacted.py``), never the text it hides (a search of hidden text would
-    tell, one query at a time, what the text is)."""
-    if tool is None and not needle:
-        return True
-    shown = redacted.shown_fields(doc)
-    if tool is not None and shown.get("tool_name") != tool:
-        return False
-    return not needle or needle in str(shown.get("summary", "")).lower()
+def _shown(who: access.Viewer, doc: dict[str, Any]) -> bool:
+    """Whether the caller may see ``doc`` at all (the public: a public project's event with a
+    current redacted copy)."""
+    return who.owner or (who.sees("events", doc) and redacted.is_ready("events", doc))
+
+
+def _shown_tool(doc: dict[str, Any], tool: str | None) -> bool:
+    """Whether the public's tool filter matches an event as the public sees it (its redacted
+    tool name, never the text it hides)."""
+    return tool is None or redacted.shown_fields(doc).get("tool_name") == tool
 
 
 def _listing_page(result: dict[str, Any]) -> dict[str, Any]:

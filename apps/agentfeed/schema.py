@@ -109,7 +109,17 @@ schema = define_schema(
         .index("by_project_time", ["project", "timestamp"])
         .index("by_type_time", ["type", "timestamp"])
         .index("by_tool_time", ["tool_name", "timestamp"])
-        .index("by_redaction", ["redacted.v"]),
+        .index("by_redaction", ["redacted.v"])
+        .search_index(
+            "search_summary",
+            search_field="summary",
+            filter_fields=["project", "session_id", "type", "tool_name"],
+        )
+        .search_index(
+            "search_public",
+            search_field="redacted.summary",
+            filter_fields=["project", "session_id", "type", "redacted.tool_name"],
+        ),
         "rejected_events": define_table(
             {
                 "endpoint": v.string(),
