@@ -11,6 +11,8 @@ from typing import Any
 
 from livebase import define_schema, define_table, v
 
+from .sinks.tables import TABLES as SINK_TABLES
+
 BLOB_REF = v.object({"field": v.string(), "blob": v.id("blobs"), "bytes": v.number()})
 """A top-level field of a payload stored out of line (``*``: the whole payload)."""
 
@@ -289,5 +291,6 @@ schema = define_schema(
         "blob_chunks": define_table(
             {"blob": v.id("blobs"), "index": v.number(), "text": v.string()}
         ).index("by_blob", ["blob", "index"]),
+        **SINK_TABLES,
     }
 )

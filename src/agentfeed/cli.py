@@ -26,6 +26,7 @@ from pathlib import Path
 
 from agentfeed import home as agentfeed_home
 from agentfeed import hook, importer, install, owner, pricing, serve, transcripts
+from agentfeed.sinks import cli as sinks_cli
 
 DESCRIPTION = "Capture Claude Code hook events and send them to an agentfeed server."
 
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="read and price only; send nothing")
     serve.add_parser(commands)
     owner.add_parser(commands)
+    sinks_cli.add_parser(commands)
     return parser
 
 
@@ -352,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve.run(args)
     if args.command == "owner":
         return owner.run(args)
+    if args.command == "sinks":
+        return sinks_cli.run(args)
     if args.command == "import-transcripts":
         return _import_transcripts(args)
     try:
