@@ -5,6 +5,7 @@ documents stored before redacted copies existed (or by older rules) a current on
 from livebase import Crons
 
 from .blobs import sweep
+from .enrichment import tick as age_activity_sessions
 from .events import refresh_redacted
 from .sessions import end_idle
 from .settings import idle_minutes
@@ -17,3 +18,4 @@ crons.interval(
     "sweep pending blobs", sweep, {"older_than_minutes": PENDING_BLOB_MINUTES}, minutes=5
 )
 crons.interval("refresh redacted copies", refresh_redacted, {}, minutes=1)
+crons.interval("pause and end activity sessions", age_activity_sessions, {}, minutes=1)

@@ -11,6 +11,7 @@ from typing import Any
 
 from livebase import define_schema, define_table, v
 
+from .pipeline_schema import PIPELINE_TABLES
 from .sinks.tables import TABLES as SINK_TABLES
 
 BLOB_REF = v.object({"field": v.string(), "blob": v.id("blobs"), "bytes": v.number()})
@@ -291,6 +292,7 @@ schema = define_schema(
         "blob_chunks": define_table(
             {"blob": v.id("blobs"), "index": v.number(), "text": v.string()}
         ).index("by_blob", ["blob", "index"]),
+        **PIPELINE_TABLES,
         **SINK_TABLES,
     }
 )

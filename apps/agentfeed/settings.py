@@ -99,13 +99,19 @@ def authorized(given: str | None) -> bool:
 
 
 def idle_minutes() -> float:
-    raw = os.environ.get(IDLE_ENV)
+    return minutes_setting(IDLE_ENV, DEFAULT_IDLE_MINUTES)
+
+
+def minutes_setting(name: str, default: float) -> float:
+    """A positive number of minutes from the environment variable ``name`` (``default`` when
+    unset); a clear error naming it otherwise."""
+    raw = os.environ.get(name)
     if raw is None or not raw.strip():
-        return DEFAULT_IDLE_MINUTES
+        return default
     try:
         minutes = float(raw)
     except ValueError:
-        raise ValueError(f"{IDLE_ENV}={raw!r}: expected a number of minutes") from None
+        raise ValueError(f"{name}={raw!r}: expected a number of minutes") from None
     if not minutes > 0:
-        raise ValueError(f"{IDLE_ENV}={raw!r}: expected a positive number of minutes")
+        raise ValueError(f"{name}={raw!r}: expected a positive number of minutes")
     return minutes
