@@ -78,7 +78,8 @@ class FakeLlm:
 
     def _openai(self, path: str, headers: Any, body: Any) -> tuple[int, dict[str, Any]]:
         def error(status: int, kind: str, message: str) -> tuple[int, dict[str, Any]]:
-            return status, {"error": {"message": message, "type": kind, "param": None, "code": None}}
+            detail = {"message": message, "type": kind, "param": None, "code": None}
+            return status, {"error": detail}
 
         if path != "/v1/chat/completions":
             return error(404, "invalid_request_error", f"no route {path}")
