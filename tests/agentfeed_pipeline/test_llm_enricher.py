@@ -119,7 +119,8 @@ def test_wrong_settings_are_named(make_livebase_app: Any, fake: FakeLlm) -> None
     feed = _feed(make_livebase_app, fake, provider="gemini")
     session = _one_session(feed)
     assert fake.requests == []
-    assert "AGENTFEED_LLM_PROVIDER='gemini': expected one of anthropic, openai" in (
-        session["llm_note"]
+    assert (
+        "AGENTFEED_LLM_PROVIDER='gemini': expected one of anthropic, openai"
+        in (session["llm_note"])
     )
     assert session["guessed_intent"] == HEURISTIC
