@@ -33,6 +33,7 @@ from types import FrameType
 
 from agentfeed import owner
 from agentfeed.home import PRIVATE_UMASK, SERVER_KEY_FILE, agentfeed_home, private_home
+from agentfeed.sinks.companion import SinksCompanion, settings_problem
 
 DEFAULT_PORT = 3210
 READY = "Livebase ready at "
@@ -222,6 +223,9 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         sys.stderr.write(problem + "\n")
         return 1
+    if (sink_problem := settings_problem()) is not None:
+        sys.stderr.write(sink_problem + "\n")
+        return 2
     home = private_home(agentfeed_home())
     server = _Server(command(args), {**os.environ, "AGENTFEED_HOME": str(home)})
     previous = {}
@@ -229,10 +233,13 @@ def run(args: argparse.Namespace) -> int:
         if hasattr(signal, name):
             signum = getattr(signal, name)
             previous[signum] = signal.signal(signum, server.forward)
+    sinks = SinksCompanion(_die_with_parent if sys.platform == "linux" else None)
+    url = local_url(args)
     try:
-        ready = server.pass_stdout(lambda: banner(args, home))
+        ready = server.pass_stdout(lambda: banner(args, home) + sinks.start(url, data_dir(args)))
         code = server.wait()
     finally:
+        sinks.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if not ready and server.bind_error is not None:

@@ -26,8 +26,8 @@ DEADLINE = 60.0
 
 
 def wait_for(probe: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
-    """Poll ``probe`` until it returns something (a loaded machine gets a longer deadline)."""
-    return serving.wait_for(probe, what, timeout)
+    """Poll ``probe`` until it returns something true (an empty list is not ready)."""
+    return serving.wait_for(lambda: probe() or None, what, timeout)
 
 
 class Sinks:
@@ -103,7 +103,7 @@ def post_events(
     session = session or f"s-{uuid.uuid4().hex[:8]}"
     ids = []
     for i in range(n):
-        payload = hook("UserPromptSubmit", session, cwd=cwd, prompt=f"prompt number {i}", **fields)
+        payload = hook("UserPromptSubmit", session, cwd=cwd, **{"prompt": f"prompt {i}", **fields})
         af.post(payload)
         ids.append(payload["event_id"])
     return ids

@@ -1,0 +1,82 @@
+"""The webhook sink against a real local HTTP server that verifies agentfeed's HMAC signature,
+and the sinks' Prometheus metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from agentfeed.sinks.webhook import signature
+from tests.agentfeed_app.conftest import Agentfeed
+from tests.support.server import free_port
+
+from .conftest import Sinks, post_events, sink_state, wait_for
+from .fakes import WebhookReceiver
+
+SECRET = "whsec_test_secret_0123456789"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(SECRET) as server:
+        yield server
+
+
+def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    """The documented signing string, computed independently."""
+    expected = hmac.new(b"key", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+    assert signature("key", "1700000000", b'{"a":1}') == f"sha256={expected}"
+
+
+def test_signed_batches_in_order_with_metrics(
+    af: Agentfeed, receiver: WebhookReceiver, sinks_for: Callable[[dict[str, str]], Sinks]
+) -> None:
+    port = free_port()
+    env = {
+        "AGENTFEED_WEBHOOK_URL": f"{receiver.url}/hooks/agentfeed",
+        "AGENTFEED_WEBHOOK_SECRET": SECRET,
+        "AGENTFEED_SINKS_METRICS_PORT": str(port),
+    }
+    sinks = sinks_for(env).running("webhook")
+    session = f"s-{uuid.uuid4().hex[:8]}"
+    ids = post_events(af, 6, session=session)
+    wait_for(lambda: receiver.event_ids() == ids, f"6 signed events\n{sinks.output()}")
+    assert receiver.bad_signatures == 0
+    batch = receiver.batches[0]
+    assert batch["type"] == "agentfeed.events"
+    event = batch["events"][0]
+    assert event["type"] == "UserPromptSubmit" and event["session_id"] == session
+    assert event["project"] == "~/app" and "doc" not in event
+    for headers in receiver.headers:
+        uuid.UUID(headers["X-Agentfeed-Delivery"])
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    delivered = re.search(
+        r'^agentfeed_sink_delivered_total\{sink="webhook"\} (\S+)$', metrics, re.M
+    )
+    assert delivered is not None and float(delivered.group(1)) == 6
+    assert re.search(r'^agentfeed_sink_up\{sink="webhook"\} 1\.0$', metrics, re.M)
+    assert 'agentfeed_sink_latency_seconds_count{sink="webhook"} 6.0' in metrics
+
+
+def test_a_receiver_refusing_the_signature_holds_events_until_fixed(
+    af: Agentfeed, receiver: WebhookReceiver, sinks_for: Callable[[dict[str, str]], Sinks]
+) -> None:
+    receiver.secret = "another secret"  # the receiver and agentfeed disagree: 401
+    env = {"AGENTFEED_WEBHOOK_URL": receiver.url, "AGENTFEED_WEBHOOK_SECRET": SECRET}
+    sinks = sinks_for(env).running("webhook")
+    ids = post_events(af, 3)
+    state = wait_for(
+        lambda: (s := sink_state(af, "webhook")) and s.get("failing_since") and s, "failing"
+    )
+    assert "401" in state["last_error"] and receiver.bad_signatures >= 1
+    assert receiver.event_ids() == []
+    receiver.secret = SECRET  # fixed on the receiver's side: nothing was lost
+    wait_for(lambda: receiver.event_ids() == ids, f"delivered after the fix\n{sinks.output()}")
+    assert wait_for(lambda: (s := sink_state(af, "webhook")) and s["delivered"] == 3, "saved")
+    assert sink_state(af, "webhook")["pending_dead_letters"] == 0  # type: ignore[index]
