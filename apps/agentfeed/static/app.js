@@ -16,6 +16,7 @@
 // unusable (counts only, for the public).
 import { LivebaseClient } from "/_livebase/client.js";
 import { Session } from "/static/signin.js";
+import { mountActivitySessions } from "/static/activity.js";
 
 const params = new URLSearchParams(location.search);
 const PAGE_SIZE = Number(params.get("pageSize")) || 50;
@@ -579,6 +580,7 @@ function start() {
         rejected.rows = page.page;
         schedule(drawRejected);
       }, showError));
+  subscriptions.push(mountActivitySessions(client));
   openFeed();
   if (!$("#session-view").hidden) openSession($("#session-view").dataset.sessionId);
 }
