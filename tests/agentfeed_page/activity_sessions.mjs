@@ -9,37 +9,26 @@
 // "overflow", "visitor"}.
 import { readFileSync } from "node:fs";
 
-import { launchChromium, signIn } from "./browser.mjs";
+import { openReady, runDriver, signIn } from "./browser.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const failures = [];
-const pageErrors = [];
-const out = {};
-
-async function open(context) {
-  const page = await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
-  await page.goto(config.url, { waitUntil: "load" });
-  await page.waitForSelector("body[data-state=ready]", { timeout: 20000 });
-  return page;
-}
-
 const card = (page, text) => page.locator(".activity-item", { hasText: text });
 
-async function waitCard(page, text, check, what) {
-  try {
-    await page.waitForFunction(([t, c]) => [...document.querySelectorAll(".activity-item")]
-      .some((li) => li.innerText.includes(t) && (!c || li.innerText.includes(c))),
-    [text, check], { timeout: 20000, polling: 50 });
-  } catch (err) {
-    failures.push(`${what}: ${err.message.split("\n")[0]}`);
-  }
-}
+await runDriver(config.chromium, async ({ browser, failures, pageErrors, out }) => {
+  const open = async (width, height) =>
+    openReady(await browser.newContext({ viewport: { width, height } }), config.url, pageErrors);
 
-let browser;
-try {
-  browser = await launchChromium(config.chromium);
-  const owner = await open(await browser.newContext({ viewport: { width: 1280, height: 900 } }));
+  async function waitCard(page, text, check, what) {
+    try {
+      await page.waitForFunction(([t, c]) => [...document.querySelectorAll(".activity-item")]
+        .some((li) => li.innerText.includes(t) && (!c || li.innerText.includes(c))),
+      [text, check], { timeout: 20000, polling: 50 });
+    } catch (err) {
+      failures.push(`${what}: ${err.message.split("\n")[0]}`);
+    }
+  }
+
+  const owner = await open(1280, 900);
   const problem = await signIn(owner, config.email, config.password);
   if (problem) failures.push(`sign in: ${problem}`);
   await owner.waitForSelector("#activity:not([hidden])", { timeout: 20000 });
@@ -56,11 +45,12 @@ try {
 
   await card(owner, config.unclear).locator("button.edit").click();
   const input = owner.locator(".activity-item form.correct input");
+  const save = owner.locator(".activity-item form.correct button[type=submit]");
   await input.fill("");
-  await owner.locator(".activity-item form.correct button[type=submit]").click();
+  await save.click();
   out.emptyRefused = await input.evaluate((node) => !node.checkValidity());
   await input.fill(config.corrected);
-  await owner.locator(".activity-item form.correct button[type=submit]").click();
+  await save.click();
   await waitCard(owner, config.corrected, "confirmed by you", "Correct did not take");
   out.afterCorrect = await card(owner, config.corrected).innerText();
   out.flaggedAfter = await owner.$$eval(".activity-item[data-check=true]", (rows) => rows.length);
@@ -70,16 +60,10 @@ try {
   out.overflow = await owner.evaluate(() => document.documentElement.scrollWidth > innerWidth);
   await owner.screenshot({ path: config.screenshots["390"], fullPage: true });
 
-  const visitor = await open(await browser.newContext({ viewport: { width: 1280, height: 900 } }));
-  await visitor.waitForTimeout(500);
+  const visitor = await open(1280, 900);
+  await visitor.waitForSelector("#activity[data-loaded]", { state: "attached", timeout: 20000 });
   out.visitor = await visitor.evaluate(() => ({
     shown: !document.querySelector("#activity").hidden,
     cards: document.querySelectorAll(".activity-item").length,
   }));
-} catch (err) {
-  failures.push(`driver error: ${err.stack ?? err}`);
-} finally {
-  await browser?.close();
-}
-if (pageErrors.length) failures.push(`page errors: ${JSON.stringify(pageErrors)}`);
-console.log(JSON.stringify({ ok: failures.length === 0, failures, pageErrors, ...out }));
+});

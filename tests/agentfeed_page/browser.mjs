@@ -80,3 +80,31 @@ export async function signIn(page, email, password, timeout = 20000) {
   }
   return waitRole(page, "owner", timeout);
 }
+
+/** A new page of `context` at `url` once the feed page is ready; uncaught page errors go to
+ * `pageErrors`. */
+export async function openReady(context, url, pageErrors) {
+  const page = await context.newPage();
+  page.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
+  await page.goto(url, { waitUntil: "load" });
+  await page.waitForSelector("body[data-state=ready]", { timeout: 20000 });
+  return page;
+}
+
+/** Run `drive({browser, failures, pageErrors, out})` in headless Chromium, then print the one
+ * JSON line the Python test reads: {ok, failures, pageErrors, ...out}. */
+export async function runDriver(executablePath, drive) {
+  const run = { failures: [], pageErrors: [], out: {} };
+  let browser;
+  try {
+    browser = await launchChromium(executablePath);
+    await drive({ browser, ...run });
+  } catch (err) {
+    run.failures.push(`driver error: ${err.stack ?? err}`);
+  } finally {
+    await browser?.close();
+  }
+  const { failures, pageErrors, out } = run;
+  if (pageErrors.length) failures.push(`page errors: ${JSON.stringify(pageErrors)}`);
+  console.log(JSON.stringify({ ok: failures.length === 0, failures, pageErrors, ...out }));
+}

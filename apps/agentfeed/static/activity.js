@@ -104,6 +104,7 @@ export function mountActivitySessions(client) {
 
   return client.subscribe("activity:sessions", { limit: LIMIT }, (result) => {
     latest = result;
+    box.dataset.loaded = "true"; // the server has answered (tests wait for it)
     draw();
   }, (error) => {
     latest = null;
