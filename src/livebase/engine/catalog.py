@@ -49,11 +49,38 @@ class SearchIndexInfo:
 
 
 @dataclass(frozen=True)
+class VectorIndexInfo:
+    """A vector index as built in storage (``livebase.engine.vector_migration``)."""
+
+    index_id: int
+    vector_field: str
+    dimensions: int
+    filter_fields: tuple[str, ...]
+    metric: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.index_id,
+            "vectorField": self.vector_field,
+            "dimensions": self.dimensions,
+            "filterFields": list(self.filter_fields),
+            "metric": self.metric,
+        }
+
+    @classmethod
+    def from_json(cls, i: dict[str, Any]) -> VectorIndexInfo:
+        return cls(
+            i["id"], i["vectorField"], i["dimensions"], tuple(i["filterFields"]), i["metric"]
+        )
+
+
+@dataclass(frozen=True)
 class TableInfo:
     name: str
     number: int
     indexes: dict[str, IndexInfo] = field(default_factory=dict)
     search_indexes: dict[str, SearchIndexInfo] = field(default_factory=dict)
+    vector_indexes: dict[str, VectorIndexInfo] = field(default_factory=dict)
 
     def index_keys(self, doc: dict[str, Any]) -> dict[int, bytes]:
         return {info.index_id: info.key_for(name, doc) for name, info in self.indexes.items()}
@@ -113,6 +140,18 @@ class Catalog:
         kept = {k: i for k, i in t.search_indexes.items() if k != name}
         return replace(self, tables={**self.tables, table: replace(t, search_indexes=kept)})
 
+    def with_vector_index(self, table: str, name: str, info: VectorIndexInfo) -> Catalog:
+        t = self.tables[table]
+        new_t = replace(t, vector_indexes={**t.vector_indexes, name: info})
+        return replace(
+            self, tables={**self.tables, table: new_t}, next_index_id=self.next_index_id + 1
+        )
+
+    def without_vector_index(self, table: str, name: str) -> Catalog:
+        t = self.tables[table]
+        kept = {k: i for k, i in t.vector_indexes.items() if k != name}
+        return replace(self, tables={**self.tables, table: replace(t, vector_indexes=kept)})
+
     def without_index(self, table: str, name: str) -> Catalog:
         t = self.tables[table]
         indexes = {k: i for k, i in t.indexes.items() if k != name}
@@ -129,6 +168,11 @@ class Catalog:
                             for iname, i in t.indexes.items()
                         },
                         **_search_indexes_json(t),
+                        **(
+                            {"vectorIndexes": {n: i.to_json() for n, i in t.vector_indexes.items()}}
+                            if t.vector_indexes
+                            else {}
+                        ),
                     }
                     for name, t in self.tables.items()
                 },
@@ -156,6 +200,10 @@ class Catalog:
                 {
                     iname: SearchIndexInfo(i["id"], i["searchField"], tuple(i["filterFields"]))
                     for iname, i in t.get("searchIndexes", {}).items()
+                },
+                {
+                    iname: VectorIndexInfo.from_json(i)
+                    for iname, i in t.get("vectorIndexes", {}).items()
                 },
             )
             for name, t in data["tables"].items()

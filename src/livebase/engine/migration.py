@@ -17,18 +17,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from livebase.engine import search_migration
+from livebase.engine import derived_indexes, vector_migration
 from livebase.engine.catalog import BY_CREATION_TIME, VALUE_MODEL, Catalog, TableInfo
+from livebase.engine.derived_indexes import IndexKind
+from livebase.engine.search_migration import SEARCH_INDEXES
 from livebase.engine.transaction import (
     Write,
     decode_document,
     encode_document,
     update_search_entries,
 )
+from livebase.engine.vector_migration import VECTOR_INDEXES
 from livebase.errors import SchemaMigrationError, ValidationError
 from livebase.schema.definition import SchemaDefinition
 from livebase.storage.base import StorageWriter
 from livebase.values.types import MAX_SAFE_INT, Int64
+from livebase.vectors.entries import update_entries as update_vector_entries
 
 _KEY_MAX = b"\xff\xff"
 _BATCH = 512
@@ -36,6 +40,7 @@ MAX_LISTED = 10
 
 Progress = Callable[[str, int, int], None]
 """``progress(what, done, total)``: reports long work such as index backfills."""
+DERIVED_INDEXES: tuple[IndexKind[Any, Any], ...] = (SEARCH_INDEXES, VECTOR_INDEXES)
 
 
 @dataclass
@@ -67,8 +72,10 @@ def apply_schema(
 ) -> tuple[Catalog, MigrationReport]:
     report = MigrationReport()
     migrating = catalog.value_model < VALUE_MODEL
-    if catalog.schema_fingerprint == schema.fingerprint() and not migrating:
-        search_migration.rebuild_missing(w, catalog, _table_rows, progress)
+    unchanged = catalog.schema_fingerprint == schema.fingerprint()
+    if unchanged and not migrating and not vector_migration.catalog_lacks(catalog, schema):
+        for kind in DERIVED_INDEXES:
+            derived_indexes.rebuild_missing(kind, w, catalog, _table_rows, progress)
         return catalog, report
     for table in schema.tables:
         if table not in catalog.tables:
@@ -129,9 +136,11 @@ def apply_schema(
                 if progress and (done % 1000 == 0 or done == len(backfill)):
                     progress(f"backfilling {table}.{name}", done, len(backfill))
             report.indexes_added.append(f"{table}.{name}")
-    catalog = search_migration.apply_search_indexes(
-        w, catalog, schema, _table_rows, progress, report.indexes_added, report.indexes_dropped
-    )
+    added, dropped = report.indexes_added, report.indexes_dropped
+    for kind in DERIVED_INDEXES:
+        catalog = derived_indexes.apply(
+            kind, w, catalog, schema, _table_rows, progress, added, dropped
+        )
     for table, info in catalog.tables.items():
         if table in schema.tables:
             continue
@@ -178,6 +187,8 @@ def _rewrite(
     w.put_document(new["_id"], info.number, text)
     if info.search_indexes:
         update_search_entries(w, info, new["_id"], old, new)
+    if info.vector_indexes:
+        update_vector_entries(w, info.vector_indexes.values(), new["_id"], old, new)
     return Write(info.name, new["_id"], old_keys, new_keys, new, previous=old, text=text)
 
 

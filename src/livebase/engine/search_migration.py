@@ -7,16 +7,12 @@ half-built. A search index the catalog lists but the storage lacks (a database c
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from livebase.engine.catalog import Catalog, SearchIndexInfo
+from livebase.engine.derived_indexes import IndexKind, Progress
 from livebase.engine.transaction import decode_document
-from livebase.schema.definition import SchemaDefinition
+from livebase.schema.definition import SearchIndexDefinition
 from livebase.search.entries import entry_for
 from livebase.storage.base import StorageWriter
-
-Progress = Callable[[str, int, int], None]
-Rows = Callable[[StorageWriter, Catalog, str], list[tuple[str, str]]]
 
 
 def backfill(
@@ -37,44 +33,18 @@ def backfill(
             progress(f"backfilling {table}.{name}", done, len(rows))
 
 
-def apply_search_indexes(
-    w: StorageWriter,
-    catalog: Catalog,
-    schema: SchemaDefinition,
-    table_rows: Rows,
-    progress: Progress | None,
-    added: list[str],
-    dropped: list[str],
-) -> Catalog:
-    for table, info in list(catalog.tables.items()):
-        definition = schema.tables.get(table)
-        wanted = definition.search_indexes if definition is not None else {}
-        for name, existing in info.search_indexes.items():
-            d = wanted.get(name)
-            if d is None or (d.search_field, d.filter_fields) != (
-                existing.search_field,
-                existing.filter_fields,
-            ):
-                w.drop_search_index(existing.index_id)
-                catalog = catalog.without_search_index(table, name)
-                dropped.append(f"{table}.{name}")
-        rows: list[tuple[str, str]] | None = None
-        for name, d in wanted.items():
-            if name in catalog.tables[table].search_indexes:
-                continue
-            index = SearchIndexInfo(catalog.next_index_id, d.search_field, d.filter_fields)
-            catalog = catalog.with_search_index(table, name, index)
-            if rows is None:
-                rows = table_rows(w, catalog, table)
-            backfill(w, table, name, index, rows, progress)
-            added.append(f"{table}.{name}")
-    return catalog
+def _same(d: SearchIndexDefinition, i: SearchIndexInfo) -> bool:
+    return (d.search_field, d.filter_fields) == (i.search_field, i.filter_fields)
 
 
-def rebuild_missing(
-    w: StorageWriter, catalog: Catalog, table_rows: Rows, progress: Progress | None
-) -> None:
-    for table, info in catalog.tables.items():
-        for name, index in info.search_indexes.items():
-            if not w.has_search_index(index.index_id):
-                backfill(w, table, name, index, table_rows(w, catalog, table), progress)
+SEARCH_INDEXES: IndexKind[SearchIndexInfo, SearchIndexDefinition] = IndexKind(
+    built=lambda t: t.search_indexes,
+    wanted=lambda d: d.search_indexes,
+    same=_same,
+    make=lambda index_id, d: SearchIndexInfo(index_id, d.search_field, d.filter_fields),
+    add=Catalog.with_search_index,
+    remove=Catalog.without_search_index,
+    drop=lambda w, i: w.drop_search_index(i.index_id),
+    exists=lambda w, i: w.has_search_index(i.index_id),
+    backfill=backfill,
+)

@@ -33,6 +33,7 @@ from livebase.values.ids import id_table_number, make_id
 from livebase.values.ordering import encode_key, prefix_successor
 from livebase.values.types import check_value
 from livebase.values.wire import dumps, from_wire, loads, to_wire
+from livebase.vectors.entries import update_entries as update_vector_entries
 
 if TYPE_CHECKING:
     from livebase.engine.query import Query
@@ -345,6 +346,8 @@ class Transaction:
         writer.delete_document(doc_id)
         if info.search_indexes:
             update_search_entries(writer, info, doc_id, old, None)
+        if info.vector_indexes:
+            update_vector_entries(writer, info.vector_indexes.values(), doc_id, old, None)
         self._record_write(Write(info.name, doc_id, old_keys, {}, None, previous=old), 0)
         if self.on_change is not None:
             self.on_change(self, DocumentChange(info.name, "delete", doc_id, old, None))
@@ -399,6 +402,8 @@ class Transaction:
         writer.put_document(doc_id, info.number, text)
         if info.search_indexes:
             update_search_entries(writer, info, doc_id, previous, doc)
+        if info.vector_indexes:
+            update_vector_entries(writer, info.vector_indexes.values(), doc_id, previous, doc)
         write = Write(info.name, doc_id, old_keys, new_keys, doc, previous, text)
         self._record_write(write, len(text))
 

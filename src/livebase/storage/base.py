@@ -17,6 +17,12 @@ from typing import Literal, TypeAlias
 
 from livebase.errors import InvalidQueryError
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
+from livebase.storage.vector_types import (
+    VectorCandidate,
+    VectorEntry,
+    VectorIndexSpec,
+    VectorRequest,
+)
 from livebase.storage.views import ViewDefinition
 
 
@@ -82,6 +88,12 @@ class StorageReader(ABC):
             "search; query the latest state)"
         )
 
+    def vector_search(self, index_id: int, request: VectorRequest) -> list[VectorCandidate] | None:
+        """Candidates from one vector index, nearest first, at most ``request.limit``, each
+        passing ``request.any_of``; None when this reader has no such index to search (a read
+        at an earlier timestamp, SQLite without sqlite-vec): the engine then scans."""
+        return None
+
     # -- bulk access (``livebase migrate``); text compares bytewise, so every backend agrees
     # on key order
 
@@ -140,6 +152,27 @@ class StorageWriter(StorageReader):
 
     @abstractmethod
     def drop_search_index(self, index_id: int) -> None: ...
+
+    @abstractmethod
+    def create_vector_index(self, index_id: int, spec: VectorIndexSpec) -> None:
+        """Make an empty vector index (one that exists is dropped first)."""
+
+    @abstractmethod
+    def has_vector_index(self, index_id: int) -> bool:
+        """Whether the index exists and is in step with every write so far."""
+
+    @abstractmethod
+    def put_vector_entry(
+        self, index_id: int, doc_id: str, entry: VectorEntry, *, replace: bool = True
+    ) -> None:
+        """Index (or re-index) one document; ``replace=False`` says it is not in the index."""
+
+    @abstractmethod
+    def delete_vector_entry(self, index_id: int, doc_id: str) -> None:
+        """Take one document out of the index (nothing happens if it is not in it)."""
+
+    @abstractmethod
+    def drop_vector_index(self, index_id: int) -> None: ...
 
     @abstractmethod
     def set_global(self, key: str, value: str) -> None: ...

@@ -29,7 +29,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from livebase.errors import ConflictError, LivebaseError
-from livebase.storage import bulk, postgres_search, postgres_views, redact
+from livebase.storage import bulk, postgres_search, postgres_vectors, postgres_views, redact
 from livebase.storage.base import (
     BULK_TABLES,
     BulkTable,
@@ -42,9 +42,16 @@ from livebase.storage.base import (
     StorageWriter,
 )
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
+from livebase.storage.vector_types import (
+    VectorCandidate,
+    VectorEntry,
+    VectorIndexSpec,
+    VectorRequest,
+)
 from livebase.storage.views import ViewDefinition
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS lb_documents (
     id TEXT COLLATE "C" PRIMARY KEY, table_number INTEGER NOT NULL, value TEXT NOT NULL
 );
@@ -58,6 +65,8 @@ CREATE TABLE IF NOT EXISTS lb_clock (id INTEGER PRIMARY KEY CHECK (id = 1), ts B
 INSERT INTO lb_clock (id, ts)
     SELECT 1, coalesce((SELECT max(ts) FROM lb_commits), 0) ON CONFLICT (id) DO NOTHING;
 """
+    + postgres_vectors.META_TABLE
+)
 
 _SCAN = (
     "SELECT i.key, d.value FROM lb_indexes i JOIN lb_documents d ON d.id = i.doc_id "
@@ -122,6 +131,9 @@ class _PgReader(StorageReader):
 
     def search(self, index_id: int, request: SearchRequest) -> list[SearchHit]:
         return postgres_search.search(self._cur, index_id, request)
+
+    def vector_search(self, index_id: int, request: VectorRequest) -> list[VectorCandidate] | None:
+        return postgres_vectors.search(self._cur, index_id, request)
 
     def dump(self, table: BulkTable, after: Row | None, limit: int) -> list[Row]:
         sql = bulk.dump_sql(table, prefix="lb_", param="%s", after=after is not None)
@@ -193,6 +205,23 @@ class _PgWriter(_PgReader, StorageWriter):
 
     def drop_search_index(self, index_id: int) -> None:
         postgres_search.drop(self._cur, index_id)
+
+    def create_vector_index(self, index_id: int, spec: VectorIndexSpec) -> None:
+        postgres_vectors.create(self._cur, index_id, spec)
+
+    def has_vector_index(self, index_id: int) -> bool:
+        return postgres_vectors.exists(self._cur, index_id)
+
+    def put_vector_entry(
+        self, index_id: int, doc_id: str, entry: VectorEntry, *, replace: bool = True
+    ) -> None:
+        postgres_vectors.put(self._cur, index_id, doc_id, entry, replace=replace)
+
+    def delete_vector_entry(self, index_id: int, doc_id: str) -> None:
+        postgres_vectors.delete(self._cur, index_id, doc_id)
+
+    def drop_vector_index(self, index_id: int) -> None:
+        postgres_vectors.drop(self._cur, index_id)
 
     def set_global(self, key: str, value: str) -> None:
         self._cur.execute(
@@ -278,6 +307,7 @@ class _PgWriter(_PgReader, StorageWriter):
         for table in BULK_TABLES:
             self._cur.execute(f"DELETE FROM lb_{table}")
         postgres_search.drop_all(self._cur)
+        postgres_vectors.drop_all(self._cur)
         self._cur.execute("UPDATE lb_clock SET ts = 0 WHERE id = 1")
         self._latest = 0
 

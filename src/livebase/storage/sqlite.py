@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from livebase.errors import ConflictError, LivebaseError
-from livebase.storage import bulk, sqlite_search, sqlite_views
+from livebase.storage import bulk, sqlite_search, sqlite_vec_loader, sqlite_vectors, sqlite_views
 from livebase.storage.base import (
     BULK_TABLES,
     BulkTable,
@@ -28,9 +28,16 @@ from livebase.storage.base import (
     StorageWriter,
 )
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
+from livebase.storage.vector_types import (
+    VectorCandidate,
+    VectorEntry,
+    VectorIndexSpec,
+    VectorRequest,
+)
 from livebase.storage.views import ViewDefinition
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY, table_number INTEGER NOT NULL, value TEXT NOT NULL
 ) WITHOUT ROWID;
@@ -41,6 +48,8 @@ CREATE TABLE IF NOT EXISTS indexes (
 CREATE TABLE IF NOT EXISTS commits (ts INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS globals (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
+    + sqlite_vectors.META_TABLE
+)
 
 
 class StorageLockedError(LivebaseError):
@@ -57,8 +66,9 @@ _SCAN_DESC = _SCAN.format(order="DESC")
 
 
 class _SqliteReader(StorageReader):
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, vectors: bool = False) -> None:
         self._conn = conn
+        self._vectors = vectors  # sqlite-vec is loaded on this connection
 
     def latest_ts(self) -> int:
         row = self._conn.execute("SELECT max(ts) FROM commits").fetchone()
@@ -88,6 +98,14 @@ class _SqliteReader(StorageReader):
     def search(self, index_id: int, request: SearchRequest) -> list[SearchHit]:
         return sqlite_search.search(self._conn, index_id, request)
 
+    def vector_search(self, index_id: int, request: VectorRequest) -> list[VectorCandidate] | None:
+        if not self._vectors:
+            sqlite_vec_loader.warn_unavailable()
+            return None
+        if not sqlite_vectors.in_step(self._conn, index_id):
+            return None
+        return sqlite_vectors.search(self._conn, index_id, request)
+
     def dump(self, table: BulkTable, after: Row | None, limit: int) -> list[Row]:
         sql = bulk.dump_sql(table, prefix="", param="?", after=after is not None)
         return self._conn.execute(sql, (*(after or ()), limit)).fetchall()
@@ -98,9 +116,10 @@ class _SqliteReader(StorageReader):
 
 class _SqliteWriter(_SqliteReader, StorageWriter):
     def __init__(self, conn: sqlite3.Connection, storage: SqliteStorage) -> None:
-        super().__init__(conn)
+        super().__init__(conn, storage.vectors)
         self._storage = storage
         self._savepoint_ts: list[int] = []
+        self._stale: set[int] = set()  # vector indexes this writer already marked stale
 
     def latest_ts(self) -> int:
         # This process holds the database exclusively (see SqliteStorage), so the cached value
@@ -154,6 +173,42 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
 
     def drop_search_index(self, index_id: int) -> None:
         sqlite_search.drop(self._conn, index_id)
+
+    def create_vector_index(self, index_id: int, spec: VectorIndexSpec) -> None:
+        if self._vectors:
+            sqlite_vectors.create(self._conn, index_id, spec)
+        else:
+            self._mark_stale(index_id)
+
+    def has_vector_index(self, index_id: int) -> bool:
+        return self._vectors and sqlite_vectors.in_step(self._conn, index_id)
+
+    def put_vector_entry(
+        self, index_id: int, doc_id: str, entry: VectorEntry, *, replace: bool = True
+    ) -> None:
+        if self._vectors:
+            sqlite_vectors.put(self._conn, index_id, doc_id, entry, replace=replace)
+        else:
+            self._mark_stale(index_id)
+
+    def delete_vector_entry(self, index_id: int, doc_id: str) -> None:
+        if self._vectors:
+            sqlite_vectors.delete(self._conn, index_id, doc_id)
+        else:
+            self._mark_stale(index_id)
+
+    def drop_vector_index(self, index_id: int) -> None:
+        if self._vectors:
+            sqlite_vectors.drop(self._conn, index_id)
+        else:
+            self._mark_stale(index_id)  # a vec0 table cannot be dropped without sqlite-vec
+
+    def _mark_stale(self, index_id: int) -> None:
+        """Without sqlite-vec the index misses this write; rebuilt on the next open with it."""
+        sqlite_vec_loader.warn_unavailable()
+        if index_id not in self._stale:
+            sqlite_vectors.mark_stale(self._conn, index_id)
+            self._stale.add(index_id)
 
     def set_global(self, key: str, value: str) -> None:
         self._conn.execute(
@@ -219,6 +274,10 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
         for table in BULK_TABLES:
             self._conn.execute(f"DELETE FROM {table}")
         sqlite_search.drop_all(self._conn)
+        if self._vectors:
+            sqlite_vectors.drop_all(self._conn)
+        else:
+            self._conn.execute("DELETE FROM vectors_meta")
         self._storage._pending_ts = 0
 
     def replace_views(self, views: dict[str, ViewDefinition]) -> None:
@@ -251,6 +310,7 @@ class SqliteStorage(Storage):
                 f"{self.path} is in use by another Livebase process; stop it or use another "
                 "--data folder"
             ) from None
+        self.vectors = True  # until a connection cannot load sqlite-vec
         self._write_conn = self._connect()
         self._write_conn.executescript(_SCHEMA)
         self._read_conn = self._connect()
@@ -258,7 +318,9 @@ class SqliteStorage(Storage):
         self._pending_ts = self._latest_ts
 
     def _connect(self) -> sqlite3.Connection:
+        sqlite_vec_loader.prepare()
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.vectors = sqlite_vec_loader.load(conn) and self.vectors
         conn.execute("PRAGMA journal_mode=WAL")
         sync = "FULL" if self.durability is Durability.FSYNC_PER_COMMIT else "NORMAL"
         conn.execute(f"PRAGMA synchronous={sync}")
@@ -272,7 +334,7 @@ class SqliteStorage(Storage):
         conn = self._read_conn
         conn.execute("BEGIN")
         try:
-            yield _SqliteReader(conn)
+            yield _SqliteReader(conn, self.vectors)
         finally:
             conn.execute("COMMIT")
 
