@@ -18,7 +18,8 @@ from tests.agentfeed_app.conftest import APP
 if TYPE_CHECKING:
     from livebase.testing import AppHarness, Caller
 
-pytest_plugins = ["livebase.testing"]
+# The test kit's fixtures come from the top-level conftest (pytest_plugins may only be
+# declared there).
 
 START_MS = 1_796_428_800_000
 """The fake clock's start: 5 December 2026, after the fixture day."""
