@@ -165,3 +165,29 @@ def test_without_sqlite_vec_searches_scan_with_one_warning_and_the_index_catches
     assert indexed_ids(engine) == sorted(before[1:] + during)
     _, scanned = search_counting(engine, [0.5] * DIMS, limit=2)
     assert scanned <= 2 + candidate_margin(2)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_read_only_connection_opened_elsewhere_finds_the_index(
+    make_engine: EngineFactory,
+) -> None:
+    """A query worker reads the file over its own read-only connection: opened after
+    ``sqlite_vec_loader.prepare()``, a reader on it finds that sqlite-vec is there and searches
+    the index."""
+    import sqlite3
+
+    from livebase.storage.sqlite import _SqliteReader
+
+    engine = make_engine(schema())
+    ids = insert(engine, corpus(6))
+    path = engine.storage.path
+    request = VectorRequest((1.0,) * DIMS, "cosine", 10)
+    sqlite_vec_loader.prepare()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        found = _SqliteReader(conn).vector_search(index_id(engine), request)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    assert found is not None and sorted(c.doc_id for c in found) == sorted(ids)

@@ -66,9 +66,12 @@ _SCAN_DESC = _SCAN.format(order="DESC")
 
 
 class _SqliteReader(StorageReader):
-    def __init__(self, conn: sqlite3.Connection, vectors: bool = False) -> None:
+    def __init__(self, conn: sqlite3.Connection, vectors: bool | None = None) -> None:
+        """``vectors``: whether sqlite-vec is loaded on ``conn``; None checks the connection
+        (one opened elsewhere, e.g. read-only by a query worker, after
+        ``sqlite_vec_loader.prepare()`` or not)."""
         self._conn = conn
-        self._vectors = vectors  # sqlite-vec is loaded on this connection
+        self._vectors = sqlite_vec_loader.works(conn) if vectors is None else vectors
 
     def latest_ts(self) -> int:
         row = self._conn.execute("SELECT max(ts) FROM commits").fetchone()

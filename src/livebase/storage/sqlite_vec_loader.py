@@ -100,10 +100,17 @@ def load(conn: sqlite3.Connection) -> bool:
             return False
         finally:
             conn.enable_load_extension(False)
+    if not works(conn):
+        _failure = "sqlite-vec is not available on the connection (vec_version() failed)"
+        return False
+    return True
+
+
+def works(conn: sqlite3.Connection) -> bool:
+    """Whether ``vec0`` is already available on ``conn``."""
     try:
         conn.execute("SELECT vec_version()").fetchone()
-    except sqlite3.Error as exc:
-        _failure = f"sqlite-vec is not available on the connection: {exc}"
+    except sqlite3.Error:
         return False
     return True
 
