@@ -16,7 +16,17 @@ from typing import Any, Literal
 
 from livebase import AppError, PaginationOptions, internal_mutation, internal_query, query
 
-from . import access, feed_search, normalize, projects, redacted, sessions, stats, tool_calls
+from . import (
+    access,
+    feed_search,
+    normalize,
+    projects,
+    redacted,
+    sessions,
+    similar,
+    stats,
+    tool_calls,
+)
 from . import rejected as rejected_table
 from .blobs import BlobRef
 from .blobs import attach as attach_blobs
@@ -101,6 +111,7 @@ def store(
     projects.apply_event(ctx, event, new_session)
     tool_calls.apply_event(ctx, event, event_doc)
     stats.apply_event(ctx, event, applied is not None and applied.created)
+    similar.apply_event(ctx, event, event.get("project"))
     return {"status": "stored", "id": event_doc, "event_id": event["event_id"]}
 
 

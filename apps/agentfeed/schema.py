@@ -238,6 +238,32 @@ schema = define_schema(
         )
         .index("by_path", ["path"])
         .index("by_last_event", ["last_event_at"]),
+        "session_vectors": define_table(
+            {
+                "session_id": v.string(),
+                "project": v.optional(v.string()),
+                "embedding": v.optional(v.array(v.float64())),
+                "prompts": v.number(),
+                "counted_from": v.optional(v.number()),
+                "updated_at": v.number(),
+            }
+        )
+        .index("by_session_id", ["session_id"])
+        .index("by_project", ["project"])
+        .vector_index(
+            "by_embedding",
+            vector_field="embedding",
+            dimensions=256,  # embedding.DIMENSIONS
+            filter_fields=["project"],
+        ),
+        "session_vector_state": define_table(
+            {
+                "key": v.string(),
+                "cursor": v.optional(v.string()),
+                "done": v.boolean(),
+                "updated_at": v.number(),
+            }
+        ).index("by_key", ["key"]),
         "tool_calls": define_table(
             {
                 "tool_use_id": v.string(),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,20 @@ def launch(
     if key is not None:
         env["AGENTFEED_KEY"] = key
     return LivebaseServer.launch(base, app=APP, env=env, command=command)
+
+
+def launch_variant(base: Path, testonly: str, without_cron: str) -> LivebaseServer:
+    """``livebase serve`` of a copy of the app (under ``base``) with a test-only module
+    ``testonly.py`` (its source given) and without the cron line ``without_cron``, so that a
+    test can put the data in a state the cron would repair while it looks."""
+    app = base / "agentfeed"
+    shutil.copytree(APP, app, ignore=shutil.ignore_patterns("__pycache__", "static"))
+    (app / "testonly.py").write_text(testonly)
+    crons = (app / "crons.py").read_text()
+    assert without_cron in crons, f"crons.py has no line {without_cron!r}"
+    (app / "crons.py").write_text(crons.replace(without_cron, ""))
+    env = base_env(AGENTFEED_HOME=str(base / "home"), AGENTFEED_KEY=KEY)
+    return LivebaseServer.launch(base, app=app, env=env, command="serve")
 
 
 @pytest.fixture(scope="module")

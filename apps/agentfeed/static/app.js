@@ -405,7 +405,8 @@ function drawProjects() {
 
 // ------------------------------------------------------------------ the session view
 
-const view = { stopHead: null, pager: null, rows: new Map(), state: null, session: null };
+const view = { stopHead: null, pager: null, rows: new Map(), state: null, session: null,
+               stopSimilar: null, similar: null };
 
 function openSession(sessionId) {
   closeSession();
@@ -416,6 +417,10 @@ function openSession(sessionId) {
     view.session = s;
     schedule(drawSession);
   }, showError);
+  view.stopSimilar = client.subscribe("similar:sessions", { session_id: sessionId }, (result) => {
+    view.similar = result;
+    schedule(drawSimilar);
+  }, showError);
   view.pager = client.paginatedSubscribe("events:session_timeline", { session_id: sessionId },
     { pageSize: 100 }, (state) => {
       view.state = state;
@@ -425,8 +430,11 @@ function openSession(sessionId) {
 
 function closeSession() {
   view.stopHead?.();
+  view.stopSimilar?.();
   view.pager?.unsubscribe();
   view.stopHead = view.pager = view.session = view.state = null;
+  view.stopSimilar = view.similar = null;
+  drawSimilar();
   view.rows = new Map();
   $("#timeline").replaceChildren();
   $("#session-head").replaceChildren();
@@ -464,6 +472,36 @@ function usageLine(s) {
 }
 
 $("#timeline-more").addEventListener("click", () => view.pager?.loadMore());
+
+// Sessions whose prompts read alike (similar:sessions: a live vector search over the sessions'
+// prompts as the public sees them), best first, with how alike they are.
+const SIMILAR_NOTES = {
+  loading: "looking for similar sessions…",
+  no_prompts: "No prompt in this session yet: similar sessions show once it has one.",
+  not_found: "This session is not shown here.",
+  none: "No other session reads like this one yet.",
+};
+
+function drawSimilar() {
+  const box = $("#similar");
+  const result = view.similar;
+  const found = result?.sessions ?? [];
+  const status = !result ? "loading" : result.status === "ready" && !found.length ? "none" : result.status;
+  box.dataset.status = status;
+  $("#similar-note").textContent = SIMILAR_NOTES[status] ?? "";
+  $("#similar-list").replaceChildren(...found.map((s) => {
+    const li = el("li", { className: "similar-item" },
+      el("span", { className: "score", textContent: `${Math.round(s.similarity * 100)}% alike`,
+                   title: `cosine similarity ${s.similarity.toFixed(3)}` }),
+      el("a", { href: `#session/${encodeURIComponent(s.session_id)}`,
+                textContent: `${base(s.project) || "?"} · ${s.session_id.slice(0, 8)}` }),
+      el("div", { className: "meta", textContent:
+        `${s.status} · ${plural(s.prompt_count, "prompt")} · ${ago(s.last_event_at)}` }),
+      el("div", { className: "last", textContent: clip(s.last_summary, 120), title: s.last_summary }));
+    li.dataset.sessionId = s.session_id;
+    return li;
+  }));
+}
 
 function route() {
   const match = location.hash.match(/^#session\/(.+)$/);
