@@ -115,8 +115,9 @@ def test_refused_event_becomes_a_dead_letter_the_owner_replays(
     session = f"s-{uuid.uuid4().hex[:8]}"
     first = post_events(af, 3, session=session)
     wait_for(lambda: posthog.event_ids() == first, "the first three")
-    poison = post_events(af, 1, session=session)
-    posthog.refuse = set(poison)
+    poison = [str(uuid.uuid4())]
+    posthog.refuse = set(poison)  # refused from its first try
+    post_events(af, 1, session=session, event_id=poison[0])
     after = post_events(af, 4, session=session)
     wait_for(lambda: posthog.event_ids() == first + after, f"the rest\n{sinks.output()}")
     status = wait_for(

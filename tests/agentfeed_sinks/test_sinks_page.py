@@ -35,8 +35,9 @@ def test_the_owner_replays_dead_letters_and_sets_forwarding(
         env = {"AGENTFEED_POSTHOG_HOST": posthog.url, "AGENTFEED_POSTHOG_API_KEY": "phc_page"}
         sinks = sinks_for(env).running("posthog")
         project = f"/home/u/fwd-{uuid.uuid4().hex[:6]}"
-        poison = post_events(af, 1, cwd=project)
-        posthog.refuse = set(poison)
+        poison = [str(uuid.uuid4())]
+        posthog.refuse = set(poison)  # refused from its first try
+        post_events(af, 1, cwd=project, event_id=poison[0])
         ok = post_events(af, 2, cwd=project)
         wait_for(lambda: posthog.event_ids() == ok, f"delivered\n{sinks.output()}")
         wait_for(lambda: sink_state(af, "posthog")["pending_dead_letters"] == 1, "a dead letter")  # type: ignore[index]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -80,3 +81,34 @@ def test_a_receiver_refusing_the_signature_holds_events_until_fixed(
     wait_for(lambda: receiver.event_ids() == ids, f"delivered after the fix\n{sinks.output()}")
     assert wait_for(lambda: (s := sink_state(af, "webhook")) and s["delivered"] == 3, "saved")
     assert sink_state(af, "webhook")["pending_dead_letters"] == 0  # type: ignore[index]
+
+
+def test_per_project_forwarding_and_redaction_for_public_projects(
+    af: Agentfeed, receiver: WebhookReceiver, sinks_for: Callable[[dict[str, str]], Sinks]
+) -> None:
+    secret = "sk-ant-api03-" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa98765"
+    tag = uuid.uuid4().hex[:6]
+    private, public, silent = (f"/home/u/{name}-{tag}" for name in ("priv", "pub", "off"))
+    for path in (private, public, silent):
+        post_events(af, 1, cwd=path)  # the projects exist once they have an event
+    af.mutation("projects:update", {"path": public, "public": True})
+    af.mutation("sinks/state:set_forward", {"project": private, "forward": "content"})
+    af.mutation("sinks/state:set_forward", {"project": public, "forward": "content"})
+    af.mutation("sinks/state:set_forward", {"project": silent, "forward": "off"})
+    env = {"AGENTFEED_WEBHOOK_URL": receiver.url, "AGENTFEED_WEBHOOK_SECRET": SECRET}
+    sinks = sinks_for(env).running("webhook")
+    prompt = f"use {secret} to deploy"
+    ids = [post_events(af, 1, cwd=path, prompt=prompt)[0] for path in (private, silent, public)]
+    wait_for(lambda: len(receiver.event_ids()) == 2, f"two events\n{sinks.output()}")
+    assert receiver.event_ids() == [ids[0], ids[2]]  # the "off" project's event never left
+    events = {e["id"]: e for batch in receiver.batches for e in batch["events"]}
+    mine, shared = events[ids[0]], events[ids[2]]
+    assert mine["prompt"] == prompt  # the owner's private project, content level: as stored
+    assert secret not in mine["summary"]  # a summary is always redacted
+    assert secret not in json.dumps(shared) and "[redacted:" in shared["prompt"]
+    assert shared["public"] is True and shared["project"] == f"~/pub-{tag}"
+    assert wait_for(lambda: (s := sink_state(af, "webhook")) and s["skipped"] == 1, "counted")
+    with pytest.raises(Exception, match="NotFound"):
+        af.mutation("sinks/state:set_forward", {"project": "/nope", "forward": "off"})
+    with pytest.raises(Exception, match="forward"):
+        af.mutation("sinks/state:set_forward", {"project": private, "forward": "everything"})

@@ -8,9 +8,9 @@ Topics, with ``<node>`` from ``AGENTFEED_MQTT_NODE`` (default the host name):
   full payload on the server (``/raw/<event id>``). Nothing else of the content: notifications
   stay small whatever the project's forwarding level. A message repeated after a crash has the
   same ``id``.
-- ``agentfeed/<node>/state`` — retained, QoS 1, after each batch: ``active_sessions``,
-  ``events_today``, ``cost_today_usd``, ``current_intent``, ``current_project``,
-  ``last_event_at`` (``sinks/outbox:home_state``).
+- ``agentfeed/<node>/state`` — retained, QoS 1, after a batch (at most once a second):
+  ``active_sessions``, ``events_today``, ``cost_today_usd``, ``current_intent``,
+  ``current_project``, ``last_event_at`` (``sinks/outbox:home_state``).
 - ``agentfeed/<node>/availability`` — ``online`` (retained) once connected; ``offline`` on a
   clean stop, and as the connection's last will (retained, QoS 1) when the process dies.
 - ``<prefix>/device/agentfeed_<node>/config`` — Home Assistant discovery (``homeassistant.py``),
@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,6 +43,9 @@ log = logging.getLogger("agentfeed.sinks")
 MAX_BATCH = 200
 QOS = 1
 CONNECT_TIMEOUT = 10.0
+STATE_EVERY = 1.0
+"""Seconds between two state publishes at most: a burst of batches costs one state query a
+second, not one each."""
 
 StateReader = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -77,6 +81,8 @@ class MqttSink:
         self.status = f"{settings.discovery_prefix}/status"
         self._client: aiomqtt.Client | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._state_later: asyncio.Task[None] | None = None
+        self._state_sent = 0.0
 
     def _new_client(self) -> aiomqtt.Client:
         s = self.settings
@@ -156,15 +162,34 @@ class MqttSink:
             raise Unavailable(f"MQTT publish failed: {exc}") from exc
 
     async def after_batch(self) -> None:
-        if self._client is None:
+        """Publish the state now, or, if it went out less than ``STATE_EVERY`` seconds ago,
+        once that much time has passed (one pending publish covers any number of batches)."""
+        if self._state_later is not None and not self._state_later.done():
             return
+        wait = self._state_sent + STATE_EVERY - time.monotonic()
+        self._state_later = asyncio.ensure_future(self._state_after(max(0.0, wait)))
+        if wait <= 0:
+            await self._state_later
+
+    async def _state_after(self, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        client = self._client
+        if client is None:
+            return
+        self._state_sent = time.monotonic()
         try:
-            await self._publish_state(self._client)
+            await self._publish_state(client)
         except aiomqtt.MqttError as exc:  # the next batch reconnects and announces again
             log.info("sink mqtt: publishing the state failed: %s", exc)
             await self._drop()
 
     async def close(self) -> None:
+        if self._state_later is not None and not self._state_later.done():
+            self._state_later.cancel()
+            await asyncio.gather(self._state_later, return_exceptions=True)
+            if self._client is not None:  # the last batches' state still goes out
+                await self._state_after(0.0)
         if self._client is not None:
             with contextlib.suppress(aiomqtt.MqttError):
                 await self._client.publish(self.availability, "offline", qos=QOS, retain=True)

@@ -41,6 +41,8 @@ ATTEMPTS = 3
 """Tries of a record the destination rejects before it becomes a dead letter."""
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 60.0
+GATHER_SECONDS = 0.002
+"""How long a batch waits for one more change that is not already there."""
 
 
 class Stopped(Exception):
@@ -130,8 +132,8 @@ class SinkRunner:
             return []
         batch = [first.result()]
         while len(batch) < self.sink.max_batch:
-            try:
-                batch.append(await asyncio.wait_for(anext(stream), timeout=0))
+            try:  # (a timeout of 0 would never run the read: asyncio.wait_for gives up first)
+                batch.append(await asyncio.wait_for(anext(stream), timeout=GATHER_SECONDS))
             except TimeoutError:
                 break
         return batch
