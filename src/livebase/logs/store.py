@@ -17,7 +17,7 @@ import itertools
 import os
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from livebase.logs.entry import LogEntry
@@ -63,6 +63,8 @@ class LogStore:
         self._waiters: set[asyncio.Future[None]] = set()
         self._closed = False
         self._journal: LogJournal | None = None
+        self.on_record: Callable[[], None] | None = None
+        """Called after new entries are recorded (the dashboard pushes its live log then)."""
 
     def open_journal(self, folder: Path) -> None:
         """Keep the entries in ``folder`` as well, and start from the ones already there."""
@@ -111,6 +113,8 @@ class LogStore:
             self._ring.extend(new)
             if self._journal is not None:
                 self._journal.append(new)
+            if self.on_record is not None:
+                self.on_record()
         self._wake()
 
     def _wake(self) -> None:

@@ -3,7 +3,7 @@ scheduled far enough ahead to be cancelled."""
 
 import logging
 
-from livebase import mutation, query
+from livebase import action, mutation, query
 
 log = logging.getLogger(__name__)
 
@@ -32,3 +32,16 @@ def seed(ctx, channel: str, count: float, start: float = 0) -> int:
             "messages", {"channel": channel, "body": f"message {i:05d}", "author": f"user{i % 7}"}
         )
     return int(count)
+
+
+@action
+async def store_note(ctx, text: str) -> str:
+    """A stored file (``_storage``) for the Files panel."""
+    return await ctx.storage.store(text.encode(), "text/plain")
+
+
+@mutation
+def shout(ctx, text: str) -> str:
+    """Logs a line, then fails: a failed call the Logs panel links to."""
+    log.warning("about to fail on %s", text)
+    raise ValueError(f"cannot shout {text!r}")
