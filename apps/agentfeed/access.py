@@ -15,7 +15,9 @@ results are never shared with anyone else's. An anonymous caller gets the public
   masked, home directories shortened, long strings cut; ``raw`` stays valid JSON. An event's,
   session's or tool call's text fields are shown from its stored redacted copy (``redacted.py``:
   made when it was written, from the text before any cut), and one without a current copy is
-  not shown to the public; neither the owner nor the public gets the copy as such.
+  not shown to the public; neither the owner nor the public gets the copy as such. Of a field
+  stored out of line (``blobs.py``) the public sees which field it is and its size, never the
+  file or its sha256, and no public function reads a blob.
 
 Project paths are shown with the home directory shortened (``~/app``); the functions that take a
 project path accept that form back (``project_path``).
@@ -148,7 +150,9 @@ def redact_doc(doc: Doc) -> Doc:
     for key, value in doc.items():
         if key == redacted.FIELD:
             continue
-        if key in KEPT or key.startswith("_"):
+        if key == "blobs" and isinstance(value, list):
+            out[key] = [_public_ref(ref) for ref in value if isinstance(ref, dict)]
+        elif key in KEPT or key.startswith("_"):
             out[key] = value
         elif key in shown:
             out[key] = shown[key]
@@ -159,6 +163,12 @@ def redact_doc(doc: Doc) -> Doc:
         else:
             out[key] = redact.redact_value(value)
     return out
+
+
+def _public_ref(ref: Doc) -> Doc:
+    """A reference to a field stored out of line as the public sees it: which field, and its
+    size; not the file, nor its sha256 (which would confirm a guess of the whole text)."""
+    return {"field": ref.get("field"), "bytes": ref.get("bytes")}
 
 
 def visible(ctx: Any, kind: str, docs: list[Doc]) -> list[Doc]:

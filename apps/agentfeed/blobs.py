@@ -1,16 +1,25 @@
-"""Large values stored out of line: one ``blobs`` document per moved field, its text in
-``blob_chunks`` (each under the 1 MiB document limit).
+"""Large values stored out of line: one ``blobs`` document per moved field, its text in a file
+(Livebase's file storage, ``ctx.storage``) or, for blobs written before files existed and for
+rejected bodies, in ``blob_chunks`` (each under the 1 MiB document limit).
 
-An HTTP handler uploads a field before it calls ``events:ingest`` (``upload``: a few mutations of
-at most ``payload.BATCH_MAX`` each, since a body of up to 20 MiB does not fit the 16 MiB one
-mutation may write). A blob is ``pending`` until the ingesting transaction ``attach``es it to
-its event (or rejection); the ``sweep`` cron deletes blobs left pending (a handler that died
-half-way, a replayed event's copy).
+Three layers, as notifications want them: the event keeps what a notification shows (its
+summary, and in ``raw`` a preview of each moved field); the ``blobs`` document and the event's
+reference to it (``BlobRef``) keep the metadata (size, sha256, content type, the file's storage
+id); the file keeps the bytes, as JSON text. Only the owner ever reads a file (``GET /raw``):
+the public view shows the redacted previews, never a blob.
+
+An HTTP handler stores a field before it calls ``events:ingest`` (``upload_file``: the bytes
+go to disk, streamed, then one small mutation registers the blob). A rejected body keeps its
+text in chunks (``upload``: a few mutations of at most ``payload.BATCH_MAX`` each), because
+``rejected:retry`` is a mutation, and a mutation can read documents but not files. A blob is
+``pending`` until the ingesting transaction ``attach``es it to its event (or rejection); the
+``sweep`` cron deletes blobs left pending (a handler that died half-way, a replayed event's
+copy), their files with them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from livebase import AppError, internal_mutation, internal_query, v
 
@@ -21,12 +30,20 @@ SWEEP_CHUNKS = 8
 under the 16 MiB a mutation may read)."""
 
 
+FILE_TYPE = "application/json"
+"""The content type of a moved field's file (its JSON text, UTF-8)."""
+
+
 class BlobRef(TypedDict):
-    """A field of a payload stored out of line: which field, its blob, its size in bytes."""
+    """A field of a payload stored out of line: which field, its blob, its size in bytes, and
+    for a blob kept as a file its storage id, sha256 and content type."""
 
     field: str
     blob: Annotated[str, v.id("blobs")]
     bytes: float
+    file: NotRequired[Annotated[str, v.id("_storage")]]
+    sha256: NotRequired[str]
+    content_type: NotRequired[str]
 
 
 @internal_mutation
@@ -85,6 +102,35 @@ async def upload(ctx: Any, event_id: str, field: str, text: str) -> BlobRef:
     return {"field": field, "blob": blob, "bytes": size}
 
 
+@internal_mutation
+def register_file(
+    ctx, event_id: str, field: str, file: Annotated[str, v.id("_storage")]
+) -> dict[str, Any]:
+    """A pending blob for a stored file; its reference (``BlobRef``) with the file's metadata."""
+    meta = ctx.storage.get_metadata(file)
+    if meta is None:
+        raise AppError(f"no file {file} for field {field!r}")
+    doc = {"event_id": event_id, "field": field, "bytes": float(meta["size"]), "chunks": 0.0}
+    doc |= {"file": file, "sha256": meta["sha256"], "content_type": FILE_TYPE}
+    blob = ctx.db.insert("blobs", {**doc, "state": "pending", "created_at": ctx.now})
+    return {"field": field, "blob": blob, "bytes": doc["bytes"], "file": file,
+            "sha256": meta["sha256"], "content_type": FILE_TYPE}  # fmt: skip
+
+
+async def upload_file(ctx: Any, event_id: str, field: str, text: str) -> BlobRef:
+    """Store ``text`` as a file and a pending blob naming it (from an HTTP handler or an
+    action). If registering fails, the file is deleted again."""
+    file = await ctx.storage.store(text.encode("utf-8", "surrogatepass"), content_type=FILE_TYPE)
+    try:
+        ref: BlobRef = await ctx.run_mutation(
+            "blobs:register_file", {"event_id": event_id, "field": field, "file": file}
+        )
+    except Exception:
+        await ctx.storage.delete(file)
+        raise
+    return ref
+
+
 def write_blob(ctx: Any, event_id: str, field: str, text: str) -> BlobRef:
     """Store ``text`` as a pending blob in the caller's transaction (a mutation that has the
     whole text, such as ``rejected:retry``; at most a few MiB)."""
@@ -122,9 +168,16 @@ def chunk(ctx, blob: Annotated[str, v.id("blobs")], index: float) -> dict[str, A
     return {"text": row["text"], "index": index, "chunks": doc["chunks"]}
 
 
-async def read(ctx: Any, blob: str) -> str:
-    """A blob's whole text, one query per chunk (a blob can be larger than one query may
-    read)."""
+async def read(ctx: Any, ref: BlobRef) -> str:
+    """A blob's whole text: its file's bytes, or one query per chunk (a blob can be larger than
+    one query may read)."""
+    file = ref.get("file")
+    if file is not None:
+        data = await ctx.storage.get(file)
+        if data is None:
+            raise AppError({"code": "NotFound", "blob": ref["blob"], "file": file})
+        return bytes(data).decode("utf-8", "surrogatepass")
+    blob = ref["blob"]
     parts: list[str] = []
     index = 0
     while True:
@@ -138,9 +191,9 @@ async def read(ctx: Any, blob: str) -> str:
 @internal_mutation
 def sweep(ctx, older_than_minutes: float) -> int:
     """Delete blobs still pending after ``older_than_minutes`` (an upload whose ingestion never
-    committed, or the copy a replayed event brought again), at most ``SWEEP_CHUNKS`` chunks a
-    run so the run stays within what one mutation may read; run by a cron. Returns the number
-    of chunks deleted."""
+    committed, or the copy a replayed event brought again), with their files, at most
+    ``SWEEP_CHUNKS`` chunks a run so the run stays within what one mutation may read; run by a
+    cron. Returns the number of chunks and files deleted."""
     cutoff = ctx.now - older_than_minutes * 60_000
     stale = (
         ctx.db.query("blobs")
@@ -149,6 +202,14 @@ def sweep(ctx, older_than_minutes: float) -> int:
     )
     budget = SWEEP_CHUNKS
     for blob in stale:
+        if blob.get("file") is not None:
+            if ctx.db.system.get(blob["file"]) is not None:
+                ctx.storage.delete(blob["file"])
+            ctx.db.delete(blob["_id"])
+            budget -= 1
+            if budget == 0:
+                break
+            continue
         rows = (
             ctx.db.query("blob_chunks")
             .with_index("by_blob", lambda q, b=blob["_id"]: q.eq("blob", b))

@@ -95,7 +95,7 @@ async def raw(ctx: Any, request: Any) -> Response:
     parts = await ctx.run_query("events:raw_parts", {"event_id": event_id})
     if parts is None:
         return JSONResponse({"error": f"no event {event_id!r}"}, status_code=404)
-    fields = {ref["field"]: await blobs.read(ctx, ref["blob"]) for ref in parts["blobs"]}
+    fields = {ref["field"]: await blobs.read(ctx, ref) for ref in parts["blobs"]}
     return Response(dumps(payload.reassemble(parts["raw"], fields)), media_type="application/json")
 
 

@@ -1,10 +1,12 @@
 """The HTTP side of ingestion: from a request body to one ``events:ingest`` call.
 
-Decode and parse the body, move its large fields to pending blobs (``payload.split``,
-``blobs.upload``), make the payload as the public may see it (``redacted.public_payload``:
-redacted whole, then cut), then ingest. A body that is not UTF-8 JSON, or whose ingestion fails, is
-kept in ``rejected_events`` with the reason: ``receive`` returns a result for every body and
-raises only when the database itself cannot store anything.
+Decode and parse the body, move its large fields to files behind pending blobs
+(``payload.split``, ``blobs.upload_file``), make the payload as the public may see it
+(``redacted.public_payload``: redacted whole, then cut), then ingest. A body that is not UTF-8
+JSON, or whose ingestion fails, is kept in ``rejected_events`` with the reason, its large parts
+in chunked blobs (``blobs.upload``: ``rejected:retry``, a mutation, reads them back):
+``receive`` returns a result for every body and raises only when the database itself cannot
+store anything.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ async def receive(ctx: Any, endpoint: str, body: bytes) -> dict[str, Any]:
             if stored is not None:
                 return {"status": "duplicate", "id": stored, "event_id": event_id}
         for field, text in split.moved.items():
-            refs.append(await blobs.upload(ctx, event_id or "", field, text))
+            refs.append(await blobs.upload_file(ctx, event_id or "", field, text))
     args = {
         "endpoint": endpoint,
         "raw": split.raw,
@@ -78,6 +80,8 @@ async def receive(ctx: Any, endpoint: str, body: bytes) -> dict[str, Any]:
     except Exception as exc:
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         log.warning("ingesting a body for /%s failed: %s", endpoint, message)
+        # kept in chunks for rejected:retry (the files' pending blobs go to the sweep)
+        kept = [await blobs.upload(ctx, event_id or "", f, t) for f, t in split.moved.items()]
         return await ctx.run_mutation(
             "events:record_rejection",
             {
@@ -85,7 +89,7 @@ async def receive(ctx: Any, endpoint: str, body: bytes) -> dict[str, Any]:
                 "reason": f"ingestion failed: {message}",
                 "body": split.raw,
                 "body_bytes": float(len(body)),
-                "blobs": refs,
+                "blobs": kept,
                 "event_id": event_id,
             },
         )

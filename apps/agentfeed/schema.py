@@ -14,8 +14,18 @@ from livebase import define_schema, define_table, v
 from .pipeline_schema import PIPELINE_TABLES
 from .sinks.tables import TABLES as SINK_TABLES
 
-BLOB_REF = v.object({"field": v.string(), "blob": v.id("blobs"), "bytes": v.number()})
-"""A top-level field of a payload stored out of line (``*``: the whole payload)."""
+BLOB_REF = v.object(
+    {
+        "field": v.string(),
+        "blob": v.id("blobs"),
+        "bytes": v.number(),
+        "file": v.optional(v.id("_storage")),
+        "sha256": v.optional(v.string()),
+        "content_type": v.optional(v.string()),
+    }
+)
+"""A top-level field of a payload stored out of line (``*``: the whole payload); a blob kept as a
+file (``blobs.py``) names it, with its sha256 and content type."""
 
 TOKENS = v.object(
     {
@@ -310,6 +320,9 @@ schema = define_schema(
                 "field": v.string(),
                 "bytes": v.number(),
                 "chunks": v.number(),
+                "file": v.optional(v.id("_storage")),
+                "sha256": v.optional(v.string()),
+                "content_type": v.optional(v.string()),
                 "state": v.union(v.literal("pending"), v.literal("attached")),
                 "owner": v.optional(v.string()),
                 "created_at": v.number(),

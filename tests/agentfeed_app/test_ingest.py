@@ -4,6 +4,7 @@ large fields out of line, the raw payload given back whole, and the API key."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -136,8 +137,9 @@ def test_a_huge_unusable_body_is_kept_whole_out_of_line(agentfeed: Agentfeed) ->
 
 
 def test_a_large_write_is_stored_out_of_line(agentfeed: Agentfeed) -> None:
-    """A 3 MiB file written: the event keeps an excerpt, the blob the whole content (in chunks
-    under the document limit), and /raw gives back the payload exactly."""
+    """A 3 MiB file written: the event keeps an excerpt, a file the whole content (with its size,
+    sha256 and content type in the event's reference), and /raw gives back the payload
+    exactly."""
     session_id = f"large-{uuid.uuid4()}"
     content = "".join(f"line {n}: print('hello')\n" for n in range(120_000))
     assert len(content) > 3_000_000
@@ -165,8 +167,10 @@ def test_a_large_write_is_stored_out_of_line(agentfeed: Agentfeed) -> None:
     assert slim["tool_input"]["file_path"] == f"{CWD}/big.py"
     assert "…[+" in slim["tool_input"]["content"]  # a preview, marked as cut
 
-    first = agentfeed.query("blobs:chunk", {"blob": ref["blob"], "index": 0})
-    assert first["chunks"] >= 4  # 3 MiB in chunks of at most 768 KiB
+    text = json.dumps(tool_input, separators=(",", ":"), ensure_ascii=False).encode()
+    assert ref["sha256"] == hashlib.sha256(text).hexdigest()
+    assert ref["content_type"] == "application/json" and ref["file"]
+    assert agentfeed.query("blobs:chunk", {"blob": ref["blob"], "index": 0}) is None  # no chunks
     assert raw_of(agentfeed, payload["event_id"]) == payload
 
     # A replay of a large event is recognised before its fields are uploaded again.
