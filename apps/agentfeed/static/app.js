@@ -373,9 +373,9 @@ function drawProjects() {
     li.dataset.path = p.path;
     const status = `${p.public ? "public" : "private"} · ${plural(p.event_count, "event")} · ${p.active_sessions} active`;
     if (!owner) {
-      li.append(el("strong", { textContent: p.name, title: p.path }),
+      li.append(el("strong", { textContent: p.name, title: p.path }), // append(null) writes "null"
         el("div", { className: "meta", textContent: status }),
-        p.description ? el("div", { className: "last", textContent: p.description }) : null);
+        ...(p.description ? [el("div", { className: "last", textContent: p.description })] : []));
       return li;
     }
     const form = el("form", { className: "owner" },
