@@ -13,6 +13,7 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const base = (path) => (path || "").split("/").filter(Boolean).pop() || "no project";
 const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 const day = (ms) => new Date(ms).toLocaleDateString([], { month: "short", day: "numeric" });
@@ -52,7 +53,7 @@ export function mountActivitySessions(client) {
       el("div", { className: "intent" }, el("strong", { textContent: s.guessed_intent }),
         s.needs_validation ? el("span", { className: "flag", textContent: "check" }) : null),
       el("div", { className: "meta", textContent: [base(s.project), s.branch, s.status,
-        `${s.event_count} events`].filter(Boolean).join(" · ") }),
+        plural(s.event_count, "event")].filter(Boolean).join(" · ") }),
       el("div", { className: "meta", textContent: span(s) }),
       el("div", { className: "meta source", title: s.llm_note || "",
         textContent: `${SOURCES[s.intent_source] ?? s.intent_source} · ${confidence} sure` }));
