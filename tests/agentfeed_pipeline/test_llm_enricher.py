@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.agentfeed_app.conftest import APP
-from tests.agentfeed_app.payloads import hook
+from tests.agentfeed.serving import wait_for
+from tests.agentfeed_app.conftest import APP, Agentfeed, launch
+from tests.agentfeed_app.payloads import hook, now_ms
 from tests.agentfeed_pipeline.conftest import START_MS, Feed
 from tests.agentfeed_pipeline.fake_llm import ANSWER, KEY, FakeLlm, serve
 
@@ -124,3 +126,30 @@ def test_wrong_settings_are_named(make_livebase_app: Any, fake: FakeLlm) -> None
         in (session["llm_note"])
     )
     assert session["guessed_intent"] == HEURISTIC
+
+
+def test_a_served_app_reads_the_settings_from_its_environment(tmp_path: Path) -> None:
+    """``livebase serve`` with ``AGENTFEED_LLM_*`` in the process environment (actions in the
+    server's own workers), events posted over HTTP."""
+    with serve(FakeLlm("openai")) as fake:
+        settings = {
+            "AGENTFEED_LLM_PROVIDER": "openai",
+            "AGENTFEED_LLM_URL": fake.url,
+            "AGENTFEED_LLM_API_KEY": KEY,
+            "AGENTFEED_LLM_MODEL": "served-model",
+        }
+        with launch(tmp_path, **settings) as server:
+            feed = Agentfeed(server)
+            now = now_ms()
+            feed.post(hook("UserPromptSubmit", "served", cwd="/home/u/shop", ts=now, prompt=PROMPT))
+            feed.post(hook("Stop", "served", cwd="/home/u/shop", ts=now + 1))
+
+            def guessed() -> dict[str, Any] | None:
+                found = feed.query("activity:sessions", {})["sessions"]
+                done = [s for s in found if s.get("llm_note")]
+                return done[0] if done else None
+
+            session = wait_for(guessed, "the LLM's guess")
+    assert session["guessed_intent"] == ANSWER["intent"], session
+    assert session["llm_note"] == "guessed by served-model (attempts: 1)"
+    assert len(fake.requests) == 1
