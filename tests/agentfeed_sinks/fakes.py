@@ -201,7 +201,7 @@ class Message:
 class MqttWatcher:
     """A paho-mqtt subscriber on the real broker, collecting every message of ``topics``."""
 
-    def __init__(self, *topics: str) -> None:
+    def __init__(self, *topics: str, port: int = MQTT_PORT) -> None:
         self.messages: list[Message] = []
         self.lock = threading.Lock()
         self.client = paho.Client(
@@ -210,7 +210,7 @@ class MqttWatcher:
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *args: subscribed.set()
-        self.client.connect(MQTT_HOST, MQTT_PORT)
+        self.client.connect(MQTT_HOST, port)
         self.client.loop_start()
         self.client.subscribe([(topic, 1) for topic in topics])
         assert subscribed.wait(10), "the MQTT subscription was not acknowledged"
