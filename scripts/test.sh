@@ -27,6 +27,11 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
         done
     fi
 fi
+# agentfeed's MQTT sink tests use the Mosquitto broker on 127.0.0.1:1883; start it if it is down.
+if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && command -v mosquitto >/dev/null; then
+    echo "== starting Mosquitto"
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf || mosquitto -d -p 1883 || true
+fi
 echo "== ruff"
 .venv/bin/ruff check src tests apps examples bench
 echo "== mypy (strict, src/)"
