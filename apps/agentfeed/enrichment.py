@@ -14,7 +14,8 @@ scheduler already retries it and runs it once across several nodes. It takes ``B
 the order they were queued, groups their events into activity sessions (``grouping.py``),
 guesses each touched session's intent (``intent.py``), hands sessions with new prompts to the
 LLM enricher when one is configured (``llm.py``), and schedules itself again at once while rows
-remain. A cron (``tick``) moves sessions to paused and ended as time passes.
+remain. A cron (``tick``) moves sessions to paused and ended as time passes, and wakes the
+worker again if a run failed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ STAGE = "sessions"
 BATCH = 200
 WAKE_SECONDS = 1.0
 TICK_BATCH = 200
+STALLED_MS = 5 * 60_000
+"""A queue not worked for this long while a run is due is woken again by the cron."""
 CORRECTIONS_USED = 100
 """The most recent corrections a guess is matched against."""
 
@@ -55,12 +58,13 @@ def enqueue(ctx: Any, change: Any) -> None:
             },
         )
     state = _state(ctx, STAGE)
+    woken = {"scheduled": True, "woken_at": ctx.now}
     if state is None:
-        ctx.db.insert("enrichment_state", {"stage": STAGE, "scheduled": True, "processed": 0.0})
+        ctx.db.insert("enrichment_state", {"stage": STAGE, "processed": 0.0, **woken})
     elif state["scheduled"]:
         return
     else:
-        ctx.db.patch(state["_id"], {"scheduled": True})
+        ctx.db.patch(state["_id"], woken)
     ctx.scheduler.run_after(WAKE_SECONDS, "enrichment:run", {})
 
 
@@ -195,5 +199,21 @@ def _age_sessions(ctx: Any, gap: float) -> int:
 
 @internal_mutation
 def tick(ctx) -> int:
-    """Run by a cron: pause and end sessions as time passes. Returns how many it ended."""
+    """Run by a cron: pause and end sessions as time passes, and wake the worker again if its
+    last run failed (a scheduled mutation that fails is not retried, and the queue would wait
+    for it forever). Returns how many sessions it ended."""
+    state = _state(ctx, STAGE)
+    stalled = (
+        state is not None
+        and state["scheduled"]
+        and ctx.now - max(state.get("last_run_at", 0.0), state.get("woken_at", 0.0)) > STALLED_MS
+        and ctx.db.query("enrichment_queue")
+        .with_index("by_stage", lambda q: q.eq("stage", STAGE))
+        .first()
+        is not None
+    )
+    if stalled:
+        assert state is not None
+        ctx.db.patch(state["_id"], {"woken_at": ctx.now})
+        ctx.scheduler.run_after(0, "enrichment:run", {})
     return _age_sessions(ctx, grouping.gap_ms())

@@ -34,6 +34,7 @@ PIPELINE_TABLES: dict[str, Any] = {
             "scheduled": v.boolean(),
             "processed": v.number(),
             "last_run_at": v.optional(v.number()),
+            "woken_at": v.optional(v.number()),
         }
     ).index("by_stage", ["stage"]),
     "activity_sessions": define_table(

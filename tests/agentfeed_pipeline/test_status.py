@@ -46,3 +46,18 @@ def test_a_bad_gap_setting_is_named(feed: Feed, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AGENTFEED_SESSION_GAP_MINUTES", "soon")
     with pytest.raises(Exception, match="AGENTFEED_SESSION_GAP_MINUTES='soon': expected a number"):
         feed.app.mutation("enrichment:tick", {})
+
+
+def test_a_failed_run_is_woken_again_by_the_cron(
+    feed: Feed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTFEED_SESSION_GAP_MINUTES", "soon")
+    feed.ingest(hook("UserPromptSubmit", "w1", cwd=CWD, ts=int(feed.app.now_ms), prompt="x"))
+    feed.app.advance(2)  # the run fails on the setting, and a failed job is not retried
+    assert len(feed.app.table("enrichment_queue")) == 1
+    monkeypatch.delenv("AGENTFEED_SESSION_GAP_MINUTES")
+    feed.app.advance(minutes=3)
+    assert len(feed.app.table("enrichment_queue")) == 1  # not stalled long enough yet
+    feed.app.advance(minutes=3)
+    assert feed.app.table("enrichment_queue") == []
+    assert [s["prompt_count"] for s in feed.sessions()] == [1]
