@@ -3,7 +3,9 @@
 receives its notification from ``agentfeed sinks`` (the change stream, the app's
 ``sinks/outbox:outgoing`` query, a QoS 1 publish and the broker's delivery all included).
 
-Two phases on one server: ``--events`` events posted one at a time every ``--interval`` ms
+First ``--burst`` events are posted with no sink running (the ingest rate alone, for
+comparison: a sink must not slow ingestion). Then, with ``agentfeed sinks`` running, two
+phases on the same server: ``--events`` events posted one at a time every ``--interval`` ms
 (a steady stream: each is alone in its batch), then ``--burst`` events posted by 4 threads as
 fast as the server takes them (batches form; also gives events/s from first post to last
 notification). The broker is ``--broker`` (default 127.0.0.1:1883); topics are under a node id
@@ -80,6 +82,17 @@ def event(session: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def burst_rate(http: httpx.Client, n: int) -> float:
+    """Events per second that 4 threads posting ``n`` events get through ``POST /event``."""
+    headers = {"X-Agentfeed-Key": KEY}
+    payloads = [event("alone") for _ in range(n)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        for response in pool.map(lambda p: http.post("/event", json=p, headers=headers), payloads):
+            response.raise_for_status()
+    return round(n / (time.perf_counter() - started), 1)
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
@@ -107,6 +120,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env |= {"AGENTFEED_KEY": KEY, "AGENTFEED_HOME": str(Path(tmp) / "home")}
         with served(ROOT / "apps" / "agentfeed", Path(tmp) / "data", env=env) as server:
+            with httpx.Client(base_url=server.url, timeout=60) as http:
+                # ingestion alone first: the rate the burst below is compared with
+                results["burst_ingest_per_s_without_sinks"] = burst_rate(http, options.burst)
             sinks_env = {
                 **env, "PYTHONPATH": str(ROOT / "src"), "AGENTFEED_MQTT_NODE": node,
                 "AGENTFEED_MQTT_URL": f"mqtt://{options.broker}",
