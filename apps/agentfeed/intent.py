@@ -23,6 +23,7 @@ FULL_EVIDENCE = 6.0
 """Evidence (points) at which a clear winner gets its full share as confidence."""
 LEARNED_SIMILARITY = 0.3
 """How much of a session's words a correction must share to be reused."""
+MIN_SHARED_WORDS = 2
 TOPIC_WORDS = 8
 
 KINDS: dict[str, tuple[str, frozenset[str]]] = {
@@ -108,11 +109,13 @@ def session_words(session: dict[str, Any]) -> list[str]:
 
 
 def similarity(mine: list[str], theirs: list[str]) -> float:
-    """The share of the smaller word set found in the other."""
+    """The share of the smaller word set found in the other; 0 unless they share at least
+    ``MIN_SHARED_WORDS`` (one common word, "test" say, says little)."""
     a, b = set(mine), set(theirs)
-    if not a or not b:
+    shared = len(a & b)
+    if shared < MIN_SHARED_WORDS:
         return 0.0
-    return len(a & b) / min(len(a), len(b))
+    return shared / min(len(a), len(b))
 
 
 def guess(session: dict[str, Any], corrections: list[dict[str, Any]]) -> Guess:

@@ -76,3 +76,10 @@ def test_bad_corrections_are_refused_with_the_reason(feed: Feed) -> None:
         assert reason in failed.value.data["message"]
     [session] = feed.sessions()
     assert session["intent_source"] == "heuristic" and feed.app.table("intent_corrections") == []
+
+
+def test_one_shared_word_does_not_reuse_a_correction(feed: Feed) -> None:
+    first = _work(feed, "sync-6", "09:00", "hmm continue please")
+    feed.owner.mutation("activity:correct", {"session": first["_id"], "intent": "Misc chores"})
+    later = _work(feed, "sync-7", "14:00", "continue the parser rewrite")
+    assert later["intent_source"] == "heuristic" and later["guessed_intent"] != "Misc chores"
