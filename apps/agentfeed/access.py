@@ -40,6 +40,8 @@ KEPT = frozenset(
     | {"blobs", "origin", "type", "status", "day", "public"}
 )
 """Fields shown as stored (ids the client passes back); every field starting with ``_`` too."""
+OWNER_ONLY = frozenset({"transcript_file"})
+"""Fields the public view leaves out (a session's transcript file: never redacted)."""
 PATH_FIELDS = frozenset({"project", "path"})
 """Project paths: only the home directory shortened (the queries accept them back)."""
 JSON_FIELDS = frozenset({"raw", "tool_input", "tool_response", "details"})
@@ -148,7 +150,7 @@ def redact_doc(doc: Doc) -> Doc:
     shown = redacted.shown_fields(doc)
     out: Doc = {}
     for key, value in doc.items():
-        if key == redacted.FIELD:
+        if key == redacted.FIELD or key in OWNER_ONLY:
             continue
         if key == "blobs" and isinstance(value, list):
             out[key] = [_public_ref(ref) for ref in value if isinstance(ref, dict)]

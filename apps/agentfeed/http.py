@@ -24,7 +24,17 @@ from starlette.responses import JSONResponse, Response
 
 from livebase import HttpRouter
 
-from . import access, blobs, delivery, intake, payload, settings, telemetry, transcripts
+from . import (
+    access,
+    blobs,
+    delivery,
+    intake,
+    payload,
+    settings,
+    telemetry,
+    transcript_files,
+    transcripts,
+)
 from .normalize import dumps
 
 settings.make_keys()  # at start, before the first request (under the livebase command only)
@@ -32,6 +42,8 @@ settings.make_keys()  # at start, before the first request (under the livebase c
 http = HttpRouter()
 http.route("/import/events", method="POST")(transcripts.import_events)
 http.route("/import/usage", method="POST")(transcripts.import_usage)
+http.route(path_prefix=transcript_files.UPLOAD_PREFIX, method="POST")(transcript_files.upload)
+http.route(path_prefix=transcript_files.DOWNLOAD_PREFIX, method="GET")(transcript_files.download)
 
 
 def _unauthorized() -> JSONResponse:

@@ -63,6 +63,18 @@ TELEMETRY_USAGE = v.object(
 (``claude_code.api_request`` log records received on ``POST /v1/logs``)."""
 
 
+TRANSCRIPT_FILE = v.object(
+    {
+        "file": v.id("_storage"),
+        "bytes": v.number(),
+        "sha256": v.string(),
+        "content_type": v.string(),
+        "uploaded_at": v.number(),
+    }
+)
+"""A session's transcript as Claude Code wrote it, kept as a file (``transcript_files.py``)."""
+
+
 def _redacted(*fields: str) -> Any:
     """A document's redacted copy (``redacted.py``): ``v``, the version of the rules that made
     it, and the redacted form of its text ``fields`` (those it has)."""
@@ -225,6 +237,7 @@ schema = define_schema(
                 "cost_usd": v.optional(v.nullable(v.number())),
                 "imported_at": v.optional(v.number()),
                 "telemetry": v.optional(TELEMETRY_USAGE),
+                "transcript_file": v.optional(TRANSCRIPT_FILE),
                 "redacted": v.optional(REDACTED_SESSION),
             }
         )

@@ -3,8 +3,10 @@
 
 Events go to ``POST /import/events`` (stored through the same ingestion as ``POST /event``,
 idempotent on their deterministic ids, skipping what the live hook already stored), then each
-session's usage to ``POST /import/usage`` (which sets, not adds, the totals). Running it again
-changes nothing.
+session's usage to ``POST /import/usage`` (which sets, not adds, the totals), then each
+session's main transcript file as it is to ``POST /import/transcript/<session id>`` (kept as a
+file, for the owner only; the same bytes again are not stored twice). Running it again changes
+nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from agentfeed import pricing, transcripts
 
@@ -28,6 +31,8 @@ MAX_EVENT_BYTES = 8 * 1024 * 1024
 """An event whose JSON is larger has its tool output cut to a preview (the route limit is
 20 MiB per request)."""
 PREVIEW_CHARS = 65_536
+MAX_TRANSCRIPT_BYTES = 16 * 1024 * 1024
+"""A larger transcript file is not sent (the route limit is 20 MiB per request)."""
 TIMEOUT = 120.0
 
 
@@ -47,6 +52,7 @@ class Report:
     unpriced: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     usage: Counter[str] = field(default_factory=Counter)
+    transcript_files: Counter[str] = field(default_factory=Counter)
     reasons: list[str] = field(default_factory=list)
     tokens: transcripts.Tokens = field(default_factory=transcripts.Tokens)
     cost_usd: float = 0.0
@@ -78,7 +84,8 @@ class Progress:
         self.stream.flush()
 
 
-Post = Callable[[str, dict[str, Any]], dict[str, Any]]
+Post = Callable[[str, dict[str, Any] | bytes], dict[str, Any]]
+"""POST a JSON body (a dict) or a file's bytes (sent as ``application/x-ndjson``)."""
 
 
 def poster(url: str, key: str) -> Post:
@@ -86,9 +93,12 @@ def poster(url: str, key: str) -> Post:
     raises ``ImportFailed`` for anything but a 2xx."""
     base = url.rstrip("/")
 
-    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
+    def post(path: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
+        if isinstance(body, bytes):
+            data, headers = body, {"Content-Type": "application/x-ndjson"}
+        else:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers = {"Content-Type": "application/json"}
         if key:
             headers["X-Agentfeed-Key"] = key
         request = urllib.request.Request(base + path, data=data, headers=headers, method="POST")
@@ -160,7 +170,29 @@ def run(
             report.usage[outcome] += int(answer.get(outcome, 0))
         progress.advance(len(batch))
     progress.finish()
+    _send_transcripts(scan.sessions, post, report, stderr)
     return report
+
+
+def _send_transcripts(
+    sessions: list[transcripts.Session], post: Post, report: Report, stderr: IO[str]
+) -> None:
+    """Each session's main transcript file, whole, to ``POST /import/transcript/<id>``."""
+    files = [(s.session_id, Path(s.transcript_path)) for s in sessions if s.transcript_path]
+    progress = Progress("files   ", len(files), stderr)
+    for session_id, path in files:
+        progress.advance(1)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            report.transcript_files["unreadable"] += 1
+            continue
+        if len(data) > MAX_TRANSCRIPT_BYTES:
+            report.transcript_files["too large"] += 1
+            continue
+        answer = post(f"/import/transcript/{quote(session_id, safe='')}", data)
+        report.transcript_files[str(answer.get("status"))] += 1
+    progress.finish()
 
 
 def summary(report: Report, sent: bool) -> list[str]:
@@ -182,6 +214,12 @@ def summary(report: Report, sent: bool) -> list[str]:
         lines.append(
             f"  sessions: {u['updated']} updated, {u['created']} created, {u['ended']} ended"
         )
+        sent_files = report.transcript_files
+        files = f"  transcripts: {sent_files['stored']} stored, {sent_files['unchanged']} unchanged"
+        for problem in ("too large", "unreadable"):
+            if sent_files[problem]:
+                files += f", {sent_files[problem]} {problem} (not sent)"
+        lines.append(files)
         lines += [f"  rejected: {reason}" for reason in report.reasons]
     if report.bad_lines:
         lines.append(f"  warning: {report.bad_lines} unreadable lines skipped")
