@@ -30,6 +30,8 @@ STAGE = "sessions"
 BATCH = 200
 WAKE_SECONDS = 1.0
 TICK_BATCH = 200
+NEAREST_SCAN = 20
+"""Sessions of a project read to place one event (those ending within the gap before it)."""
 STALLED_MS = 5 * 60_000
 """A queue not worked for this long while a run is due is woken again by the cron."""
 CORRECTIONS_USED = 100
@@ -68,15 +70,18 @@ def enqueue(ctx: Any, change: Any) -> None:
     ctx.scheduler.run_after(WAKE_SECONDS, "enrichment:run", {})
 
 
-def _latest_session(ctx: Any, project: str) -> dict[str, Any] | None:
-    """The project's latest session, ended or not: an event within the gap of its last one
-    (by the events' own times: a late delivery, a replayed spool) joins it again."""
-    return (
+def _nearest_session(ctx: Any, project: str, timestamp: float, gap: float) -> dict[str, Any] | None:
+    """The project's session nearest the event's time among those that ended at most ``gap``
+    before it, ended or not: events are grouped by their own times, so a late delivery, a
+    replayed spool or an imported transcript lands where it belongs (reopening that session)."""
+    around = (
         ctx.db.query("activity_sessions")
-        .with_index("by_project_last", lambda q: q.eq("project", project))
-        .order("desc")
-        .first()
+        .with_index(
+            "by_project_last", lambda q: q.eq("project", project).gte("last_at", timestamp - gap)
+        )
+        .take(NEAREST_SCAN)
     )
+    return grouping.nearest(around, timestamp)
 
 
 def _close(ctx: Any, session: dict[str, Any], status: str | None = None) -> None:
@@ -115,11 +120,12 @@ def guess_fields(session: dict[str, Any], corrections: list[dict[str, Any]]) -> 
 
 def _process(ctx: Any, event: dict[str, Any], gap: float, touched: set[str]) -> None:
     found = grouping.features(event)
-    session = _latest_session(ctx, found.project)
+    session = _nearest_session(ctx, found.project, found.timestamp, gap)
     if grouping.starts_new(session, found, gap):
         if found.type == "SessionEnd":
             return  # the end of a Claude session whose work is over starts nothing
-        if session is not None and session["status"] in ("active", "paused"):
+        after = session is not None and found.timestamp > session["last_at"]
+        if after and session is not None and session["status"] in ("active", "paused"):
             _close(ctx, session)
         doc = grouping.new_session(found)
         doc.update(grouping.apply(doc, found))

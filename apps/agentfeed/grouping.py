@@ -125,14 +125,28 @@ def overlap(session: dict[str, Any], keywords: list[str]) -> float:
     return len(wanted & seen) / len(wanted)
 
 
+def distance(session: dict[str, Any], timestamp: float) -> float:
+    """How far ``timestamp`` is from a session's span (0 inside it)."""
+    if timestamp < session["started_at"]:
+        return session["started_at"] - timestamp
+    return max(0.0, timestamp - session["last_at"])
+
+
+def nearest(sessions: list[dict[str, Any]], timestamp: float) -> dict[str, Any] | None:
+    """The session whose span is nearest ``timestamp`` (the latest of equals): the one an event
+    of that time may join. Live events land in the latest session; a late or backfilled one in
+    the session of its own time."""
+    if not sessions:
+        return None
+    return min(sessions, key=lambda s: (distance(s, timestamp), -s["last_at"]))
+
+
 def starts_new(session: dict[str, Any] | None, f: Features, gap: float) -> bool:
     """Whether the event ``f`` begins a new activity session rather than joining ``session``
-    (the latest open session of its project)."""
-    if session is None:
+    (its project's session nearest in time, ``nearest``)."""
+    if session is None or distance(session, f.timestamp) > gap:
         return True
     idle = f.timestamp - session["last_at"]
-    if idle > gap:
-        return True
     if f.branch and session.get("branch") and f.branch != session["branch"]:
         return True
     if session.get("last_type") == "SessionEnd" and f.agent_session not in (

@@ -4,8 +4,9 @@ the expected activity sessions, with their intents, confidences and statuses."""
 
 from __future__ import annotations
 
+from tests.agentfeed_app.payloads import hook
 from tests.agentfeed_pipeline.conftest import Feed
-from tests.agentfeed_pipeline.fixture_day import EXPECTED, at, day
+from tests.agentfeed_pipeline.fixture_day import EXPECTED, SHOP, at, day
 
 
 def test_a_fixture_day_is_grouped_into_the_expected_sessions(feed: Feed) -> None:
@@ -51,3 +52,29 @@ def test_the_owner_lists_sessions_and_the_public_gets_none(feed: Feed) -> None:
     abandoned = feed.owner.query("activity:sessions", {"status": "abandoned"})["sessions"]
     assert [s["branch"] for s in abandoned] == ["main"]
     assert feed.app.anonymous.query("activity:sessions", {}) == {"owner": False, "sessions": []}
+
+
+def test_late_and_backfilled_events_join_the_session_of_their_time(feed: Feed) -> None:
+    for payload in day():
+        feed.ingest(payload)
+    feed.enrich()
+    before = feed.sessions()
+    # a hook event spooled while offline, delivered in the afternoon: the morning's fix
+    read = {"tool_name": "Read", "tool_input": {"file_path": f"{SHOP}/shop/totals.py"}}
+    late = hook("PostToolUse", "day-shop-morning", cwd=SHOP, ts=at("09:12"), **read)
+    # an imported transcript line from before the day's work: a session of its own
+    early = hook(
+        "UserPromptSubmit", "day-shop-early", cwd=SHOP, ts=at("07:00"), prompt="fix flaky sync"
+    )
+    feed.ingest(late)
+    feed.ingest(early)
+    feed.enrich()
+    after = feed.sessions()
+    assert len(after) == len(before) + 1
+    assert after[0]["started_at"] == at("07:00") and after[0]["status"] == "abandoned"
+    morning = after[1]
+    assert morning["started_at"] == at("09:00")
+    assert morning["event_count"] == before[0]["event_count"] + 1
+    assert f"{SHOP}/shop/totals.py" in morning["files"]
+    assert morning["status"] == "completed"  # reopened by the late event, then ended again
+    assert [s["event_count"] for s in after[2:]] == [s["event_count"] for s in before[1:]]
