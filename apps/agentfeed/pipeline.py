@@ -91,6 +91,24 @@ def register_stage(ctx, stage: str) -> bool:
 
 
 @mutation
+def unregister_stage(ctx, stage: str) -> float:
+    """Stop queueing events for ``stage`` and drop what is queued for it, at most
+    ``MAX_LIMIT`` rows a call. Returns how many rows it dropped (call again while it drops
+    ``MAX_LIMIT``; a stage already gone is no error)."""
+    access.require_owner(ctx)
+    if stage == BUILT_IN_STAGE:
+        raise _bad("ReservedStage", f"the stage {stage!r} belongs to the enrichment worker")
+    found = ctx.db.query("pipeline_stages").with_index("by_name", lambda q: q.eq("name", stage))
+    for row in found.collect():
+        ctx.db.delete(row["_id"])
+    queued = ctx.db.query("enrichment_queue").with_index("by_stage", lambda q: q.eq("stage", stage))
+    rows = queued.take(MAX_LIMIT)
+    for row in rows:
+        ctx.db.delete(row["_id"])
+    return float(len(rows))
+
+
+@mutation
 def insert(ctx, activity: dict[str, Any]) -> dict[str, Any]:
     """Store one activity (the ``POST /activity`` shape: ``source``, ``type``, optional ``id``,
     ``summary``, ``sessionId``, ``cwd``, ``project``, ``timestamp``, ``details``):

@@ -6,7 +6,7 @@ another process or on another machine.
     store.insert({"source": "ci", "type": "build", "summary": "main is green"})
     for activity in store.get_unprocessed(limit=50):
         ...                                    # the stage's work
-        store.mark_processed([activity.event_id])
+        store.mark_processed([activity["event_id"]])
     store.query(ActivityFilter(project="/home/me/app", since=yesterday_ms))
 
 The store signs in as the owner (an access token from ``POST /auth/token``). A stage sees every
@@ -23,6 +23,9 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from livebase.client import FunctionError, SyncClient
+
+UNREGISTER_BATCH = 1000
+"""Queue rows ``pipeline:unregister_stage`` drops per call (the server's limit)."""
 
 Activity = dict[str, Any]
 """A stored event as agentfeed keeps it (``event_id``, ``type``, ``source``, ``timestamp``,
@@ -67,7 +70,8 @@ class Inserted:
 
 
 class ActivityStore:
-    """insert / get_unprocessed / mark_processed / query over one agentfeed server."""
+    """insert / get_unprocessed / mark_processed / query (and unregister) over one agentfeed
+    server."""
 
     def __init__(self, url: str, *, token: str, stage: str | None = None) -> None:
         self.stage = stage
@@ -124,6 +128,16 @@ class ActivityStore:
         args = {"filter": (where or ActivityFilter()).to_args(), "limit": limit, "order": order}
         found: list[Activity] = self._call("query", "pipeline:find", args)
         return found
+
+    def unregister(self, *, stage: str | None = None) -> int:
+        """Stop queueing events for the stage and drop its queue; returns how many queued
+        events it dropped."""
+        chosen, dropped = self._stage(stage), 0
+        while True:
+            batch = int(self._call("mutation", "pipeline:unregister_stage", {"stage": chosen}))
+            dropped += batch
+            if batch < UNREGISTER_BATCH:
+                return dropped
 
     def close(self) -> None:
         self._client.close()

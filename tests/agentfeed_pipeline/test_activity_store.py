@@ -171,3 +171,19 @@ def test_inserted_activity_reaches_the_sessions_worker(server: LivebaseServer, t
         assert session["event_count"] == 1
         waiting = store.get_unprocessed(stage="sessions", limit=1000)  # the worker's own queue
         assert inserted.event_id not in [a["event_id"] for a in waiting]
+
+
+def test_an_unregistered_stage_gets_nothing_more(server: LivebaseServer, token: str) -> None:
+    project = f"/p/{uuid.uuid4().hex[:6]}"
+    with ActivityStore(server.url, token=token, stage=_stage()) as store:
+        store.insert(_activity(project, 1))
+        store.insert(_activity(project, 2))
+        assert store.unregister() == 2
+        store.insert(_activity(project, 3))
+        with pytest.raises(ActivityStoreError) as gone:
+            store.get_unprocessed()
+        assert gone.value.code == "UnknownStage"
+        assert store.unregister() == 0  # already gone: no error
+        with pytest.raises(ActivityStoreError) as reserved:
+            store.unregister(stage="sessions")
+        assert reserved.value.code == "ReservedStage"
