@@ -406,7 +406,7 @@ function drawProjects() {
 // ------------------------------------------------------------------ the session view
 
 const view = { stopHead: null, pager: null, rows: new Map(), state: null, session: null,
-               stopSimilar: null, similar: null };
+               stopSimilar: null, similar: null, stopTranscript: null, transcriptUrl: null };
 
 function openSession(sessionId) {
   closeSession();
@@ -415,6 +415,10 @@ function openSession(sessionId) {
   $("#session-view").dataset.sessionId = sessionId;
   view.stopHead = client.subscribe("sessions:session", { session_id: sessionId }, (s) => {
     view.session = s;
+    schedule(drawSession);
+  }, showError);
+  view.stopTranscript = client.subscribe("transcript_files:url", { session_id: sessionId }, (url) => {
+    view.transcriptUrl = url;
     schedule(drawSession);
   }, showError);
   view.stopSimilar = client.subscribe("similar:sessions", { session_id: sessionId }, (result) => {
@@ -431,6 +435,8 @@ function openSession(sessionId) {
 function closeSession() {
   view.stopHead?.();
   view.stopSimilar?.();
+  view.stopTranscript?.();
+  view.transcriptUrl = null;
   view.pager?.unsubscribe();
   view.stopHead = view.pager = view.session = view.state = null;
   view.stopSimilar = view.similar = null;
@@ -450,13 +456,24 @@ function drawSession() {
       el("div", { className: "meta", textContent:
         `${s.status}${s.end_reason ? ` (${s.end_reason})` : ""} · started ${new Date(s.started_at).toLocaleString()} · ` +
         `${plural(s.event_count, "event")} · ${plural(s.prompt_count, "prompt")} · ${plural(s.tool_count, "tool call")}` +
-        (s.model ? ` · ${s.model}` : "") + usageLine(s) }));
+        (s.model ? ` · ${s.model}` : "") + usageLine(s) }),
+      ...transcriptLink(s));
   }
   if (view.state) {
     view.rows = reconcile($("#timeline"), view.state.results.slice(0, 5000), view.rows);
     $("#timeline").dataset.status = view.state.status;
     $("#timeline-more").hidden = view.state.status !== "CanLoadMore";
   }
+}
+
+// The owner's link to the session's transcript as Claude Code wrote it (transcript_files:url:
+// null for the public, who never gets a transcript).
+function transcriptLink(s) {
+  const file = s.transcript_file;
+  if (!file || !view.transcriptUrl) return [];
+  const size = file.bytes < 1e6 ? `${Math.ceil(file.bytes / 1e3)} kB` : `${(file.bytes / 1e6).toFixed(1)} MB`;
+  return [el("div", { className: "meta" }, el("a", { className: "transcript", href: view.transcriptUrl,
+    textContent: `transcript (${size})`, title: `sha256 ${file.sha256}`, download: `${s.session_id}.jsonl` }))];
 }
 
 function usageLine(s) {
