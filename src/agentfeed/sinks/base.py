@@ -25,6 +25,10 @@ class Rejected(Exception):
     """The destination refused this content; retrying it as it is may never help."""
 
 
+class Fatal(Exception):
+    """A problem no retry fixes (the server refuses the admin key): the sink stops, saying so."""
+
+
 class Sink(Protocol):
     name: str
     max_batch: int

@@ -22,7 +22,7 @@ from agentfeed.home import agentfeed_home
 from agentfeed.owner import DEFAULT_URL, admin_key
 
 from . import settings as sink_settings
-from .base import Sink
+from .base import Fatal, Sink
 
 if TYPE_CHECKING:  # the client and the sinks' libraries load only when `sinks` runs
     from livebase.client import Client
@@ -103,7 +103,8 @@ async def serve(url: str, key: str, config: sink_settings.SinkSettings) -> int:
         results = await asyncio.gather(*tasks, return_exceptions=True)
     code = 0
     for runner, result in zip(runners, results, strict=True):
-        if isinstance(result, CursorExpiredError):
+        if isinstance(result, CursorExpiredError | Fatal):
+            log.error("sink %s stopped: %s", runner.name, result)
             code = 1
         elif isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             log.error("sink %s failed", runner.name, exc_info=result)

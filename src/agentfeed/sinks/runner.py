@@ -25,13 +25,14 @@ import json
 import logging
 import random
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from livebase.client import Change, ChangeStream, Client, CursorExpiredError
 
-from .base import Record, Rejected, Sink, Unavailable
+from .base import Fatal, Record, Rejected, Sink, Unavailable
 from .metrics import SinkMetrics
 
 log = logging.getLogger("agentfeed.sinks")
@@ -50,13 +51,24 @@ class Stopped(Exception):
 
 
 def now_cursor(url: str, admin_key: str, timeout: float = 30.0) -> str:
-    """The change stream's position "now" (``GET /api/changes?cursor=now&format=json``)."""
+    """The change stream's position "now" (``GET /api/changes?cursor=now&format=json``):
+    ``Unavailable`` while the server cannot be reached, ``Fatal`` if it refuses the key."""
     request = urllib.request.Request(
         f"{url.rstrip('/')}/api/changes?cursor=now&format=json&limit=1&tables={TABLE}",
         headers={"Authorization": f"Convex {admin_key}"},
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return str(json.loads(response.read())["cursor"])
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return str(json.loads(response.read())["cursor"])
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise Fatal(
+                f"the server at {url} refused the admin key ({exc.code}): give the server's "
+                "--data folder or its LIVEBASE_ADMIN_KEY"
+            ) from None
+        raise Unavailable(f"the server at {url} answered {exc.code}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise Unavailable(f"the server at {url} cannot be reached: {exc}") from exc
 
 
 class SinkRunner:
@@ -90,10 +102,17 @@ class SinkRunner:
     # -- the main loop -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        now = await asyncio.to_thread(now_cursor, self.client.url, self.admin_key)
-        cursor = str(
-            await self.client.mutation("sinks/state:started", {"sink": self.name, "cursor": now})
-        )
+        found: list[str] = []
+
+        async def ask_now() -> None:  # retried while the server is not up yet
+            found.append(await asyncio.to_thread(now_cursor, self.client.url, self.admin_key))
+
+        try:
+            await self._retrying(ask_now, report=False)
+        except Stopped:
+            return
+        started = {"sink": self.name, "cursor": found[-1]}
+        cursor = str(await self.client.mutation("sinks/state:started", started))
         log.info("sink %s: starting after cursor %s", self.name, cursor)
         try:
             await self._retrying(self.sink.open)
@@ -185,7 +204,7 @@ class SinkRunner:
             try:
                 await self._retrying(functools.partial(self.sink.deliver, chunk))
             except (Rejected, Exception) as exc:
-                if isinstance(exc, Stopped):
+                if isinstance(exc, Stopped | Fatal):
                     raise
                 self.metrics.failures.labels(self.name, "rejected").inc()
                 if len(chunk) > 1:  # find the records at fault; the others go through
@@ -215,8 +234,12 @@ class SinkRunner:
                 max(0.0, now - record["received_at"] / 1000)
             )
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[None]]) -> None:
-        """``attempt()`` until it does not raise ``Unavailable`` (``Stopped`` if asked to)."""
+    async def _retrying(
+        self, attempt: Callable[[], Awaitable[None]], *, report: bool = True
+    ) -> None:
+        """``attempt()`` until it does not raise ``Unavailable`` (``Stopped`` if asked to);
+        ``report``: say so in the sink's state on the server (not while it is the server that
+        cannot be reached)."""
         failures = 0
         while True:
             try:
@@ -226,7 +249,8 @@ class SinkRunner:
                 self.metrics.failures.labels(self.name, "unavailable").inc()
                 self.metrics.up.labels(self.name).set(0)
                 log.warning("sink %s: unavailable (%s); retrying", self.name, exc)
-                await self._report_failing(str(exc))
+                if report:
+                    await self._report_failing(str(exc))
                 await self._sleep(self._delay(failures))
                 continue
             if self._failing is not None:
