@@ -140,3 +140,16 @@ def test_refused_event_becomes_a_dead_letter_the_owner_replays(
         "the dead letter is gone",
     )
     assert state["replayed"] == 1
+
+
+def test_the_server_killed_and_restarted_under_the_sink(
+    af: Agentfeed, posthog: PosthogFake, sinks_for: Callable[[dict[str, str]], Sinks]
+) -> None:
+    sinks = sinks_for(env_for(posthog)).running("posthog")
+    before = post_events(af, 5)
+    wait_for(lambda: posthog.event_ids() == before, "before")
+    af.server.kill9()
+    af.server.restart()  # same port and data: the sink's stream and client reconnect by themselves
+    after = post_events(af, 5)
+    wait_for(lambda: posthog.event_ids() == before + after, f"after the restart\n{sinks.output()}")
+    assert sinks.proc is not None and sinks.proc.poll() is None
