@@ -65,6 +65,9 @@ class Settings:
     inline_budget_ms: float = 20.0
     """How long a query or mutation may hold the server's event loop before it counts as slow
     (logged once per function, counted in ``livebase_slow_function_calls_total``); 0: off."""
+    query_processes: int = 0
+    """Worker processes running slow queries and mutations (over ``inline_budget_ms``) off the
+    server's event loop; more wait. 0: one per CPU, 2 to 4; -1: never (they hold the loop)."""
     action_threads: int = 32
     """Actions running at the same time with ``thread`` isolation (a thread each); more wait."""
     scheduler_parallelism: int = 8
@@ -130,6 +133,8 @@ class Settings:
             raise ValueError(f"LIVEBASE_ACTION_NICE={self.action_nice}: must be 0..19")
         if self.action_processes < 0:
             raise ValueError(f"LIVEBASE_ACTION_PROCESSES={self.action_processes}: must be >= 0")
+        if self.query_processes < -1:
+            raise ValueError(f"LIVEBASE_QUERY_PROCESSES={self.query_processes}: must be >= -1")
         if self.inline_budget_ms < 0:
             raise ValueError(f"LIVEBASE_INLINE_BUDGET_MS={self.inline_budget_ms}: must be >= 0")
         if self.action_threads < 1:

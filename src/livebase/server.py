@@ -34,6 +34,7 @@ from livebase.files import FileService
 from livebase.files import system_tables as file_tables
 from livebase.files.http import FileEndpoints, is_file_path
 from livebase.functions.loader import App, load_app, unload
+from livebase.functions.query_worker import Deployment as QueryDeployment
 from livebase.functions.runner import Runner
 from livebase.functions.scheduling import JobExecutor
 from livebase.httpapi.api import authenticate, error_response, handle_api
@@ -153,6 +154,9 @@ class Deployment:
         self.runner = Runner(self.engine, self.app)
         self.files = FileService(self.engine, self.data_dir / "files", base_url=self.public_url)
         self.runner.files = self.files  # ctx.storage
+        self.runner.offload.deployment = lambda: QueryDeployment(  # where slow queries read
+            self.db, self.engine.settings, str(self.data_dir / "files"), self.public_url()
+        )
         self.runner.logs.open_journal(self.data_dir / LOGS_DIR)  # livebase logs: across restarts
         self.node_id = load_node_id(self.data_dir)
         self.worker = Worker(

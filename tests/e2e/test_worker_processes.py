@@ -22,7 +22,10 @@ from tests.support.server import LivebaseServer, base_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-BURN_SECONDS = 5.0
+BURN_SECONDS = 10.0
+MEASURE_SECONDS = 3.0
+# Burning well past the measurement: on a loaded machine the four actions may start seconds
+# apart, and the proof needs all four busy for the whole measurement.
 
 APP = {
     "work.py": """
@@ -155,7 +158,7 @@ def test_four_busy_actions_keep_others_p99_within_50_ms_of_idle(tmp_path: Path) 
         wait_until(lambda: call(http, "query", "work:count") == 4.0)  # all four are burning
         began = time.monotonic()
         busy = []
-        while time.monotonic() - began < BURN_SECONDS - 1.5 and len(busy) < 2000:
+        while time.monotonic() - began < MEASURE_SECONDS and len(busy) < 2000:
             t0 = time.perf_counter()
             call(http, "query", "work:ping")
             busy.append(time.perf_counter() - t0)

@@ -3,7 +3,8 @@ transaction, capture its logs, and turn the outcome into a ``CallResult``.
 
 Queries and mutations run on the event loop thread, synchronously, against the engine; an
 ``async def`` query or mutation is stepped to completion and may not await real I/O (that would
-make it non-deterministic). Actions run in a worker process (``worker_process``; or, with
+make it non-deterministic). One that computes past the inline budget is stopped and run in a
+worker process instead (``offload``). Actions run in a worker process (``worker_process``; or, with
 ``LIVEBASE_ACTION_ISOLATION=thread``, a worker thread: ``action_pool``) and reach the database
 only through ``ctx.run_query`` / ``ctx.run_mutation``, which come back to this loop.
 """
@@ -11,6 +12,7 @@ only through ``ctx.run_query`` / ``ctx.run_mutation``, which come back to this l
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -21,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from livebase.config import FUNCTION_WALL_FACTOR
 from livebase.engine.database import Engine
 from livebase.engine.reads import ReadSet
 from livebase.engine.transaction import Transaction
@@ -43,12 +46,14 @@ from livebase.functions.dev_errors import describe, server_error
 from livebase.functions.idempotency import call_fingerprint
 from livebase.functions.loader import App
 from livebase.functions.nested import NestedCalls
+from livebase.functions.offload import OFF_LOOP_TRIES, QueryOffload, Recorded, StaleRun, commit_run
 from livebase.functions.registry import FunctionDef, Kind, canonical_path, function_path
 from livebase.functions.sandbox import Frozen
 from livebase.functions.scheduling import ActionScheduler, TxScheduler
 from livebase.functions.slow_paths import SlowPaths
 from livebase.functions.triggers import TriggerHook
 from livebase.functions.watchdog import CallTimeout, watchdog
+from livebase.functions.worker_errors import decode_error
 from livebase.functions.worker_process import ActionTimedOut, ProcessPool, default_size
 from livebase.logs.store import LogStore, log_source
 from livebase.metrics import Counter
@@ -125,6 +130,10 @@ def new_request_id() -> str:
     return os.urandom(8).hex()
 
 
+class OverBudget(Exception):
+    """A query ran past the inline budget and was stopped there, to be run off the loop."""
+
+
 class Failed(Exception):
     """Carries a function's exception and its log lines out of a transaction."""
 
@@ -168,6 +177,9 @@ class Runner:
         self.actions = ActionPool(engine.settings.action_threads)
         self.slow = SlowPaths(engine.settings.inline_budget_ms / 1e3)
         """Queries and mutations seen holding the loop past the inline budget."""
+        self.offload = QueryOffload(self)
+        """Where slow queries run (worker processes), once the server says where the database
+        is."""
         self.logs = LogStore()
         """Every function's log lines and failures (``livebase logs``; see ``livebase.logs``)."""
         engine.change_hook = TriggerHook(
@@ -202,6 +214,7 @@ class Runner:
         self._watch_unload(app)
         if self._processes is not None:
             self._processes.reload(app.root)
+        self.offload.reload(app.root)
 
     @property
     def processes(self) -> ProcessPool:
@@ -217,6 +230,7 @@ class Runner:
         """Stop the action worker processes (the server is stopping)."""
         if self._processes is not None:
             self._processes.close()
+        self.offload.close()
 
     # -- lookup and arguments --------------------------------------------------------------------
 
@@ -270,9 +284,16 @@ class Runner:
         identity: dict[str, Any] | None,
         journal: str | None = None,
         run: RunInfo | None = None,
+        budget: float | None = None,
     ) -> Callable[[Transaction], tuple[Any, list[str]]]:
-        """The call as a transaction body; ``run``, if given, learns what the last run did."""
+        """The call as a transaction body; ``run``, if given, learns what the last run did.
+        With a ``budget`` (seconds), a call still running then is stopped with ``OverBudget``
+        (to be run off the loop) instead of running up to the time limit."""
         limits = self.engine.settings.limits
+        seconds = limits.max_function_seconds if budget is None else budget
+        # The budget counts CPU time only: a fast call that waited for the CPU (a busy machine,
+        # another thread holding the GIL) is not slow. The wall-clock backstop is the limit's.
+        wall = limits.max_function_seconds * FUNCTION_WALL_FACTOR
 
         def body(tx: Transaction) -> tuple[Any, list[str]]:
             self._count(fd)
@@ -291,22 +312,30 @@ class Runner:
                             ctx = QueryCtx(tx, rng, auth, env)
                         ctx.calls = NestedCalls(self, tx, auth, env)
                         ctx.storage = files_for_call(tx, self.files, fd.kind)
-                        started = time.perf_counter()
+                        started, stopped = time.thread_time(), False
                         try:
-                            with watchdog.limit(limits.max_function_seconds):
+                            with watchdog.limit(seconds, wall):
                                 value = fd.fn(ctx, **args)
                                 if fd.is_async:
                                     value = drive_coroutine(value)
+                        except CallTimeout:
+                            stopped = True  # at the budget or the limit: slow, whatever it cost
+                            raise
                         finally:
                             # After the call, so a C call the watchdog could not stop counts.
-                            # Wall time (what other clients wait), and cheap: a thread's CPU
-                            # clock costs a system call (1 us) on some machines.
-                            self.slow.observe(fd.path, fd.kind, time.perf_counter() - started)
+                            # CPU time, like the budget: 0.7 us a read here, and a call that
+                            # only waited for the CPU is not marked slow for it.
+                            used = time.thread_time() - started
+                            if stopped:
+                                used = max(used, seconds, self.slow.budget * 1.001)
+                            self.slow.observe(fd.path, fd.kind, used)
                         if run is not None:
                             run.reads_identity, run.reads_env = auth.used, env.used
                     tx.check_deadline()
                     value = self.checked_result(fd, value)
                 except CallTimeout:
+                    if budget is not None:
+                        raise OverBudget from None
                     call_log.flush()
                     error = LimitExceededError(
                         f"{fd.path} ran longer than {limits.max_function_seconds} s "
@@ -345,18 +374,88 @@ class Runner:
         at_ts: int | None = None,
         journal: str | None = None,
     ) -> CallResult:
+        """Run a query here, on this thread (see ``run_query_async`` for the server's way)."""
         try:
             fd = self.lookup(path, "query", admin=admin)
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
             return self._rejected(path, "query", exc)
+        result = self._query_inline(fd, checked, identity, at_ts, journal)
+        assert result is not None
+        return result
+
+    async def run_query_async(
+        self,
+        path: str,
+        args: Any,
+        *,
+        admin: bool = False,
+        identity: dict[str, Any] | None = None,
+        at_ts: int | None = None,
+        journal: str | None = None,
+    ) -> CallResult:
+        """Run a query on the event loop, or in a worker process if it is slow (``offload``):
+        a query known to be slow goes straight to a worker; any other is stopped at the inline
+        budget and run again in a worker."""
+        try:
+            fd = self.lookup(path, "query", admin=admin)
+            checked = self.check_args(fd, args)
+        except LivebaseError as exc:
+            return self._rejected(path, "query", exc)
+        if not self.offload.available:
+            result = self._query_inline(fd, checked, identity, at_ts, journal)
+        elif self.slow.is_slow(fd.path):
+            result = None
+        else:
+            result = self._query_inline(fd, checked, identity, at_ts, journal, self.slow.budget)
+        if result is None:
+            return await self.query_off_loop(fd, checked, identity, at_ts, journal)
+        return result
+
+    def run_query_within_budget(
+        self,
+        path: str,
+        args: Any,
+        *,
+        admin: bool = False,
+        identity: dict[str, Any] | None = None,
+        journal: str | None = None,
+    ) -> CallResult | tuple[FunctionDef, dict[str, Any]]:
+        """For a live subscription: the query's result, run here within the inline budget;
+        or, for a slow query, its function and checked arguments, to run in a worker
+        (``query_off_loop``)."""
+        try:
+            fd = self.lookup(path, "query", admin=admin)
+            checked = self.check_args(fd, args)
+        except LivebaseError as exc:
+            return self._rejected(path, "query", exc)
+        if not self.offload.available:
+            result = self._query_inline(fd, checked, identity, None, journal)
+        elif self.slow.is_slow(fd.path):
+            return fd, checked
+        else:
+            result = self._query_inline(fd, checked, identity, None, journal, self.slow.budget)
+        return (fd, checked) if result is None else result
+
+    def _query_inline(
+        self,
+        fd: FunctionDef,
+        checked: dict[str, Any],
+        identity: dict[str, Any] | None,
+        at_ts: int | None,
+        journal: str | None,
+        budget: float | None = None,
+    ) -> CallResult | None:
+        """The query's result, run on this thread; None if it ran past ``budget``."""
         run = RunInfo()
-        body = self.call_body(fd, checked, identity, journal, run)
+        body = self.call_body(fd, checked, identity, journal, run, budget)
         try:
             if at_ts is None:
                 (value, lines), tx = self.engine.read(body)
             else:
                 (value, lines), tx = self.engine.read_at(at_ts, body)
+        except OverBudget:
+            return None
         except Failed as failed:
             return self._failure(fd, failed.error, failed.log_lines)
         except LivebaseError as exc:
@@ -374,6 +473,44 @@ class Runner:
             reads_env=run.reads_env,
         )
 
+    async def query_off_loop(
+        self,
+        fd: FunctionDef,
+        checked: dict[str, Any],
+        identity: dict[str, Any] | None,
+        at_ts: int | None = None,
+        journal: str | None = None,
+    ) -> CallResult:
+        """Run the query in a worker process (``offload``); the same result as inline."""
+        limit = self.engine.settings.limits.max_function_seconds
+        try:
+            outcome = await self.offload.run(self, fd.path, checked, identity, at_ts, journal)
+        except ActionTimedOut:
+            timeout = LimitExceededError(
+                f"{fd.path} ran longer than {limit} s (LIVEBASE_MAX_FUNCTION_SECONDS)",
+                code="FunctionTimeout",
+            )
+            return self._failure(fd, timeout, [])
+        except LivebaseError as exc:
+            return self._failure(fd, exc, [])
+        if not outcome.ok:
+            error = decode_error(outcome.payload, "the query worker")
+            return self._failure(fd, error, outcome.log_lines)
+        if outcome.log_lines:
+            self.logs.record(
+                fd.path, "query", outcome.log_lines, new_request_id(), log_source.get()
+            )
+        return CallResult(
+            from_wire(outcome.payload),
+            None,
+            outcome.log_lines,
+            outcome.ts,
+            outcome.read_set,
+            journal=outcome.journal,
+            reads_identity=outcome.reads_identity,
+            reads_env=outcome.reads_env,
+        )
+
     async def run_mutation(
         self,
         path: str,
@@ -383,21 +520,52 @@ class Runner:
         identity: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> CallResult:
+        """Run a mutation: in the server's commit pipeline, or, if it is slow, in a worker
+        process whose writes the pipeline commits if what it read still holds (``offload``)."""
         try:
             fd = self.lookup(path, "mutation", admin=admin)
             checked = self.check_args(fd, args)
         except LivebaseError as exc:
             return self._rejected(path, "mutation", exc)
+        record = Recorded(
+            None if idempotency_key is None else f"request:{idempotency_key}",
+            None
+            if idempotency_key is None
+            else call_fingerprint(fd.path, args, admin=admin, identity=identity),
+        )
+        budget = None
+        if self.offload.available:
+            if self.slow.is_slow(fd.path):
+                result = await self._mutation_off_loop(fd, checked, identity, record)
+                if result is not None:
+                    return result
+            else:
+                budget = self.slow.budget
+        result = await self._commit(
+            fd, self.call_body(fd, checked, identity, budget=budget), record
+        )
+        if result is None:  # stopped at the budget: run it in a worker
+            result = await self._mutation_off_loop(fd, checked, identity, record)
+        if result is None:  # the worker could not run it: here, whatever it costs
+            result = await self._commit(fd, self.call_body(fd, checked, identity), record)
+        assert result is not None
+        return result
+
+    async def _commit(
+        self, fd: FunctionDef, body: Callable[[Transaction], Any], record: Recorded
+    ) -> CallResult | None:
+        """Commit ``body`` (giving ``(value, log_lines)``); None if it stopped at the inline
+        budget or, run off the loop, read something a later commit changed."""
         try:
             outcome = await self.engine.mutate(
-                self.call_body(fd, checked, identity),
-                record_key=None if idempotency_key is None else f"request:{idempotency_key}",
+                body,
+                record_key=record.key,
                 encode=lambda r: {"value": to_wire(r[0]), "logLines": r[1]},
                 decode=lambda d: (from_wire(d["value"]), d["logLines"]),
-                fingerprint=None
-                if idempotency_key is None
-                else call_fingerprint(fd.path, args, admin=admin, identity=identity),
+                fingerprint=record.fingerprint,
             )
+        except (OverBudget, StaleRun):
+            return None
         except Failed as failed:
             return self._failure(fd, failed.error, failed.log_lines)
         except IdempotencyKeyReusedError as exc:
@@ -408,6 +576,34 @@ class Runner:
         if lines:
             self.logs.record(fd.path, "mutation", lines, new_request_id(), log_source.get())
         return CallResult(value, None, lines, outcome.ts, None)
+
+    async def _mutation_off_loop(
+        self,
+        fd: FunctionDef,
+        checked: dict[str, Any],
+        identity: dict[str, Any] | None,
+        record: Recorded,
+    ) -> CallResult | None:
+        """Run the mutation in a worker and commit its writes; None if it must run here (it
+        did something a worker cannot, or kept reading what other commits changed)."""
+        for _ in range(OFF_LOOP_TRIES):
+            try:
+                run = await self.offload.run_mutation(self, fd.path, checked, identity)
+            except ActionTimedOut:
+                limit = self.engine.settings.limits.max_function_seconds
+                timeout = LimitExceededError(
+                    f"{fd.path} ran longer than {limit} s (LIVEBASE_MAX_FUNCTION_SECONDS)",
+                    code="FunctionTimeout",
+                )
+                return self._failure(fd, timeout, [])
+            except LivebaseError as exc:
+                return self._failure(fd, exc, [])
+            if run.needs_server is not None:
+                return None
+            result = await self._commit(fd, functools.partial(commit_run, run), record)
+            if result is not None:
+                return result
+        return None
 
     def _failure(self, fd: FunctionDef, error: BaseException, lines: list[str]) -> CallResult:
         request_id = new_request_id()
@@ -579,7 +775,9 @@ class ActionCtx:
         checked = self._sized(path, args)
 
         async def make() -> CallResult:
-            return self._runner.run_query(path, checked, admin=True, identity=self._identity)
+            return await self._runner.run_query_async(
+                path, checked, admin=True, identity=self._identity
+            )
 
         return self._call(make)
 

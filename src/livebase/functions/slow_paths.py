@@ -1,12 +1,15 @@
-"""Which queries and mutations are slow: they held the event loop longer than the inline budget.
+"""Which queries and mutations are slow: they computed on the event loop longer than the inline
+budget.
 
 Queries and mutations run on the server's event loop (see ``runner``), where every other client
-waits while one runs. The runner measures how long each call held the loop (wall-clock time:
-user code, C calls and database work alike; measured after the call, so a long C call that the
-watchdog could not interrupt is seen too) and reports calls over ``LIVEBASE_INLINE_BUDGET_MS``
-here. A function path seen over budget is remembered as slow for ``REMEMBER_SECONDS`` (then it
-is probed again: a function that got fast is forgotten), logged once as a warning naming the
-function and counted in ``livebase_slow_function_calls_total``.
+waits while one runs. The runner measures each call's CPU time on the loop (user code, C calls
+and database work alike; measured after the call, so a long C call that the watchdog could not
+interrupt is seen too; CPU time rather than wall-clock time, so a fast call that only waited for
+a busy machine or for another thread is not marked) and reports calls over
+``LIVEBASE_INLINE_BUDGET_MS`` here. A function path seen over budget is remembered as slow for
+``REMEMBER_SECONDS`` (then it is probed again: a function that got fast is forgotten), logged
+once as a warning naming the function and counted in ``livebase_slow_function_calls_total``.
+A slow query or mutation then runs in a worker process (``offload``).
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ class SlowPaths:
         self._warned: set[str] = set()
         self.calls = Counter(
             "livebase_slow_function_calls_total",
-            "Query and mutation calls that held the event loop longer than the inline budget "
-            "(LIVEBASE_INLINE_BUDGET_MS).",
+            "Query and mutation calls that computed on the event loop longer than the inline "
+            "budget (LIVEBASE_INLINE_BUDGET_MS).",
             ("path", "kind"),
         )
 
@@ -49,15 +52,21 @@ class SlowPaths:
         if path not in self._warned:
             self._warned.add(path)
             log.warning(
-                "%s %s held the event loop for %.0f ms (the inline budget is %.0f ms, "
-                "LIVEBASE_INLINE_BUDGET_MS): every other client waited meanwhile; move heavy "
-                "work to an action",
+                "%s %s computed on the event loop for %.0f ms (the inline budget is %.0f ms, "
+                "LIVEBASE_INLINE_BUDGET_MS): %s",
                 kind,
                 path,
                 seconds * 1e3,
                 self.budget * 1e3,
+                "served, its calls now run in a worker process; heavy work belongs in an action",
             )
         return True
+
+    def still_slow(self, path: str, seconds: float) -> None:
+        """A call of ``path`` ran off the loop for ``seconds``: if that is over the budget, the
+        path stays marked slow (not counted or logged: it held nobody up)."""
+        if self.budget > 0 and seconds > self.budget:
+            self._last_over[path] = self._clock()
 
     def is_slow(self, path: str) -> bool:
         """Whether ``path`` ran over budget within the last ``REMEMBER_SECONDS``."""

@@ -142,12 +142,13 @@ class Watchdog:
                 self._fired = call.call_id
                 _set_async_exc(call.thread_id, ctypes.py_object(CallTimeout))
 
-    def limit(self, seconds: float) -> _Limit:
-        """``with watchdog.limit(s):`` runs the body under a time limit; nested limits keep the
-        outer one."""
-        return _Limit(self, seconds)
+    def limit(self, seconds: float, wall: float | None = None) -> _Limit:
+        """``with watchdog.limit(s):`` runs the body under a time limit of ``s`` seconds of its
+        thread's CPU time, and ``wall`` seconds of wall-clock time (``FUNCTION_WALL_FACTOR``
+        times ``s`` by default); nested limits keep the outer one."""
+        return _Limit(self, seconds, wall)
 
-    def _arm(self, seconds: float) -> int | None:
+    def _arm(self, seconds: float, wall_seconds: float | None) -> int | None:
         ident = threading.get_ident()
         call = self._call
         if call is not None and call.thread_id == ident:
@@ -159,7 +160,9 @@ class Watchdog:
         _calls.expired = False
         clock = _cpu_clock(ident)
         cpu_deadline = 0.0 if clock is None else time.clock_gettime(clock) + seconds
-        wall = seconds if clock is None else seconds * FUNCTION_WALL_FACTOR
+        if wall_seconds is None:
+            wall_seconds = seconds * FUNCTION_WALL_FACTOR
+        wall = seconds if clock is None else wall_seconds
         with self._lock:
             self._call = _Armed(call_id, ident, clock, cpu_deadline, time.monotonic() + wall)
         return call_id
@@ -177,13 +180,13 @@ class Watchdog:
 
 
 class _Limit:
-    __slots__ = ("_call_id", "_seconds", "_watchdog")
+    __slots__ = ("_call_id", "_seconds", "_wall", "_watchdog")
 
-    def __init__(self, watchdog: Watchdog, seconds: float) -> None:
-        self._watchdog, self._seconds = watchdog, seconds
+    def __init__(self, watchdog: Watchdog, seconds: float, wall: float | None) -> None:
+        self._watchdog, self._seconds, self._wall = watchdog, seconds, wall
 
     def __enter__(self) -> None:
-        self._call_id = self._watchdog._arm(self._seconds)
+        self._call_id = self._watchdog._arm(self._seconds, self._wall)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._call_id is not None:

@@ -6,13 +6,18 @@ worker imports the app with the server's own loader, says ``ready`` and then wai
 Messages are pickled tuples on one duplex pipe (``multiprocessing.Pipe``)::
 
     server -> worker   ("run", job_id, path, wire_args, identity, request_id, log_limit)
+                       ("query", job_id, deployment, job)              a slow query or
+                       ("mutation", job_id, deployment, job)           mutation
+                                                                       (``query_worker``)
                        ("reply", call_id, ok, wire_value | error)      answer to a "call"
                        ("stop",)                                       idle worker: exit
     worker -> server   ("ready", pid) | ("failed", message)           once, after loading
                        ("log", job_id, line)                           a captured log line
                        ("call", job_id, call_id, method, payload)      ctx.run_query etc.
                                                                        (and "env": ctx.env)
-                       ("done", job_id, ok, wire_value | error)
+                       ("done", job_id, ok, wire_value | error)     (a query: ok and a
+                                                                       ``QueryOutcome``; a
+                                                                       mutation: ``MutationRun``)
 
 Arguments and values cross as wire JSON (``livebase.values.wire``), errors as
 ``worker_errors.encode_error`` dicts. The action's ``ctx`` here is a proxy: every
@@ -111,6 +116,8 @@ class Worker:
         self._pending: dict[int, Future[Any]] = {}
         self._pending_lock = threading.Lock()
         self._call_ids = itertools.count(1)
+        self._queries: Any = None
+        """The ``query_worker.QueryHost`` that runs slow queries, opened on the first one."""
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self._send_lock:
@@ -121,13 +128,16 @@ class Worker:
         self.send(("ready", os.getpid()))
         while True:
             message = self._jobs.get()
-            self._run(*message[1:])
+            if message[0] in ("query", "mutation"):
+                self._run_offloaded(message[0], *message[1:])
+            else:
+                self._run(*message[1:])
 
     def _read(self) -> None:
         try:
             while True:
                 message = self.conn.recv()
-                if message[0] == "run":
+                if message[0] in ("run", "query", "mutation"):
                     self._jobs.put(message)
                 elif message[0] == "reply":
                     _, call_id, ok, payload = message
@@ -180,6 +190,24 @@ class Worker:
             except BaseException as exc:  # the action's failure goes to its caller
                 outcome = ("done", job_id, False, encode_error(exc))
         self.send(outcome)
+
+    def _run_offloaded(self, kind: str, job_id: int, deployment: Any, job: Any) -> None:
+        """Run a slow query or mutation against the database directly (``query_worker``)."""
+        from livebase.functions.query_worker import QueryHost
+
+        try:
+            host = self._queries
+            if host is None or not host.retarget(deployment):
+                if host is not None:
+                    host.close()
+                host = self._queries = QueryHost(self.app, deployment)
+            load_env = lambda: self.call(job_id, "env", None).result()  # noqa: E731
+            run = host.run if kind == "query" else host.run_mutation
+            outcome = run(job, load_env)
+            message: tuple[Any, ...] = ("done", job_id, True, outcome)
+        except BaseException as exc:  # the database cannot be opened: the caller's answer
+            message = ("done", job_id, False, encode_error(exc))
+        self.send(message)
 
 
 class WorkerActionCtx:

@@ -67,26 +67,16 @@ class ActionTimedOut(Exception):
 
 
 class _Job:
-    __slots__ = (
-        "args", "done", "finished", "id", "identity", "log_limit", "on_log", "path", "perform",
-        "request_id",
-    )  # fmt: skip
+    __slots__ = ("done", "finished", "id", "on_log", "perform")
 
     def __init__(
         self,
         job_id: int,
-        path: str,
-        args: Any,
-        identity: dict[str, Any] | None,
-        request_id: str,
-        log_limit: int,
         perform: Perform,
         on_log: Callable[[str], None],
         done: asyncio.Future[Any],
     ) -> None:
-        self.id, self.path, self.args, self.identity = job_id, path, args, identity
-        self.request_id, self.log_limit = request_id, log_limit
-        self.perform, self.on_log, self.done = perform, on_log, done
+        self.id, self.perform, self.on_log, self.done = job_id, perform, on_log, done
         self.finished = False
 
 
@@ -245,16 +235,37 @@ class ProcessPool:
     ) -> Any:
         """Run the action ``path`` in a worker and return its value, or raise its error;
         ``ActionTimedOut`` after ``seconds`` of running (the worker is killed)."""
+        request = (path, to_wire(args), identity, request_id, log_limit)
+        wire = await self._run_job("run", request, seconds, perform, on_log, nested)
+        try:
+            return from_wire(wire)
+        except LivebaseError as exc:
+            raise exc from None
+
+    async def run_offloaded(
+        self, kind: str, deployment: Any, job: Any, *, seconds: float, perform: Perform
+    ) -> Any:
+        """Run a slow query or mutation (``kind``) in a worker (``query_worker``) and return
+        its ``QueryOutcome`` or ``MutationRun``; ``ActionTimedOut`` after ``seconds`` (the
+        worker is killed: a call stuck in a C call stops there)."""
+        return await self._run_job(kind, (deployment, job), seconds, perform, _no_log, False)
+
+    async def _run_job(
+        self,
+        kind: str,
+        request: tuple[Any, ...],
+        seconds: float,
+        perform: Perform,
+        on_log: Callable[[str], None],
+        nested: bool,
+    ) -> Any:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._bind(loop)
         worker = await self._acquire(nested)
-        job = _Job(
-            next(self._job_ids), path, to_wire(args), identity, request_id, log_limit,
-            perform, on_log, loop.create_future(),
-        )  # fmt: skip
+        job = _Job(next(self._job_ids), perform, on_log, loop.create_future())
         worker.job = job
-        worker.send(("run", job.id, path, job.args, identity, request_id, log_limit))
+        worker.send((kind, job.id, *request))
         try:
             return await asyncio.wait_for(asyncio.shield(job.done), seconds)
         except TimeoutError:
@@ -444,10 +455,7 @@ class ProcessPool:
             if job.done.done():
                 return
             if ok:
-                try:
-                    job.done.set_result(from_wire(payload))
-                except LivebaseError as exc:
-                    job.done.set_exception(exc)
+                job.done.set_result(payload)
             else:
                 job.done.set_exception(decode_error(payload))
 
@@ -548,6 +556,10 @@ class _without_main:
     def __exit__(self, *exc_info: object) -> None:
         spawn.get_preparation_data = self._real
         _spawn_lock.release()
+
+
+def _no_log(line: str) -> None:
+    """A query's log lines come back with its outcome."""
 
 
 def _fail(future: asyncio.Future[Any], error: BaseException) -> None:

@@ -183,7 +183,7 @@ async def handle_api(
             at_ts = None
             if route == "query_at_ts":
                 at_ts = decode_ts(loads(body).get("ts"))
-            result = runner.run_query(
+            result = await runner.run_query_async(
                 path, args, admin=creds.admin, identity=creds.identity, at_ts=at_ts
             )
         elif kind == "mutation":
@@ -200,7 +200,7 @@ async def handle_api(
             fd = runner.lookup(path, None, admin=creds.admin)
             admin, identity = creds.admin, creds.identity
             if fd.kind == "query":
-                result = runner.run_query(path, args, admin=admin, identity=identity)
+                result = await runner.run_query_async(path, args, admin=admin, identity=identity)
             elif fd.kind == "mutation":
                 result = await runner.run_mutation(path, args, admin=admin, identity=identity)
             else:

@@ -5,22 +5,41 @@ once. Every client subscription points at one. On each commit the manager finds 
 queries whose read set holds a written key (``IntervalIndex``), marks them stale and tells their
 subscribers; the first subscriber that needs the new result re-runs the query, and the others get
 the same encoded result. A write nobody read re-runs nothing.
+
+A slow query (``functions.offload``) is re-run in a worker process while the loop goes on; its
+subscribers' Transitions wait for it (all of a client's queries move to one timestamp together).
+Commits may land meanwhile: the worker's result, read at its own snapshot, is used only if none
+of the commits delivered since touched what it read; otherwise it runs again (``OFF_LOOP_TRIES``
+times, then once on the loop, so a query written to without pause still gets an answer).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from livebase.engine.catalog import Catalog
 from livebase.engine.database import Commit
 from livebase.errors import LivebaseError
+from livebase.functions.registry import FunctionDef
 from livebase.functions.runner import CallResult, Runner
 from livebase.metrics import Histogram
 from livebase.subscriptions.intervals import IntervalIndex
 from livebase.subscriptions.search_reads import SearchReadIndex
 from livebase.values.wire import dumps, to_wire
+
+log = logging.getLogger("livebase.subscriptions")
+
+OFF_LOOP_TRIES = 3
+"""Worker runs of a slow query whose every result a concurrent commit made stale, before it is
+run once on the loop instead."""
+RECENT_COMMITS = 20_000
+"""Commits kept while slow queries run, to check their results against (older: re-run)."""
 
 
 class Subscriber(Protocol):
@@ -51,6 +70,8 @@ class SharedQuery:
     invalidated_at: float | None = None
     changed_at: float | None = None
     """When the commit behind the current result was seen (for the commit-to-push histogram)."""
+    running: bool = False
+    """A worker process is computing the next result (a slow query)."""
 
     @property
     def subscription_count(self) -> int:
@@ -102,6 +123,16 @@ class SubscriptionManager:
         query again (a public query watched by many signed-in users runs once per change, not
         once per user)."""
         self._same_for_all_ts = -1
+        self._running = 0
+        """Slow queries being computed in worker processes now."""
+        self._recent: collections.deque[Commit] = collections.deque()
+        """The commits delivered while any of them runs, to check their results against."""
+        self._recent_floor = 0
+        """Results read before this timestamp cannot be checked (commits were dropped)."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._generation = 0
+        """Counts ``invalidate`` calls: a slow query's result computed across one (new code, a
+        changed variable) is thrown away."""
         self.push_latency = Histogram(
             "livebase_commit_to_push_seconds",
             "Time from a commit to a Transition carrying its effect being written to a client.",
@@ -147,15 +178,9 @@ class SubscriptionManager:
     # -- commits ---------------------------------------------------------------------------------
 
     def on_commits(self, commits: list[Commit]) -> None:
-        touched: set[Hashable] = set()
-        for commit in commits:
-            for write in commit.writes:
-                for index_id, key in write.old_keys.items():
-                    self.index.touched_by_key(index_id, key, touched)
-                for index_id, key in write.new_keys.items():
-                    self.index.touched_by_key(index_id, key, touched)
-                self.index.touched_by_table(write.table, touched)
-                self.search_index.touched_by_write(self.runner.engine.catalog, write, touched)
+        if self._running:
+            self._remember(commits)
+        touched = _touched(commits, self.index, self.search_index, self.runner.engine.catalog)
         if not touched:
             return
         now = time.monotonic()
@@ -172,6 +197,7 @@ class SubscriptionManager:
         """Re-run the shared queries ``which`` picks (all by default) though no commit touched
         them: after a code reload, or an environment variable change (``reads_env``)."""
         self._same_for_all.clear()  # results kept for the latest commit may be stale now
+        self._generation += 1
         for shared in list(self.queries.values()):
             if not which(shared):
                 continue
@@ -182,11 +208,22 @@ class SubscriptionManager:
 
     # -- results ---------------------------------------------------------------------------------
 
-    def refresh(self, shared: SharedQuery) -> None:
-        """Bring ``shared`` up to the latest commit (runs the query at most once per change)."""
+    def refresh(self, shared: SharedQuery, *, inline: bool = False) -> bool:
+        """Bring ``shared`` up to the latest commit (runs the query at most once per change).
+        False if it is slow and now runs in a worker: its subscribers are invalidated again
+        when the result is in. ``inline``: run it here whatever its speed (the test kit)."""
         if not shared.stale:
-            return
-        result = self._run(shared)
+            return True
+        if shared.running:
+            return False
+        result = self._run(shared, inline)
+        if isinstance(result, tuple):
+            self._start(shared, *result)
+            return False
+        self._apply(shared, result)
+        return True
+
+    def _apply(self, shared: SharedQuery, result: CallResult) -> None:
         shared.stale = False
         shared.result = result
         shared.changed_at, shared.invalidated_at = shared.invalidated_at, None
@@ -199,7 +236,7 @@ class SubscriptionManager:
             self._pin_journal(shared, result.journal)
         _encode_result(shared, result)
 
-    def _run(self, shared: SharedQuery) -> CallResult:
+    def _run(self, shared: SharedQuery, inline: bool) -> CallResult | tuple[FunctionDef, Any]:
         latest = self.runner.engine.latest_ts
         if latest != self._same_for_all_ts:
             self._same_for_all.clear()
@@ -208,16 +245,91 @@ class SubscriptionManager:
         reused = self._same_for_all.get(same_key)
         if reused is not None and (reused[1] or shared.admin):
             return reused[0]
-        result = self.runner.run_query(
+        run = self.runner.run_query if inline else self.runner.run_query_within_budget
+        result = run(
             shared.path,
             shared.args,
             admin=shared.admin,
             identity=shared.identity,
             journal=shared.journal,
         )
+        if isinstance(result, tuple):
+            return result
         if not result.reads_identity and result.ts == latest and result.error is None:
             self._same_for_all[same_key] = (result, not shared.admin or self._public(shared.path))
         return result
+
+    # -- slow queries ----------------------------------------------------------------------------
+
+    def _start(self, shared: SharedQuery, fd: FunctionDef, checked: dict[str, Any]) -> None:
+        shared.running = True
+        self._running += 1
+        run = self._run_off_loop(shared, fd, checked, self._generation)
+        task = asyncio.get_running_loop().create_task(run)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_off_loop(
+        self, shared: SharedQuery, fd: FunctionDef, checked: dict[str, Any], generation: int
+    ) -> None:
+        try:
+            result: CallResult | None = None
+            for _ in range(OFF_LOOP_TRIES):
+                if not shared.subscribers:
+                    return  # everyone left meanwhile
+                result = await self.runner.query_off_loop(
+                    fd, checked, shared.identity, None, shared.journal
+                )
+                if not self._stale_since(result):
+                    break
+                result = None
+            if not shared.subscribers:
+                return
+            if result is None:  # written to faster than it runs: once more, here
+                result = self.runner.run_query(
+                    shared.path, shared.args, admin=shared.admin, identity=shared.identity,
+                    journal=shared.journal,
+                )  # fmt: skip
+        except Exception:
+            log.exception("slow query %s failed to run in a worker", shared.path)
+            result = self.runner.run_query(
+                shared.path, shared.args, admin=shared.admin, identity=shared.identity,
+                journal=shared.journal,
+            )  # fmt: skip
+        finally:
+            shared.running = False
+            self._running -= 1
+            if not self._running:
+                self._recent.clear()
+                self._recent_floor = 0
+        if not shared.subscribers or (self.queries.get(shared.key) is not shared):
+            return
+        if generation == self._generation:
+            self._apply(shared, result)
+        else:
+            shared.stale = True  # computed across a reload: the next flush runs it again
+        for subscriber, ids in list(shared.subscribers.items()):
+            for query_id in ids:
+                subscriber.invalidate(query_id)
+
+    def _remember(self, commits: Iterable[Commit]) -> None:
+        self._recent.extend(commits)
+        while len(self._recent) > RECENT_COMMITS:
+            self._recent_floor = self._recent.popleft().ts
+
+    def _stale_since(self, result: CallResult) -> bool:
+        """Whether a commit delivered after ``result``'s snapshot touched what it read."""
+        if result.ts is None or result.read_set is None:
+            return False  # a failure: it is shown as it is, like one run here
+        if result.ts < self._recent_floor:
+            return True
+        later = [c for c in self._recent if c.ts > result.ts]
+        if not later:
+            return False
+        index, searches, owner = IntervalIndex(), SearchReadIndex(), object()
+        index.add(owner, result.read_set.intervals, result.read_set.tables_absent)
+        searches.add(owner, result.read_set.searches)
+        return bool(_touched(later, index, searches, self.runner.engine.catalog))
 
     def _public(self, path: str) -> bool:
         try:
@@ -243,3 +355,19 @@ class SubscriptionManager:
             del self.queries[shared.key]
         shared.key, shared.journal = new_key, journal
         self.queries[new_key] = shared
+
+
+def _touched(
+    commits: Iterable[Commit], index: IntervalIndex, searches: SearchReadIndex, catalog: Catalog
+) -> set[Hashable]:
+    """The owners in ``index`` and ``searches`` whose reads ``commits`` wrote into."""
+    touched: set[Hashable] = set()
+    for commit in commits:
+        for write in commit.writes:
+            for index_id, key in write.old_keys.items():
+                index.touched_by_key(index_id, key, touched)
+            for index_id, key in write.new_keys.items():
+                index.touched_by_key(index_id, key, touched)
+            index.touched_by_table(write.table, touched)
+            searches.touched_by_write(catalog, write, touched)
+    return touched

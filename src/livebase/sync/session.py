@@ -439,12 +439,18 @@ class SyncSession:
             return  # on_writable reschedules; the client then gets the latest state only
         manager = self.hub.manager
         modifications = [f'{{"type":"QueryRemoved","queryId":{qid}}}' for qid in self.removed]
-        self.removed = []
+        removed_before, self.removed = self.removed, []
         now = time.monotonic()
-        for query_id in sorted(self.dirty) if len(self.dirty) > 1 else self.dirty:
+        dirty = sorted(self.dirty) if len(self.dirty) > 1 else list(self.dirty)
+        ready = [manager.refresh(self.queries[query_id].shared) for query_id in dirty]
+        if not all(ready):
+            # A slow query runs in a worker: this client's queries move to the next timestamp
+            # together, once its result is in (the manager invalidates it again then).
+            self.removed = removed_before + self.removed
+            return
+        for query_id in dirty:
             query = self.queries[query_id]
             shared = query.shared
-            manager.refresh(shared)
             if shared.fragment == query.sent:
                 continue
             query.sent = shared.fragment

@@ -164,7 +164,7 @@ class Subscription:
         if self._touched:
             self._touched = False
             self.reruns += 1
-        self._harness.deployment.sync.manager.refresh(shared)
+        self._harness.deployment.sync.manager.refresh(shared, inline=True)
         if shared.fragment != self._seen:
             self._seen = shared.fragment
             self.history.append(self._current())
