@@ -10,9 +10,12 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from tests.agentfeed_app.conftest import Agentfeed
+from tests.agentfeed_app.payloads import now_ms
+from tests.agentfeed_app.test_capture import PROTOBUF, api_request_pb, logs_pb
 
 from . import ha_schema
 from .conftest import Sinks, post_events
@@ -56,6 +59,15 @@ def test_notifications_state_discovery_and_last_will(
         session = f"s-{uuid.uuid4().hex[:8]}"
         secret = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
         ids = post_events(af, 4, session=session)
+        # Claude Code's telemetry says what today cost: two API requests, $0.25 in all
+        records = [
+            api_request_pb(session, "p1", "claude-sonnet-4-5", (1, 1, 0, 0), cost, now_ms(), i)
+            for i, cost in enumerate((0.2, 0.05))
+        ]
+        telemetry = httpx.post(
+            f"{af.server.url}/v1/logs", content=logs_pb(*records), headers=PROTOBUF, timeout=60
+        )
+        assert telemetry.status_code == 200, telemetry.text
         ids += post_events(af, 1, session=session, prompt=f"deploy with token {secret}")
         watcher.wait(
             lambda: activity_ids(watcher, node) == ids, f"5 notifications\n{sinks.output()}"
@@ -77,7 +89,7 @@ def test_notifications_state_discovery_and_last_will(
             return body if body and body["events_today"] >= 5 else None
 
         current = watcher.wait(state, "the state after the batch")
-        assert current["active_sessions"] >= 1
+        assert current["active_sessions"] >= 1 and current["cost_today_usd"] == 0.25
         assert current["current_intent"] == last and current["current_project"] == "app"
         assert watcher.on(f"{base}/availability")[-1].payload == b"online"
         (config,) = watcher.on(config_topic)[-1:]
