@@ -1,10 +1,14 @@
 """``/_dashboard`` in headless Chromium against a real server (a copy of examples/chat plus
-``app_extra``): sign in with the admin key, scroll 12,000 documents (virtualised), insert and edit a
-document and see a plain subscribed client update, delete it after a confirmation, run a function as
-a user and as anonymous, watch a log line appear, cancel a scheduled job, live health charts,
-keyboard navigation, and an axe-core check of every panel in both themes at 1280 and 390 px with
-no serious or critical violation. Screenshots go to ``docs/dashboard/`` when
-``LIVEBASE_DASHBOARD_SCREENSHOTS=1`` (else to a temporary folder).
+``app_extra``): sign in with the admin key, scroll 12,000 documents (virtualised, a window of
+rows from the server), an index range with a server-side filter and sort, JSONL and CSV imports
+with a progress bar and bad lines named, insert and edit a document and see a plain subscribed
+client update, delete it after a confirmation, run a function as a user and as anonymous, watch a
+log line appear and open the call that wrote it, cancel a scheduled job, cron history, live health
+charts, schema and indexes, files (download, delete), environment variables (masked, set,
+delete), users (add, disable, enable, reset password), keyboard navigation, and an axe-core
+check of every panel in both themes at 1280 and 390 px with no serious or critical violation.
+Screenshots go to ``docs/dashboard/`` when ``LIVEBASE_DASHBOARD_SCREENSHOTS=1`` (else to a
+temporary folder).
 
 ``tests/clients/dashboard/drive.mjs`` (playwright-core, axe-core from npm) does the browser side;
 the first run on a new machine runs ``npm ci`` there and needs Debian's ``chromium``."""
@@ -97,6 +101,6 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
             "canceled"
         )
         assert job in jobs
-        assert len(list(shots.glob("*.png"))) == 21
+        assert len(list(shots.glob("*.png"))) == 37  # 9 panels x 2 widths x 2 themes, sign-in
     finally:
         server.stop()

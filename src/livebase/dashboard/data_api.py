@@ -165,16 +165,23 @@ def data_functions(deployment: Deployment) -> list[FunctionDef]:
         ctx.db.delete(id)
 
     def import_documents(
-        ctx: Any, table: str, documents: list[Any], firstLine: float = 1
+        ctx: Any,
+        table: str,
+        documents: list[Any],
+        firstLine: float = 1,
+        lines: list[float] | None = None,
     ) -> dict[str, Any]:
-        """One batch of an import, in one transaction: every document is inserted or none."""
+        """One batch of an import, in one transaction: every document is inserted or none.
+        ``lines`` (or ``firstLine`` onwards) are the documents' line numbers in the file."""
+        if lines is not None and len(lines) != len(documents):
+            raise BadRequestError(f"lines has {len(lines)} numbers for {len(documents)} documents")
         if len(documents) > MAX_IMPORT_BATCH:
             raise BadRequestError(
                 f"an import batch holds at most {MAX_IMPORT_BATCH} documents, not {len(documents)}"
             )
         ids = []
         for i, document in enumerate(documents):
-            line = int(firstLine) + i
+            line = int(lines[i]) if lines is not None else int(firstLine) + i
             if not isinstance(document, dict):
                 raise BadRequestError(f"line {line}: a document is an object, not {document!r}")
             try:
@@ -217,7 +224,12 @@ def data_functions(deployment: Deployment) -> list[FunctionDef]:
         system_def(
             "importDocuments",
             "mutation",
-            {"table": v.string(), "documents": v.array(v.any()), "firstLine": optional_number()},
+            {
+                "table": v.string(),
+                "documents": v.array(v.any()),
+                "firstLine": optional_number(),
+                "lines": v.optional(v.array(v.number())),
+            },
             import_documents,
         ),
     ]

@@ -26,6 +26,7 @@ const consoleLines = [];
 const axeResults = [];
 const urls = [];
 const fail = (what) => failures.push(what);
+const ENV_SECRET = "s3cret-value-from-the-dashboard"; // must never reach a URL or the console
 
 async function step(name, fn) {
   const started = Date.now();
@@ -170,10 +171,33 @@ try {
     await page.waitForFunction(() => [...document.querySelectorAll("td.msg")].some((td) => td.textContent === "sending to logs"), null, { timeout: WAIT });
     await page.fill("#log-text", "sending to logs");
     const rows = await page.$$eval("tbody tr", (trs) => trs.length);
+    // the line links to the call that wrote it
     await page.click("tbody tr .linkish");
+    await page.waitForSelector("#call-dialog #call-outcome", { timeout: WAIT });
+    const call = await page.textContent("#call-dialog");
+    if (!call.includes("messages:send") || !call.includes("succeeded") || !call.includes("sending to logs")) throw new Error(`call view: ${call}`);
+    await page.click("#call-dialog button:has-text('Only this call')");
     await page.waitForSelector("button:has-text('Request ')");
+    await page.click("button:has-text('Request ')");
     await page.fill("#log-text", "");
-    return { rows };
+    // a failed call: its line leads to the error
+    await page.evaluate(async (key) => {
+      await fetch("/api/mutation", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Convex ${key}` },
+        body: JSON.stringify({ path: "dash:shout", args: { text: "dashboard" }, format: "json" }),
+      });
+    }, adminKey);
+    await page.waitForFunction(() => [...document.querySelectorAll("td.msg")].some((td) => td.textContent === "about to fail on dashboard"), null, { timeout: WAIT });
+    await page.fill("#log-text", "about to fail on dashboard");
+    await page.click("tbody tr .linkish");
+    await page.waitForSelector("#call-dialog #call-error", { timeout: WAIT });
+    const outcome = await page.textContent("#call-outcome");
+    const error = await page.textContent("#call-error");
+    if (outcome !== "failed" || !error.includes("cannot shout 'dashboard'")) throw new Error(`failed call shows ${outcome}: ${error}`);
+    await page.keyboard.press("Escape");
+    await page.fill("#log-text", "");
+    return { rows, error };
   });
 
   await step("schedules: cancel a pending job", async () => {
@@ -185,7 +209,10 @@ try {
     await page.click("dialog[open] button[value=ok]");
     await page.waitForSelector(`tr[data-id="${id}"] .badge.canceled`, { timeout: WAIT });
     const crons = await page.$$eval("h2 + div td.mono", (tds) => tds.map((t) => t.textContent));
-    return { id, crons };
+    // the interval cron ran once at start: its history shows that run and its outcome
+    await page.waitForSelector('tr[data-cron="tidy up"] td.history .badge.success', { timeout: WAIT });
+    const history = await page.textContent('tr[data-cron="tidy up"] td.history');
+    return { id, crons, history };
   });
 
   await step("health: live charts", async () => {
@@ -208,6 +235,168 @@ try {
     return {};
   });
 
+  // -- calls made from the page (same origin), as a script holding the admin key would
+  const serverCall = (kind, path, args) => page.evaluate(async ({ key, kind, path, args }) => {
+    const r = await fetch(`/api/${kind}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Convex ${key}` },
+      body: JSON.stringify({ path, args, format: "json" }),
+    });
+    return r.json();
+  }, { key: adminKey, kind, path, args });
+  const signInStatus = (email, password) => page.evaluate(async ({ email, password }) => {
+    const r = await fetch("/auth/token", { method: "POST", body: new URLSearchParams({ grant_type: "password", username: email, password }) });
+    return { status: r.status, body: await r.json() };
+  }, { email, password });
+
+  await step("data: index range, server-side filter and sort", async () => {
+    await page.goto(`${base}/_dashboard#data/messages`);
+    await page.waitForSelector(".grid-row[data-id]", { timeout: WAIT });
+    await page.selectOption("#range-index", "by_channel");
+    await page.selectOption("#range-op-0", "eq");
+    await page.fill("#range-value-0", "bulk");
+    await page.press("#range-value-0", "Enter");
+    await page.waitForFunction(() => /^12,000 of 1[0-9],[0-9]{3} documents match/.test(document.querySelector(".grid-foot")?.textContent ?? ""), null, { timeout: WAIT });
+    await page.fill("#filter-text", "message 0042");
+    await page.waitForFunction(() => /^10 of /.test(document.querySelector(".grid-foot")?.textContent ?? ""), null, { timeout: WAIT });
+    await page.click(".grid-head button:has-text('body')"); // ascending, on the server
+    await page.waitForFunction(() => document.querySelector("#doc-row-0")?.textContent.includes("message 00420"), null, { timeout: WAIT });
+    await page.click(".grid-head button:has-text('body')"); // descending
+    await page.waitForFunction(() => document.querySelector("#doc-row-0")?.textContent.includes("message 00429"), null, { timeout: WAIT });
+    const foot = await page.textContent(".grid-foot");
+    await page.fill("#filter-text", "");
+    await page.selectOption("#range-index", "by_creation_time");
+    return { foot };
+  });
+
+  await step("data: import JSONL and CSV with a progress bar; a bad line is named", async () => {
+    await page.goto(`${base}/_dashboard#data/messages`);
+    await page.waitForSelector(".grid-row[data-id]", { timeout: WAIT });
+    const lines = Array.from({ length: 600 }, (_, i) => JSON.stringify({ channel: "imported", body: `imported ${i}` }));
+    const bad = [...lines];
+    bad[6] = JSON.stringify({ channel: "imported", body: 5 });
+    bad[9] = "{not json";
+    await page.click("#import-open");
+    await page.setInputFiles("#import-file", { name: "bad.jsonl", mimeType: "application/x-ndjson", buffer: Buffer.from(bad.join("\n")) });
+    await page.waitForSelector("#import-problems li", { timeout: WAIT });
+    const problems = await page.textContent("#import-problems");
+    if (!/line 7: .*body/.test(problems) || !/line 10:/.test(problems)) throw new Error(`bad lines not named: ${problems}`);
+    if (!(await page.isDisabled("dialog[open] button:has-text('Import')"))) throw new Error("import allowed with bad lines");
+    await page.setInputFiles("#import-file", { name: "good.jsonl", mimeType: "application/x-ndjson", buffer: Buffer.from(lines.join("\n") + "\n") });
+    await page.waitForSelector("dialog[open] button:has-text('Import'):not([disabled])", { timeout: WAIT });
+    await page.click("dialog[open] button:has-text('Import')");
+    await page.waitForFunction(() => /Imported 600 documents/.test(document.querySelector("#import-status")?.textContent ?? ""), null, { timeout: WAIT });
+    const bar = await page.$eval("#import-progress", (p) => ({ value: p.value, max: p.max, shown: !p.hidden }));
+    if (bar.value !== 600 || bar.max !== 600 || !bar.shown) throw new Error(`progress bar: ${JSON.stringify(bar)}`);
+    // CSV: a header row, a quoted comma, an optional field left empty
+    const csv = 'channel,body,author\nimported,"hello, csv",ann\nimported,"second ""quoted""",\n';
+    await page.setInputFiles("#import-file", { name: "rows.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await page.waitForSelector("dialog[open] button:has-text('Import'):not([disabled])", { timeout: WAIT });
+    await page.click("dialog[open] button:has-text('Import')");
+    await page.waitForFunction(() => /Imported 2 documents/.test(document.querySelector("#import-status")?.textContent ?? ""), null, { timeout: WAIT });
+    await page.keyboard.press("Escape");
+    const count = await serverCall("query", "messages:count", { channel: "imported" });
+    if (count.value !== 602) throw new Error(`the server has ${JSON.stringify(count)} imported messages, not 602`);
+    const listed = await serverCall("query", "messages:list", { channel: "imported" });
+    const quoted = listed.value.find((m) => m.body === 'second "quoted"');
+    if (!listed.value.some((m) => m.body === "hello, csv" && m.author === "ann") || !quoted || "author" in quoted) throw new Error("CSV values not imported as written");
+    return { problems, bar };
+  });
+
+  await step("schema and indexes", async () => {
+    await page.goto(`${base}/_dashboard#schema`);
+    await page.waitForSelector("#schema-messages", { timeout: WAIT });
+    const text = await page.textContent("section[aria-labelledby=schema-messages]");
+    if (!text.includes("by_channel") || !text.includes("channel") || !text.includes("optional")) throw new Error(`schema card: ${text}`);
+    const counters = await page.textContent("section[aria-labelledby=schema-counters]");
+    if (!counters.includes("int64") || !counters.includes("by_name")) throw new Error(`counters card: ${counters}`);
+    return {};
+  });
+
+  await step("files: list, download, delete", async () => {
+    await page.goto(`${base}/_dashboard#files`);
+    await page.waitForSelector("#panel h1", { timeout: WAIT });
+    const stored = await serverCall("action", "dash:store_note", { text: "a note from the dashboard test" });
+    const id = stored.value;
+    await page.waitForSelector(`tr[data-id="${id}"]`, { timeout: WAIT }); // live
+    const row = await page.textContent(`tr[data-id="${id}"]`);
+    if (!row.includes("text/plain") || !row.includes("30 B")) throw new Error(`file row: ${row}`);
+    const href = await page.getAttribute(`tr[data-id="${id}"] a`, "href");
+    const body = await page.evaluate(async (url) => (await fetch(url, { cache: "no-store" })).text(), href);
+    if (body !== "a note from the dashboard test") throw new Error(`download gave ${body}`);
+    await page.click(`tr[data-id="${id}"] button:has-text('Delete')`);
+    await page.click("dialog[open] button[value=ok]");
+    await page.waitForSelector(`tr[data-id="${id}"]`, { state: "detached", timeout: WAIT });
+    const gone = await page.evaluate(async (url) => (await fetch(url, { cache: "no-store" })).status, href);
+    if (gone !== 404) throw new Error(`a deleted file still downloads (${gone})`);
+    await serverCall("action", "dash:store_note", { text: "kept for the screenshots" });
+    await page.waitForSelector("tr[data-id]", { timeout: WAIT });
+    return { id };
+  });
+
+  await step("environment variables: set masked, show, delete", async () => {
+    await page.goto(`${base}/_dashboard#env`);
+    await page.waitForSelector("#panel .empty", { timeout: WAIT });
+    await page.click("#panel .toolbar button:has-text('Add variable')");
+    await page.fill("#env-name", "DASH_SECRET");
+    await page.fill("#env-value", ENV_SECRET);
+    await page.click("dialog[open] button[value=save]");
+    await page.waitForSelector('tr[data-name="DASH_SECRET"]', { timeout: WAIT });
+    if ((await page.textContent("#panel")).includes(ENV_SECRET)) throw new Error("the value is shown before Show");
+    await page.click('tr[data-name="DASH_SECRET"] button:has-text("Show")');
+    await page.waitForFunction((v) => document.querySelector('tr[data-name="DASH_SECRET"] .env-value')?.textContent === v, ENV_SECRET, { timeout: WAIT });
+    await page.click('tr[data-name="DASH_SECRET"] button:has-text("Hide")');
+    // a bad name is refused with the server's reason
+    await page.click("#panel .toolbar button:has-text('Add variable')");
+    await page.fill("#env-name", "1BAD");
+    await page.fill("#env-value", "x");
+    await page.click("dialog[open] button[value=save]");
+    await page.waitForFunction(() => /must start with a letter/.test(document.querySelector("#env-problem")?.textContent ?? ""), null, { timeout: WAIT });
+    await page.fill("#env-name", "FEATURE_FLAG");
+    await page.fill("#env-value", "on");
+    await page.click("dialog[open] button[value=save]");
+    await page.waitForSelector('tr[data-name="FEATURE_FLAG"]', { timeout: WAIT });
+    await page.click('tr[data-name="DASH_SECRET"] button:has-text("Delete")');
+    await page.click("dialog[open] button[value=ok]");
+    await page.waitForSelector('tr[data-name="DASH_SECRET"]', { state: "detached", timeout: WAIT });
+    const left = await page.evaluate(async (key) => (await fetch("/api/admin/env", { headers: { authorization: `Convex ${key}` } })).json(), adminKey);
+    if (JSON.stringify(left.names) !== JSON.stringify(["FEATURE_FLAG"])) throw new Error(`server has ${JSON.stringify(left)}`);
+    return {};
+  });
+
+  await step("users: add, disable, enable, reset password", async () => {
+    await page.goto(`${base}/_dashboard#users`);
+    await page.waitForSelector("#panel .empty", { timeout: WAIT });
+    await page.click("#panel .toolbar button:has-text('Add account')");
+    await page.fill("#user-email", "Dana@Example.com");
+    await page.fill("#user-password", "first-password");
+    await page.fill("#user-password-again", "first-password");
+    await page.click("dialog[open] button[value=save]");
+    const row = 'tr[data-email="dana@example.com"]';
+    await page.waitForSelector(`${row} .badge.success`, { timeout: WAIT });
+    const created = await page.textContent(`${row} td.time`);
+    if (!created.includes(String(new Date().getFullYear()))) throw new Error(`created shows ${created}`);
+    if ((await signInStatus("dana@example.com", "first-password")).status !== 200) throw new Error("the new account cannot sign in");
+    await page.click(`${row} button:has-text('Disable')`);
+    await page.click("dialog[open] button[value=ok]");
+    await page.waitForSelector(`${row} .badge.failed`, { timeout: WAIT });
+    const refused = await signInStatus("dana@example.com", "first-password");
+    if (refused.status !== 400 || !/disabled/.test(refused.body.error_description)) throw new Error(`a disabled account signed in: ${JSON.stringify(refused)}`);
+    await page.click(`${row} button:has-text('Enable')`);
+    await page.waitForSelector(`${row} .badge.success`, { timeout: WAIT });
+    await page.click(`${row} button:has-text('Reset password')`);
+    await page.fill("#user-password", "second-password");
+    await page.fill("#user-password-again", "not-the-same");
+    await page.click("dialog[open] button[value=save]");
+    await page.waitForFunction(() => /differ/.test(document.querySelector("#user-problem")?.textContent ?? ""), null, { timeout: WAIT });
+    await page.fill("#user-password-again", "second-password");
+    await page.click("dialog[open] button[value=save]");
+    await page.waitForSelector("dialog[open]", { state: "detached", timeout: WAIT });
+    if ((await signInStatus("dana@example.com", "first-password")).status === 200) throw new Error("the old password still works");
+    if ((await signInStatus("dana@example.com", "second-password")).status !== 200) throw new Error("the new password does not work");
+    return {};
+  });
+
   await step("keyboard", async () => {
     await page.goto(`${base}/_dashboard#data/messages`);
     await page.waitForSelector(".grid-row");
@@ -227,13 +416,17 @@ try {
 
   // -- accessibility and screenshots: every panel, both themes, desktop and phone
   await mkdir(shotDir, { recursive: true });
-  const panels = ["data/messages", "functions/messages:send", "logs", "schedules", "health"];
+  const panels = ["data/messages", "functions/messages:send", "logs", "schedules", "health", "schema", "files", "env", "users"];
   const ready = {
-    "data/messages": ".grid-row",
+    "data/messages": ".grid-row[data-id]",
     "functions/messages:send": "form.runner",
     logs: "td.msg",
     schedules: "td .badge",
     health: "#health-commits small",
+    schema: "#schema-messages",
+    files: "tr[data-id]",
+    env: "#env-table",
+    users: "tr[data-email]",
   };
   for (const theme of ["light", "dark"]) {
     for (const [width, height] of [[1280, 800], [390, 844]]) {
@@ -261,7 +454,7 @@ try {
         }
         const name = panel.split("/")[0];
         await page.screenshot({ path: join(shotDir, `${name}-${width}-${theme}.png`) });
-        if (width === 1280 || panel === "data/messages") {
+        {
           await page.addScriptTag({ content: axeSource });
           const result = await page.evaluate(async () => {
             const r = await window.axe.run(document, { resultTypes: ["violations"] });
@@ -286,6 +479,8 @@ try {
   for (const v of axeResults) if (v.impact === "serious" || v.impact === "critical") fail(`axe ${v.impact} on ${v.panel} (${v.theme}, ${v.width}px): ${v.id}: ${v.help} at ${v.nodes.join(", ")}`);
   for (const u of urls) if (u.includes(adminKey)) fail(`the admin key is in a URL: ${u}`);
   for (const line of consoleLines) if (line.includes(adminKey)) fail("the admin key was written to the console");
+  for (const u of urls) if (u.includes(ENV_SECRET)) fail(`an environment variable's value is in a URL: ${u}`);
+  for (const line of consoleLines) if (line.includes(ENV_SECRET)) fail("an environment variable's value was written to the console");
 } catch (error) {
   fail(`driver: ${error?.stack ?? error}`);
 } finally {

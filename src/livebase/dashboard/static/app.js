@@ -9,9 +9,14 @@ import * as functions from "/_dashboard/functions.js";
 import * as logs from "/_dashboard/logs.js";
 import * as schedules from "/_dashboard/schedules.js";
 import * as health from "/_dashboard/health.js";
+import * as schema from "/_dashboard/schema.js";
+import * as files from "/_dashboard/files.js";
+import * as env from "/_dashboard/env.js";
+import * as users from "/_dashboard/users.js";
 
-const PANELS = { data, functions, logs, schedules, health };
-const ORDER = ["data", "functions", "logs", "schedules", "health"];
+const PANELS = { data, functions, logs, schedules, health, schema, files, env, users };
+const ORDER = ["data", "functions", "logs", "schedules", "health", "schema", "files", "env", "users"];
+const TITLES = { env: "Environment", schema: "Schema" };
 const KEY_STORE = "livebase.dashboard.adminKey";
 const THEME_STORE = "livebase.dashboard.theme";
 
@@ -115,6 +120,32 @@ async function callFunction(key, kind, path, args, as) {
   };
 }
 
+/** An admin HTTP endpoint (`/api/admin/...`, the API behind `livebase env` and `livebase
+ * users`) with the admin key in the Authorization header. Resolves with {ok, status, body};
+ * `body.message` says what went wrong. */
+async function adminRequest(key, method, path, body) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: { authorization: `Convex ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      referrerPolicy: "no-referrer",
+      cache: "no-store",
+    });
+  } catch (error) {
+    return { ok: false, status: 0, body: { message: `The server did not answer: ${error.message}` } };
+  }
+  let parsed = null;
+  try {
+    parsed = await response.json();
+  } catch {
+    parsed = { message: `HTTP ${response.status} with a body that is not JSON` };
+  }
+  return { ok: response.ok, status: response.status, body: parsed ?? {} };
+}
+
 // ---------------------------------------------------------------- sign in
 
 let session = null; // {key, client}
@@ -145,22 +176,7 @@ function startSession(key) {
     toast,
     confirm: confirmDialog,
     call: (kind, path, args, as) => callFunction(key, kind, path, args, as),
-    /** Poll a system query every `ms` (a new `tick` each time); returns the stop function. */
-    poll(path, args, ms, onResult, onError) {
-      let stopped = false;
-      let timer = null;
-      const run = async () => {
-        try {
-          const value = await client.query(path, { ...args(), tick: Date.now() });
-          if (!stopped) onResult(value);
-        } catch (error) {
-          if (!stopped) onError?.(error);
-        }
-        if (!stopped) timer = setTimeout(run, ms);
-      };
-      run();
-      return () => { stopped = true; clearTimeout(timer); };
-    },
+    admin: (method, path, body) => adminRequest(key, method, path, body),
   };
   document.body.dataset.state = "signed-in";
   $("sign-in").hidden = true;
@@ -235,7 +251,9 @@ function route() {
   const container = $("panel");
   container.replaceChildren();
   container.dataset.panel = name;
-  document.title = `${name[0].toUpperCase()}${name.slice(1)} · Livebase dashboard`;
+  const title = TITLES[name] ?? name[0].toUpperCase() + name.slice(1);
+  document.title = `${title} · Livebase dashboard`;
+  container.setAttribute("aria-label", `${title} panel`); // it scrolls: focusable, named
   const mounted = PANELS[name].mount(session, container, rest) ?? {};
   current = { name, ...mounted };
 }
@@ -254,7 +272,7 @@ addEventListener("keydown", (event) => {
   const target = event.target;
   const typing = target.closest?.("input, textarea, select, [contenteditable]") || document.querySelector("dialog[open]");
   if (typing) return;
-  if (/^[1-5]$/.test(event.key)) {
+  if (/^[1-9]$/.test(event.key)) {
     event.preventDefault();
     go(ORDER[Number(event.key) - 1]);
     $("main").focus();

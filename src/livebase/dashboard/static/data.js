@@ -1,26 +1,37 @@
-// Data: the tables with live counts, a virtualised grid of a table's documents (filter, sort,
-// keyboard), and a document editor checked against the table's schema. Writes go through
-// `_system/dashboard:insert|replace|delete`: the normal write path (schema, triggers).
-import { el, cellText, compareValues, toEditorText, fromEditorText, check, describe, skeleton, dateTime } from "/_dashboard/values.js";
+// Data: the tables with live counts, a virtualised grid of a table's documents and a document
+// editor checked against the table's schema. The grid subscribes to a window of rows around what
+// is on screen (`_system/dashboard:page`): the server applies the index range, the field filter
+// and the sort and sends only that window, so a change to a 10,000-document table re-sends a
+// few hundred rows. Writes go through `_system/dashboard:insert|replace|delete` and imports
+// through `importDocuments`: the normal write path (schema, triggers).
+import { el, cellText, fromEditorText, dateTime } from "/_dashboard/values.js";
+import { openImport } from "/_dashboard/import.js";
+import { showEditor } from "/_dashboard/editor.js";
 
 const ROW = 36;
 const OVERSCAN = 12;
-const LIMIT = 20000;
+const WINDOW = 300; // rows per subscription
+const STEP = 100; // window offsets are multiples of this, so small scrolls keep the window
+const OPS = [["", "any"], ["eq", "="], ["gt", ">"], ["gte", "≥"], ["lt", "<"], ["lte", "≤"]];
 
 export function mount(ctx, root, route) {
   const state = {
     tables: null,
     table: route[0] ?? null,
-    docs: null,
+    page: null, // {documents, offset, total, capped}
     error: null,
     filterField: "",
     filterText: "",
+    index: "by_creation_time",
+    range: {}, // field -> {op, text}
     sort: null, // {column, dir: 1 | -1}
     active: 0,
-    view: [],
     columns: [],
+    offset: 0,
   };
   let stopTable = null;
+  const replaced = []; // windows left for a new one, kept on screen until it arrives
+  let windowKey = "";
 
   // -- layout
   const side = el("nav", { class: "side card", "aria-label": "Tables" }, el("h2", { text: "Tables" }));
@@ -30,9 +41,14 @@ export function mount(ctx, root, route) {
   const meta = el("span", { class: "muted" });
   const filterField = el("select", { "aria-label": "Filter on field", id: "filter-field" });
   const filterText = el("input", { type: "search", placeholder: "Filter documents  ( / )", "aria-label": "Filter text", "data-search": true, id: "filter-text" });
+  const importButton = el("button", { class: "button", type: "button", text: "Import…", id: "import-open" });
   const insertButton = el("button", { class: "button primary", type: "button", text: "Insert document" });
   const toolbar = el("div", { class: "toolbar" },
-    el("div", { class: "grow title-line" }, title, meta), filterField, filterText, insertButton);
+    el("div", { class: "grow title-line" }, title, meta), filterField, filterText, importButton, insertButton);
+  const indexSelect = el("select", { id: "range-index", "aria-label": "Index" });
+  const rangeFields = el("div", { class: "range-fields" });
+  const rangeBar = el("div", { class: "toolbar range", role: "group", "aria-label": "Index range" },
+    el("label", { for: "range-index", text: "Index" }), indexSelect, rangeFields);
   const headRow = el("div", { class: "grid-head", role: "row", "aria-rowindex": "1" });
   const body = el("div", { class: "grid-body", role: "rowgroup" });
   const scroller = el("div", {
@@ -41,7 +57,7 @@ export function mount(ctx, root, route) {
   const foot = el("div", { class: "grid-foot" }, el("span"), el("span", { class: "hide-narrow", text: "↑↓ move · Enter edit · Delete remove · / filter" }));
   const grid = el("div", { class: "grid" }, scroller, foot);
   const message = el("div", { class: "message-slot" });
-  const content = el("section", { class: "content" }, toolbar, message, grid);
+  const content = el("section", { class: "content" }, toolbar, rangeBar, message, grid);
   root.append(el("div", { class: "split" }, side, content));
 
   // -- tables (live)
@@ -52,6 +68,7 @@ export function mount(ctx, root, route) {
     }
     renderTables();
     renderHeader();
+    renderRangeBar();
   }, (error) => {
     state.tables = [];
     showMessage(error, "The table list could not be read");
@@ -77,49 +94,162 @@ export function mount(ctx, root, route) {
     return tableInfo()?.schema?.document ?? null;
   }
 
+  function indexes() {
+    return { by_creation_time: ["_creationTime"], ...(tableInfo()?.schema?.indexes ?? {}) };
+  }
+
   function showMessage(error, what) {
     message.replaceChildren(el("div", { class: "notice", role: "alert" },
       el("strong", { text: `${what}: ` }), error?.message ?? String(error),
-      el("div", { class: "muted", text: "Check that the server is running and that you are signed in with this deployment's admin key; the page reconnects on its own." })));
+      el("div", { class: "muted", text: "Check the index range and the filter; the page reconnects on its own if the server went away." })));
   }
 
-  // -- one table's documents (live)
+  // -- the index range
+  function renderRangeBar() {
+    const all = indexes();
+    const names = Object.keys(all);
+    if (!names.includes(state.index)) state.index = "by_creation_time";
+    const have = [...indexSelect.options].map((o) => o.value).join();
+    if (have !== names.join()) {
+      indexSelect.replaceChildren(...names.map((n) => el("option", { value: n, text: `${n} (${all[n].join(", ")})` })));
+    }
+    indexSelect.value = state.index;
+    const fields = all[state.index] ?? [];
+    rangeFields.replaceChildren(...fields.map((f, i) => {
+      const current = state.range[f] ?? { op: "", text: "" };
+      const op = el("select", { id: `range-op-${i}`, "aria-label": `${f}: comparison` },
+        ...OPS.map(([value, label]) => el("option", { value, text: label })));
+      op.value = current.op;
+      const value = el("input", { id: `range-value-${i}`, "aria-label": `${f}: value`, placeholder: f, value: current.text, class: "range-value" });
+      const apply = () => {
+        state.range[f] = { op: op.value, text: value.value };
+        resubscribe();
+      };
+      op.addEventListener("change", apply);
+      value.addEventListener("change", apply);
+      value.addEventListener("keydown", (event) => { if (event.key === "Enter") apply(); });
+      return el("span", { class: "range-field" }, el("span", { class: "mono muted", text: f }), op, value);
+    }));
+  }
+
+  function fieldValidator(field) {
+    const v = validator();
+    let t = v?.type === "object" ? v.value[field]?.fieldType : null;
+    while (t?.type === "optional") t = t.value;
+    return t;
+  }
+
+  /** The range conditions for the server: in the index's field order, typed by the schema. */
+  function rangeArgs() {
+    const out = [];
+    for (const f of indexes()[state.index] ?? []) {
+      const r = state.range[f];
+      if (!r?.op) continue;
+      const t = f === "_creationTime" ? { type: "number" } : fieldValidator(f);
+      let value = r.text;
+      if (t?.type === "number" || t?.type === "float64") value = Number(r.text);
+      else if (t?.type === "int64") value = /^-?\d+$/.test(r.text.trim()) ? BigInt(r.text.trim()) : r.text;
+      else if (t?.type === "boolean") value = r.text.trim() === "true";
+      else if (t?.type !== "string" && t?.type !== "id" && /^\s*[[{"\d-]/.test(r.text)) {
+        try { value = fromEditorText(r.text, t); } catch { /* keep the text */ }
+      }
+      out.push({ field: f, op: r.op, value });
+    }
+    return out;
+  }
+
+  // -- one table's window of documents (live)
   function openTable(name) {
+    for (const stop of replaced.splice(0)) stop();
     stopTable?.();
+    stopTable = null;
+    windowKey = "";
     state.table = name;
-    state.docs = null;
+    state.page = null;
     state.active = 0;
     state.sort = null;
+    state.range = {};
+    state.index = "by_creation_time";
+    state.offset = 0;
     message.replaceChildren();
     scroller.scrollTop = 0;
     renderTables();
     renderHeader();
+    renderRangeBar();
+    computeColumns();
     renderGrid();
-    if (!name) return;
-    stopTable = ctx.client.subscribe("_system/dashboard:documents", { table: name, order: "desc", limit: LIMIT }, (docs) => {
-      state.docs = docs;
+    if (name) subscribeWindow();
+  }
+
+  function windowArgs() {
+    const args = {
+      table: state.table, index: state.index, order: "desc", range: rangeArgs(),
+      offset: state.offset, limit: WINDOW,
+    };
+    if (state.filterText.trim()) {
+      args.contains = state.filterText.trim();
+      if (state.filterField) args.field = state.filterField;
+    }
+    if (state.sort) { args.sortField = state.sort.column; args.sortOrder = state.sort.dir > 0 ? "asc" : "desc"; }
+    return args;
+  }
+
+  function subscribeWindow() {
+    const args = windowArgs();
+    const key = JSON.stringify(args, (k, v) => (typeof v === "bigint" ? `${v}n` : v));
+    if (key === windowKey) return;
+    windowKey = key;
+    if (stopTable) replaced.push(stopTable);
+    const table = state.table;
+    const dropPrevious = () => { for (const stop of replaced.splice(0)) stop(); };
+    stopTable = ctx.client.subscribe("_system/dashboard:page", args, (page) => {
+      if (windowKey !== key) return;
+      dropPrevious(); // the old window stays on screen until this one arrives
+      state.page = page;
       message.replaceChildren();
       computeColumns();
       renderGrid();
     }, (error) => {
-      state.docs = [];
-      showMessage(error, `Documents of ${name} could not be read`);
+      if (windowKey !== key) return;
+      dropPrevious();
+      state.page = { documents: [], offset: 0, total: 0, capped: false, failed: true };
+      showMessage(error, `Documents of ${table} could not be read`);
       renderGrid();
     });
+  }
+
+  /** Start over at the top with new arguments (filter, range, sort). */
+  function resubscribe() {
+    state.offset = 0;
+    state.active = 0;
+    scroller.scrollTop = 0;
+    subscribeWindow();
+  }
+
+  /** Move the window when the rows on screen leave it. */
+  function followScroll() {
+    if (!state.page || !state.table) return;
+    const first = Math.floor(scroller.scrollTop / ROW);
+    const visible = Math.ceil((scroller.clientHeight || 600) / ROW);
+    const loadedFrom = state.offset;
+    const loadedTo = state.offset + WINDOW;
+    if (first >= loadedFrom && first + visible <= loadedTo) return;
+    state.offset = Math.max(0, Math.floor((first - (WINDOW - visible) / 2) / STEP) * STEP);
+    subscribeWindow();
   }
 
   function renderHeader() {
     const info = tableInfo();
     title.textContent = state.table ?? "Data";
     meta.textContent = info ? `${info.count.toLocaleString()} document${info.count === 1 ? "" : "s"}${info.schema?.document ? "" : " · no schema"}` : "";
-    insertButton.disabled = !state.table;
+    insertButton.disabled = importButton.disabled = !state.table;
   }
 
   function computeColumns() {
     const names = new Set();
     const v = validator();
     if (v?.type === "object") for (const k of Object.keys(v.value)) names.add(k);
-    for (const doc of (state.docs ?? []).slice(0, 300)) for (const k of Object.keys(doc)) if (!k.startsWith("_")) names.add(k);
+    for (const doc of (state.page?.documents ?? []).slice(0, 300)) for (const k of Object.keys(doc)) if (!k.startsWith("_")) names.add(k);
     const columns = ["_id", ...names, "_creationTime"];
     if (columns.join() !== state.columns.join()) {
       state.columns = columns;
@@ -137,7 +267,7 @@ export function mount(ctx, root, route) {
         role: "columnheader", "aria-colindex": String(i + 1),
         "aria-sort": sorted ? (state.sort.dir > 0 ? "ascending" : "descending") : "none",
       }, el("button", {
-        type: "button", title: `Sort by ${c}`,
+        type: "button", title: `Sort by ${c} (on the server)`,
         onclick: () => toggleSort(c),
       }, c + (sorted ? (state.sort.dir > 0 ? " ▲" : " ▼") : "")));
     }));
@@ -148,22 +278,17 @@ export function mount(ctx, root, route) {
     else if (state.sort.dir === 1) state.sort = { column, dir: -1 };
     else state.sort = null;
     computeColumns();
-    renderGrid();
+    resubscribe();
   }
 
-  function applyView() {
-    let docs = state.docs ?? [];
-    const text = state.filterText.trim().toLowerCase();
-    if (text) {
-      const fields = state.filterField ? [state.filterField] : state.columns;
-      docs = docs.filter((d) => fields.some((f) => cellText(d[f]).toLowerCase().includes(text)));
-    }
-    if (state.sort) {
-      const { column, dir } = state.sort;
-      docs = docs.slice().sort((a, b) => dir * compareValues(a[column], b[column]));
-    }
-    state.view = docs;
-    state.active = Math.min(state.active, Math.max(0, docs.length - 1));
+  function total() {
+    return state.page?.total ?? 0;
+  }
+
+  function docAt(i) {
+    const page = state.page;
+    if (!page) return null;
+    return page.documents[i - page.offset] ?? null;
   }
 
   // -- the virtualised rows
@@ -171,16 +296,17 @@ export function mount(ctx, root, route) {
   let frame = 0;
 
   function renderGrid() {
-    applyView();
-    const docs = state.view;
-    body.style.height = `${docs.length * ROW}px`;
-    scroller.setAttribute("aria-rowcount", String(docs.length + 1));
+    const n = total();
+    state.active = Math.min(state.active, Math.max(0, n - 1));
+    body.style.height = `${n * ROW}px`;
+    scroller.setAttribute("aria-rowcount", String(n + 1));
     for (const row of pool.values()) row.remove();
     pool.clear();
-    const total = state.docs?.length ?? 0;
-    foot.firstChild.textContent = state.docs == null ? "Loading…"
-      : docs.length === total ? `${total.toLocaleString()} documents${total >= LIMIT ? ` (the newest ${LIMIT.toLocaleString()})` : ""}`
-      : `${docs.length.toLocaleString()} of ${total.toLocaleString()} documents match`;
+    const filtered = state.filterText.trim() || rangeArgs().length;
+    const size = tableInfo()?.count;
+    foot.firstChild.textContent = state.page == null ? "Loading…"
+      : `${n.toLocaleString()}${state.page.capped ? "+" : ""} ${filtered && size != null ? `of ${size.toLocaleString()} documents match` : "documents"}`
+        + (state.page.capped ? " (the first 30,000 read; narrow the index range to see the rest)" : "");
     renderEmpty();
     paint();
   }
@@ -188,50 +314,67 @@ export function mount(ctx, root, route) {
   function renderEmpty() {
     grid.querySelector(".empty")?.remove();
     let empty = null;
+    const filtered = state.filterText.trim() || rangeArgs().length;
     if (state.tables && !state.tables.length) {
       empty = el("div", { class: "empty" }, el("h2", { text: "No tables yet" }),
         el("p", { text: "Declare tables in the app's schema.py, or insert a document from a mutation; they appear here as soon as they exist." }));
-    } else if (state.docs && !state.docs.length && state.table) {
+    } else if (state.page && !state.page.failed && !total() && state.table && !filtered) {
       empty = el("div", { class: "empty" }, el("h2", { text: `${state.table} is empty` }),
-        el("p", { text: "Documents appear here live as the app writes them. Or add one by hand:" }),
-        el("button", { class: "button primary", type: "button", text: "Insert document", onclick: () => openEditor(null) }));
-    } else if (state.docs && state.docs.length && !state.view.length) {
+        el("p", { text: "Documents appear here live as the app writes them. Or add some by hand or from a file:" }),
+        el("div", { class: "toolbar center" },
+          el("button", { class: "button primary", type: "button", text: "Insert document", onclick: () => openEditor(null) }),
+          el("button", { class: "button", type: "button", text: "Import…", onclick: () => openImport(ctx, state.table, validator()) })));
+    } else if (state.page && !state.page.failed && !total()) {
       empty = el("div", { class: "empty" }, el("h2", { text: "No document matches" }),
-        el("p", { text: `Nothing in ${state.filterField || "any field"} contains “${state.filterText}”.` }),
-        el("button", { class: "button", type: "button", text: "Clear the filter", onclick: () => { filterText.value = ""; state.filterText = ""; renderGrid(); filterText.focus(); } }));
+        el("p", { text: state.filterText.trim() ? `Nothing in ${state.filterField || "any field"} contains “${state.filterText}” in this index range.` : "Nothing lies in this index range." }),
+        el("button", { class: "button", type: "button", text: "Clear the filter and range", onclick: clearFilters }));
     }
     scroller.hidden = Boolean(empty);
     if (empty) grid.insertBefore(empty, foot);
   }
 
+  function clearFilters() {
+    filterText.value = "";
+    state.filterText = "";
+    state.range = {};
+    renderRangeBar();
+    resubscribe();
+    filterText.focus();
+  }
+
   function paint() {
     frame = 0;
-    const docs = state.view;
+    const n = total();
     const top = scroller.scrollTop;
     const height = scroller.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
-    const last = Math.min(docs.length - 1, Math.ceil((top + height) / ROW) + OVERSCAN);
+    const last = Math.min(n - 1, Math.ceil((top + height) / ROW) + OVERSCAN);
     for (const [i, row] of pool) {
-      if (i < first || i > last) { row.remove(); pool.delete(i); }
+      if (i < first || i > last || (row.dataset.placeholder && docAt(i))) { row.remove(); pool.delete(i); }
     }
     for (let i = first; i <= last; i++) {
       let row = pool.get(i);
       if (!row) {
-        row = makeRow(docs[i], i);
+        row = makeRow(docAt(i), i);
         pool.set(i, row);
         body.append(row);
       }
       row.setAttribute("aria-selected", String(i === state.active));
     }
-    if (docs.length) scroller.setAttribute("aria-activedescendant", `doc-row-${state.active}`);
+    if (n) scroller.setAttribute("aria-activedescendant", `doc-row-${state.active}`);
     else scroller.removeAttribute("aria-activedescendant");
+    followScroll();
   }
 
   function makeRow(doc, i) {
     const row = el("div", {
       class: "grid-row", role: "row", id: `doc-row-${i}`, "aria-rowindex": String(i + 2),
-      style: `transform: translateY(${i * ROW}px)`, dataset: { id: doc._id },
+      style: `transform: translateY(${i * ROW}px)`, dataset: doc ? { id: doc._id } : { placeholder: "1" },
     });
+    if (!doc) {
+      row.append(el("div", { class: "cell muted", role: "gridcell", "aria-colindex": "1", text: "…" }));
+      return row;
+    }
     state.columns.forEach((c, ci) => {
       const value = doc[c];
       const text = c === "_creationTime" ? dateTime(value) : cellText(value);
@@ -247,7 +390,7 @@ export function mount(ctx, root, route) {
   new ResizeObserver(() => { if (!frame) frame = requestAnimationFrame(paint); }).observe(scroller);
 
   function moveTo(i) {
-    const n = state.view.length;
+    const n = total();
     if (!n) return;
     state.active = Math.max(0, Math.min(n - 1, i));
     const y = state.active * ROW;
@@ -259,14 +402,14 @@ export function mount(ctx, root, route) {
 
   scroller.addEventListener("keydown", (event) => {
     const page = Math.max(1, Math.floor(scroller.clientHeight / ROW) - 1);
-    const doc = state.view[state.active];
+    const doc = docAt(state.active);
     switch (event.key) {
       case "ArrowDown": moveTo(state.active + 1); break;
       case "ArrowUp": moveTo(state.active - 1); break;
       case "PageDown": moveTo(state.active + page); break;
       case "PageUp": moveTo(state.active - page); break;
       case "Home": moveTo(0); break;
-      case "End": moveTo(state.view.length - 1); break;
+      case "End": moveTo(total() - 1); break;
       case "Enter": if (doc) openEditor(doc); break;
       case "Delete": case "Backspace": if (doc) removeDocument(doc); break;
       default: return;
@@ -274,9 +417,16 @@ export function mount(ctx, root, route) {
     event.preventDefault();
   });
 
-  filterText.addEventListener("input", () => { state.filterText = filterText.value; scroller.scrollTop = 0; renderGrid(); });
-  filterField.addEventListener("change", () => { state.filterField = filterField.value; renderGrid(); });
+  let typing = 0;
+  filterText.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { state.filterText = filterText.value; resubscribe(); }, 200);
+  });
+  filterField.addEventListener("change", () => { state.filterField = filterField.value; if (state.filterText.trim()) resubscribe(); });
+  indexSelect.addEventListener("change", () => { state.index = indexSelect.value; state.range = {}; renderRangeBar(); resubscribe(); });
   insertButton.addEventListener("click", () => openEditor(null));
+  importButton.addEventListener("click", () => openImport(ctx, state.table, validator()));
+
 
   // -- the editor
   async function removeDocument(doc) {
@@ -297,72 +447,10 @@ export function mount(ctx, root, route) {
   }
 
   function openEditor(doc) {
-    const table = state.table;
-    const v = validator();
-    const initial = doc ? doc : skeleton(v);
-    const dialog = el("dialog", { "aria-labelledby": "editor-title", class: "editor" });
-    const textarea = el("textarea", { id: "editor-text", spellcheck: "false", "aria-describedby": "editor-problems editor-schema", rows: "14" });
-    textarea.value = toEditorText(initial);
-    const problems = el("ul", { class: "problems", id: "editor-problems", "aria-live": "polite" });
-    const save = el("button", { class: "button primary", type: "submit", value: "save", text: doc ? "Save" : "Insert" });
-    const del = doc ? el("button", { class: "button danger left", type: "button", text: "Delete…" }) : null;
-    const form = el("form", { method: "dialog" },
-      el("h2", { id: "editor-title", text: doc ? `Edit ${table} document` : `Insert into ${table}` }),
-      doc ? el("p", { class: "muted mono", text: doc._id }) : null,
-      el("div", { class: "schema-hint", id: "editor-schema" }, v ? `Schema: ${describe(v)}` : "This table has no schema: any fields are accepted.",
-        el("br"), "Whole numbers become int64 where the schema says int64; bytes are {\"$bytes\": \"base64\"}."),
-      el("label", { for: "editor-text", text: "Document (JSON)" }),
-      textarea, problems,
-      el("div", { class: "actions" }, del,
-        el("button", { class: "button", type: "submit", value: "cancel", formnovalidate: true, text: "Cancel" }), save));
-    dialog.append(form);
-    document.body.append(dialog);
-
-    let parsed = null;
-    const validate = () => {
-      const found = [];
-      try {
-        parsed = fromEditorText(textarea.value, v);
-        if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) found.push("A document is a JSON object: { \"field\": value, … }");
-        else {
-          const fields = Object.fromEntries(Object.entries(parsed).filter(([k]) => !k.startsWith("_")));
-          if (v) found.push(...check(fields, v));
-        }
-      } catch (error) {
-        parsed = null;
-        found.push(`Not valid JSON: ${error.message}`);
-      }
-      problems.replaceChildren(...found.map((p) => el("li", { text: p })));
-      save.disabled = found.length > 0;
-      textarea.setAttribute("aria-invalid", String(found.length > 0));
-      return found.length === 0;
-    };
-    textarea.addEventListener("input", validate);
-    validate();
-
-    del?.addEventListener("click", async () => {
-      dialog.close();
-      await removeDocument(doc);
+    showEditor(ctx, {
+      table: state.table, validator: validator(), doc,
+      onDelete: removeDocument, onClose: () => scroller.focus(),
     });
-    form.addEventListener("submit", async (event) => {
-      if (event.submitter?.value !== "save") return;
-      event.preventDefault();
-      if (!validate()) return;
-      const fields = Object.fromEntries(Object.entries(parsed).filter(([k]) => !k.startsWith("_")));
-      save.disabled = true;
-      try {
-        if (doc) await ctx.client.mutation("_system/dashboard:replace", { id: doc._id, document: fields });
-        else await ctx.client.mutation("_system/dashboard:insert", { table, document: fields });
-        ctx.toast(doc ? `Saved ${doc._id}` : `Inserted into ${table}`);
-        dialog.close();
-      } catch (error) {
-        problems.replaceChildren(el("li", { text: `The server refused it: ${error.message}` }));
-        save.disabled = false;
-      }
-    });
-    dialog.addEventListener("close", () => { dialog.remove(); scroller.focus(); });
-    dialog.showModal();
-    textarea.focus();
   }
 
   openTable(state.table);
@@ -373,6 +461,7 @@ export function mount(ctx, root, route) {
     },
     unmount() {
       stopTables();
+      for (const stop of replaced.splice(0)) stop();
       stopTable?.();
     },
   };

@@ -1,4 +1,4 @@
-// Health: the figures /metrics exports (same counters), asked for every second and drawn as
+// Health: the figures /metrics exports (same counters), pushed every second and drawn as
 // small live charts (inline SVG): connections, subscriptions, commits/s, commit-to-push latency,
 // function calls/s and failed calls.
 import { el } from "/_dashboard/values.js";
@@ -39,7 +39,8 @@ export function mount(ctx, root) {
   root.append(el("div", { class: "toolbar" }, el("h1", { class: "grow", text: "Health" }), el("span", { class: "muted", text: "live · every second" })),
     notice, el("div", { class: "charts" }, ...cards.map((x) => x.card)), totals);
 
-  const stop = ctx.poll("_system/dashboard:health", () => ({}), 1000, (sample) => {
+  // a live subscription the server re-runs every second while it is watched (no polling)
+  const stop = ctx.client.subscribe("_system/dashboard:health", {}, (sample) => {
     notice.replaceChildren();
     const f = sample.figures;
     const dt = previous ? Math.max(0.001, (sample.at - previous.at) / 1000) : null;
@@ -61,7 +62,7 @@ export function mount(ctx, root) {
     for (const x of cards) draw(x, series[x.c.id]);
     totals.textContent = `Since start: ${(f.livebase_commits_total ?? 0).toLocaleString()} commits, ${(f.livebase_function_executions_total ?? 0).toLocaleString()} function calls. The same figures are at /metrics for Prometheus.`;
   }, (error) => {
-    notice.replaceChildren(el("div", { class: "notice", role: "alert" }, `Health figures could not be read (${error.message}); retrying every second.`));
+    notice.replaceChildren(el("div", { class: "notice", role: "alert" }, `Health figures could not be read (${error.message}); the page reconnects on its own.`));
   });
 
   function draw({ c, value, area, line }, list) {

@@ -1,7 +1,7 @@
-// Logs: the deployment's function log, live (asked for every second with a cursor), newest
-// first; filter by function, level, text and request id (a request id selects every line of
-// that call).
-import { el, clockTime } from "/_dashboard/values.js";
+// Logs: the deployment's function log, live (pushed: a subscription to the log head that a new
+// line re-runs, then the lines after the cursor), newest first; filter by function, level, text
+// and request id. A request id opens the call that wrote the line (`_system/dashboard:call`).
+import { el, clockTime, dateTime } from "/_dashboard/values.js";
 
 const KEEP = 5000;
 const SHOW = 500;
@@ -28,21 +28,44 @@ export function mount(ctx, root) {
     el("div", { class: "toolbar" }, el("h1", { class: "grow", text: "Logs" }), fnSelect, levelSelect, text, requestChip),
     notice, wrap, empty, el("div", { class: "muted" }, count));
 
-  const stop = ctx.poll("_system/dashboard:logs", () => ({ after: state.cursor, limit: 1000 }), 1000, (page) => {
-    notice.replaceChildren();
-    if (page.cursor < state.cursor) { state.entries = []; state.loaded = false; } // a restart: start over
-    state.cursor = page.cursor;
-    const first = !state.loaded;
-    state.loaded = true;
-    if (page.entries.length) {
-      state.entries.push(...page.entries);
-      if (state.entries.length > KEEP) state.entries.splice(0, state.entries.length - KEEP);
-      updateFunctions();
+  // The log head is a live subscription the server re-runs when a line is written; each push
+  // fetches the lines after the cursor (no polling).
+  let busy = false;
+  let wanted = 0;
+  async function catchUp() {
+    if (busy) return; // the running fetch loop sees the new `wanted`
+    busy = true;
+    try {
+      while (!state.loaded || wanted > state.cursor) {
+        const page = await ctx.client.query("_system/dashboard:logs", { after: state.cursor, limit: 1000 });
+        const moved = page.cursor !== state.cursor;
+        state.cursor = page.cursor;
+        const first = !state.loaded;
+        state.loaded = true;
+        if (page.entries.length) {
+          state.entries.push(...page.entries);
+          if (state.entries.length > KEEP) state.entries.splice(0, state.entries.length - KEEP);
+          updateFunctions();
+        }
+        if (first || page.entries.length) render(); // unchanged rows keep their focus
+        if (!moved) break;
+      }
+    } catch (error) {
+      showError(error);
+    } finally {
+      busy = false;
     }
-    if (first || page.entries.length) render(); // unchanged rows keep their focus
-  }, (error) => {
-    notice.replaceChildren(el("div", { class: "notice", role: "alert" }, `The log could not be read (${error.message}); retrying every second.`));
-  });
+  }
+  const stop = ctx.client.subscribe("_system/dashboard:logHead", {}, (head) => {
+    notice.replaceChildren();
+    if (head.last < state.cursor) { state.entries = []; state.cursor = 0; state.loaded = false; } // a new log
+    wanted = head.last;
+    catchUp();
+  }, showError);
+
+  function showError(error) {
+    notice.replaceChildren(el("div", { class: "notice", role: "alert" }, `The log could not be read (${error.message}); the page reconnects on its own.`));
+  }
 
   function updateFunctions() {
     const paths = [...new Set(state.entries.map((e) => e.path))].sort();
@@ -75,8 +98,9 @@ export function mount(ctx, root) {
       el("td", { class: "mono fn", text: e.path }),
       el("td", { class: "msg", text: e.message }),
       el("td", {}, e.requestId ? el("button", {
-        class: "linkish", type: "button", title: "Show every line of this call",
-        onclick: () => setRequest(e.requestId),
+        class: "linkish", type: "button", title: "Open the call that wrote this line",
+        "aria-label": `Call ${e.requestId.slice(0, 10)} of ${e.path}`,
+        onclick: () => openCall(ctx, e.requestId, setRequest),
       }, e.requestId.slice(0, 10)) : ""))));
     const filtered = state.function || state.level || state.text || state.request;
     wrap.hidden = rows.length === 0;
@@ -114,4 +138,40 @@ export function mount(ctx, root) {
   text.addEventListener("input", () => { state.text = text.value; render(); });
   render();
   return { unmount: stop };
+}
+
+/** The call `requestId`: its function, when, how it ended, every line it wrote. */
+async function openCall(ctx, requestId, onlyThisCall) {
+  const body = el("div", { class: "call-body" }, el("p", { class: "muted", text: "Loading…" }));
+  const only = el("button", { class: "button", type: "button", text: "Only this call's lines" });
+  const dialog = el("dialog", { "aria-labelledby": "call-title", id: "call-dialog", class: "editor" },
+    el("form", { method: "dialog" },
+      el("h2", { id: "call-title" }, "Call ", el("span", { class: "mono", text: requestId })),
+      body,
+      el("div", { class: "actions" }, only, el("button", { class: "button primary", type: "submit", value: "close", text: "Close" }))));
+  only.addEventListener("click", () => { dialog.close(); onlyThisCall(requestId); });
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  let call;
+  try {
+    call = await ctx.client.query("_system/dashboard:call", { requestId });
+  } catch (error) {
+    body.replaceChildren(el("div", { class: "notice", role: "alert", text: `The call could not be read: ${error.message}` }));
+    return;
+  }
+  if (!call) {
+    body.replaceChildren(el("p", { text: "This call's lines have left the log (it keeps the newest LIVEBASE_LOG_ENTRIES lines)." }));
+    return;
+  }
+  body.replaceChildren(
+    el("dl", { class: "facts" },
+      el("dt", { text: "Function" }), el("dd", {}, el("a", { class: "mono", href: `#functions/${encodeURIComponent(call.path)}`, text: call.path, onclick: () => dialog.close() }), " ", el("span", { class: `badge ${call.kind}`, text: call.kind })),
+      el("dt", { text: "Outcome" }), el("dd", {}, el("span", { class: `badge ${call.outcome === "failure" ? "failed" : "success"}`, id: "call-outcome", text: call.outcome === "failure" ? "failed" : "succeeded" })),
+      el("dt", { text: "Ended" }), el("dd", { text: dateTime(call.timestamp) }),
+      el("dt", { text: "Started by" }), el("dd", { text: call.source === "call" ? "a client or another function" : call.source })),
+    call.error ? el("pre", { class: "error-text", id: "call-error", text: call.error }) : null,
+    el("h3", { text: `Lines (${call.lines.length})` }),
+    call.lines.length ? el("pre", { id: "call-lines", text: call.lines.map((l) => `[${l.level}] ${l.message}`).join("\n") }) : el("p", { class: "muted", text: "It wrote no lines." }),
+    el("p", { class: "muted", text: "Arguments, result and timing are not kept in the log; run the function again from the Functions panel to see them." }));
 }

@@ -1,6 +1,7 @@
-// Schedules: crons (schedule, next and last run) and scheduled functions (state, when, history),
+// Schedules: crons (schedule, next and last run, their recent runs with outcome) and scheduled
+// functions (state, when, history),
 // live from the system tables; a pending job can be cancelled.
-import { el, cellText, relativeTime, dateTime } from "/_dashboard/values.js";
+import { el, cellText, relativeTime, dateTime, dataTable } from "/_dashboard/values.js";
 
 const STATES = ["pending", "inProgress", "success", "failed", "canceled"];
 
@@ -26,27 +27,24 @@ export function mount(ctx, root) {
   });
   const clock = setInterval(() => state.data && render(), 5000); // keep "in 5 s" honest
 
-  function table(caption, heads, rows) {
-    return el("div", { class: "table-wrap" }, el("table", {},
-      el("caption", { class: "visually-hidden", text: caption }),
-      el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", { scope: "col" }, h || el("span", { class: "visually-hidden", text: "Actions" }))))),
-      el("tbody", {}, ...rows)));
-  }
-
   function render() {
     const { crons, jobs } = state.data;
     const now = Date.now();
-    cronBody.replaceChildren(crons.length ? table("Crons", ["Name", "Schedule", "Function", "Next run", "Last run"],
-      crons.map((c) => el("tr", {},
+    cronBody.replaceChildren(crons.length ? dataTable("Crons", ["Name", "Schedule", "Function", "Next run", "Last run", "Recent runs"],
+      crons.map((c) => el("tr", { dataset: { cron: c.name } },
         el("td", { class: "mono", text: c.name }),
         el("td", { class: "mono", text: scheduleText(c.schedule) }),
         el("td", { class: "mono", text: c.function }),
         el("td", { class: "time", title: dateTime(c.nextRunTime), text: relativeTime(c.nextRunTime, now) }),
-        el("td", { class: "time", text: c.lastRunTime ? relativeTime(c.lastRunTime, now) : "never" }))))
+        el("td", { class: "time", text: c.lastRunTime ? relativeTime(c.lastRunTime, now) : "never" }),
+        el("td", { class: "history" }, ...(c.history?.length ? c.history.map((run) => el("span", {
+          class: `badge ${run.state?.kind ?? ""}`,
+          title: `${run.state?.kind ?? "?"}: due ${dateTime(run.scheduledTime)}${run.completedTime ? `, finished ${dateTime(run.completedTime)}` : ""}${run.state?.error ? ` — ${run.state.error}` : ""}`,
+        }, `${run.state?.kind === "success" ? "✓" : run.state?.kind === "failed" ? "✗" : "•"} ${relativeTime(run.completedTime ?? run.scheduledTime, now)}`)) : [el("span", { class: "muted", text: "no runs yet" })])))))
       : el("p", { class: "muted", text: "No crons. Declare them in the app's crons.py (interval or cron expression); they appear here with their next run." }));
 
     const shown = jobs.filter((j) => !state.filter || j.state.kind === state.filter);
-    jobBody.replaceChildren(shown.length ? table("Scheduled functions", ["Function", "State", "Scheduled", "Finished", "Arguments", ""],
+    jobBody.replaceChildren(shown.length ? dataTable("Scheduled functions", ["Function", "State", "Scheduled", "Finished", "Arguments", ""],
       shown.map((j) => el("tr", { dataset: { id: j._id } },
         el("td", {}, el("span", { class: "mono", text: j.name }), j.cron ? el("div", { class: "muted", text: `cron ${j.cron}` }) : null),
         el("td", {}, el("span", { class: `badge ${j.state.kind}`, text: j.state.kind }), j.state.error ? el("div", { class: "error-text", text: j.state.error }) : null),

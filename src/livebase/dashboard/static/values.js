@@ -19,6 +19,25 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** A scrolling table with a caption for screen readers; an empty heading is an actions column. */
+export function dataTable(caption, heads, rows, attrs = {}) {
+  // focusable, so a table wider or taller than the screen scrolls from the keyboard too
+  return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption }, el("table", attrs,
+    el("caption", { class: "visually-hidden", text: caption }),
+    el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", { scope: "col" }, h || el("span", { class: "visually-hidden", text: "Actions" }))))),
+    el("tbody", {}, ...rows)));
+}
+
+/** A byte count as text: 512 B, 1.5 KiB, 3.2 MiB. */
+export function byteSize(n) {
+  if (n == null) return "—";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let x = Number(n);
+  while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
+  return `${i ? x.toFixed(x < 10 ? 1 : 0) : x} ${units[i]}`;
+}
+
 function b64(bytes) {
   let s = "";
   for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
