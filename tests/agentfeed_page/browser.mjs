@@ -108,3 +108,27 @@ export async function runDriver(executablePath, drive) {
   if (pageErrors.length) failures.push(`page errors: ${JSON.stringify(pageErrors)}`);
   console.log(JSON.stringify({ ok: failures.length === 0, failures, pageErrors, ...out }));
 }
+
+/** Run a driver: `body({ browser, failures, pageErrors, out, watch })` with headless Chromium at
+ * `executablePath` (`watch(page)` records the page's uncaught errors), then close the browser and
+ * print the one JSON result line the Python side reads: `{ok, failures, pageErrors, ...out}`. */
+export async function drive(executablePath, body) {
+  const failures = [];
+  const pageErrors = [];
+  const out = {};
+  const watch = (page) => {
+    page.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
+    return page;
+  };
+  let browser;
+  try {
+    browser = await launchChromium(executablePath);
+    await body({ browser, failures, pageErrors, out, watch });
+  } catch (err) {
+    failures.push(`driver error: ${err.stack ?? err}`);
+  } finally {
+    await browser?.close();
+  }
+  if (pageErrors.length) failures.push(`page errors: ${JSON.stringify(pageErrors)}`);
+  console.log(JSON.stringify({ ok: failures.length === 0, failures, pageErrors, ...out }));
+}

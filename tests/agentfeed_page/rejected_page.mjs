@@ -8,25 +8,19 @@
 // Prints one JSON line: {"ok", "failures", "summary", "rows", "visitor"}.
 import { readFileSync } from "node:fs";
 
-import { launchChromium, signIn } from "./browser.mjs";
+import { drive, signIn } from "./browser.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const failures = [];
-const pageErrors = [];
-const out = {};
+const VIEWPORT = { viewport: { width: 1400, height: 900 } };
 
-async function open(context) {
-  const page = await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
+async function open(page) {
   await page.goto(config.url, { waitUntil: "load" });
   await page.waitForSelector("body[data-state=ready]", { timeout: 20000 });
   return page;
 }
 
-let browser;
-try {
-  browser = await launchChromium(config.chromium);
-  const owner = await open(await browser.newContext({ viewport: { width: 1400, height: 900 } }));
+await drive(config.chromium, async ({ browser, failures, out, watch }) => {
+  const owner = await open(watch(await (await browser.newContext(VIEWPORT)).newPage()));
   const problem = await signIn(owner, config.email, config.password);
   if (problem) failures.push(`sign in: ${problem}`);
   await owner.waitForSelector("#rejected:not([hidden])", { timeout: 20000 });
@@ -59,16 +53,10 @@ try {
   }
   out.rowsAfter = await owner.$$eval(".rejected-row", (rows) => rows.length);
 
-  const visitor = await open(await browser.newContext({ viewport: { width: 1400, height: 900 } }));
+  const visitor = await open(watch(await (await browser.newContext(VIEWPORT)).newPage()));
   await visitor.waitForTimeout(0);
   out.visitor = await visitor.evaluate(() => ({
     shown: !document.querySelector("#rejected").hidden,
     text: document.querySelector("#rejected").textContent,
   }));
-} catch (err) {
-  failures.push(`driver error: ${err.stack ?? err}`);
-} finally {
-  await browser?.close();
-}
-if (pageErrors.length) failures.push(`page errors: ${JSON.stringify(pageErrors)}`);
-console.log(JSON.stringify({ ok: failures.length === 0, failures, pageErrors, ...out }));
+});

@@ -6,14 +6,11 @@
 // Prints one JSON line: {"ok", "failures", "role", "owner", "who", "reloadedRole", "pageErrors"}.
 import { readFileSync } from "node:fs";
 
-import { launchChromium, roleInfo, signIn, waitRole } from "./browser.mjs";
+import { drive, roleInfo, signIn, waitRole } from "./browser.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const failures = [];
-const pageErrors = [];
-const out = {};
 
-async function seeRow(page, what) {
+async function seeRow(failures, page, what) {
   try {
     await page.waitForFunction((text) => [...document.querySelectorAll("#feed > li")]
       .some((li) => li.innerText.includes(text)), config.text, { timeout: 20000, polling: 50 });
@@ -23,19 +20,16 @@ async function seeRow(page, what) {
   }
 }
 
-let browser;
-try {
-  browser = await launchChromium(config.chromium);
+await drive(config.chromium, async ({ browser, failures, out, watch }) => {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
+  const page = watch(await context.newPage());
   await page.goto(config.url, { waitUntil: "load" });
   await page.waitForSelector("body[data-state=ready]", { timeout: 20000 });
   if (config.email) {
     const problem = await signIn(page, config.email, config.password);
     if (problem) failures.push(`sign in: ${problem}`);
   }
-  await seeRow(page, "opened");
+  await seeRow(failures, page, "opened");
   const info = await roleInfo(page);
   Object.assign(out, { role: info.role, owner: info.owner, who: info.who });
   await page.screenshot({ path: config.screenshot });
@@ -44,12 +38,6 @@ try {
     const problem = await waitRole(page, "owner");
     if (problem) failures.push(`after a reload: ${problem}`);
   }
-  await seeRow(page, "after a reload");
+  await seeRow(failures, page, "after a reload");
   out.reloadedRole = (await roleInfo(page)).role;
-} catch (err) {
-  failures.push(`driver error: ${err.stack ?? err}`);
-} finally {
-  await browser?.close();
-}
-if (pageErrors.length) failures.push(`page errors: ${JSON.stringify(pageErrors)}`);
-console.log(JSON.stringify({ ok: failures.length === 0, failures, pageErrors, ...out }));
+});

@@ -10,17 +10,14 @@
 // Prints one JSON line: {"ok", "failures", "pageErrors", "shown", "live", "widths"}.
 import { readFileSync } from "node:fs";
 
-import { launchChromium } from "./browser.mjs";
+import { drive } from "./browser.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const failures = [];
-const pageErrors = [];
-const out = {};
 
 const listed = (page) => page.evaluate(() =>
   [...document.querySelectorAll("#similar-list > li")].map((li) => li.dataset.sessionId));
 
-async function waitFor(page, what, predicate, arg, timeout = 20000) {
+async function waitFor(failures, page, what, predicate, arg, timeout = 20000) {
   try {
     await page.waitForFunction(predicate, arg, { timeout, polling: 50 });
     return true;
@@ -35,7 +32,7 @@ async function waitFor(page, what, predicate, arg, timeout = 20000) {
   }
 }
 
-async function fits(page, width) {
+async function fits(failures, page, width) {
   const widths = await page.evaluate(() => ({
     page: document.documentElement.scrollWidth,
     panel: document.querySelector("#similar").getBoundingClientRect().right,
@@ -46,21 +43,18 @@ async function fits(page, width) {
   return widths;
 }
 
-let browser;
-try {
-  browser = await launchChromium(config.chromium);
+await drive(config.chromium, async ({ browser, failures, out, watch }) => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
+  const page = watch(await context.newPage());
   await page.goto(`${config.url}/#session/${encodeURIComponent(config.session)}`, { waitUntil: "load" });
-  await waitFor(page, "the panel lists the expected sessions", (expected) => {
+  await waitFor(failures, page, "the panel lists the expected sessions", (expected) => {
     const ids = [...document.querySelectorAll("#similar-list > li")].map((li) => li.dataset.sessionId);
     return document.querySelector("#similar")?.dataset.status === "ready"
       && expected.every((id, n) => ids[n] === id);
   }, config.expected);
   out.shown = await page.evaluate(() =>
     [...document.querySelectorAll("#similar-list > li")].map((li) => li.innerText));
-  out.widths = { 1280: await fits(page, 1280) };
+  out.widths = { 1280: await fits(failures, page, 1280) };
   await page.screenshot({ path: config.screenshot1280, fullPage: false });
 
   // live: a new session whose prompt reads like this one appears without a reload
@@ -73,7 +67,7 @@ try {
       timestamp: posted, transcript_path: "/tmp/t.jsonl", permission_mode: "default" }),
   });
   if (!response.ok) failures.push(`POST /event answered ${response.status}`);
-  if (await waitFor(page, "the new session shows in the panel", (id) =>
+  if (await waitFor(failures, page, "the new session shows in the panel", (id) =>
     [...document.querySelectorAll("#similar-list > li")].some((li) => li.dataset.sessionId === id),
   config.newSession)) {
     out.live = { ms: Date.now() - posted, listed: await listed(page) };
@@ -81,17 +75,11 @@ try {
 
   await page.setViewportSize({ width: 390, height: 844 });
   await page.evaluate(() => document.querySelector("#similar").scrollIntoView());
-  out.widths[390] = await fits(page, 390);
+  out.widths[390] = await fits(failures, page, 390);
   await page.screenshot({ path: config.screenshot390, fullPage: false });
 
   await page.goto(`${config.url}/#session/${encodeURIComponent(config.quiet)}`, { waitUntil: "load" });
-  await waitFor(page, "a session without prompts says so", () =>
+  await waitFor(failures, page, "a session without prompts says so", () =>
     document.querySelector("#similar")?.dataset.status === "no_prompts"
       && /No prompt in this session yet/.test(document.querySelector("#similar-note").innerText));
-} catch (err) {
-  failures.push(`driver error: ${err.stack ?? err}`);
-} finally {
-  await browser?.close();
-}
-if (pageErrors.length) failures.push(`page errors: ${JSON.stringify(pageErrors)}`);
-console.log(JSON.stringify({ ok: failures.length === 0, failures, pageErrors, ...out }));
+});

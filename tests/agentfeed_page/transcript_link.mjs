@@ -7,25 +7,18 @@
 // Prints one JSON line: {"ok", "failures", "pageErrors", "text", "downloaded"}.
 import { readFileSync } from "node:fs";
 
-import { launchChromium, signIn } from "./browser.mjs";
+import { drive, signIn } from "./browser.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const failures = [];
-const pageErrors = [];
-const out = {};
 const sessionUrl = `${config.url}/#session/${encodeURIComponent(config.session)}`;
 
-let browser;
-try {
-  browser = await launchChromium(config.chromium);
-  const visitor = await (await browser.newContext()).newPage();
-  visitor.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
+await drive(config.chromium, async ({ browser, failures, out, watch }) => {
+  const visitor = watch(await (await browser.newContext()).newPage());
   await visitor.goto(sessionUrl, { waitUntil: "load" });
   await visitor.waitForSelector("#session-head h2", { timeout: 20000 });
   if (await visitor.$("a.transcript")) failures.push("the public view shows a transcript link");
 
-  const page = await (await browser.newContext()).newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e.stack ?? e)));
+  const page = watch(await (await browser.newContext()).newPage());
   await page.goto(config.url, { waitUntil: "load" });
   const problem = await signIn(page, config.email, config.password);
   if (problem) failures.push(`sign in: ${problem}`);
@@ -40,10 +33,4 @@ try {
   } catch (err) {
     failures.push(`no transcript link for the owner: ${err.message.split("\n")[0]}`);
   }
-} catch (err) {
-  failures.push(`driver error: ${err.stack ?? err}`);
-} finally {
-  await browser?.close();
-}
-if (pageErrors.length) failures.push(`page errors: ${JSON.stringify(pageErrors)}`);
-console.log(JSON.stringify({ ok: failures.length === 0, failures, pageErrors, ...out }));
+});
