@@ -99,10 +99,19 @@ def outgoing(
     return out
 
 
-def _current_intent(ctx: Any, session: dict[str, Any]) -> str:
-    """What the newest active session is about: its latest prompt's summary, redacted (empty
-    when its project forwards nothing)."""
-    if forward_level(ctx, session.get("project")) == "off":
+def _current_intent(ctx: Any, session: dict[str, Any] | None) -> str:
+    """What the work is about now, redacted, and empty when its project forwards nothing: the
+    guessed intent of the latest active activity session (the observation pipeline's), else
+    the latest prompt's summary of the newest active agent session."""
+    activity = (
+        ctx.db.query("activity_sessions")
+        .with_index("by_status_last", lambda q: q.eq("status", "active"))
+        .order("desc")
+        .first()
+    )
+    if activity is not None and forward_level(ctx, activity["project"] or None) != "off":
+        return redact.redact_text(activity["guessed_intent"], limit=INTENT_CHARS)
+    if session is None or forward_level(ctx, session.get("project")) == "off":
         return ""
     rows = (
         ctx.db.query("events")
@@ -120,7 +129,8 @@ def _current_intent(ctx: Any, session: dict[str, Any]) -> str:
 @internal_query
 def home_state(ctx) -> dict[str, Any]:
     """The numbers Home Assistant's sensors show: ``active_sessions``, ``events_today`` and
-    ``cost_today_usd`` (UTC day; cost from Claude Code's telemetry), ``current_intent``,
+    ``cost_today_usd`` (UTC day; cost from Claude Code's telemetry), ``current_intent``
+    (``_current_intent``),
     ``current_project`` and ``last_event_at`` (ISO 8601, or None)."""
     active = (
         ctx.db.query("sessions")
@@ -152,7 +162,7 @@ def home_state(ctx) -> dict[str, Any]:
         "active_sessions": float(len(active)),
         "events_today": float(events_today),
         "cost_today_usd": round(cost, 4),
-        "current_intent": _current_intent(ctx, newest) if newest is not None else "",
+        "current_intent": _current_intent(ctx, newest),
         "current_project": redact.shorten_home(project).rsplit("/", 1)[-1] if project else "",
         "last_event_at": last_at,
     }

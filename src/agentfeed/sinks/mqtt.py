@@ -8,9 +8,9 @@ Topics, with ``<node>`` from ``AGENTFEED_MQTT_NODE`` (default the host name):
   full payload on the server (``/raw/<event id>``). Nothing else of the content: notifications
   stay small whatever the project's forwarding level. A message repeated after a crash has the
   same ``id``.
-- ``agentfeed/<node>/state`` — retained, QoS 1, after a batch (at most once a second):
-  ``active_sessions``, ``events_today``, ``cost_today_usd``, ``current_intent``,
-  ``current_project``, ``last_event_at`` (``sinks/outbox:home_state``).
+- ``agentfeed/<node>/state`` — retained, QoS 1, after a batch (at most once a second) and
+  every minute: ``active_sessions``, ``events_today``, ``cost_today_usd``,
+  ``current_intent``, ``current_project``, ``last_event_at`` (``sinks/outbox:home_state``).
 - ``agentfeed/<node>/availability`` — ``online`` (retained) once connected; ``offline`` on a
   clean stop, and as the connection's last will (retained, QoS 1) when the process dies.
 - ``<prefix>/device/agentfeed_<node>/config`` — Home Assistant discovery (``homeassistant.py``),
@@ -43,6 +43,8 @@ log = logging.getLogger("agentfeed.sinks")
 MAX_BATCH = 200
 QOS = 1
 CONNECT_TIMEOUT = 10.0
+STATE_REFRESH = 60.0
+"""Seconds between two state publishes when no event comes."""
 STATE_EVERY = 1.0
 """Seconds between two state publishes at most: a burst of batches costs one state query a
 second, not one each."""
@@ -81,6 +83,7 @@ class MqttSink:
         self.status = f"{settings.discovery_prefix}/status"
         self._client: aiomqtt.Client | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self._state_later: asyncio.Task[None] | None = None
         self._state_sent = 0.0
 
@@ -119,6 +122,7 @@ class MqttSink:
             await self._drop()
             raise Unavailable(f"MQTT broker: {exc}") from exc
         self._listener = asyncio.ensure_future(self._listen(client))
+        self._refresher = asyncio.ensure_future(self._refresh(client))
         log.info("sink mqtt: connected to %s:%s", self.settings.host, self.settings.port)
         return client
 
@@ -141,12 +145,25 @@ class MqttSink:
                     with contextlib.suppress(aiomqtt.MqttError):
                         await self._announce(client)
 
+    async def _refresh(self, client: aiomqtt.Client) -> None:
+        """The state again every ``STATE_REFRESH`` seconds, events or not: the day's counters
+        roll over and the pipeline revises the current intent on its own schedule."""
+        while True:
+            await asyncio.sleep(STATE_REFRESH)
+            try:
+                await self._publish_state(client)
+            except aiomqtt.MqttError:
+                return  # the next delivery reconnects
+            except Exception as exc:  # the server may be restarting: try at the next round
+                log.info("sink mqtt: refreshing the state failed: %s", exc)
+
     async def _drop(self) -> None:
         client, self._client = self._client, None
-        if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
-            self._listener = None
+        for task in (self._listener, self._refresher):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._listener = self._refresher = None
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.__aexit__(None, None, None)
