@@ -176,17 +176,19 @@ def status(ctx) -> dict[str, Any] | None:
         return None
     sinks = []
     for row in ctx.db.query("sink_state").collect():
-        pending = (
+        replaying = (
             ctx.db.query("sink_dead_letters")
-            .with_index("by_sink_replay", lambda q, s=row["sink"]: q.eq("sink", s))
-            .take(REPLAY_BATCH + 1)
+            .with_index(
+                "by_sink_replay", lambda q, s=row["sink"]: q.eq("sink", s).eq("replay", True)
+            )
+            .take(REPLAY_BATCH)
         )
-        replaying = sum(1 for letter in pending if letter["replay"])
         sinks.append(
             {
                 **{k: value for k, value in row.items() if not k.startswith("_")},
-                "pending_dead_letters": float(len(pending)),
-                "replaying": float(replaying),
+                # a dead letter leaves the table only when a replay delivers it (``replayed``)
+                "pending_dead_letters": row["dead_lettered"] - row["replayed"],
+                "replaying": float(len(replaying)),
             }
         )
     recent = ctx.db.query("sink_dead_letters").with_index("by_failed").order("desc")
