@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -112,3 +114,24 @@ def test_per_project_forwarding_and_redaction_for_public_projects(
         af.mutation("sinks/state:set_forward", {"project": "/nope", "forward": "off"})
     with pytest.raises(Exception, match="forward"):
         af.mutation("sinks/state:set_forward", {"project": private, "forward": "everything"})
+
+
+def test_reset_forgets_the_cursor_and_the_next_start_begins_at_now(
+    af: Agentfeed, receiver: WebhookReceiver, sinks_for: Callable[[dict[str, str]], Sinks]
+) -> None:
+    env = {"AGENTFEED_WEBHOOK_URL": receiver.url, "AGENTFEED_WEBHOOK_SECRET": SECRET}
+    sinks = sinks_for(env).running("webhook")
+    first = post_events(af, 2)
+    wait_for(lambda: receiver.event_ids() == first, "first")
+    assert sinks.terminate() == 0
+    post_events(af, 3)  # while it is stopped: a reset gives these up
+    done = subprocess.run(
+        [sys.executable, "-m", "livebase", "run", "sinks/state:reset", '{"sink": "webhook"}',
+         "--url", af.server.url, "--admin-key", af.server.admin_key],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sink_state(af, "webhook").get("cursor") is None  # type: ignore[union-attr]
+    sinks.running("webhook")
+    later = post_events(af, 2)
+    wait_for(lambda: receiver.event_ids() == first + later, f"from now on\n{sinks.output()}")

@@ -261,3 +261,14 @@ def set_forward(ctx, project: str, forward: Literal["off", "metadata", "content"
         ctx.db.insert("sink_projects", {"project": project, "forward": forward})
     else:
         ctx.db.patch(row["_id"], {"forward": forward})
+
+
+@internal_mutation
+def reset(ctx, sink: str) -> None:
+    """Admin (``livebase run sinks/state:reset '{"sink": "mqtt"}' --data ...``, with the sink
+    process stopped): forget the sink's cursor, so its next start begins at "now". For a sink
+    whose cursor expired; what happened in between is not sent."""
+    row = _state(ctx, sink)
+    if row is None:
+        raise AppError({"code": "NotFound", "message": f"no sink named {sink!r} has run here"})
+    ctx.db.patch(row["_id"], {"cursor": UNSET, "failing_since": UNSET, "updated_at": ctx.now})
