@@ -231,3 +231,20 @@ def test_dot_product_ranks_vectors_of_very_different_lengths(store: Store) -> No
     q = vectors(1, seed=9)[0]
     want = brute([v for v, _ in rest], [i for _, i in rest], q, "dot")[:12]
     assert search(store.storage, q, "dot", 12) == want
+
+
+def test_a_postgres_extension_livebase_creates_lives_outside_the_apps_schema(
+    tmp_path: Path,
+) -> None:
+    """Dropping one app's schema must not drop ``cube`` (and every app's vector columns)."""
+    with open_backend("postgres", tmp_path) as base:
+        for opener in _opened(base):
+            store = Store(opener(), ("cube",))
+            store.create("cosine")
+            assert isinstance(store.storage, PostgresStorage)
+            with store.storage.reader() as r:
+                row = r._cur.execute(  # type: ignore[attr-defined]
+                    "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+                    "ON n.oid = e.extnamespace WHERE e.extname = 'cube'"
+                ).fetchone()
+            assert row is not None and row[0] != store.storage.schema
