@@ -1,6 +1,7 @@
 """The ``agentfeed`` command line: ``install-hook``, ``uninstall-hook``, ``hook``, ``serve``,
-``owner`` (the account the owner signs in with, see ``agentfeed.owner``) and
-``import-transcripts`` (backfill from Claude Code's transcripts, see ``agentfeed.importer``).
+``owner`` (the account the owner signs in with, see ``agentfeed.owner``),
+``import-transcripts`` (backfill from Claude Code's transcripts, see ``agentfeed.importer``) and
+``sinks`` (forward events to PostHog, MQTT and a webhook, see ``agentfeed.sinks``).
 
 ``agentfeed install-hook [--user | --project DIR] [--url URL] [--key KEY]`` and
 ``agentfeed uninstall-hook [--user | --project DIR]`` edit Claude Code's settings (see
