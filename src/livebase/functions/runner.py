@@ -375,12 +375,10 @@ class Runner:
         journal: str | None = None,
     ) -> CallResult:
         """Run a query here, on this thread (see ``run_query_async`` for the server's way)."""
-        try:
-            fd = self.lookup(path, "query", admin=admin)
-            checked = self.check_args(fd, args)
-        except LivebaseError as exc:
-            return self._rejected(path, "query", exc)
-        result = self._query_inline(fd, checked, identity, at_ts, journal)
+        call = self._prepared(path, "query", args, admin)
+        if isinstance(call, CallResult):
+            return call
+        result = self._query_inline(*call, identity, at_ts, journal)
         assert result is not None
         return result
 
@@ -397,19 +395,12 @@ class Runner:
         """Run a query on the event loop, or in a worker process if it is slow (``offload``):
         a query known to be slow goes straight to a worker; any other is stopped at the inline
         budget and run again in a worker."""
-        try:
-            fd = self.lookup(path, "query", admin=admin)
-            checked = self.check_args(fd, args)
-        except LivebaseError as exc:
-            return self._rejected(path, "query", exc)
-        if not self.offload.available:
-            result = self._query_inline(fd, checked, identity, at_ts, journal)
-        elif self.slow.is_slow(fd.path):
-            result = None
-        else:
-            result = self._query_inline(fd, checked, identity, at_ts, journal, self.slow.budget)
+        call = self._prepared(path, "query", args, admin)
+        if isinstance(call, CallResult):
+            return call
+        result = self._query_here_first(*call, identity, at_ts, journal)
         if result is None:
-            return await self.query_off_loop(fd, checked, identity, at_ts, journal)
+            return await self.query_off_loop(*call, identity, at_ts, journal)
         return result
 
     def run_query_within_budget(
@@ -424,18 +415,37 @@ class Runner:
         """For a live subscription: the query's result, run here within the inline budget;
         or, for a slow query, its function and checked arguments, to run in a worker
         (``query_off_loop``)."""
+        call = self._prepared(path, "query", args, admin)
+        if isinstance(call, CallResult):
+            return call
+        result = self._query_here_first(*call, identity, None, journal)
+        return call if result is None else result
+
+    def _prepared(
+        self, path: str, kind: Kind, args: Any, admin: bool
+    ) -> tuple[FunctionDef, dict[str, Any]] | CallResult:
+        """The function and its checked arguments, or the rejection to answer."""
         try:
-            fd = self.lookup(path, "query", admin=admin)
-            checked = self.check_args(fd, args)
+            fd = self.lookup(path, kind, admin=admin)
+            return fd, self.check_args(fd, args)
         except LivebaseError as exc:
-            return self._rejected(path, "query", exc)
+            return self._rejected(path, kind, exc)
+
+    def _query_here_first(
+        self,
+        fd: FunctionDef,
+        checked: dict[str, Any],
+        identity: dict[str, Any] | None,
+        at_ts: int | None,
+        journal: str | None,
+    ) -> CallResult | None:
+        """The query's result run here, within the inline budget if slow queries can move;
+        None if it is (or just turned out) slow and belongs in a worker."""
         if not self.offload.available:
-            result = self._query_inline(fd, checked, identity, None, journal)
-        elif self.slow.is_slow(fd.path):
-            return fd, checked
-        else:
-            result = self._query_inline(fd, checked, identity, None, journal, self.slow.budget)
-        return (fd, checked) if result is None else result
+            return self._query_inline(fd, checked, identity, at_ts, journal)
+        if self.slow.is_slow(fd.path):
+            return None
+        return self._query_inline(fd, checked, identity, at_ts, journal, self.slow.budget)
 
     def _query_inline(
         self,
@@ -522,11 +532,10 @@ class Runner:
     ) -> CallResult:
         """Run a mutation: in the server's commit pipeline, or, if it is slow, in a worker
         process whose writes the pipeline commits if what it read still holds (``offload``)."""
-        try:
-            fd = self.lookup(path, "mutation", admin=admin)
-            checked = self.check_args(fd, args)
-        except LivebaseError as exc:
-            return self._rejected(path, "mutation", exc)
+        call = self._prepared(path, "mutation", args, admin)
+        if isinstance(call, CallResult):
+            return call
+        fd, checked = call
         record = Recorded(
             None if idempotency_key is None else f"request:{idempotency_key}",
             None
@@ -640,11 +649,10 @@ class Runner:
     ) -> CallResult:
         """Run an action in the action pool (never on this event loop; see ``action_pool``).
         ``nested``: called by another action, so it never waits for a free thread."""
-        try:
-            fd = self.lookup(path, "action", admin=admin)
-            checked = self.check_args(fd, args)
-        except LivebaseError as exc:
-            return self._rejected(path, "action", exc)
+        call = self._prepared(path, "action", args, admin)
+        if isinstance(call, CallResult):
+            return call
+        fd, checked = call
         self._count(fd)
         if self.engine.settings.action_isolation == "process":
             return await self._run_action_in_process(fd, checked, identity, nested)
