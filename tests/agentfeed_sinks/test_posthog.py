@@ -7,11 +7,14 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from agentfeed.sinks.wire import NAMESPACE
-from tests.agentfeed_app.conftest import Agentfeed
+from tests.agentfeed_app.conftest import APP, KEY, Agentfeed
+from tests.support.postgres import fresh_database_url
+from tests.support.server import LivebaseServer, base_env
 
 from .conftest import Sinks, post_events, sink_state, wait_for
 from .fakes import PosthogFake
@@ -153,3 +156,25 @@ def test_the_server_killed_and_restarted_under_the_sink(
     after = post_events(af, 5)
     wait_for(lambda: posthog.event_ids() == before + after, f"after the restart\n{sinks.output()}")
     assert sinks.proc is not None and sinks.proc.poll() is None
+
+
+def test_on_a_postgresql_deployment_a_killed_sink_resumes_in_order(
+    tmp_path: Path, posthog: PosthogFake
+) -> None:
+    with fresh_database_url("sinks") as db:
+        env = base_env(AGENTFEED_HOME=str(tmp_path / "home"), AGENTFEED_KEY=KEY)
+        with LivebaseServer.launch(tmp_path, app=APP, env=env, db=db) as server:
+            af = Agentfeed(server)
+            sinks = Sinks(af, tmp_path, env_for(posthog))
+            try:
+                sinks.running("posthog")
+                first = post_events(af, 10)
+                wait_for(lambda: posthog.unique_ids() == first, f"first\n{sinks.output()}")
+                sinks.kill9()
+                second = post_events(af, 10)
+                sinks.start()
+                wait_for(
+                    lambda: posthog.unique_ids() == first + second, f"resumed\n{sinks.output()}"
+                )
+            finally:
+                sinks.close()
