@@ -65,6 +65,11 @@ class Settings:
     inline_budget_ms: float = 20.0
     """How long a query or mutation may hold the server's event loop before it counts as slow
     (logged once per function, counted in ``livebase_slow_function_calls_total``); 0: off."""
+    query_isolation: str = "budget"
+    """Where queries and mutations run: ``budget`` (default), on the event loop until one has
+    computed for ``inline_budget_ms``, then (and for a while after) in a worker process; or
+    ``process``, always in a worker process (about 0.5 ms more a call; for apps whose functions
+    may spend seconds in one C call, which nothing can interrupt on the loop)."""
     query_processes: int = 0
     """Worker processes running slow queries and mutations (over ``inline_budget_ms``) off the
     server's event loop; more wait. 0: one per CPU, 2 to 4; -1: never (they hold the loop)."""
@@ -133,6 +138,10 @@ class Settings:
             raise ValueError(f"LIVEBASE_ACTION_NICE={self.action_nice}: must be 0..19")
         if self.action_processes < 0:
             raise ValueError(f"LIVEBASE_ACTION_PROCESSES={self.action_processes}: must be >= 0")
+        if self.query_isolation not in ("budget", "process"):
+            raise ValueError(
+                f"LIVEBASE_QUERY_ISOLATION={self.query_isolation!r}: use budget or process"
+            )
         if self.query_processes < -1:
             raise ValueError(f"LIVEBASE_QUERY_PROCESSES={self.query_processes}: must be >= -1")
         if self.inline_budget_ms < 0:

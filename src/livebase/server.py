@@ -157,6 +157,7 @@ class Deployment:
         self.runner.offload.deployment = lambda: QueryDeployment(  # where slow queries read
             self.db, self.engine.settings, str(self.data_dir / "files"), self.public_url()
         )
+        self.runner.offload.warm()
         self.runner.logs.open_journal(self.data_dir / LOGS_DIR)  # livebase logs: across restarts
         self.node_id = load_node_id(self.data_dir)
         self.worker = Worker(

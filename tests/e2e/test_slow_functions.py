@@ -368,3 +368,38 @@ def test_a_slow_mutation_reads_its_writes_schedules_and_fails_cleanly(
         again = http.post("/api/mutation", json=body, headers=key).json()
         assert first == again and first["value"] == 6.0
         assert value(http, "query", "slow:count") == 6.0
+
+
+def test_with_process_isolation_even_a_first_call_stuck_in_c_leaves_others_answered(
+    tmp_path: Path,
+) -> None:
+    app = write_app(tmp_path / "app", APP)
+    env = base_env(
+        LIVEBASE_QUERY_ISOLATION="process",
+        LIVEBASE_QUERY_PROCESSES="2",
+        LIVEBASE_MAX_FUNCTION_SECONDS="0.5",
+    )
+    with (
+        LivebaseServer.launch(tmp_path / "s", app=app, env=env) as server,
+        httpx.Client(base_url=server.url, timeout=60) as http,
+    ):
+        value(http, "mutation", "slow:add")  # creates the table: committed on the loop
+        assert value(http, "mutation", "slow:add_slowly", {"seconds": 0.0}) == 2.0  # a worker's
+        assert value(http, "query", "slow:count") == 2.0
+        replies: list[dict[str, Any]] = []
+
+        def stuck() -> None:
+            with httpx.Client(base_url=server.url, timeout=60) as own:
+                replies.append(call(own, "query", "slow:stuck", {"in_c": True}))
+
+        caller = threading.Thread(target=stuck)
+        sent = time.monotonic()
+        caller.start()
+        pings = []
+        while not replies and time.monotonic() - sent < 30:
+            t0 = time.perf_counter()
+            value(http, "query", "slow:ping")
+            pings.append(time.perf_counter() - t0)
+        caller.join(30)
+        assert replies and "FunctionTimeout" in replies[0].get("errorMessage", ""), replies
+        assert len(pings) > 20 and max(pings) < 1.0, f"{len(pings)} pings, max {max(pings):.2f} s"

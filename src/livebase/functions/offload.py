@@ -106,8 +106,16 @@ class QueryOffload:
             self.deployment is not None
             and runner is not None
             and runner.engine.settings.query_processes >= 0
-            and runner.slow.budget > 0
+            and (runner.slow.budget > 0 or runner.engine.settings.query_isolation == "process")
         )
+
+    def in_worker(self, path: str) -> bool:
+        """Whether a call of ``path`` goes straight to a worker: it is known to be slow, or
+        every query and mutation runs in one (``LIVEBASE_QUERY_ISOLATION=process``)."""
+        runner = self._runner()
+        if runner is None:
+            return False
+        return runner.engine.settings.query_isolation == "process" or runner.slow.is_slow(path)
 
     def pool(self, runner: Runner) -> ProcessPool:
         if self._pool is None:
@@ -115,6 +123,15 @@ class QueryOffload:
             size = settings.query_processes or default_size()
             self._pool = ProcessPool(runner.app.root, size, nice=0)
         return self._pool
+
+    def warm(self) -> None:
+        """With every call in a worker (``LIVEBASE_QUERY_ISOLATION=process``), start the whole
+        pool now, so that no caller waits for a process to start."""
+        runner = self._runner()
+        if runner is not None and self.available:
+            if runner.engine.settings.query_isolation == "process":
+                pool = self.pool(runner)
+                pool.warm(pool.size)
 
     def reload(self, app_root: Any) -> None:
         if self._pool is not None:

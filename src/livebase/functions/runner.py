@@ -443,7 +443,7 @@ class Runner:
         None if it is (or just turned out) slow and belongs in a worker."""
         if not self.offload.available:
             return self._query_inline(fd, checked, identity, at_ts, journal)
-        if self.slow.is_slow(fd.path):
+        if self.offload.in_worker(fd.path):
             return None
         return self._query_inline(fd, checked, identity, at_ts, journal, self.slow.budget)
 
@@ -544,7 +544,7 @@ class Runner:
         )
         budget = None
         if self.offload.available:
-            if self.slow.is_slow(fd.path):
+            if self.offload.in_worker(fd.path):
                 result = await self._mutation_off_loop(fd, checked, identity, record)
                 if result is not None:
                     return result
