@@ -9,6 +9,7 @@ import functools
 import importlib
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +20,7 @@ import pytest
 
 from livebase.functions.loader import load_app, unload
 from tests.support.calls import call
+from tests.support.postgres import fresh_database_url
 from tests.support.server import REPO_ROOT, LivebaseServer, base_env
 from tests.support.signed_in import add_account, password_sign_in
 
@@ -126,15 +128,32 @@ class Agentfeed:
 
 
 def launch(
-    base: Path, key: str | None = KEY, command: str = "serve", **extra_env: str
+    base: Path,
+    key: str | None = KEY,
+    command: str = "serve",
+    db: str | None = None,
+    **extra_env: str,
 ) -> LivebaseServer:
     """``livebase serve apps/agentfeed`` (or ``command``) with ``AGENTFEED_KEY=key`` (None:
-    unset) and ``extra_env``; its agentfeed home (the server key) under ``base``."""
+    unset) and ``extra_env``; its agentfeed home (the server key) under ``base``; on the
+    database ``db`` (a ``postgresql://`` URL) if given, else SQLite in ``base``."""
     env = base_env(**{"AGENTFEED_HOME": str(base / "agentfeed-home"), **extra_env})
     env.pop("AGENTFEED_KEY", None)
     if key is not None:
         env["AGENTFEED_KEY"] = key
-    return LivebaseServer.launch(base, app=APP, env=env, command=command)
+    return LivebaseServer.launch(base, app=APP, env=env, command=command, db=db)
+
+
+@contextmanager
+def on_backend(base: Path, backend: str) -> Iterator[Agentfeed]:
+    """An agentfeed server (``launch``) on ``backend``: ``sqlite``, or ``postgres`` (a fresh
+    schema of the test PostgreSQL server, dropped afterwards)."""
+    if backend == "sqlite":
+        with launch(base) as server:
+            yield Agentfeed(server)
+        return
+    with fresh_database_url("agentfeed") as db, launch(base, db=db) as server:
+        yield Agentfeed(server)
 
 
 def launch_variant(base: Path, testonly: str, without_cron: str) -> LivebaseServer:
