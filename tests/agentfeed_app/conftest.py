@@ -178,6 +178,16 @@ def agentfeed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agentfeed]:
         yield Agentfeed(server)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def agentfeed_both(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Agentfeed]:
+    """One server per test module and backend: the module's tests run on SQLite, then again
+    on PostgreSQL."""
+    with on_backend(tmp_path_factory.mktemp(f"agentfeed-{request.param}"), request.param) as feed:
+        yield feed
+
+
 @pytest.fixture(scope="module")
 def app_modules() -> Iterator[dict[str, ModuleType]]:
     """``normalize`` and ``payload`` as imported from the app folder by Livebase's loader."""

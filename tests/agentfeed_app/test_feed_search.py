@@ -6,14 +6,13 @@ long is a clear error."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from livebase.client import Client
-from tests.agentfeed_app.conftest import Agentfeed, on_backend
+from tests.agentfeed_app.conftest import Agentfeed
 from tests.agentfeed_app.payloads import hook, now_ms
 from tests.support.calls import admin_authorization
 
@@ -23,17 +22,9 @@ OPEN, SHUT = "/home/u/opensearch", "/home/u/shutsearch"
 SECRET = "sk_live_" + "4eC39HqLyjWdarjtT1zdp7dc"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def agentfeed(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Agentfeed]:
-    """The same tests on SQLite and on PostgreSQL."""
-    with on_backend(tmp_path_factory.mktemp("search"), request.param) as feed:
-        yield feed
-
-
 @pytest.fixture(scope="module")
-def posted(agentfeed: Agentfeed) -> Agentfeed:
+def posted(agentfeed_both: Agentfeed) -> Agentfeed:
+    agentfeed = agentfeed_both
     t = now_ms() - 60_000
     prompts = [
         ("s-open", OPEN, "deploy the staging server"),

@@ -17,7 +17,7 @@ import pytest
 
 from livebase.client import Client
 from livebase.functions.loader import load_app, unload
-from tests.agentfeed_app.conftest import APP, Agentfeed, launch_variant, on_backend
+from tests.agentfeed_app.conftest import APP, Agentfeed, launch_variant
 from tests.agentfeed_app.payloads import hook, now_ms
 from tests.support.calls import admin_authorization, call, wait_until
 
@@ -55,17 +55,9 @@ def embedding() -> Iterator[ModuleType]:
         unload(app)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def agentfeed(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Agentfeed]:
-    """The same tests on SQLite and on PostgreSQL."""
-    with on_backend(tmp_path_factory.mktemp("similar"), request.param) as feed:
-        yield feed
-
-
 @pytest.fixture(scope="module")
-def posted(agentfeed: Agentfeed) -> Agentfeed:
+def posted(agentfeed_both: Agentfeed) -> Agentfeed:
+    agentfeed = agentfeed_both
     post_prompts(agentfeed, PROMPTS)
     agentfeed.mutation("projects:update", {"path": OPEN, "public": True})
     return agentfeed
