@@ -337,12 +337,7 @@ class Runner:
                     if budget is not None:
                         raise OverBudget from None
                     call_log.flush()
-                    error = LimitExceededError(
-                        f"{fd.path} ran longer than {limits.max_function_seconds} s "
-                        "(LIVEBASE_MAX_FUNCTION_SECONDS)",
-                        code="FunctionTimeout",
-                    )
-                    raise Failed(error, call_log.lines) from None
+                    raise Failed(self._timeout(fd), call_log.lines) from None
                 except Exception as exc:
                     call_log.flush()
                     raise Failed(exc, call_log.lines) from exc
@@ -492,17 +487,15 @@ class Runner:
         journal: str | None = None,
     ) -> CallResult:
         """Run the query in a worker process (``offload``); the same result as inline."""
-        limit = self.engine.settings.limits.max_function_seconds
         try:
             outcome = await self.offload.run(self, fd.path, checked, identity, at_ts, journal)
         except ActionTimedOut:
-            timeout = LimitExceededError(
-                f"{fd.path} ran longer than {limit} s (LIVEBASE_MAX_FUNCTION_SECONDS)",
-                code="FunctionTimeout",
-            )
-            return self._failure(fd, timeout, [])
-        except LivebaseError as exc:
-            return self._failure(fd, exc, [])
+            return self._failure(fd, self._timeout(fd), [])
+        except Exception:  # the pool itself failed (no worker could start): here after all
+            log.exception("query %s could not run in a worker; running it here", fd.path)
+            result = self._query_inline(fd, checked, identity, at_ts, journal)
+            assert result is not None
+            return result
         if not outcome.ok:
             error = decode_error(outcome.payload, "the query worker")
             return self._failure(fd, error, outcome.log_lines)
@@ -599,20 +592,23 @@ class Runner:
             try:
                 run = await self.offload.run_mutation(self, fd.path, checked, identity)
             except ActionTimedOut:
-                limit = self.engine.settings.limits.max_function_seconds
-                timeout = LimitExceededError(
-                    f"{fd.path} ran longer than {limit} s (LIVEBASE_MAX_FUNCTION_SECONDS)",
-                    code="FunctionTimeout",
-                )
-                return self._failure(fd, timeout, [])
-            except LivebaseError as exc:
-                return self._failure(fd, exc, [])
+                return self._failure(fd, self._timeout(fd), [])
+            except Exception:  # the pool itself failed: here after all
+                log.exception("mutation %s could not run in a worker; running it here", fd.path)
+                return None
             if run.needs_server is not None:
                 return None
             result = await self._commit(fd, functools.partial(commit_run, run), record)
             if result is not None:
                 return result
         return None
+
+    def _timeout(self, fd: FunctionDef) -> LimitExceededError:
+        limit = self.engine.settings.limits.max_function_seconds
+        return LimitExceededError(
+            f"{fd.path} ran longer than {limit} s (LIVEBASE_MAX_FUNCTION_SECONDS)",
+            code="FunctionTimeout",
+        )
 
     def _failure(self, fd: FunctionDef, error: BaseException, lines: list[str]) -> CallResult:
         request_id = new_request_id()
