@@ -78,6 +78,11 @@ def test_page_is_a_window_with_index_range_filter_and_sort(admin: SyncClient) ->
     assert filtered["total"] == len([i for i in range(300) if i % 7 == 3])
     assert [d["body"] for d in filtered["documents"]][:2] == ["message 00297", "message 00290"]
 
+    # a plain window reads only up to its end and leaves the count to ``tables``
+    plain = _page(admin, {"table": "messages", "order": "asc", "offset": 10, "limit": 5})
+    assert plain["total"] is None
+    assert [d["body"] for d in plain["documents"]] == [f"message {i:05d}" for i in range(10, 15)]
+
     # a subscription holds the window only, and follows writes to the range
     sub = admin.subscribe(f"{D}:page", _in_channel("win", limit=10))
     first = next(sub)

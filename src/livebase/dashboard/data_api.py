@@ -2,9 +2,10 @@
 field filter, sort, offset), writes through the normal write path, and batched imports.
 
 A subscription to ``page`` holds only the rows on screen (at most ``MAX_WINDOW``), so a change
-to a 10,000-document table re-sends a window of rows, not the table. The function still reads
-the whole index range (capped at ``SCAN_CAP`` documents, under the per-call read limit) to count
-and sort the matches, so any write in that range re-runs it.
+to a 10,000-document table re-sends a window of rows, not the table. A plain window (no range,
+filter or sort) reads the table only up to the window's end; with a range, a filter or a sort the
+function reads the whole index range (capped at ``SCAN_CAP`` documents, under the per-call read
+limit) to count and sort the matches.
 """
 
 from __future__ import annotations
@@ -134,6 +135,11 @@ def data_functions(deployment: Deployment) -> list[FunctionDef]:
         if index != BY_CREATION_TIME or range:
             q = q.with_index(index, _range_builder(range or []))
         q = q.order(order)
+        if not range and not (contains or "").strip() and not sortField:
+            # a plain window of the table: read only up to its end; the page knows the count
+            # (``tables``), and asks for windows past the middle in the other order
+            rows = q.take(start + count) if count else []
+            return {"documents": rows[start:], "offset": start, "total": None, "capped": False}
         matches = _matcher(field, contains)
         found: list[dict[str, Any]] = []
         capped = False

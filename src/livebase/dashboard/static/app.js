@@ -177,6 +177,19 @@ function startSession(key) {
     confirm: confirmDialog,
     call: (kind, path, args, as) => callFunction(key, kind, path, args, as),
     admin: (method, path, body) => adminRequest(key, method, path, body),
+    /** Ask first (`question`: {title, body, confirm}), then run the system mutation `path`; a
+     * toast says how it went (`done`, or `failed` and the server's reason). True when done. */
+    async confirmedMutation(question, path, args, { done, failed }) {
+      if (!(await confirmDialog({ ...question, danger: true }))) return false;
+      try {
+        await client.mutation(path, args);
+        toast(done);
+        return true;
+      } catch (error) {
+        toast(`${failed}: ${error.message}`, { error: true });
+        return false;
+      }
+    },
   };
   document.body.dataset.state = "signed-in";
   $("sign-in").hidden = true;

@@ -69,6 +69,7 @@ export function mount(ctx, root, route) {
     renderTables();
     renderHeader();
     renderRangeBar();
+    if (state.page && state.page.total == null) renderGrid(); // a plain window counts on the table's count
   }, (error) => {
     state.tables = [];
     showMessage(error, "The table list could not be read");
@@ -181,6 +182,14 @@ export function mount(ctx, root, route) {
     if (name) subscribeWindow();
   }
 
+  /** No index range, filter or sort: the server reads the table only up to the window's end. */
+  function plainView() {
+    return !state.filterText.trim() && !state.sort && !rangeArgs().length;
+  }
+
+  /** The window's arguments, and whether it is asked from the other end (`flipped`): a plain
+   * window past the middle of the table is read oldest first, so the server never reads more
+   * than half the table. */
   function windowArgs() {
     const args = {
       table: state.table, index: state.index, order: "desc", range: rangeArgs(),
@@ -191,11 +200,17 @@ export function mount(ctx, root, route) {
       if (state.filterField) args.field = state.filterField;
     }
     if (state.sort) { args.sortField = state.sort.column; args.sortOrder = state.sort.dir > 0 ? "asc" : "desc"; }
-    return args;
+    const count = tableInfo()?.count;
+    const flipped = plainView() && count != null && state.offset + WINDOW / 2 > count / 2;
+    if (flipped) {
+      args.order = "asc";
+      args.offset = Math.max(0, count - state.offset - WINDOW);
+    }
+    return { args, flipped };
   }
 
   function subscribeWindow() {
-    const args = windowArgs();
+    const { args, flipped } = windowArgs();
     const key = JSON.stringify(args, (k, v) => (typeof v === "bigint" ? `${v}n` : v));
     if (key === windowKey) return;
     windowKey = key;
@@ -205,6 +220,11 @@ export function mount(ctx, root, route) {
     stopTable = ctx.client.subscribe("_system/dashboard:page", args, (page) => {
       if (windowKey !== key) return;
       dropPrevious(); // the old window stays on screen until this one arrives
+      if (flipped) {
+        const count = tableInfo()?.count ?? 0;
+        const documents = page.documents.slice().reverse();
+        page = { ...page, documents, offset: Math.max(0, count - page.offset - documents.length) };
+      }
       state.page = page;
       message.replaceChildren();
       computeColumns();
@@ -226,16 +246,21 @@ export function mount(ctx, root, route) {
     subscribeWindow();
   }
 
-  /** Move the window when the rows on screen leave it. */
+  /** Move the window when the rows on screen leave it, once scrolling pauses (a fast scroll
+   * through 10,000 rows asks for one window, not one per frame; rows not received show …). */
+  let moveTimer = 0;
   function followScroll() {
     if (!state.page || !state.table) return;
     const first = Math.floor(scroller.scrollTop / ROW);
     const visible = Math.ceil((scroller.clientHeight || 600) / ROW);
-    const loadedFrom = state.offset;
-    const loadedTo = state.offset + WINDOW;
-    if (first >= loadedFrom && first + visible <= loadedTo) return;
-    state.offset = Math.max(0, Math.floor((first - (WINDOW - visible) / 2) / STEP) * STEP);
-    subscribeWindow();
+    const { offset } = state.page;
+    if (first >= offset && first + visible <= offset + Math.max(state.page.documents.length, visible)) return;
+    clearTimeout(moveTimer);
+    moveTimer = setTimeout(() => {
+      const top = Math.floor(scroller.scrollTop / ROW);
+      state.offset = Math.max(0, Math.floor((top - (WINDOW - visible) / 2) / STEP) * STEP);
+      subscribeWindow();
+    }, 120);
   }
 
   function renderHeader() {
@@ -282,7 +307,8 @@ export function mount(ctx, root, route) {
   }
 
   function total() {
-    return state.page?.total ?? 0;
+    if (!state.page) return 0;
+    return state.page.total ?? tableInfo()?.count ?? state.page.documents.length;
   }
 
   function docAt(i) {
@@ -429,21 +455,12 @@ export function mount(ctx, root, route) {
 
 
   // -- the editor
-  async function removeDocument(doc) {
-    const ok = await ctx.confirm({
+  function removeDocument(doc) {
+    return ctx.confirmedMutation({
       title: `Delete this document from ${state.table}?`,
       body: `${doc._id} is deleted for good (triggers run). Subscribed clients see it go at once.`,
-      confirm: "Delete", danger: true,
-    });
-    if (!ok) return false;
-    try {
-      await ctx.client.mutation("_system/dashboard:delete", { id: doc._id });
-      ctx.toast(`Deleted ${doc._id}`);
-      return true;
-    } catch (error) {
-      ctx.toast(`Not deleted: ${error.message}`, { error: true });
-      return false;
-    }
+      confirm: "Delete",
+    }, "_system/dashboard:delete", { id: doc._id }, { done: `Deleted ${doc._id}`, failed: "Not deleted" });
   }
 
   function openEditor(doc) {
@@ -460,6 +477,7 @@ export function mount(ctx, root, route) {
       if ((rest[0] ?? null) !== state.table) openTable(rest[0] ?? null);
     },
     unmount() {
+      clearTimeout(moveTimer);
       stopTables();
       for (const stop of replaced.splice(0)) stop();
       stopTable?.();

@@ -27,19 +27,12 @@ export function mount(ctx, root) {
     notice.replaceChildren(el("div", { class: "notice", role: "alert", text: `Files could not be read: ${error.message}` }));
   });
 
-  async function remove(file) {
-    const ok = await ctx.confirm({
+  function remove(file) {
+    return ctx.confirmedMutation({
       title: "Delete this file?",
       body: `${file._id} (${byteSize(file.size)}) is deleted for good; its URLs stop working and documents that name it keep a dangling id.`,
-      confirm: "Delete", danger: true,
-    });
-    if (!ok) return;
-    try {
-      await ctx.client.mutation("_system/dashboard:deleteFile", { id: file._id });
-      ctx.toast(`Deleted ${file._id}`);
-    } catch (error) {
-      ctx.toast(`Not deleted: ${error.message}`, { error: true });
-    }
+      confirm: "Delete",
+    }, "_system/dashboard:deleteFile", { id: file._id }, { done: `Deleted ${file._id}`, failed: "Not deleted" });
   }
 
   return { unmount: stop };

@@ -60,19 +60,12 @@ export function mount(ctx, root) {
         : "Nothing scheduled. Functions scheduled with ctx.scheduler.run_after / run_at appear here, and stay for a while after they run." }));
   }
 
-  async function cancel(job) {
-    const ok = await ctx.confirm({
+  function cancel(job) {
+    return ctx.confirmedMutation({
       title: `Cancel ${job.name}?`,
       body: `It was due ${relativeTime(job.scheduledTime)}. A cancelled job never runs; this cannot be undone.`,
-      confirm: "Cancel the job", danger: true,
-    });
-    if (!ok) return;
-    try {
-      await ctx.client.mutation("_system/dashboard:cancel", { id: job._id });
-      ctx.toast(`Cancelled ${job.name}`);
-    } catch (error) {
-      ctx.toast(`Not cancelled: ${error.message}`, { error: true });
-    }
+      confirm: "Cancel the job",
+    }, "_system/dashboard:cancel", { id: job._id }, { done: `Cancelled ${job.name}`, failed: "Not cancelled" });
   }
 
   filter.addEventListener("change", () => { state.filter = filter.value; if (state.data) render(); });
