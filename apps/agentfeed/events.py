@@ -227,8 +227,7 @@ def feed(
     except feed_search.SearchTooLong as exc:
         raise AppError({"code": "BadSearch", "message": str(exc)}) from exc
     if wanted:
-        by_argument = {"project": project, "session_id": session_id, "type": type, "tool": tool}
-        found = feed_search.query(ctx, who.owner, wanted, by_argument, lambda doc: _shown(who, doc))
+        found = feed_search.query(ctx, who.owner, wanted, filters, lambda doc: _shown(who, doc))
         result = found.paginate(_page_opts(paginationOpts, not who.owner))
         return _listing_page(who.visible_page("events", result))
     given = {field: value for field, value in filters.items() if value is not None}

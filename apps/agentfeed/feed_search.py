@@ -30,12 +30,11 @@ OWNER_INDEX = "search_summary"
 PUBLIC_INDEX = "search_public"
 OWNER_FIELD = "summary"
 PUBLIC_FIELD = "redacted.summary"
-OWNER_FILTERS = {"project": "project", "session_id": "session_id", "type": "type"}
-OWNER_FILTERS |= {"tool": "tool_name"}
-"""Feed argument -> filter field of ``search_summary``."""
-PUBLIC_FILTERS = {**OWNER_FILTERS, "tool": "redacted.tool_name"}
-"""Feed argument -> filter field of ``search_public`` (the public filters by the tool name it
-is shown)."""
+OWNER_FILTERS = {name: name for name in ("project", "session_id", "type", "tool_name")}
+"""Event field the feed filters on -> filter field of ``search_summary``."""
+PUBLIC_FILTERS = {**OWNER_FILTERS, "tool_name": "redacted.tool_name"}
+"""Event field the feed filters on -> filter field of ``search_public`` (the public filters by
+the tool name it is shown)."""
 MAX_WORDS = 16
 """Livebase's limit on the terms of one search."""
 
@@ -86,9 +85,10 @@ def query(
     filters: dict[str, str | None],
     shown: Callable[[dict[str, Any]], bool],
 ) -> Any:
-    """The events matching ``wanted`` (``words``) and the feed's ``filters`` (argument ->
-    value), best first, through the caller's index; ``shown`` is the further test a result
-    must pass (the public view's: a public project's event with a current redacted copy)."""
+    """The events matching ``wanted`` (``words``) and the feed's ``filters`` (event field ->
+    value, None: any), best first, through the caller's index; ``shown`` is the further test a
+    result must pass (the public view's: a public project's event with a current redacted
+    copy)."""
     index, field = (OWNER_INDEX, OWNER_FIELD) if owner else (PUBLIC_INDEX, PUBLIC_FIELD)
     fields = OWNER_FILTERS if owner else PUBLIC_FILTERS
     given = {fields[name]: value for name, value in filters.items() if value is not None}
