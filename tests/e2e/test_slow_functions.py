@@ -28,7 +28,8 @@ from tests.support.calls import wait_until
 from tests.support.postgres import fresh_database_url
 from tests.support.server import LivebaseServer, base_env
 
-from .sync_wire import SyncSocket
+from .conftest import TEST_ADMIN_KEY
+from .sync_wire import SyncSocket, executions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -145,12 +146,15 @@ def p99(samples: list[float]) -> float:
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LivebaseServer]:
     app = write_app(tmp_path / "app", APP)
     env = base_env(LIVEBASE_QUERY_PROCESSES="2")
+    key = TEST_ADMIN_KEY
     if request.param == "sqlite":
-        with LivebaseServer.launch(tmp_path / "s", app=app, env=env) as server:
+        with LivebaseServer.launch(tmp_path / "s", app=app, env=env, admin_key=key) as server:
             yield server
         return
     with fresh_database_url("slow") as db:
-        with LivebaseServer.launch(tmp_path / "s", app=app, env=env, db=db) as server:
+        with LivebaseServer.launch(
+            tmp_path / "s", app=app, env=env, db=db, admin_key=key
+        ) as server:
             yield server
 
 
@@ -259,7 +263,9 @@ def test_a_slow_query_reads_env_and_fails_like_an_inline_one(server: LivebaseSer
         put = http.put("/api/admin/env/GREETING", json={"value": "hello"}, headers=admin)
         assert put.status_code == 200, put.text
         assert value(http, "query", "slow:greeting") == "hello"  # over budget: ran in a worker
+        before = executions(server.url, "slow:greeting")
         assert value(http, "query", "slow:greeting") == "hello"  # marked slow: straight there
+        assert executions(server.url, "slow:greeting") - before == 1  # counted here, once
         value(http, "query", "slow:busy", {"seconds": 0.1})  # marked slow too
         body = {"path": "slow:busy", "args": {"seconds": "long"}, "format": "json"}
         failed = http.post("/api/query", json=body)

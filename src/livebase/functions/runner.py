@@ -296,7 +296,6 @@ class Runner:
         wall = limits.max_function_seconds * FUNCTION_WALL_FACTOR
 
         def body(tx: Transaction) -> tuple[Any, list[str]]:
-            self._count(fd)
             tx.page_journal = journal
             # Same function at the same snapshot -> same random sequence (re-runs agree).
             seed = zlib.crc32(f"{fd.path}:{tx.snapshot_ts}".encode())
@@ -329,6 +328,8 @@ class Runner:
                             if stopped:
                                 used = max(used, seconds, self.slow.budget * 1.001)
                             self.slow.observe(fd.path, fd.kind, used)
+                            if not (stopped and budget is not None):
+                                self._count(fd)  # else it runs again in a worker: counted then
                         if run is not None:
                             run.reads_identity, run.reads_env = auth.used, env.used
                     tx.check_deadline()
@@ -490,12 +491,14 @@ class Runner:
         try:
             outcome = await self.offload.run(self, fd.path, checked, identity, at_ts, journal)
         except ActionTimedOut:
+            self._count(fd)
             return self._failure(fd, self._timeout(fd), [])
         except Exception:  # the pool itself failed (no worker could start): here after all
             log.exception("query %s could not run in a worker; running it here", fd.path)
             result = self._query_inline(fd, checked, identity, at_ts, journal)
             assert result is not None
             return result
+        self._count(fd)  # here: the worker's own count is not this server's metric
         if not outcome.ok:
             error = decode_error(outcome.payload, "the query worker")
             return self._failure(fd, error, outcome.log_lines)
@@ -592,12 +595,14 @@ class Runner:
             try:
                 run = await self.offload.run_mutation(self, fd.path, checked, identity)
             except ActionTimedOut:
+                self._count(fd)
                 return self._failure(fd, self._timeout(fd), [])
             except Exception:  # the pool itself failed: here after all
                 log.exception("mutation %s could not run in a worker; running it here", fd.path)
                 return None
             if run.needs_server is not None:
                 return None
+            self._count(fd)
             result = await self._commit(fd, functools.partial(commit_run, run), record)
             if result is not None:
                 return result
