@@ -191,3 +191,24 @@ def test_a_read_only_connection_opened_elsewhere_finds_the_index(
     finally:
         conn.close()
     assert found is not None and sorted(c.doc_id for c in found) == sorted(ids)
+
+
+def test_a_database_from_before_vector_indexes_in_storage_gets_them_on_open(
+    make_engine: EngineFactory,
+) -> None:
+    """A catalog written by the exact-scan version lists no vector index although the schema
+    has one: opening the database builds it from the documents."""
+    import json
+
+    from livebase.engine.catalog import CATALOG_KEY
+
+    engine = make_engine(schema())
+    ids = insert(engine, corpus(7))
+    with engine.storage.writer() as w:
+        w.drop_vector_index(index_id(engine))
+        catalog = json.loads(w.get_global(CATALOG_KEY) or "{}")
+        for table in catalog["tables"].values():
+            table.pop("vectorIndexes", None)
+        w.set_global(CATALOG_KEY, json.dumps(catalog, sort_keys=True))
+    engine = make_engine.reopen(engine)
+    assert indexed_ids(engine) == sorted(ids)

@@ -262,6 +262,7 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
         self._conn.execute("ROLLBACK TO lb")
         self._conn.execute("RELEASE lb")
         self._storage._pending_ts = self._savepoint_ts.pop()
+        self._stale.clear()  # the rollback may have undone a stale mark: mark again if needed
 
     def release_savepoint(self) -> None:
         self._conn.execute("RELEASE lb")
