@@ -282,6 +282,8 @@ try {
     const problems = await page.textContent("#import-problems");
     if (!/line 7: .*body/.test(problems) || !/line 10:/.test(problems)) throw new Error(`bad lines not named: ${problems}`);
     if (!(await page.isDisabled("dialog[open] button:has-text('Import')"))) throw new Error("import allowed with bad lines");
+    await page.setInputFiles("#import-file", { name: "array.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify([{ channel: "imported", body: "x" }])) });
+    await page.waitForFunction(() => /JSON array, not JSON Lines/.test(document.querySelector("#import-problems")?.textContent ?? ""), null, { timeout: WAIT });
     await page.setInputFiles("#import-file", { name: "good.jsonl", mimeType: "application/x-ndjson", buffer: Buffer.from(lines.join("\n") + "\n") });
     await page.waitForSelector("dialog[open] button:has-text('Import'):not([disabled])", { timeout: WAIT });
     await page.click("dialog[open] button:has-text('Import')");

@@ -102,6 +102,9 @@ export function parseFile(name, text, validator) {
     }
     return { docs, problems, format: "CSV" };
   }
+  if (/^\s*\[/.test(text)) {
+    return { docs, problems: ["this is a JSON array, not JSON Lines: write one document per line (jq -c '.[]' file.json > file.jsonl)"], format: "JSON" };
+  }
   text.split(/\r?\n/).forEach((raw, i) => {
     if (!raw.trim()) return;
     try {
@@ -117,7 +120,7 @@ export function parseFile(name, text, validator) {
 
 /** The import dialog for `table` (its document validator `validator` or null). */
 export function openImport(ctx, table, validator) {
-  const input = el("input", { type: "file", id: "import-file", accept: ".jsonl,.ndjson,.json,.csv,text/csv,application/x-ndjson" });
+  const input = el("input", { type: "file", id: "import-file", accept: ".jsonl,.ndjson,.csv,text/csv,application/x-ndjson" });
   const summary = el("p", { class: "muted", id: "import-summary", text: "JSON Lines (one document per line) or CSV with a header row." });
   const problemList = el("ul", { class: "problems", id: "import-problems", "aria-live": "polite" });
   const progress = el("progress", { id: "import-progress", max: "1", value: "0", "aria-label": "Import progress", hidden: true });
