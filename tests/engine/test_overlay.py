@@ -129,3 +129,28 @@ def test_what_an_overlay_cannot_replay_sends_the_mutation_to_the_server(
             tx._writer().set_global("k", "v")
         tx.insert("new_table", {"x": 1.0})  # a new table: noticed by the caller
         assert tx.catalog_changed
+
+
+def test_a_call_past_its_inline_budget_stops_at_its_next_read_or_write(
+    make_engine: EngineFactory,
+) -> None:
+    from livebase.engine.transaction import OverBudget
+
+    engine = seeded(make_engine, "db")
+
+    def over_budget_then(action: Callable[[Transaction], Any]) -> Callable[[Transaction], Any]:
+        def body(tx: Transaction) -> Any:
+            tx.stop_at(0.0)  # already spent: the next safe point stops it
+            return action(tx)
+
+        return body
+
+    for action in (
+        lambda tx: tx.query("items").first(),
+        lambda tx: tx.insert("items", {"group": "a", "n": 1.0}),
+    ):
+        with pytest.raises(OverBudget):
+            mutate(engine, over_budget_then(action))
+    assert len(everything(engine)) == 30  # nothing written; the connection still works
+    mutate(engine, lambda tx: tx.insert("items", {"group": "a", "n": 1.0}))
+    assert len(everything(engine)) == 31

@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 Document = dict[str, Any]
 
 
+class OverBudget(Exception):
+    """A call computed past its inline budget and was stopped, to be run off the event loop
+    (``functions.offload``): not a failure."""
+
+
 class _Unset:
     def __repr__(self) -> str:
         return "UNSET"
@@ -161,6 +166,7 @@ class Transaction:
         # wall-clock backstop: a busy machine slows a call down without failing it.
         self._cpu_deadline = time.thread_time() + limits.max_function_seconds
         self._deadline = time.monotonic() + limits.max_function_seconds * FUNCTION_WALL_FACTOR
+        self._budget_deadline = math.inf
         self.on_change: ChangeHook | None = None
         """Called after every write, inside this transaction (triggers)."""
         self.scheduled_count = 0
@@ -169,8 +175,17 @@ class Transaction:
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
+    def stop_at(self, budget_seconds: float) -> None:
+        """Raise ``OverBudget`` at the next read or write once this call has computed for
+        ``budget_seconds`` of CPU time (the inline budget: the call then runs elsewhere).
+        A safe point: nothing is ever half-sent to the database there."""
+        self._budget_deadline = time.thread_time() + budget_seconds
+
     def check_deadline(self) -> None:
-        if time.thread_time() > self._cpu_deadline or time.monotonic() > self._deadline:
+        now = time.thread_time()
+        if now > self._budget_deadline:
+            raise OverBudget
+        if now > self._cpu_deadline or time.monotonic() > self._deadline:
             raise LimitExceededError(
                 f"function ran longer than {self.limits.max_function_seconds} s "
                 "(LIVEBASE_MAX_FUNCTION_SECONDS)",

@@ -26,7 +26,7 @@ from typing import Any
 from livebase.config import FUNCTION_WALL_FACTOR
 from livebase.engine.database import Engine
 from livebase.engine.reads import ReadSet
-from livebase.engine.transaction import Transaction
+from livebase.engine.transaction import OverBudget, Transaction
 from livebase.envvars.view import EnvView, empty_view
 from livebase.errors import (
     AppError,
@@ -128,10 +128,6 @@ def check_args_size(path: str, args: Any, limit: int) -> None:
 
 def new_request_id() -> str:
     return os.urandom(8).hex()
-
-
-class OverBudget(Exception):
-    """A query ran past the inline budget and was stopped there, to be run off the loop."""
 
 
 class Failed(Exception):
@@ -290,13 +286,17 @@ class Runner:
         With a ``budget`` (seconds), a call still running then is stopped with ``OverBudget``
         (to be run off the loop) instead of running up to the time limit."""
         limits = self.engine.settings.limits
-        seconds = limits.max_function_seconds if budget is None else budget
+        seconds = limits.max_function_seconds
+        if budget is not None and self.engine.storage.interrupt_safe:
+            seconds = budget  # else only at the transaction's safe points (``tx.stop_at``)
         # The budget counts CPU time only: a fast call that waited for the CPU (a busy machine,
         # another thread holding the GIL) is not slow. The wall-clock backstop is the limit's.
         wall = limits.max_function_seconds * FUNCTION_WALL_FACTOR
 
         def body(tx: Transaction) -> tuple[Any, list[str]]:
             tx.page_journal = journal
+            if budget is not None:
+                tx.stop_at(budget)
             # Same function at the same snapshot -> same random sequence (re-runs agree).
             seed = zlib.crc32(f"{fd.path}:{tx.snapshot_ts}".encode())
             with Capture(limits.max_log_lines) as call_log:
@@ -311,14 +311,17 @@ class Runner:
                             ctx = QueryCtx(tx, rng, auth, env)
                         ctx.calls = NestedCalls(self, tx, auth, env)
                         ctx.storage = files_for_call(tx, self.files, fd.kind)
-                        started, stopped = time.thread_time(), False
+                        started, stopped, moved = time.thread_time(), False, False
                         try:
                             with watchdog.limit(seconds, wall):
                                 value = fd.fn(ctx, **args)
                                 if fd.is_async:
                                     value = drive_coroutine(value)
-                        except CallTimeout:
-                            stopped = True  # at the budget or the limit: slow, whatever it cost
+                        except OverBudget:  # at a safe point (``tx.stop_at``)
+                            stopped = moved = True
+                            raise
+                        except CallTimeout:  # at the budget or the limit: slow either way
+                            stopped, moved = True, budget is not None and seconds == budget
                             raise
                         finally:
                             # After the call, so a C call the watchdog could not stop counts.
@@ -326,16 +329,18 @@ class Runner:
                             # only waited for the CPU is not marked slow for it.
                             used = time.thread_time() - started
                             if stopped:
-                                used = max(used, seconds, self.slow.budget * 1.001)
+                                used = max(used, self.slow.budget * 1.001)
                             self.slow.observe(fd.path, fd.kind, used)
-                            if not (stopped and budget is not None):
+                            if not moved:
                                 self._count(fd)  # else it runs again in a worker: counted then
                         if run is not None:
                             run.reads_identity, run.reads_env = auth.used, env.used
                     tx.check_deadline()
                     value = self.checked_result(fd, value)
+                except OverBudget:
+                    raise
                 except CallTimeout:
-                    if budget is not None:
+                    if budget is not None and seconds == budget:
                         raise OverBudget from None
                     call_log.flush()
                     raise Failed(self._timeout(fd), call_log.lines) from None

@@ -242,6 +242,13 @@ class Storage(ABC):
     """True when other processes may commit to the same database (PostgreSQL): the engine then
     follows the commit log for their commits."""
 
+    interrupt_safe: bool = True
+    """Whether an exception raised asynchronously in the middle of a storage call (the
+    watchdog's, at a call's inline budget) leaves the connection usable. True for SQLite, whose
+    driver is C (nothing is half-sent between two statements); False for PostgreSQL, whose
+    driver speaks the protocol partly in Python: the budget is then checked only at the
+    transaction's own safe points."""
+
     def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
         """Call ``wake`` (from any thread) soon after another process commits; returns a
         function that stops watching, or None if this backend cannot notify (then poll)."""

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from livebase.errors import ConflictError, LivebaseError
@@ -390,8 +391,15 @@ class PostgresStorage(Storage):
                 writer.finish()
         except _CONFLICTS as exc:
             raise ConflictError(f"write transaction failed, will retry: {exc}") from None
+        except BaseException:
+            # Interrupted in the middle of the protocol (a time limit raised inside the
+            # driver), the connection is in no state for the next transaction: start afresh.
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                conn.close()
+            raise
 
     shared = True
+    interrupt_safe = False
 
     def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
         """LISTEN on a dedicated connection in a daemon thread; reconnects after errors."""
