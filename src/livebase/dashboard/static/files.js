@@ -11,16 +11,17 @@ export function mount(ctx, root) {
   const stop = ctx.client.subscribe("_system/dashboard:files", {}, ({ files, more }) => {
     notice.replaceChildren();
     const total = files.reduce((sum, f) => sum + (f.size ?? 0), 0);
-    summary.textContent = files.length ? `${files.length.toLocaleString()}${more ? "+" : ""} files · ${byteSize(total)}${more ? " shown (newest first)" : ""}` : "";
+    const n = files.length;
+    summary.textContent = n ? `${n.toLocaleString()}${more ? "+" : ""} file${n === 1 && !more ? "" : "s"} · ${byteSize(total)}${more ? " shown (newest first)" : ""}` : "";
     body.replaceChildren(files.length ? dataTable("Stored files, newest first", ["File", "Type", "Size", "Uploaded", ""],
       files.map((f) => el("tr", { dataset: { id: f._id } },
-        el("td", { class: "mono", text: f._id }),
+        el("td", { class: "mono file-id", title: f._id, text: f._id }),
         el("td", { text: f.contentType ?? "—" }),
         el("td", { class: "num", text: byteSize(f.size) }),
         el("td", { class: "time", text: dateTime(f._creationTime) }),
         el("td", { class: "actions-cell" },
           el("a", { class: "button", href: f.url, download: "", rel: "noreferrer", "aria-label": `Download ${f._id}`, text: "Download" }),
-          el("button", { class: "button danger", type: "button", "aria-label": `Delete ${f._id}`, text: "Delete", onclick: () => remove(f) })))))
+          el("button", { class: "button danger", type: "button", "aria-label": `Delete ${f._id}`, text: "Delete", onclick: () => remove(f) })))), { id: "files-table" })
       : el("div", { class: "empty" }, el("h2", { text: "No stored files" }),
         el("p", { text: "Files uploaded to a URL from ctx.storage.generate_upload_url(), or stored by an action with ctx.storage.store(...), appear here live." })));
   }, (error) => {

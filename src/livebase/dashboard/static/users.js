@@ -34,7 +34,7 @@ export function mount(ctx, root) {
       el("td", { class: "mono muted", text: u.subject }),
       el("td", { class: "actions-cell" },
         el("button", { class: "button" + (u.disabled ? "" : " danger"), type: "button", "aria-label": `${u.disabled ? "Enable" : "Disable"} ${u.email}`, text: u.disabled ? "Enable" : "Disable", onclick: () => toggle(u) }),
-        el("button", { class: "button", type: "button", "aria-label": `Reset password of ${u.email}`, text: "Reset password", onclick: () => passwordDialog(u) })))))
+        el("button", { class: "button", type: "button", "aria-label": `Reset password of ${u.email}`, text: "Reset password", onclick: () => passwordDialog(u) })))), { id: "users-table" })
       : el("div", { class: "empty" }, el("h2", { text: "No accounts yet" }),
         el("p", { text: "Add one here or with livebase users add EMAIL; people then sign in with POST /auth/token." })));
   }
