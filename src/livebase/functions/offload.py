@@ -48,6 +48,9 @@ from livebase.values.wire import from_wire, to_wire
 if TYPE_CHECKING:
     from livebase.functions.runner import Runner
 
+SYSTEM_PREFIX = "_system/"
+"""Functions the platform adds to every app (``livebase.dashboard``): never in a worker."""
+
 OFF_LOOP_TRIES = 3
 """Worker runs of a slow mutation whose reads a concurrent commit changed, before it runs in
 the server instead (so a mutation of a hot document still commits)."""
@@ -108,6 +111,12 @@ class QueryOffload:
             and runner.engine.settings.query_processes >= 0
             and (runner.slow.budget > 0 or runner.engine.settings.query_isolation == "process")
         )
+
+    def can_run(self, path: str) -> bool:
+        """Whether a call of ``path`` may run in a worker: the pool is available and the
+        function is the app's own. The platform's ``_system/...`` functions (the dashboard's)
+        are added by the server and read its own state (logs, metrics): they stay here."""
+        return self.available and not path.startswith(SYSTEM_PREFIX)
 
     def in_worker(self, path: str) -> bool:
         """Whether a call of ``path`` goes straight to a worker: it is known to be slow, or

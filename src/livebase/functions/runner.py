@@ -442,7 +442,7 @@ class Runner:
     ) -> CallResult | None:
         """The query's result run here, within the inline budget if slow queries can move;
         None if it is (or just turned out) slow and belongs in a worker."""
-        if not self.offload.available:
+        if not self.offload.can_run(fd.path):
             return self._query_inline(fd, checked, identity, at_ts, journal)
         if self.offload.in_worker(fd.path):
             return None
@@ -544,7 +544,7 @@ class Runner:
             else call_fingerprint(fd.path, args, admin=admin, identity=identity),
         )
         budget = None
-        if self.offload.available:
+        if self.offload.can_run(fd.path):
             if self.offload.in_worker(fd.path):
                 result = await self._mutation_off_loop(fd, checked, identity, record)
                 if result is not None:
