@@ -2,7 +2,8 @@
 client.
 
 Queries run on the server's event loop, where they are cheapest (no copy, no hop). A query that
-runs past the inline budget (``LIVEBASE_INLINE_BUDGET_MS``) is stopped there by the watchdog,
+runs past the inline budget (``LIVEBASE_INLINE_BUDGET_MS``) is stopped there by the watchdog
+(on PostgreSQL, at its next read or write: ``Transaction.stop_at``; ``Storage.interrupt_safe``),
 marked slow (``slow_paths``) and run again in a worker process (``query_worker``); while its
 path stays marked slow, its calls go straight to a worker. Stopping and re-running is safe
 because a query only reads: the second run sees a snapshot at least as new and gives the answer
@@ -19,6 +20,8 @@ in a long C call stops there.
 
 The pool needs to know where the deployment's database is: the server tells it
 (``Runner.offload.deployment``). Without that (the in-process test kit), every query runs inline.
+``LIVEBASE_QUERY_ISOLATION=process`` sends every call to a worker; the platform's own
+``_system/`` functions never go (a worker's app does not have them).
 """
 
 from __future__ import annotations
