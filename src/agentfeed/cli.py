@@ -11,7 +11,8 @@ earlier install; it checks the key with the server first (``GET /event``) and ch
 exit 1, when it has no key for a server that needs one or the server refuses it.
 ``install-hook --http`` registers native HTTP hooks instead where Claude Code supports them;
 ``install-telemetry`` prints (or ``--write``s into the settings' ``env``) what makes Claude Code
-send its OpenTelemetry logs and metrics to the server.
+send its OpenTelemetry logs and metrics to the server, and ``uninstall-telemetry`` takes out of
+the settings' ``env`` exactly what ``install-telemetry --write`` put there.
 ``agentfeed hook`` runs the capture hook in this process, for trying it by
 hand (Claude Code runs ``hook.py`` directly, which starts much faster).
 """
@@ -107,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--write", action="store_true", help="write them into the settings file's env object"
     )
+
+    p = commands.add_parser(
+        "uninstall-telemetry",
+        help="remove what install-telemetry --write put in the settings' env",
+        description="Remove from the settings file's env object the variables "
+        "install-telemetry --write put there, when they still hold the values it wrote (a "
+        "variable changed since is kept, and so is an exporter set up for another collector). "
+        "The file is backed up first; nothing is written when there is nothing to remove.",
+    )
+    _scope(p)
 
     p = commands.add_parser(
         "uninstall-hook",
@@ -309,6 +320,21 @@ def _install_telemetry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _uninstall_telemetry(args: argparse.Namespace) -> int:
+    result = install.uninstall_telemetry(_settings_path(args))
+    if not result.changed:
+        _out(
+            f"agentfeed: no telemetry settings of install-telemetry in {result.settings_path}; "
+            "nothing changed"
+        )
+        return 0
+    _out(f"agentfeed: removed {result.removed} variables from {result.settings_path}")
+    if result.backup is not None:
+        _out(f"  backup: {result.backup}")
+    _out("  Claude Code stops sending telemetry from its next session")
+    return 0
+
+
 def _uninstall(args: argparse.Namespace) -> None:
     result = install.uninstall(_settings_path(args))
     if not result.changed:
@@ -364,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             return _install(args)
         if args.command == "install-telemetry":
             return _install_telemetry(args)
+        if args.command == "uninstall-telemetry":
+            return _uninstall_telemetry(args)
         _uninstall(args)
     except (install.SettingsError, OSError) as exc:
         sys.stderr.write(f"agentfeed: error: {exc}\n")

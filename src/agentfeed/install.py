@@ -680,6 +680,40 @@ def telemetry_env(url: str, key: str | None, protocol: str = "http/protobuf") ->
     return env
 
 
+def written_telemetry(env: Mapping[str, Any]) -> dict[str, None]:
+    """The keys of ``env`` that ``install-telemetry --write`` put there and that still hold the
+    values it wrote (read back from the endpoint, protocol and key header found), each mapped to
+    None for ``set_env``. A value the user changed since is theirs, and kept."""
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if not isinstance(endpoint, str) or protocol not in ("http/protobuf", "http/json"):
+        return {}
+    headers = env.get("OTEL_EXPORTER_OTLP_HEADERS")
+    key = None
+    if isinstance(headers, str) and headers.startswith(f"{KEY_HEADER}="):
+        key = headers.removeprefix(f"{KEY_HEADER}=")
+    ours = telemetry_env(endpoint, key, str(protocol))
+    if headers is not None and key is None:
+        return {}  # headers that are not our key header: an exporter set up by someone else
+    if key is None and any(env.get(name) != value for name, value in ours.items()):
+        return {}  # without our key header only the whole set written marks it as ours
+    return {name: None for name, value in ours.items() if env.get(name) == value}
+
+
+def uninstall_telemetry(settings_path: Path, *, home: Path | None = None) -> Result:
+    """Remove from the settings' ``env`` what ``install-telemetry --write`` put there (backup
+    first; nothing written when it is not there). ``removed`` counts the variables."""
+    home = home or agentfeed_home()
+    settings, old_text = load_settings(settings_path)
+    env = settings.get("env")
+    drop = written_telemetry(env) if isinstance(env, dict) else {}
+    result = Result(settings_path, changed=bool(drop), removed=len(drop))
+    if result.changed and old_text is not None:
+        result.backup = backup(settings_path, old_text, home)
+        save_settings(settings_path, set_env(settings, drop, settings_path), old_text)
+    return result
+
+
 def write_env(
     settings_path: Path, values: Mapping[str, str | None], *, home: Path | None = None
 ) -> Result:

@@ -165,6 +165,47 @@ def test_install_telemetry_prints_or_writes_the_environment(tmp_path: Path) -> N
     assert refused.returncode == 1 and "Nothing was changed" in refused.stderr
 
 
+def test_uninstall_telemetry_removes_what_install_telemetry_wrote(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9"
+    settings_path = tmp_path / ".claude" / "settings.json"
+    write(settings_path, REAL_SETTINGS)
+    args = ("install-telemetry", "--url", url, "--key", "k-1", "--write")
+    assert run_cli(tmp_path, *args).returncode == 0
+    settings = json.loads(settings_path.read_text())
+    settings["env"]["OTEL_LOGS_EXPORT_INTERVAL"] = "60000"  # the user's own change since
+    write(settings_path, settings)
+    removed = run_cli(tmp_path, "uninstall-telemetry")
+    assert removed.returncode == 0, removed.stderr
+    assert "removed 6 variables" in removed.stdout and "backup:" in removed.stdout
+    after = json.loads(settings_path.read_text())
+    assert after["env"] == {**REAL_SETTINGS["env"], "OTEL_LOGS_EXPORT_INTERVAL": "60000"}
+    assert {k: v for k, v in after.items() if k != "env"} == {
+        k: v for k, v in REAL_SETTINGS.items() if k != "env"
+    }
+    text = settings_path.read_text()
+    again = run_cli(tmp_path, "uninstall-telemetry")
+    assert again.returncode == 0 and "nothing changed" in again.stdout
+    assert settings_path.read_text() == text
+
+
+def test_uninstall_telemetry_keeps_an_exporter_set_up_for_another_collector(
+    tmp_path: Path,
+) -> None:
+    theirs = {
+        **install.telemetry_env("https://otel.example.com", None),
+        "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer abc",
+    }
+    without_headers = {**install.telemetry_env("https://otel.example.com", None)}
+    without_headers["OTEL_METRICS_EXPORTER"] = "prometheus"
+    for env in (theirs, without_headers):
+        settings_path = tmp_path / ".claude" / "settings.json"
+        write(settings_path, {**REAL_SETTINGS, "env": {**REAL_SETTINGS["env"], **env}})
+        text = settings_path.read_text()
+        kept = run_cli(tmp_path, "uninstall-telemetry")
+        assert kept.returncode == 0 and "nothing changed" in kept.stdout, kept.stdout
+        assert settings_path.read_text() == text
+
+
 def claude_code_posts(handler: dict[str, Any], env: dict[str, str], body: dict[str, Any]) -> Any:
     """What Claude Code does with an HTTP handler: interpolate ``$VAR`` in header values for
     the variables ``allowedEnvVars`` lists, POST the hook input as JSON."""
