@@ -148,10 +148,13 @@ def record_rejection(
     body_bytes: float,
     blobs: list[BlobRef],
     event_id: str | None = None,
+    export: rejected_table.ExportHeaders | None = None,
 ) -> dict[str, Any]:
     """Keep a body the HTTP handler could not pass to ``ingest`` (not UTF-8, not JSON, too
-    large, or ``ingest`` failed), with the reason."""
-    return reject(ctx, endpoint, reason, body, body_bytes, blobs, event_id)
+    large, or ``ingest`` failed), with the reason; ``export``: an OTLP export's headers."""
+    return rejected_table.keep(
+        ctx, endpoint, reason, body, body_bytes, blobs, event_id, export=export
+    )
 
 
 def find(ctx: Any, event_id: str) -> dict[str, Any] | None:

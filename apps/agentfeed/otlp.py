@@ -10,9 +10,11 @@ mapping, with OTLP's one exception: trace and span ids are hex, not base64).
 
 A log record becomes ``{record_id, signal: "log", name, timestamp, session_id?, prompt_id?,
 tool_use_id?, request_id?, model?, cost_usd?, tokens?, duration_ms?, success?, attributes}``;
-a number data point of a sum or gauge becomes ``{..., signal: "metric", name, value,
-metric_type?, temporality}``. ``attributes`` is the JSON text of the resource's and the
-record's attributes (the record's win). ``record_id`` is a hash of what the record says, so an
+a data point of a sum or gauge becomes ``{..., signal: "metric", name, value, metric_type?,
+temporality}``, and one of a histogram, an exponential histogram or a summary the same with
+``value`` its sum and ``distribution`` (count, sum, min, max, buckets or quantiles).
+``attributes`` is the JSON text of the resource's and the record's attributes (the record's
+win). ``record_id`` is a hash of what the record says, so an
 export the exporter retries is stored once.
 """
 
@@ -270,18 +272,73 @@ def logs(body: bytes, kind: str, received_ms: float) -> list[dict[str, Any]]:
     return records
 
 
+BUCKETS_KEPT = 200
+"""Buckets kept of one histogram point (exponential histograms can have up to 160 a side)."""
+
+
 def _points(metric: Any) -> tuple[Any, str | None]:
     kind = metric.WhichOneof("data")
-    if kind == "sum":
-        return metric.sum.data_points, TEMPORALITY.get(metric.sum.aggregation_temporality)
+    if kind in ("sum", "histogram", "exponential_histogram"):
+        data = getattr(metric, kind)
+        return data.data_points, TEMPORALITY.get(data.aggregation_temporality)
     if kind == "gauge":
         return metric.gauge.data_points, "gauge"
+    if kind == "summary":
+        return metric.summary.data_points, "cumulative"  # summaries are cumulative by definition
     return [], None
 
 
+def _optional(point: Any, name: str) -> float | None:
+    return float(getattr(point, name)) if point.HasField(name) else None
+
+
+def _distribution(point: Any) -> dict[str, Any]:
+    """A histogram, exponential histogram or summary point: its count, sum, min, max and
+    buckets (explicit bounds with their counts; an exponential histogram's scale, zero count
+    and bucket runs; a summary's quantiles)."""
+    shape: dict[str, Any] = {"count": float(point.count)}
+    for name in ("sum", "min", "max"):
+        field = point.DESCRIPTOR.fields_by_name.get(name)
+        if field is None:
+            continue
+        value = _optional(point, name) if field.has_presence else float(getattr(point, name))
+        if value is not None:
+            shape[name] = value
+    fields = point.DESCRIPTOR.fields_by_name
+    if "explicit_bounds" in fields:
+        shape["bounds"] = [float(b) for b in point.explicit_bounds[:BUCKETS_KEPT]]
+        shape["counts"] = [float(c) for c in point.bucket_counts[: BUCKETS_KEPT + 1]]
+    elif "scale" in fields:
+        shape["scale"] = float(point.scale)
+        shape["zero_count"] = float(point.zero_count)
+        for side in ("positive", "negative"):
+            buckets = getattr(point, side)
+            if buckets.bucket_counts:
+                shape[side] = {
+                    "offset": float(buckets.offset),
+                    "counts": [float(c) for c in buckets.bucket_counts[:BUCKETS_KEPT]],
+                }
+    else:
+        shape["quantiles"] = [
+            {"quantile": float(q.quantile), "value": float(q.value)}
+            for q in point.quantile_values[:BUCKETS_KEPT]
+        ]
+    return shape
+
+
+def _point_value(point: Any) -> tuple[float, dict[str, Any] | None]:
+    """A point's number (a distribution's sum, else its count) and its distribution, if any."""
+    if "count" not in point.DESCRIPTOR.fields_by_name:
+        which = point.WhichOneof("value")
+        return (float(getattr(point, which)) if which else 0.0), None
+    shape = _distribution(point)
+    return shape.get("sum", shape["count"]), shape
+
+
 def metrics(body: bytes, kind: str, received_ms: float) -> list[dict[str, Any]]:
-    """The telemetry records of an ``ExportMetricsServiceRequest``: one per number data point
-    of a sum or a gauge (histograms and summaries are not kept)."""
+    """The telemetry records of an ``ExportMetricsServiceRequest``: one per data point of a
+    sum, gauge, histogram, exponential histogram or summary (``value``: the number, or a
+    distribution's sum, with the distribution itself in ``distribution``)."""
     request = _parse(body, kind, ExportMetricsServiceRequest())
     assert isinstance(request, ExportMetricsServiceRequest)
     records = []
@@ -293,8 +350,7 @@ def metrics(body: bytes, kind: str, received_ms: float) -> list[dict[str, Any]]:
                 for point in points:
                     own = attributes(point.attributes)
                     attrs = {**resource, **own}
-                    which = point.WhichOneof("value")
-                    value = float(getattr(point, which)) if which else 0.0
+                    value, shape = _point_value(point)
                     out: dict[str, Any] = {
                         "signal": "metric",
                         "name": clip(metric.name, 200),
@@ -302,6 +358,8 @@ def metrics(body: bytes, kind: str, received_ms: float) -> list[dict[str, Any]]:
                         "value": value,
                         "temporality": temporality or "unknown",
                     }
+                    if shape is not None:
+                        out["distribution"] = shape
                     metric_type = _text(attrs.get("type"))
                     if metric_type is not None:
                         out["metric_type"] = metric_type
@@ -316,7 +374,13 @@ def metrics(body: bytes, kind: str, received_ms: float) -> list[dict[str, Any]]:
                             point.time_unix_nano,
                             attrs,
                             value,
+                            shape,
                         ],
                     )
                     records.append(out)
     return records
+
+
+def decode(signal: str, body: bytes, kind: str, received_ms: float) -> list[dict[str, Any]]:
+    """The records of an export request of ``signal`` (``log`` or ``metric``)."""
+    return logs(body, kind, received_ms) if signal == "log" else metrics(body, kind, received_ms)

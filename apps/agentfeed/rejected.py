@@ -19,13 +19,20 @@ in one transaction. The id rules are those of a post: the payload's ``event_id``
 (a retry of an event already stored is a ``duplicate``), else an id derived from the row
 (``rejected:<row id>``), so retrying twice never stores twice. Stored (or duplicate): the row is
 deleted. Still unusable: the row keeps its place with the new reason and one more attempt.
+
+OTLP exports (``POST /v1/logs``, ``/v1/metrics``) that cannot be read or stored are kept the same
+way, endpoint ``v1/logs`` or ``v1/metrics``, with the headers decoding needs (``export``: content
+type and encoding) and, for a body that is not UTF-8 (protobuf), its bytes in base64. Their retry
+decodes the body again and stores its records (``telemetry.store_records``: each record once, so
+a retry after a partial ingestion counts nothing twice).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from livebase import AppError, PaginationOptions, mutation, query, v
 
@@ -40,11 +47,24 @@ def keep_limit() -> int:
     raw = os.environ.get("AGENTFEED_REJECTED_KEEP", "").strip()
     return int(raw) if raw.isdigit() and int(raw) > 0 else KEEP
 
+
 RETRY_MAX_BYTES = 8 * 1024 * 1024
 """The largest body ``retry`` puts back together in one transaction."""
 LIST_BODY_CHARS = 2000
 """How much of a body a listing row carries (``rejected:get`` has all that is inline)."""
 NAMESPACE = uuid.UUID("6f1d4b0e-4a43-4bb5-9a6e-0f2f1f6f8c11")
+
+
+OTLP_SIGNALS = {"v1/logs": "log", "v1/metrics": "metric"}
+"""The OTLP endpoints whose rejected exports are kept, and the signal each carries."""
+
+
+class ExportHeaders(TypedDict):
+    """What decoding a kept OTLP export again needs."""
+
+    content_type: str
+    content_encoding: NotRequired[str]
+    body_encoding: NotRequired[Literal["base64"]]
 
 
 def kind_of(reason: str) -> str:
@@ -95,6 +115,7 @@ def keep(
     refs: list[BlobRef],
     event_id: object = None,
     retry_of: str | None = None,
+    export: ExportHeaders | None = None,
 ) -> dict[str, Any]:
     """Keep a rejected body (in the caller's transaction); with ``retry_of``, update that row
     instead. ``{status: "rejected", id, reason}``."""
@@ -120,6 +141,7 @@ def keep(
         "blobs": refs,
         "received_at": ctx.now,
         "attempts": 1.0,
+        **(export or {}),
     }
     if isinstance(event_id, str):
         doc["event_id"] = normalize.clip(event_id, normalize.ID_CHARS)
@@ -215,6 +237,8 @@ def retry(ctx, id: Annotated[str, v.id("rejected_events")]) -> dict[str, Any]:
             {"code": "TooLarge", "message": f"bodies over {RETRY_MAX_BYTES} bytes are not retried"}
         )
     endpoint = row["endpoint"]
+    if endpoint in OTLP_SIGNALS:
+        return _retry_export(ctx, row)
     limit = intake.max_event_bytes()
     if row["body_bytes"] > limit:
         reason = f"the body is too large ({int(row['body_bytes'])} bytes; at most {limit})"
@@ -243,3 +267,29 @@ def retry(ctx, id: Annotated[str, v.id("rejected_events")]) -> dict[str, Any]:
     if result["status"] in ("stored", "duplicate"):
         _drop(ctx, row)
     return result
+
+
+def _retry_export(ctx: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """Decode a kept OTLP export again and store its records: ``{status: stored, id,
+    records, duplicate}``, or ``rejected`` with the reason it still cannot be read."""
+    from . import otlp, telemetry  # telemetry reaches sessions, which reaches events
+
+    text = _body_of(ctx, row)
+    body = (
+        base64.b64decode(text)
+        if row.get("body_encoding") == "base64"
+        else text.encode("utf-8", "surrogatepass")
+    )
+    signal = OTLP_SIGNALS[row["endpoint"]]
+    try:
+        kind = otlp.media_type(row.get("content_type"))
+        plain = otlp.decompress(body, row.get("content_encoding"))
+        records = otlp.decode(signal, plain, kind, ctx.now)
+    except otlp.BadRequest as exc:
+        reason = str(exc)
+        return keep(
+            ctx, row["endpoint"], reason, row["body"], row["body_bytes"], [], retry_of=row["_id"]
+        )
+    counts = telemetry.store_records(ctx, records)
+    _drop(ctx, row)
+    return {"status": "stored", "id": row["_id"], **counts}

@@ -157,6 +157,10 @@ schema = define_schema(
                 "kind": v.optional(v.string()),
                 "attempts": v.optional(v.number()),
                 "last_attempt_at": v.optional(v.number()),
+                # an OTLP export (endpoint v1/logs or v1/metrics): what decoding it again needs
+                "content_type": v.optional(v.string()),
+                "content_encoding": v.optional(v.string()),
+                "body_encoding": v.optional(v.literal("base64")),
             }
         ).index("by_time", ["received_at"]),
         "rejected_counts": define_table(
@@ -182,6 +186,8 @@ schema = define_schema(
                 "duration_ms": v.optional(v.number()),
                 "success": v.optional(v.boolean()),
                 "attributes": v.string(),
+                # a histogram's, exponential histogram's or summary's point (otlp.py)
+                "distribution": v.optional(v.record(v.string(), v.any())),
             }
         )
         .index("by_record_id", ["record_id"])

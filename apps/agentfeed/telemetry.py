@@ -19,6 +19,7 @@ reads them (``telemetry:records``); the public gets a public session's numbers o
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from typing import Any
@@ -27,8 +28,9 @@ from starlette.responses import JSONResponse, Response
 
 from livebase import PaginationOptions, internal_mutation, query
 
-from . import access, otlp, settings
+from . import access, blobs, otlp, payload, settings
 from . import sessions as session_table
+from .normalize import clip
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ SESSION_RECORDS_LIMIT = 5000
 ZERO = {"input": 0.0, "output": 0.0, "cache_read": 0.0, "cache_creation": 0.0}
 FIELDS = (
     "session_id", "prompt_id", "tool_use_id", "request_id", "model", "metric_type", "value",
-    "temporality", "cost_usd", "tokens", "duration_ms", "success",
+    "temporality", "cost_usd", "tokens", "duration_ms", "success", "distribution",
 )  # fmt: skip
 
 
@@ -105,6 +107,11 @@ def fold_into_new_session(ctx: Any, session_id: str) -> dict[str, Any] | None:
 
 @internal_mutation
 def ingest(ctx, records: list[dict[str, Any]]) -> dict[str, float]:
+    """Store decoded records (``otlp.py``): ``store_records`` in a transaction of its own."""
+    return store_records(ctx, records)
+
+
+def store_records(ctx: Any, records: list[dict[str, Any]]) -> dict[str, float]:
     """Store decoded records (``otlp.py``), each once; add the tokens and cost of those that
     carry them to their session's, prompt's and tool call's ``usage``. ``{stored,
     duplicate}``."""
@@ -150,23 +157,62 @@ def ingest(ctx, records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 async def receive(ctx: Any, request: Any, signal: str) -> Response:
-    """``POST /v1/logs`` (``signal`` ``log``) or ``POST /v1/metrics`` (``metric``)."""
+    """``POST /v1/logs`` (``signal`` ``log``) or ``POST /v1/metrics`` (``metric``). An export
+    that cannot be read (400, 415) or stored (500) is kept for the owner in ``rejected_events``
+    (``rejected.py``), who can re-ingest it; both statuses tell the exporter not to retry."""
     if not settings.authorized(request.headers.get(settings.KEY_HEADER)):
         return JSONResponse(
             {"code": 16, "message": f"missing or wrong {settings.KEY_HEADER} header"},
             status_code=401,
         )
+    raw = await request.body()
     try:
         kind = otlp.media_type(request.headers.get("content-type"))
-        body = otlp.decompress(await request.body(), request.headers.get("content-encoding"))
-        decode = otlp.logs if signal == "log" else otlp.metrics
-        records = decode(body, kind, time.time() * 1000)
+        body = otlp.decompress(raw, request.headers.get("content-encoding"))
+        records = otlp.decode(signal, body, kind, time.time() * 1000)
     except otlp.BadRequest as exc:
+        await _keep_rejected(ctx, request, signal, raw, str(exc))
         return JSONResponse({"code": 3, "message": str(exc)}, status_code=exc.status)
-    for start in range(0, len(records), BATCH):
-        await ctx.run_mutation("telemetry:ingest", {"records": records[start : start + BATCH]})
+    try:
+        for start in range(0, len(records), BATCH):
+            await ctx.run_mutation("telemetry:ingest", {"records": records[start : start + BATCH]})
+    except Exception as exc:
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.warning("storing an OTLP export (%s) failed: %s", signal, message)
+        await _keep_rejected(ctx, request, signal, raw, f"ingestion failed: {message}")
+        return JSONResponse(
+            {"code": 13, "message": f"ingestion failed: {message}"}, status_code=500
+        )
     content, media = otlp.response(kind, signal)
     return Response(content, media_type=media)
+
+
+async def _keep_rejected(ctx: Any, request: Any, signal: str, raw: bytes, reason: str) -> None:
+    """Keep an export as ``intake`` keeps a hook body: inline up to ``payload.BODY_EXCERPT``,
+    all of it in a blob; a body that is not UTF-8 (protobuf, gzip) as base64."""
+    export: dict[str, str] = {"content_type": request.headers.get("content-type") or ""}
+    if request.headers.get("content-encoding"):
+        export["content_encoding"] = request.headers["content-encoding"]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = base64.b64encode(raw).decode("ascii")
+        export["body_encoding"] = "base64"
+    refs: list[blobs.BlobRef] = []
+    if len(text) > payload.BODY_EXCERPT:
+        refs.append(await blobs.upload(ctx, "", "body", text))
+    endpoint = "v1/logs" if signal == "log" else "v1/metrics"
+    await ctx.run_mutation(
+        "events:record_rejection",
+        {
+            "endpoint": endpoint,
+            "reason": reason,
+            "body": clip(text, payload.BODY_EXCERPT),
+            "body_bytes": float(len(raw)),
+            "blobs": refs,
+            "export": export,
+        },
+    )
 
 
 # -- queries ---------------------------------------------------------------------------------------

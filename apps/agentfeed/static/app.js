@@ -584,7 +584,9 @@ function drawRejected() {
       try {
         const result = await client.mutation("rejected:retry", { id: row._id });
         retrying.set(row._id, result.status === "rejected"
-          ? `still rejected: ${result.reason}` : `${result.status} as ${result.event_id}`);
+          ? `still rejected: ${result.reason}`
+          : result.event_id ? `${result.status} as ${result.event_id}`
+          : `${plural(result.stored, "telemetry record")} stored`);
       } catch (error) {
         retrying.set(row._id, `failed: ${error.message || error}`);
       }
