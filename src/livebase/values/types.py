@@ -104,6 +104,30 @@ def type_name(value: object) -> str:
     return f"Python {type(value).__name__} (not a Convex value)"
 
 
+GOOD_NAMES: set[str] = set()
+"""Field names already found valid (documents repeat the same few): a set lookup instead of the
+checks. Bounded by ``GOOD_NAMES_MAX``; beyond it names are checked each time."""
+GOOD_NAMES_MAX = 50_000
+
+
+def good_field_name(name: object) -> bool:
+    """Whether ``name`` is a valid field name (``check_field_name`` says why not)."""
+    if name in GOOD_NAMES:
+        return True
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > MAX_FIELD_NAME_LEN
+        or name.startswith("$")
+        or not name.isascii()
+        or not name.isprintable()
+    ):
+        return False
+    if len(GOOD_NAMES) < GOOD_NAMES_MAX and type(name) is str:
+        GOOD_NAMES.add(name)
+    return True
+
+
 def check_field_name(name: object, path: str) -> None:
     if not isinstance(name, str):
         raise InvalidValueError(f"object keys must be strings, got {type(name).__name__} at {path}")
@@ -122,6 +146,46 @@ def check_string(s: str, path: str) -> None:
         raise InvalidValueError(f"string at {path or 'top level'} has a lone surrogate") from None
 
 
+def _valid(value: object, depth: int, max_depth: int, big_ints: bool) -> bool:
+    """``check_value``'s answer for the common shapes, fast: no paths are built (they are only
+    needed for an error message). False also for what it does not know (subclasses): the full
+    check decides those."""
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or _encodes(value)  # type: ignore[attr-defined, arg-type]
+    if kind is float or kind is bool or value is None or kind is bytes:
+        return True
+    if kind is int:
+        number: int = value  # type: ignore[assignment]
+        return -MAX_SAFE_INT <= number <= MAX_SAFE_INT or (
+            big_ints and INT64_MIN <= number <= INT64_MAX
+        )
+    if kind is dict:
+        if depth >= max_depth:
+            return False
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if key not in GOOD_NAMES and not good_field_name(key):
+                return False
+            if not _valid(item, depth + 1, max_depth, big_ints):
+                return False
+        return True
+    if kind is list:
+        if depth >= max_depth:
+            return False
+        return all(_valid(item, depth + 1, max_depth, big_ints) for item in value)  # type: ignore[attr-defined]
+    if kind is Int64:
+        return INT64_MIN <= value <= INT64_MAX  # type: ignore[operator]
+    return False
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_value(
     value: object,
     path: str = "",
@@ -133,6 +197,20 @@ def check_value(
     """Raise ``InvalidValueError`` unless ``value`` is a Convex value nested ``max_depth`` deep
     at most. ``big_ints=True`` lets plain ints beyond 2**53 (within int64) through, for a value
     that a validator checks next (it turns the ones it declares int64 into ``Int64``)."""
+    if _valid(value, depth, max_depth, big_ints):
+        return
+    _check_value(value, path, depth, max_depth, big_ints=big_ints)
+
+
+def _check_value(
+    value: object,
+    path: str = "",
+    depth: int = 0,
+    max_depth: int = MAX_NESTING,
+    *,
+    big_ints: bool = False,
+) -> None:
+    """``check_value`` the long way, building the path an error message names."""
     if value is None or isinstance(value, (bool, float, bytes)):
         return
     if isinstance(value, Int64):
@@ -155,12 +233,12 @@ def check_value(
             )
         if isinstance(value, list):
             for i, item in enumerate(value):
-                check_value(item, f"{path}[{i}]", depth + 1, max_depth, big_ints=big_ints)
+                _check_value(item, f"{path}[{i}]", depth + 1, max_depth, big_ints=big_ints)
         else:
             for key, item in value.items():
                 check_field_name(key, path)
                 sub = f"{path}.{key}" if path else key
-                check_value(item, sub, depth + 1, max_depth, big_ints=big_ints)
+                _check_value(item, sub, depth + 1, max_depth, big_ints=big_ints)
         return
     raise InvalidValueError(f"{type_name(value)} at {path or 'top level'} cannot be stored or sent")
 

@@ -31,6 +31,7 @@ import orjson
 
 from livebase.errors import InvalidJsonError, InvalidValueError
 from livebase.values.types import (
+    GOOD_NAMES,
     INT64_MAX,
     INT64_MIN,
     MAX_SAFE_INT,
@@ -40,6 +41,7 @@ from livebase.values.types import (
     as_number,
     beyond_float64,
     check_field_name,
+    good_field_name,
     is_special_float,
 )
 
@@ -56,7 +58,23 @@ def too_deep(max_depth: int, path: str, what: str = "value") -> InvalidValueErro
 def to_wire(value: Value, *, max_depth: int = MAX_WIRE_NESTING, _depth: int = 0) -> Any:
     """Python value -> JSON-ready structure in Convex encoded JSON; ``InvalidValueError`` for
     anything that is not a Convex value or is nested more than ``max_depth`` levels."""
-    if value is None or isinstance(value, (bool, str)):
+    kind = type(value)  # the common exact types first: ``isinstance`` chains cost per value
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is float:
+        if value != 0.0 and math.isfinite(value):  # type: ignore[arg-type]
+            return value
+    elif kind is int:
+        if -MAX_SAFE_INT <= value <= MAX_SAFE_INT:  # type: ignore[operator]
+            return float(value)  # type: ignore[arg-type]
+    elif kind is dict or kind is list:
+        if _depth >= max_depth:
+            raise too_deep(max_depth, "")
+        depth = _depth + 1
+        if kind is list:
+            return [to_wire(v, max_depth=max_depth, _depth=depth) for v in value]  # type: ignore[union-attr]
+        return {k: to_wire(v, max_depth=max_depth, _depth=depth) for k, v in value.items()}  # type: ignore[union-attr]
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, Int64):
         if not INT64_MIN <= value <= INT64_MAX:
@@ -100,7 +118,42 @@ def from_wire(
     ``InvalidValueError`` (never ``RecursionError``) for anything that is not a Convex value or
     holds arrays/objects nested more than ``max_depth`` levels; ``what`` names the value in that
     message (``"arguments"``)."""
-    return _from_wire(data, path, max_depth, 0, what)
+    try:
+        return _fast_from_wire(data, 0, max_depth)
+    except _Unusual:
+        return _from_wire(data, path, max_depth, 0, what)
+
+
+class _Unusual(Exception):
+    """Raised by ``_fast_from_wire`` for what it leaves to ``_from_wire``: the special
+    ``$``-forms, numbers beyond 2**53, and every error (whose message needs the path)."""
+
+
+def _fast_from_wire(data: Any, depth: int, max_depth: int) -> Value:
+    """``_from_wire`` for the common shapes, without building paths."""
+    kind = type(data)
+    if kind is str or kind is bool or data is None:
+        return data  # type: ignore[no-any-return]
+    if kind is float:
+        if not math.isfinite(data):
+            raise _Unusual
+        return as_number(data)
+    if kind is int:
+        if -MAX_SAFE_INT <= data <= MAX_SAFE_INT:
+            return data  # type: ignore[no-any-return]
+        raise _Unusual
+    if depth >= max_depth:
+        raise _Unusual
+    if kind is dict:
+        out: dict[str, Value] = {}
+        for key, inner in data.items():
+            if key not in GOOD_NAMES and not good_field_name(key):
+                raise _Unusual  # a "$"-form, or a bad name
+            out[key] = _fast_from_wire(inner, depth + 1, max_depth)
+        return out
+    if kind is list:
+        return [_fast_from_wire(inner, depth + 1, max_depth) for inner in data]
+    raise _Unusual
 
 
 def _from_wire(data: Any, path: str, max_depth: int, depth: int, what: str) -> Value:
