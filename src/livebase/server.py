@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from livebase import __version__, dashboard
-from livebase.auth.builtin import BuiltinIssuer, builtin_provider
+from livebase.auth.builtin import BuiltinIssuer, admin_sessions, builtin_provider
 from livebase.auth.builtin import endpoints as builtin_endpoints
+from livebase.auth.builtin.admin_sessions import AdminSessions
 from livebase.auth.callers import VerifiedUser, no_user_tokens
 from livebase.auth.verifier import Verifier
 from livebase.config import Settings, settings_from_env
@@ -202,6 +203,10 @@ class Deployment:
         self.listen_address: tuple[str, int] | None = None
         """Where the server listens (host, port), once it says so through ``listening``."""
         self._update_builtin_issuer()
+        self.admin_sessions = AdminSessions(lambda: self.builtin_issuer)
+        """Dashboard sessions of admin accounts; they stand in for the admin key."""
+        self.sync.admin_session = self.admin_sessions.valid
+        self.admin_sessions.on_revoked.append(self.sync.end_revoked_admin_sessions)
         self._verifier: Verifier | None = None
         self._update_verifier()
 
@@ -545,6 +550,14 @@ class Router:
                 ],
             )
         route = path[5:].strip("/")
+        deployment = self.deployment
+        if route == admin_sessions.ROUTE:  # the dashboard's sign-in with an admin account
+            return await deployment.admin_sessions.serve(request)
+        as_admin = deployment.admin_sessions.as_admin_key(
+            request.headers.get("authorization"), route, deployment.admin_key
+        )
+        if as_admin is not None:  # an admin account's dashboard session: the admin's rights
+            request.headers["authorization"] = as_admin
         if route == "changes" and request.method == "GET":
             return await self.changes(request)
         if route.startswith(("export/", "import/")) or (
@@ -562,9 +575,12 @@ class Router:
             return await env_endpoints.serve(deployment.env, request, route, deployment.admin_key)
         if builtin_endpoints.is_admin_route(route):  # built-in accounts: livebase users ...
             deployment = self.deployment
-            return await builtin_endpoints.serve_admin(
+            response = await builtin_endpoints.serve_admin(
                 deployment.builtin_issuer, request, route, deployment.admin_key
             )
+            if response.status == 200 and request.method == "POST":
+                deployment.admin_sessions.changed()  # a revoked role ends its sessions at once
+            return response
         if is_file_path(path):  # file uploads and downloads (livebase.files)
             return await self.files(request, path)
         if request.method != "POST":

@@ -58,7 +58,8 @@ def test_list_is_by_email_and_shows_no_hash(issuer: BuiltinIssuer, clock: FakeRu
     listed = [a.public() for a in issuer.accounts.list()]
     assert [a["email"] for a in listed] == ["adam@example.com", "zoe@example.com"]
     assert listed[1]["createdAt"] == clock.now_ns // 10**9 - 5
-    assert set(listed[0]) == {"email", "subject", "disabled", "createdAt", "updatedAt"}
+    assert set(listed[0]) == {"email", "subject", "disabled", "admin", "createdAt", "updatedAt"}
+    assert listed[0]["admin"] is False  # only the admin key grants the role
 
 
 def test_authenticate_gives_the_same_error_for_a_wrong_password_and_an_unknown_email(

@@ -38,13 +38,13 @@ def test_add_list_disable_reset_password(server: AuthServer) -> None:
 
     listed = server.cli("users", "list")
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[0].split() == ["EMAIL", "STATUS", "CREATED", "(UTC)",
-                                                     "SUBJECT"]  # fmt: skip
+    assert listed.stdout.splitlines()[0].split() == ["EMAIL", "STATUS", "ROLE", "CREATED",
+                                                     "(UTC)", "SUBJECT"]  # fmt: skip
     [line] = [line for line in listed.stdout.splitlines() if line.startswith(email)]
-    assert line.split()[1] == "active"
+    assert line.split()[1:3] == ["active", "user"]
     as_json = json.loads(server.cli("users", "list", "--json").stdout)
     [entry] = [u for u in as_json if u["email"] == email]
-    assert set(entry) == {"email", "subject", "disabled", "createdAt", "updatedAt"}
+    assert set(entry) == {"email", "subject", "disabled", "admin", "createdAt", "updatedAt"}
 
     new_password = "another long password"
     done = server.cli("users", "reset-password", email, stdin=new_password + "\r\n")

@@ -38,6 +38,9 @@ class SyncHub:
         self.verify_user_token = verify_user_token
         """Checks a user token (a JWT) against the app's providers; raises a LivebaseError
         naming the reason when it does not hold. Replaced when the app is reloaded."""
+        self.admin_session: Callable[[str], bool] = lambda credential: False
+        """Whether a credential other than the admin key is an admin account's dashboard
+        session that still holds (``livebase.auth.builtin.admin_sessions``)."""
         self.manager = SubscriptionManager(runner)
         self.sessions: set[SyncSession] = set()
         self._heartbeat: asyncio.Task[None] | None = None
@@ -99,6 +102,14 @@ class SyncHub:
     def invalidate_all(self) -> None:
         """After a code reload every query may answer differently: re-run them all."""
         self.manager.invalidate()
+
+    def end_revoked_admin_sessions(self) -> None:
+        """An account lost its admin role (or was disabled): sockets signed in with its
+        dashboard session get an ``AuthError`` and are closed now, not at their next call."""
+        for session in list(self.sessions):
+            credential = session.admin_credential
+            if session.admin and credential is not None and not self.admin_session(credential):
+                session.admin_revoked()
 
     def invalidate_env_readers(self) -> None:
         """After an environment variable changed: re-run the queries that read ``ctx.env``

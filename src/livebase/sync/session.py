@@ -104,6 +104,9 @@ class SyncSession:
         self.force_transition = False
         self.identity: dict[str, Any] | None = None
         self.admin = False
+        self.admin_credential: str | None = None
+        """The dashboard session this socket is admin by (not the admin key): checked again
+        when an account's admin role is revoked."""
         self.last_sent = time.monotonic()
         self.closed = False
         self._flush_scheduled = False
@@ -227,9 +230,12 @@ class SyncSession:
             )
         if frame.token_type == "Admin":
             value = frame.value or ""
+            self.admin_credential = None
             if not hmac.compare_digest(value.encode(), self.hub.admin_key().encode()):
-                self._auth_error(base, "the admin key is not valid for this deployment")
-                return
+                if not self.hub.admin_session(value):
+                    self._auth_error(base, "the admin key is not valid for this deployment")
+                    return
+                self.admin_credential = value
             acting_as = None
             if frame.impersonating is not None:
                 try:
@@ -297,6 +303,17 @@ class SyncSession:
             self.dirty.add(query_id)
         self.force_transition = True
         self._schedule_flush()
+
+    def admin_revoked(self) -> None:
+        """The admin account this socket signed in with is no longer an admin."""
+        if self.closed or self._failed:
+            return
+        log.info("sync session %s: its admin account lost the admin role", self.session_id)
+        self._auth_error(
+            self.recv_identity - 1,
+            "AdminRevoked: this account is no longer an admin of this deployment",
+            attempted=False,
+        )
 
     def _identity_expired(self, version: int) -> None:
         self._expiry = None

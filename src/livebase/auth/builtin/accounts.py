@@ -49,6 +49,8 @@ class Account:
     updated_at: int
     sessions_after: int = 0
     """Unix nanoseconds: sessions begun before this moment (a password reset) cannot refresh."""
+    admin: bool = False
+    """May sign in to the dashboard (``/_dashboard``); only the admin key grants or revokes it."""
 
     def public(self) -> dict[str, Any]:
         """What the admin API shows: everything but the password hash."""
@@ -56,6 +58,7 @@ class Account:
             "email": self.email,
             "subject": self.subject,
             "disabled": self.disabled,
+            "admin": self.admin,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
@@ -154,6 +157,14 @@ class Accounts:
         normal = normalize_email(email)
         account = await self._update(normal, lambda a: replace(a, disabled=disabled))
         log.info("built-in account %s %s", normal, "disabled" if disabled else "enabled")
+        return account
+
+    async def set_admin(self, email: str, admin: bool) -> Account:
+        """Grant (or revoke) the dashboard's admin role; a revoked account's dashboard sessions
+        are refused from the next request on."""
+        normal = normalize_email(email)
+        account = await self._update(normal, lambda a: replace(a, admin=admin))
+        log.info("built-in account %s: admin %s", normal, "granted" if admin else "revoked")
         return account
 
     async def reset_password(self, email: str, password: str) -> Account:

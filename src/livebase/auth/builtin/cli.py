@@ -54,6 +54,16 @@ def add_commands(sub: Any, url_default: str) -> None:
     p.add_argument("email", metavar="EMAIL")
     common(p)
     p = actions.add_parser(
+        "grant-admin", help="let an account sign in to the dashboard (/_dashboard) as an admin"
+    )
+    p.add_argument("email", metavar="EMAIL")
+    common(p)
+    p = actions.add_parser(
+        "revoke-admin", help="take the admin role back; its dashboard sessions end at once"
+    )
+    p.add_argument("email", metavar="EMAIL")
+    common(p)
+    p = actions.add_parser(
         "reset-password", help="set a new password (from stdin or a prompt); ends all sessions"
     )
     p.add_argument("email", metavar="EMAIL")
@@ -112,6 +122,10 @@ def run(args: argparse.Namespace, admin_key: str | None) -> int:
         _say(f"disabled {email}: it can no longer sign in or refresh, and its tokens are refused")
     elif command == "enable":
         _say(f"enabled {email}: it can sign in again")
+    elif command == "grant-admin":
+        _say(f"{email} is an admin: it can sign in to /_dashboard with its email and password")
+    elif command == "revoke-admin":
+        _say(f"{email} is no longer an admin: its dashboard sessions have ended")
     else:
         _say(f"new password set for {email}; its sessions from before now must sign in again")
     return 0
@@ -150,11 +164,13 @@ def _print_users(users: list[dict[str, Any]], *, as_json: bool) -> None:
         _say("no accounts yet (add one with: livebase users add EMAIL --password-stdin)")
         return
     width = max(len("EMAIL"), *(len(u["email"]) for u in users))
-    _say(f"{'EMAIL':<{width}}  {'STATUS':<8}  {'CREATED (UTC)':<16}  SUBJECT")
+    _say(f"{'EMAIL':<{width}}  {'STATUS':<8}  {'ROLE':<5}  {'CREATED (UTC)':<16}  SUBJECT")
     for user in users:
         status = "disabled" if user["disabled"] else "active"
+        role = "admin" if user.get("admin") else "user"
         created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(user["createdAt"]))
-        _say(f"{user['email']:<{width}}  {status:<8}  {created:<16}  {user['subject']}")
+        line = f"{user['email']:<{width}}  {status:<8}  {role:<5}  {created:<16}  {user['subject']}"
+        _say(line)
 
 
 __all__ = ["AdminClient", "add_commands", "read_password", "run"]

@@ -17,6 +17,7 @@ Public (only when the app declares the built-in issuer)::
     POST /api/admin/users                    {"email", "password"} -> the new account
     POST /api/admin/users/disable | enable   {"email"}
     POST /api/admin/users/reset-password     {"email", "password"}
+    POST /api/admin/users/grant-admin | revoke-admin   {"email"}  (the dashboard's admin role)
     POST /api/admin/auth/rotate-keys         -> {"kid", "published"}
 """
 
@@ -53,6 +54,8 @@ ADMIN_ROUTES = frozenset(
         "admin/users/disable",
         "admin/users/enable",
         "admin/users/reset-password",
+        "admin/users/grant-admin",
+        "admin/users/revoke-admin",
         "admin/auth/rotate-keys",
     }
 )
@@ -248,6 +251,8 @@ async def _admin(issuer: BuiltinIssuer, route: str, method: str, body: bytes) ->
             account = await issuer.accounts.add(email, password)
         else:
             account = await issuer.accounts.reset_password(email, password)
+    elif route in ("admin/users/grant-admin", "admin/users/revoke-admin"):
+        account = await issuer.accounts.set_admin(email, route == "admin/users/grant-admin")
     else:
         disabled = route == "admin/users/disable"
         account = await issuer.accounts.set_disabled(email, disabled)

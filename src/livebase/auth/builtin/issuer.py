@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from livebase.auth.builtin.accounts import Accounts
+from livebase.auth.builtin.accounts import Account, Accounts
 from livebase.auth.builtin.declared import DEFAULT_AUDIENCE
 from livebase.auth.builtin.key_stores import KEYS_FILE, DatabaseKeyStore, FileKeyStore
 from livebase.auth.builtin.passwords import Passwords
@@ -127,9 +127,13 @@ class BuiltinIssuer:
         return self.keys.rotate(self._now())
 
     async def sign_in(self, email: str, password: str, address: str | None) -> IssuedTokens:
-        """The password grant, with the per-account and per-address limits on failures:
-        ``SlowDownError`` when either is exhausted, ``InvalidGrantError`` when the credentials
-        do not hold."""
+        """The password grant: tokens for the account ``check_password`` finds."""
+        return await self.tokens.issue(await self.check_password(email, password, address))
+
+    async def check_password(self, email: str, password: str, address: str | None) -> Account:
+        """The account ``email`` and ``password`` sign in to, with the per-account and
+        per-address limits on failures: ``SlowDownError`` when either is exhausted,
+        ``InvalidGrantError`` when the credentials do not hold."""
         account_key = email.strip().lower() if isinstance(email, str) else ""
         limits = [(self.account_failures, account_key, "this account")]
         if address:
@@ -149,7 +153,7 @@ class BuiltinIssuer:
                     limiter.failed(key)
             raise
         self.account_failures.clear(account_key)
-        return await self.tokens.issue(account)
+        return account
 
     def _now(self) -> int:
         return self.runtime.time_ns() // 1_000_000_000
