@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,3 +180,18 @@ def launch(base: Path, files: dict[str, str], **env: str) -> AuthServer:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
     with launch(tmp_path_factory.mktemp("auth-server"), AUTH_APP, **SERVER_SETTINGS) as s:
         yield s
+
+
+@pytest.fixture
+def http(server: AuthServer) -> Iterator[httpx.Client]:
+    with server.http() as client:
+        yield client
+
+
+@pytest.fixture
+def email(server: AuthServer) -> str:
+    """A fresh account on the server."""
+    address = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    done = server.cli("users", "add", address, "--password-stdin", stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    return address

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,20 +19,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 SESSION = "/api/admin/dashboard/session"
 FUNCTIONS = "_system/dashboard:functions"
-
-
-@pytest.fixture
-def http(server: AuthServer) -> Iterator[httpx.Client]:
-    with server.http() as client:
-        yield client
-
-
-@pytest.fixture
-def email(server: AuthServer) -> str:
-    address = f"admin-{uuid.uuid4().hex[:10]}@example.com"
-    done = server.cli("users", "add", address, "--password-stdin", stdin=PASSWORD + "\n")
-    assert done.returncode == 0, done.stderr
-    return address
 
 
 def open_session(http: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:

@@ -9,7 +9,6 @@ import json
 import stat
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,6 @@ import pytest
 from .conftest import AUTH_APP, NO_AUTH_APP, PASSWORD, AuthServer, launch, verify
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def http(server: AuthServer) -> Iterator[httpx.Client]:
-    with server.http() as client:
-        yield client
-
-
-@pytest.fixture
-def email(server: AuthServer) -> str:
-    """A fresh account on the server."""
-    address = f"user-{uuid.uuid4().hex[:10]}@example.com"
-    done = server.cli("users", "add", address, "--password-stdin", stdin=PASSWORD + "\n")
-    assert done.returncode == 0, done.stderr
-    return address
 
 
 def sign_in(

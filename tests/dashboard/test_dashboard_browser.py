@@ -60,7 +60,9 @@ def _call(server: LivebaseServer, kind: str, path: str, args: dict) -> object:
     return body["value"]
 
 
-def test_dashboard_in_chromium(tmp_path: Path) -> None:
+def start_chat_server(tmp_path: Path) -> LivebaseServer:
+    """After checking for Chromium and the driver's packages: a started server of a copy of
+    examples/chat plus ``app_extra`` (built-in accounts, a cron, ...) with ``ADMIN_KEY``."""
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium")
     _npm_ci()
@@ -69,7 +71,11 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
     for extra in EXTRA.glob("*.py"):
         shutil.copy(extra, app / extra.name)
     server = LivebaseServer(app, data=tmp_path / "data", admin_key=ADMIN_KEY)
-    server.start()
+    return server.start()
+
+
+def test_dashboard_in_chromium(tmp_path: Path) -> None:
+    server = start_chat_server(tmp_path)
     try:
         for start in range(0, 12000, 4000):
             _call(

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from livebase.auth.builtin.endpoints import client_address
+from livebase.auth.builtin.endpoints import client_address, json_body
 from livebase.auth.builtin.issuer import BuiltinIssuer
 from livebase.errors import (
     BadRequestError,
@@ -127,7 +127,7 @@ class AdminSessions:
                 return _json(200, {})
             if request.method != "POST":
                 return _json(405, {"code": "MethodNotAllowed", "message": "use POST or DELETE"})
-            body = _body(request.body)
+            body = json_body(request.body)
             email, password = body.get("email"), body.get("password")
             if not isinstance(email, str) or not isinstance(password, str) or not password:
                 raise BadRequestError('the body needs "email" and "password" (strings)')
@@ -143,16 +143,6 @@ class AdminSessions:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _body(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise BadRequestError("the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise BadRequestError("the body must be a JSON object")
-    return data
 
 
 def _json(status: int, body: Any) -> Response:

@@ -239,7 +239,7 @@ async def _admin(issuer: BuiltinIssuer, route: str, method: str, body: bytes) ->
     if route == "admin/auth/rotate-keys":
         key = issuer.rotate_keys()
         return {"kid": key.kid, "published": [k["kid"] for k in issuer.public_jwks()["keys"]]}
-    data = _json_body(body)
+    data = json_body(body)
     email = data.get("email")
     if not isinstance(email, str) or not email:
         raise BadRequestError('the body needs "email" (a string)')
@@ -259,7 +259,7 @@ async def _admin(issuer: BuiltinIssuer, route: str, method: str, body: bytes) ->
     return account.public()
 
 
-def _json_body(body: bytes) -> dict[str, Any]:
+def json_body(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body or b"{}")
     except ValueError:
@@ -290,6 +290,7 @@ __all__ = [
     "client_address",
     "discovery",
     "is_admin_route",
+    "json_body",
     "parse_form",
     "serve",
     "serve_admin",

@@ -1,5 +1,6 @@
-// The dashboard's shell: theme, sign-in with the admin key (kept in sessionStorage, sent on the
-// sync socket and in Authorization headers, never in the URL or the console), the live client,
+// The dashboard's shell: theme, sign-in with the admin key or an admin account's email and
+// password (the key, or the account's session token, kept in sessionStorage, sent on the sync
+// socket and in Authorization headers, never in the URL or the console), the live client,
 // hash routing between panels and keyboard shortcuts. Panels are modules with
 // `mount(ctx, container, route) -> unmount`.
 import { LivebaseClient, convexToJson, jsonToConvex } from "/_livebase/client.js";
@@ -18,6 +19,8 @@ const PANELS = { data, functions, logs, schedules, health, schema, files, env, u
 const ORDER = ["data", "functions", "logs", "schedules", "health", "schema", "files", "env", "users"];
 const TITLES = { env: "Environment", schema: "Schema" };
 const KEY_STORE = "livebase.dashboard.adminKey";
+const SESSION_PATH = "/api/admin/dashboard/session";
+const isAccountSession = (key) => key.startsWith("lb_dash_");
 const THEME_STORE = "livebase.dashboard.theme";
 
 const $ = (id) => document.getElementById(id);
@@ -161,12 +164,40 @@ async function verify(key) {
   return result.error;
 }
 
+/** An admin account's email and password -> {token} or {problem}. */
+async function openAccountSession(email, password) {
+  let response;
+  try {
+    response = await fetch(SESSION_PATH, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password }),
+      credentials: "omit",
+      referrerPolicy: "no-referrer",
+      cache: "no-store",
+    });
+  } catch (error) {
+    return { problem: `The server did not answer: ${error.message}` };
+  }
+  const body = await response.json().catch(() => ({}));
+  if (response.ok && body.token) return { token: body.token };
+  if (response.status === 401) return { problem: "Wrong email or password (or the account is disabled)." };
+  return { problem: body.message ?? `HTTP ${response.status}` };
+}
+
 function startSession(key) {
   const conn = $("conn");
   const client = new LivebaseClient(location.origin, {
     onConnectionChange: (connected) => {
       conn.dataset.connected = String(connected);
       conn.querySelector(".label").textContent = connected ? "live" : "reconnecting";
+      // The server refused the credential on the live connection (the client then drops it):
+      // an admin account whose role was revoked, or a key that changed.
+      if (!connected && session?.client === client && client.auth === null) {
+        signOut(isAccountSession(key)
+          ? "Your dashboard access ended: this account is no longer an admin of this deployment (or it was disabled). Sign in again with the admin key or another admin account."
+          : "The admin key is no longer valid for this deployment. Sign in again.");
+      }
     },
   });
   client.setAdminAuth(key);
@@ -200,7 +231,11 @@ function startSession(key) {
   route();
 }
 
-function signOut() {
+function signOut(message) {
+  const key = session?.key;
+  if (key && isAccountSession(key)) {
+    fetch(SESSION_PATH, { method: "DELETE", headers: { authorization: `Convex ${key}` }, credentials: "omit", referrerPolicy: "no-referrer" }).catch(() => {});
+  }
   sessionStorage.removeItem(KEY_STORE);
   current?.unmount?.();
   current = null;
@@ -215,19 +250,50 @@ function signOut() {
   $("conn").dataset.connected = "false";
   $("conn").querySelector(".label").textContent = "offline";
   $("admin-key").value = "";
-  $("admin-key").focus();
+  $("account-password").value = "";
+  const error = $("sign-in-error");
+  error.textContent = typeof message === "string" ? message : "";
+  error.hidden = typeof message !== "string";
+  (signInMode() === "account" ? $("account-email") : $("admin-key")).focus();
+}
+
+function signInMode() {
+  return document.querySelector('input[name="sign-in-with"]:checked').value;
+}
+
+function showSignInMode() {
+  const account = signInMode() === "account";
+  $("with-key").hidden = account;
+  $("with-account").hidden = !account;
+  $("admin-key").required = !account;
+  $("account-email").required = account;
+  $("account-password").required = account;
+}
+
+for (const radio of document.querySelectorAll('input[name="sign-in-with"]')) {
+  radio.addEventListener("change", () => {
+    showSignInMode();
+    $("sign-in-error").hidden = true;
+  });
 }
 
 $("sign-in-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const input = $("admin-key");
-  const key = input.value.trim();
+  const account = signInMode() === "account";
+  const input = account ? $("account-password") : $("admin-key");
   const error = $("sign-in-error");
   error.hidden = true;
-  const button = event.target.querySelector("button");
+  const button = event.target.querySelector("button[type=submit]");
   button.disabled = true;
   button.textContent = "Checking…";
-  const problem = await verify(key);
+  let key = input.value.trim();
+  let problem = null;
+  if (account) {
+    const opened = await openAccountSession($("account-email").value.trim(), input.value);
+    key = opened.token;
+    problem = opened.problem ?? null;
+  }
+  if (!problem) problem = await verify(key);
   button.disabled = false;
   button.textContent = "Sign in";
   if (problem) {
@@ -240,7 +306,7 @@ $("sign-in-form").addEventListener("submit", async (event) => {
   sessionStorage.setItem(KEY_STORE, key);
   startSession(key);
 });
-$("sign-out").addEventListener("click", signOut);
+$("sign-out").addEventListener("click", () => signOut());
 
 // ---------------------------------------------------------------- routing
 

@@ -1,5 +1,6 @@
 // Users: the built-in accounts (the admin API behind `livebase users`): list, add, disable or
-// enable, reset a password. An app without the built-in issuer gets a note on how to turn it on.
+// enable, reset a password, grant or revoke the admin role (signed in with the admin key only:
+// an admin account cannot hand the role on). An app without the built-in issuer gets a note on how to turn it on.
 import { el, dataTable, dateTime } from "/_dashboard/values.js";
 
 export function mount(ctx, root) {
@@ -8,6 +9,7 @@ export function mount(ctx, root) {
   const addButton = el("button", { class: "button primary", type: "button", text: "Add account", hidden: true, onclick: () => passwordDialog(null) });
   root.append(el("div", { class: "toolbar" }, el("h1", { class: "grow", text: "Users" }), addButton), notice, body);
   let alive = true;
+  const withKey = !ctx.key.startsWith("lb_dash_"); // only the admin key grants the role
 
   async function load() {
     const r = await ctx.admin("GET", "/api/admin/users");
@@ -27,16 +29,33 @@ export function mount(ctx, root) {
     notice.replaceChildren();
     addButton.hidden = false;
     const users = r.body.users ?? [];
-    body.replaceChildren(users.length ? dataTable("Accounts", ["Email", "Status", "Created", "Subject", ""], users.map((u) => el("tr", { dataset: { email: u.email } },
+    body.replaceChildren(users.length ? dataTable("Accounts", ["Email", "Status", "Role", "Created", "Subject", ""], users.map((u) => el("tr", { dataset: { email: u.email } },
       el("td", { text: u.email }),
       el("td", {}, el("span", { class: `badge ${u.disabled ? "failed" : "success"}`, text: u.disabled ? "disabled" : "active" })),
+      el("td", {}, el("span", { class: `badge ${u.admin ? "query" : "internal"}`, text: u.admin ? "admin" : "user" })),
       el("td", { class: "time", text: dateTime(u.createdAt * 1000) }), // seconds since the epoch
       el("td", { class: "mono muted", text: u.subject }),
       el("td", { class: "actions-cell" },
         el("button", { class: "button" + (u.disabled ? "" : " danger"), type: "button", "aria-label": `${u.disabled ? "Enable" : "Disable"} ${u.email}`, text: u.disabled ? "Enable" : "Disable", onclick: () => toggle(u) }),
-        el("button", { class: "button", type: "button", "aria-label": `Reset password of ${u.email}`, text: "Reset password", onclick: () => passwordDialog(u) })))), { id: "users-table" })
+        el("button", { class: "button", type: "button", "aria-label": `Reset password of ${u.email}`, text: "Reset password", onclick: () => passwordDialog(u) }),
+        withKey ? el("button", { class: "button" + (u.admin ? " danger" : ""), type: "button", "aria-label": `${u.admin ? "Revoke admin from" : "Make admin"} ${u.email}`, text: u.admin ? "Revoke admin" : "Make admin", onclick: () => setAdmin(u) }) : null))), { id: "users-table" })
       : el("div", { class: "empty" }, el("h2", { text: "No accounts yet" }),
         el("p", { text: "Add one here or with livebase users add EMAIL; people then sign in with POST /auth/token." })));
+  }
+
+  async function setAdmin(user) {
+    if (user.admin) {
+      const ok = await ctx.confirm({
+        title: `Revoke admin from ${user.email}?`,
+        body: "Their dashboard sessions end at once; they keep their account and can still sign in to the app.",
+        confirm: "Revoke admin", danger: true,
+      });
+      if (!ok) return;
+    }
+    const r = await ctx.admin("POST", `/api/admin/users/${user.admin ? "revoke-admin" : "grant-admin"}`, { email: user.email });
+    if (!r.ok) { ctx.toast(`Not changed: ${r.body.message ?? r.status}`, { error: true }); return; }
+    ctx.toast(user.admin ? `${user.email} is no longer an admin` : `${user.email} is an admin: it can sign in here`);
+    load();
   }
 
   async function toggle(user) {
