@@ -25,6 +25,7 @@ from livebase.auth.builtin.admin_sessions import AdminSessions
 from livebase.auth.callers import VerifiedUser, no_user_tokens
 from livebase.auth.verifier import Verifier
 from livebase.config import Settings, settings_from_env
+from livebase.dashboard.live_api import AdminVersions
 from livebase.engine.database import Engine
 from livebase.engine.retention import prune_forever
 from livebase.engine.transaction import Transaction
@@ -176,6 +177,11 @@ class Deployment:
         self.env.load()
         self.runner.env = self.env.view
         self.env.on_change.append(self.sync.invalidate_env_readers)
+        self.admin_versions = AdminVersions(
+            lambda path: self.sync.manager.invalidate(lambda shared: shared.path == path)
+        )
+        """Pushes environment and account changes to the dashboard's open panels."""
+        self.env.on_change.append(lambda: self.admin_versions.bump("env"))
         self.metrics = Registry()
         self.metrics.add(self.runner.executions)
         self.metrics.add(self.runner.slow.calls)
@@ -580,6 +586,7 @@ class Router:
             )
             if response.status == 200 and request.method == "POST":
                 deployment.admin_sessions.changed()  # a revoked role ends its sessions at once
+                deployment.admin_versions.bump("users")
             return response
         if is_file_path(path):  # file uploads and downloads (livebase.files)
             return await self.files(request, path)

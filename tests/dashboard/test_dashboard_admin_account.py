@@ -1,9 +1,11 @@
 """``/_dashboard`` signed in with an admin account in headless Chromium against a real server (a
 copy of examples/chat with built-in accounts): a plain account is refused with what to do,
 ``livebase users grant-admin`` lets it use the panels, and ``livebase users revoke-admin`` from
-the CLI signs the open page out at once. Its secrets (password, session token, admin key) never
-reach a URL or the console; axe-core finds no serious violation on the sign-in page. Screenshots
-go to ``docs/dashboard/accounts/`` when ``LIVEBASE_DASHBOARD_SCREENSHOTS=1``.
+the CLI signs the open page out at once. On the way, an account added and an environment variable
+set from the CLI appear in the open Users and Environment panels without a reload (pushed). Its
+secrets (password, session token, admin key) never reach a URL or the console; axe-core finds no
+serious violation on the sign-in page. Screenshots go to ``docs/dashboard/accounts/`` when
+``LIVEBASE_DASHBOARD_SCREENSHOTS=1``.
 
 ``tests/clients/dashboard/admin_account.mjs`` does the browser side."""
 
@@ -64,6 +66,8 @@ def test_sign_in_with_an_admin_account_in_chromium(tmp_path: Path) -> None:
         assert report["ok"], json.dumps(report, indent=2)[:20000]
         revoked = report["checks"]["revoke-admin from the CLI signs the open page out at once"]
         print(f"signed out {revoked['msAfterCli']} ms after revoke-admin was started")
+        live = report["checks"]["Users and Environment panels: CLI changes appear without a reload"]
+        print(f"CLI change on the page after: users {live['usersMs']} ms, env {live['envMs']} ms")
         # the role is gone on the server too
         users = httpx.get(
             f"{server.url}/api/admin/users",

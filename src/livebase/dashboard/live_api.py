@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from livebase.dashboard.defs import PREFIX, optional_number, system_def
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from livebase.server import Deployment
 
 LOG_HEAD = f"{PREFIX}:logHead"
+ADMIN_VERSIONS = f"{PREFIX}:adminVersions"
 HEALTH = f"{PREFIX}:health"
 LOG_PUSH_SECONDS = 0.1
 """Log lines written within this time reach the page in one push (a busy app writes many)."""
@@ -78,6 +80,20 @@ class LivePush:
             return
         self._invalidate(HEALTH)
         asyncio.get_running_loop().call_later(HEALTH_SECONDS, self._tick)
+
+
+class AdminVersions:
+    """Counters of changes to what no table holds but the dashboard shows live: environment
+    variables (``env``) and built-in accounts (``users``). A change re-runs the subscriptions to
+    ``adminVersions``; the Environment and Users panels then read their list again."""
+
+    def __init__(self, invalidate: Callable[[str], None]) -> None:
+        self._invalidate = invalidate
+        self.versions = {"env": 0, "users": 0}
+
+    def bump(self, what: str) -> None:
+        self.versions[what] += 1
+        self._invalidate(ADMIN_VERSIONS)
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -153,8 +169,13 @@ def live_functions(deployment: Deployment) -> list[FunctionDef]:
         figures["livebase_function_failures_total"] = float(failures["total"])
         return {"at": time.time() * 1000, "figures": figures}
 
+    def admin_versions(ctx: Any) -> dict[str, int]:
+        found = getattr(deployment, "admin_versions", None)
+        return dict(found.versions) if found is not None else {"env": 0, "users": 0}
+
     return [
         system_def("logHead", "query", {}, log_head),
+        system_def("adminVersions", "query", {}, admin_versions),
         system_def(
             "logs",
             "query",

@@ -11,7 +11,6 @@
 import { chromium } from "playwright-core";
 import { readFile } from "node:fs/promises";
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
@@ -24,7 +23,6 @@ if (!base || !shotDir || !adminKey || !email || !password || !python) {
 const WAIT = Number(process.env.DASHBOARD_WAIT_MS ?? 20000);
 const require = createRequire(import.meta.url);
 const axeSource = await readFile(require.resolve("axe-core/axe.min.js"), "utf8");
-const run = promisify(execFile);
 
 const failures = [];
 const checks = {};
@@ -43,13 +41,22 @@ async function step(name, fn) {
   }
 }
 
-/** `livebase users COMMAND EMAIL` against the server, the admin key in its environment. */
-async function users(command) {
-  const { stdout } = await run(python, ["-m", "livebase", "users", command, email, "--url", base], {
+/** `livebase ARGS` against the server, the admin key in its environment. */
+async function cli(...args) {
+  const child = execFile(python, ["-m", "livebase", ...args, "--url", base], {
     env: { ...process.env, LIVEBASE_ADMIN_KEY: adminKey },
   });
+  child.stdin.end(args.includes("--password-stdin") ? `${password}\n` : "");
+  const [code, stdout] = await new Promise((resolve) => {
+    let out = "";
+    child.stdout.on("data", (d) => { out += d; });
+    child.on("close", (c) => resolve([c, out]));
+  });
+  if (code !== 0) throw new Error(`livebase ${args.join(" ")} exited with ${code}`);
   return stdout.trim();
 }
+
+const users = (command) => cli("users", command, email);
 
 async function axe(page, panel, width, theme) {
   await page.addScriptTag({ content: axeSource });
@@ -117,6 +124,26 @@ try {
     await page.waitForSelector("#panel h1", { timeout: WAIT });
     await axe(page, "users (as an admin account)", 1280, "light");
     return { said, value };
+  });
+
+  await step("Users and Environment panels: CLI changes appear without a reload", async () => {
+    const other = `other-${Date.now()}@example.com`;
+    await page.goto(`${base}/_dashboard#users`);
+    await page.waitForSelector(`#users-table tr[data-email="${email}"]`, { timeout: WAIT });
+    let started = Date.now();
+    await cli("users", "add", other, "--password-stdin");
+    await page.waitForSelector(`#users-table tr[data-email="${other}"]`, { timeout: WAIT });
+    const usersMs = Date.now() - started;
+    await page.goto(`${base}/_dashboard#env`);
+    await page.waitForSelector("#panel h1", { timeout: WAIT });
+    await page.waitForFunction(() => !document.querySelector("#panel")?.textContent.includes("Loading…"), null, { timeout: WAIT });
+    const navigations = urls.length;
+    started = Date.now();
+    await cli("env", "set", "LIVE_FROM_CLI", "pushed");
+    await page.waitForSelector('#env-table tr[data-name="LIVE_FROM_CLI"]', { timeout: WAIT });
+    const envMs = Date.now() - started;
+    if (urls.length !== navigations) throw new Error("the page was reloaded");
+    return { usersMs, envMs };
   });
 
   await step("revoke-admin from the CLI signs the open page out at once", async () => {

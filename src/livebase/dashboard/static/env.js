@@ -102,5 +102,11 @@ export function mount(ctx, root) {
   }
 
   load();
-  return { unmount() { alive = false; } };
+  // Pushed, not polled: a change from the CLI or another tab bumps this counter on the server.
+  let seen = null;
+  const stop = ctx.client.subscribe("_system/dashboard:adminVersions", {}, (versions) => {
+    if (seen !== null && versions.env !== seen) load();
+    seen = versions.env;
+  });
+  return { unmount() { alive = false; stop(); } };
 }
