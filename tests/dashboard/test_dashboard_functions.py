@@ -137,7 +137,27 @@ def test_log_head_is_pushed_and_a_line_leads_to_its_call(admin: SyncClient) -> N
     assert call["path"] == "dash:shout" and call["kind"] == "mutation"
     assert call["outcome"] == "failure" and "cannot shout 'hello'" in call["error"]
     assert [x["message"] for x in call["lines"]] == ["about to fail on hello"]
+    record = call["record"]  # the runner's record of the call, by the same request id
+    assert record["args"] == '{"text": "hello"}' and record["caller"] == "admin"
+    assert record["outcome"] == "failure" and record["result"] is None
+    assert record["durationMs"] > 0
     assert admin.query(f"{D}:call", {"requestId": "no-such-request"}) is None
+
+
+def test_a_call_keeps_its_arguments_result_and_timing(admin: SyncClient) -> None:
+    head = admin.query(f"{D}:logHead", {})
+    assert isinstance(head, dict)
+    job = admin.mutation("dash:later", {"channel": "general", "body": "kept", "minutes": 90})
+    page = admin.query(f"{D}:logs", {"after": head["last"]})
+    assert isinstance(page, dict)
+    line = next(e for e in page["entries"] if e["path"] == "dash:later")
+    call = admin.query(f"{D}:call", {"requestId": line["requestId"]})
+    assert isinstance(call, dict)
+    record = call["record"]
+    assert record["path"] == "dash:later" and record["kind"] == "mutation"
+    assert '"body": "kept"' in record["args"] and '"minutes": 90' in record["args"]
+    assert record["result"] == f'"{job}"' and record["outcome"] == "success"
+    assert record["caller"] == "admin" and record["durationMs"] > 0
 
 
 def test_health_is_pushed_every_second_while_watched(admin: SyncClient) -> None:

@@ -132,8 +132,8 @@ def live_functions(deployment: Deployment) -> list[FunctionDef]:
         }
 
     def call(ctx: Any, requestId: str) -> dict[str, Any] | None:
-        """Every line the call ``requestId`` wrote, and how it ended (None once its lines have
-        left the log)."""
+        """Every line the call ``requestId`` wrote, how it ended and, while the runner keeps
+        them, its arguments, result and timing (None once its lines have left the log)."""
         if not requestId:
             raise BadRequestError("requestId must not be empty")
         store = deployment.runner.logs
@@ -141,6 +141,7 @@ def live_functions(deployment: Deployment) -> list[FunctionDef]:
         lines = [e for e in found if e.request_id == requestId][:MAX_CALL_LINES]
         if not lines:
             return None
+        record = deployment.runner.calls.get(requestId)
         failure = next((e.message for e in lines if e.failure), None)
         first = lines[0]
         return {
@@ -152,6 +153,7 @@ def live_functions(deployment: Deployment) -> list[FunctionDef]:
             "outcome": "failure" if failure is not None else "success",
             "error": failure,
             "lines": [e.to_json() for e in lines if not e.failure],
+            "record": record.to_json() if record is not None else None,
         }
 
     failures = {"cursor": 0, "total": 0}

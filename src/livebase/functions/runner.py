@@ -41,6 +41,7 @@ from livebase.files.context import ActionStorage
 from livebase.files.context import for_call as files_for_call
 from livebase.files.service import FileService
 from livebase.functions.action_pool import ActionPool
+from livebase.functions.call_records import CallRecords, recorded
 from livebase.functions.context import Auth, Capture, MutationCtx, QueryCtx
 from livebase.functions.dev_errors import describe, server_error
 from livebase.functions.idempotency import call_fingerprint
@@ -71,7 +72,7 @@ class CallResult:
     ts: int | None = None
     read_set: ReadSet | None = None
     request_id: str = ""
-    """Set for failures, which are logged under it."""
+    """Set for failures and calls that wrote log lines, which are logged under it."""
     rejected: bool = False
     """True when the call never ran: unknown function, bad arguments."""
     journal: str | None = None
@@ -177,6 +178,8 @@ class Runner:
         """Where slow queries run (worker processes), once the server says where the database
         is."""
         self.logs = LogStore()
+        self.calls = CallRecords()
+        """Arguments, result and timing of the calls with a request id (the dashboard's)."""
         """Every function's log lines and failures (``livebase logs``; see ``livebase.logs``)."""
         engine.change_hook = TriggerHook(
             lambda: self.app.triggers, lambda tx: TxScheduler(tx, self)
@@ -383,6 +386,7 @@ class Runner:
         assert result is not None
         return result
 
+    @recorded("query")
     async def run_query_async(
         self,
         path: str,
@@ -471,8 +475,9 @@ class Runner:
             return self._failure(fd, failed.error, failed.log_lines)
         except LivebaseError as exc:
             return self._failure(fd, exc, [])
+        request_id = new_request_id() if lines else ""
         if lines:
-            self.logs.record(fd.path, "query", lines, new_request_id(), log_source.get())
+            self.logs.record(fd.path, "query", lines, request_id, log_source.get())
         return CallResult(
             value,
             None,
@@ -480,6 +485,7 @@ class Runner:
             tx.snapshot_ts,
             tx.read_set,
             journal=tx.page_end,
+            request_id=request_id,
             reads_identity=run.reads_identity,
             reads_env=run.reads_env,
         )
@@ -507,10 +513,9 @@ class Runner:
         if not outcome.ok:
             error = decode_error(outcome.payload, "the query worker")
             return self._failure(fd, error, outcome.log_lines)
+        request_id = new_request_id() if outcome.log_lines else ""
         if outcome.log_lines:
-            self.logs.record(
-                fd.path, "query", outcome.log_lines, new_request_id(), log_source.get()
-            )
+            self.logs.record(fd.path, "query", outcome.log_lines, request_id, log_source.get())
         return CallResult(
             from_wire(outcome.payload),
             None,
@@ -518,10 +523,12 @@ class Runner:
             outcome.ts,
             outcome.read_set,
             journal=outcome.journal,
+            request_id=request_id,
             reads_identity=outcome.reads_identity,
             reads_env=outcome.reads_env,
         )
 
+    @recorded("mutation")
     async def run_mutation(
         self,
         path: str,
@@ -583,9 +590,10 @@ class Runner:
         except LivebaseError as exc:
             return self._failure(fd, exc, [])
         value, lines = outcome.value
+        request_id = new_request_id() if lines else ""
         if lines:
-            self.logs.record(fd.path, "mutation", lines, new_request_id(), log_source.get())
-        return CallResult(value, None, lines, outcome.ts, None)
+            self.logs.record(fd.path, "mutation", lines, request_id, log_source.get())
+        return CallResult(value, None, lines, outcome.ts, None, request_id=request_id)
 
     async def _mutation_off_loop(
         self,
@@ -644,6 +652,7 @@ class Runner:
 
     # -- actions ---------------------------------------------------------------------------------
 
+    @recorded("action")
     async def run_action(
         self,
         path: str,
@@ -683,9 +692,10 @@ class Runner:
                 return self._failure(fd, exc, call_log.lines)
             finally:
                 ctx.close()
+        request_id = new_request_id() if call_log.lines else ""
         if call_log.lines:
-            self.logs.record(fd.path, "action", call_log.lines, new_request_id(), log_source.get())
-        return CallResult(value, None, call_log.lines, None, None)
+            self.logs.record(fd.path, "action", call_log.lines, request_id, log_source.get())
+        return CallResult(value, None, call_log.lines, None, None, request_id=request_id)
 
     async def _run_action_in_process(
         self, fd: FunctionDef, args: dict[str, Any], identity: dict[str, Any] | None, nested: bool
@@ -720,7 +730,9 @@ class Runner:
                 ctx.close()
         if call_log.lines:
             self.logs.record(fd.path, "action", call_log.lines, request_id, log_source.get())
-        return CallResult(value, None, call_log.lines, None, None)
+        return CallResult(
+            value, None, call_log.lines, None, None, request_id=request_id if call_log.lines else ""
+        )
 
 
 class ActionCtx:

@@ -176,6 +176,11 @@ try {
     await page.waitForSelector("#call-dialog #call-outcome", { timeout: WAIT });
     const call = await page.textContent("#call-dialog");
     if (!call.includes("messages:send") || !call.includes("succeeded") || !call.includes("sending to logs")) throw new Error(`call view: ${call}`);
+    // its arguments, result and timing, kept by the runner under the same request id
+    const args = await page.textContent("#call-dialog #call-args");
+    if (!args.includes('"body": "watch me"')) throw new Error(`the call's arguments show ${args}`);
+    if (!(await page.textContent("#call-duration")).endsWith(" ms")) throw new Error("no duration in the call view");
+    if ((await page.textContent("#call-caller")) !== "admin") throw new Error("the caller is not admin");
     await page.click("#call-dialog button:has-text('Only this call')");
     await page.waitForSelector("button:has-text('Request ')");
     await page.click("button:has-text('Request ')");

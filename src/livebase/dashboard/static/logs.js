@@ -173,5 +173,19 @@ async function openCall(ctx, requestId, onlyThisCall) {
     call.error ? el("pre", { class: "error-text", id: "call-error", text: call.error }) : null,
     el("h3", { text: `Lines (${call.lines.length})` }),
     call.lines.length ? el("pre", { id: "call-lines", text: call.lines.map((l) => `[${l.level}] ${l.message}`).join("\n") }) : el("p", { class: "muted", text: "It wrote no lines." }),
-    el("p", { class: "muted", text: "Arguments, result and timing are not kept in the log; run the function again from the Functions panel to see them." }));
+    ...callRecord(call.record));
+}
+
+/** The call's arguments, result and timing (secret-looking keys redacted, long values cut), when
+ * the server still holds them (its newest 2,000 calls). */
+function callRecord(record) {
+  if (!record) return [el("p", { class: "muted", text: "Its arguments, result and timing are no longer kept (the server holds its newest 2,000 calls'); run the function again from the Functions panel to see them." })];
+  return [
+    el("dl", { class: "facts" },
+      el("dt", { text: "Caller" }), el("dd", { id: "call-caller", text: record.caller }),
+      el("dt", { text: "Duration" }), el("dd", { id: "call-duration", text: `${record.durationMs.toFixed(1)} ms` })),
+    el("h3", { text: "Arguments" }), el("pre", { id: "call-args", text: record.args }),
+    record.result === null ? null : el("h3", { text: "Result" }),
+    record.result === null ? null : el("pre", { id: "call-result", text: record.result }),
+  ];
 }
