@@ -17,6 +17,7 @@ import orjson
 
 from livebase.config import FUNCTION_WALL_FACTOR, Limits
 from livebase.engine.catalog import BY_ID, Catalog, TableInfo
+from livebase.engine.document_cache import DOCUMENTS
 from livebase.engine.reads import ReadSet
 from livebase.errors import (
     InvalidIdError,
@@ -32,7 +33,7 @@ from livebase.storage.base import StorageReader, StorageWriter
 from livebase.values.ids import id_table_number, make_id
 from livebase.values.ordering import encode_key, prefix_successor
 from livebase.values.types import check_value
-from livebase.values.wire import dumps, from_wire, loads, to_wire
+from livebase.values.wire import dumps, from_wire, to_wire
 from livebase.vectors.entries import update_entries as update_vector_entries
 
 if TYPE_CHECKING:
@@ -60,9 +61,9 @@ def encode_document(doc: Document) -> str:
 
 
 def decode_document(text: str) -> Document:
-    doc = from_wire(loads(text))
-    assert isinstance(doc, dict)
-    return doc
+    """The document stored as ``text``; reads of the same text are copies of one decoded form
+    (``document_cache``)."""
+    return DOCUMENTS.decode(text)
 
 
 @dataclass

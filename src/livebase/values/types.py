@@ -17,7 +17,8 @@ with ``str`` keys is object. Nothing else is a value.
 from __future__ import annotations
 
 import math
-from typing import Union
+import operator
+from typing import Any, Union
 
 from livebase.errors import InvalidValueError
 
@@ -58,6 +59,51 @@ class Int64(int):
 
     def __reduce__(self) -> tuple[type[Int64], tuple[int]]:
         return (Int64, (int(self),))
+
+
+class StoredDocument(dict):  # type: ignore[type-arg]
+    """A document as read from storage, when it holds no array or object: a copy of the one
+    decoded form kept for its stored text (``engine.document_cache``), so reading it again costs
+    a dict copy instead of a decode. It behaves as the ``dict`` it is; while the function that
+    read it has not changed it (the same keys in the same order, every value still the *same
+    object* as when it was read), checking it (``check_value``) and encoding it (``to_wire``)
+    reuse what was found the first time. Pickled or copied, it is a plain ``dict``."""
+
+    __slots__ = ("kept",)
+    kept: Kept
+
+    @staticmethod
+    def of(kept: Kept) -> StoredDocument:
+        doc = StoredDocument(kept.template)
+        doc.kept = kept
+        return doc
+
+    def unchanged(self) -> bool:
+        kept = self.kept
+        return tuple(self) == kept.keys and all(map(operator.is_, self.values(), kept.values))
+
+    def __reduce__(self) -> tuple[type[dict], tuple[dict[str, Value]]]:  # type: ignore[type-arg]
+        return (dict, (dict(self),))
+
+    def __copy__(self) -> dict[str, Value]:
+        return dict(self)
+
+    def copy(self) -> dict[str, Value]:
+        return dict(self)
+
+
+class Kept:
+    """One stored document's decoded form (``StoredDocument``), never changed, and its wire form
+    once something needed it."""
+
+    __slots__ = ("keys", "template", "values", "wire")
+
+    def __init__(self, template: dict[str, Value]) -> None:
+        self.template = template
+        self.keys = tuple(template)
+        self.values = tuple(template.values())
+        self.wire: dict[str, Any] | None = None
+        """``to_wire(template)``, shared: never changed by anyone."""
 
 
 def beyond_float64(value: int, path: str = "") -> InvalidValueError:
@@ -175,6 +221,12 @@ def _valid(value: object, depth: int, max_depth: int, big_ints: bool) -> bool:
         return all(_valid(item, depth + 1, max_depth, big_ints) for item in value)  # type: ignore[attr-defined]
     if kind is Int64:
         return INT64_MIN <= value <= INT64_MAX  # type: ignore[operator]
+    if kind is StoredDocument:
+        if depth >= max_depth:
+            return False
+        if value.unchanged():  # type: ignore[attr-defined]
+            return True  # it was valid when stored, and is the same now
+        return _valid(dict(value), depth, max_depth, big_ints)  # type: ignore[call-overload]
     return False
 
 

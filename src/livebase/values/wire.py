@@ -37,6 +37,8 @@ from livebase.values.types import (
     MAX_SAFE_INT,
     MAX_WIRE_NESTING,
     Int64,
+    Kept,
+    StoredDocument,
     Value,
     as_number,
     beyond_float64,
@@ -67,6 +69,10 @@ def to_wire(value: Value, *, max_depth: int = MAX_WIRE_NESTING, _depth: int = 0)
     elif kind is int:
         if -MAX_SAFE_INT <= value <= MAX_SAFE_INT:  # type: ignore[operator]
             return float(value)  # type: ignore[arg-type]
+    elif kind is StoredDocument and value.unchanged():  # type: ignore[union-attr]
+        if _depth >= max_depth:
+            raise too_deep(max_depth, "")
+        return dict(_kept_wire(value.kept))  # type: ignore[union-attr]
     elif kind is dict or kind is list:
         if _depth >= max_depth:
             raise too_deep(max_depth, "")
@@ -98,6 +104,14 @@ def to_wire(value: Value, *, max_depth: int = MAX_WIRE_NESTING, _depth: int = 0)
             return [to_wire(v, max_depth=max_depth, _depth=depth) for v in value]
         return {k: to_wire(v, max_depth=max_depth, _depth=depth) for k, v in value.items()}
     raise InvalidValueError(f"cannot encode {type(value).__name__} as a Convex value")
+
+
+def _kept_wire(kept: Kept) -> dict[str, Any]:
+    """A kept document's wire form, made the first time it is needed (its values are scalars:
+    no depth to count)."""
+    if kept.wire is None:
+        kept.wire = {key: to_wire(value) for key, value in kept.template.items()}
+    return kept.wire
 
 
 def _b64(text: object, what: str) -> bytes:
