@@ -15,6 +15,16 @@ fi
 if [ -f tests/clients/dashboard/package-lock.json ]; then
     (cd tests/clients/dashboard && npm ci --silent --no-audit --no-fund)
 fi
+# The page tests drive Debian's Chromium headless (/usr/bin/chromium); without it they would be
+# skipped, so install it where apt can (as root, or through sudo without a password).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+    echo "== installing Chromium (apt-get install chromium)"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo -n"
+    $SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
+        || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium >/dev/null 2>&1; } \
+        || echo "   could not install Chromium: the page tests will say they need it"
+fi
 # The suite runs every storage test on PostgreSQL too (LIVEBASE_TEST_POSTGRES, default
 # postgresql://postgres@127.0.0.1:5432/test); start the local server if it is down.
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
