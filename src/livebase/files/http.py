@@ -1,7 +1,8 @@
 """The file endpoints: ``POST /api/storage/upload?token=...`` (Convex's upload flow: the raw bytes
 in the body, ``Content-Type`` kept as the file's; answers ``{"storageId": ...}``) and
 ``GET /api/storage/<id>?token=...`` (the URL ``ctx.storage.get_url`` gives: ``ETag``,
-``If-None-Match``, one ``Range``; streamed from the blob store in 1 MiB chunks).
+``If-None-Match``, ``Range`` with one range or several (``multipart/byteranges``); streamed from
+the blob store in 1 MiB chunks).
 
 An upload's body never sits in memory: the HTTP server hands it, as it arrives, to the sink
 ``body_sink`` gives for the upload path (a ``BlobWriter``, which hashes it into a temporary file).
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,6 +32,8 @@ from livebase.httpserver import BodySink, Request, Response
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _CONTENT_TYPE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;.*)?$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_RANGES = 16
+"""Ranges answered in one multipart response; a request for more gets the whole file."""
 
 
 class _Refused:
@@ -144,13 +148,14 @@ class FileEndpoints:
         start, end, status = 0, size, 200
         spec = request.headers.get("range")
         if spec is not None and request.headers.get("if-range", etag) == etag:
-            wanted = parse_range(spec, size)
+            wanted = parse_ranges(spec, size)
             if wanted == "unsatisfiable":
                 headers.append(("content-range", f"bytes */{size}"))
                 return Response(416, b"", content_type, headers)
-            if isinstance(wanted, tuple):
-                start, end = wanted
-                status = 206
+            if isinstance(wanted, list) and len(wanted) > 1:
+                return _multipart(request, service, sha, size, content_type, headers, wanted)
+            if isinstance(wanted, list):
+                (start, end), status = wanted[0], 206
                 headers.append(("content-range", f"bytes {start}-{end - 1}/{size}"))
         if request.method == "HEAD" or end == start:
             return Response(status, b"", content_type, headers)
@@ -171,9 +176,8 @@ async def _chunks(service: FileService, sha: str, start: int, end: int) -> Async
 
 
 def parse_range(spec: str, size: int) -> tuple[int, int] | str | None:
-    """One ``bytes=`` range as (start, end exclusive); None to send the whole file (several
-    ranges, or a header this does not understand); ``"unsatisfiable"`` for a range past the
-    end."""
+    """One ``bytes=`` range as (start, end exclusive); None to send the whole file (a header
+    this does not understand); ``"unsatisfiable"`` for a range past the end."""
     match = _RANGE.match(spec.strip())
     if match is None:
         return None
@@ -192,3 +196,69 @@ def parse_range(spec: str, size: int) -> tuple[int, int] | str | None:
     if end <= start:
         return None
     return start, end
+
+
+def parse_ranges(spec: str, size: int) -> list[tuple[int, int]] | str | None:
+    """The ``bytes=`` ranges of a ``Range`` header (RFC 9110 §14.2), sorted, with overlapping
+    and adjacent ones merged; None to send the whole file (a header this does not understand,
+    or more than ``MAX_RANGES`` ranges, as §14.2 lets a server do); ``"unsatisfiable"`` when
+    none of them is within the file."""
+    unit, _, sets = spec.strip().partition("=")
+    if unit.strip().lower() != "bytes" or not sets.strip():
+        return None
+    parts = [part.strip() for part in sets.split(",") if part.strip()]
+    if not parts or len(parts) > MAX_RANGES:
+        return None
+    ranges: list[tuple[int, int]] = []
+    for part in parts:
+        wanted = parse_range(f"bytes={part}", size)
+        if wanted is None:
+            return None
+        if isinstance(wanted, tuple):
+            ranges.append(wanted)
+    if not ranges:
+        return "unsatisfiable"
+    ranges.sort()
+    merged = [ranges[0]]
+    for start, end in ranges[1:]:
+        last_start, last_end = merged[-1]
+        if start <= last_end:
+            merged[-1] = (last_start, max(last_end, end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _multipart(
+    request: Request,
+    service: FileService,
+    sha: str,
+    size: int,
+    content_type: str,
+    headers: list[tuple[str, str]],
+    ranges: list[tuple[int, int]],
+) -> Response:
+    """A ``206`` ``multipart/byteranges`` answer (RFC 9110 §14.6), one part per range, each
+    streamed from the blob store; its exact length is known before the first byte."""
+    boundary = secrets.token_hex(16)
+    heads = [
+        (
+            f"\r\n--{boundary}\r\ncontent-type: {content_type}\r\n"
+            f"content-range: bytes {start}-{end - 1}/{size}\r\n\r\n"
+        ).encode()
+        for start, end in ranges
+    ]
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    length = sum(len(h) for h in heads) + sum(e - s for s, e in ranges) + len(tail)
+    media = f"multipart/byteranges; boundary={boundary}"
+    if request.method == "HEAD":
+        return Response(206, b"", media, headers)
+
+    async def parts() -> AsyncIterator[bytes]:
+        for head, (start, end) in zip(heads, ranges, strict=True):
+            yield head
+            async for chunk in _chunks(service, sha, start, end):
+                yield chunk
+        yield tail
+
+    return Response(206, b"", media, headers, stream=parts(), length=length)
