@@ -4,7 +4,9 @@
 - mutations: also ``generate_upload_url()`` and ``delete(id)`` (they commit with the mutation);
 - actions and HTTP routes: ``get_url``, ``get_metadata``, ``store(data, content_type=None)``,
   ``get(id)`` (the bytes, or None), ``delete(id)``. As with ``ctx.run_query``, each returns the
-  value in a plain ``def`` action and must be awaited in an ``async def`` one.
+  value in a plain ``def`` action and must be awaited in an ``async def`` one. In an HTTP route,
+  which runs on the server's event loop, the reading and writing of the bytes happens in a
+  thread, so a large file stalls no other client.
 """
 
 from __future__ import annotations
@@ -89,9 +91,17 @@ def _then(result: Any, fn: Callable[[Any], Any]) -> Any:
 class ActionStorage:
     """``ctx.storage`` in an action or an HTTP route."""
 
-    def __init__(self, service: FileService | None, commit: Commit) -> None:
+    def __init__(
+        self,
+        service: FileService | None,
+        commit: Commit,
+        on_loop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """``on_loop``: whether the caller runs on the server's event loop (an HTTP route),
+        where the file I/O of ``store`` and ``get`` goes to a thread so it holds up no one."""
         self._service = service
         self._commit = commit
+        self._on_loop = on_loop
         self._writers: dict[int, BlobWriter] = {}
 
     def get_url(self, storage_id: str) -> Any:
@@ -116,6 +126,13 @@ class ActionStorage:
         storage id."""
         service = _service(self._service)
         chunks = iter([data]) if isinstance(data, bytes | bytearray) else iter(data)
+        if self._on_loop():
+
+            async def stored() -> Any:
+                sha, size = await asyncio.to_thread(service.blobs.put, chunks, service.max_upload)
+                return await self._commit(lambda tx: _insert(tx, sha, size, content_type))
+
+            return stored()
         sha, size = service.blobs.put(chunks, service.max_upload)
         return self._commit(lambda tx: _insert(tx, sha, size, content_type))
 
@@ -132,6 +149,12 @@ class ActionStorage:
                 return None
             return service.blobs.read_all(sha)
 
+        if self._on_loop():
+
+            async def loaded() -> bytes | None:
+                return await asyncio.to_thread(load, await self._commit(read))
+
+            return loaded()
         return _then(self._commit(read), load)
 
     async def perform(self, op: str, wire_args: Any) -> Any:

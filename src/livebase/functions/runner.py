@@ -751,7 +751,9 @@ class ActionCtx:
         """The environment variables as this action (or HTTP route) started."""
         self._identity = identity
         self.scheduler = ActionScheduler(runner, self._commit)
-        self.storage = ActionStorage(runner.files, self._commit)
+        self.storage = ActionStorage(
+            runner.files, self._commit, lambda: threading.get_ident() == self._loop_thread
+        )
 
     def _commit(self, fn: Callable[[Transaction], Any]) -> Any:
         async def make() -> CallResult:
