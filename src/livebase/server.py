@@ -487,7 +487,10 @@ class Router:
         self.max_body = max(limits.max_args_bytes * 2 + 65536, limits.max_http_body_bytes)
         self.changes = ChangesEndpoint(deployment.engine, lambda: deployment.admin_key)
         self.snapshots = SnapshotEndpoints(
-            deployment.engine, deployment.data_dir, lambda: deployment.admin_key
+            deployment.engine,
+            deployment.data_dir,
+            lambda: deployment.admin_key,
+            deployment.files.blobs,
         )
         self.files = FileEndpoints(deployment.files)
         """``/api/storage/*``; its ``body_sink`` streams uploads (``HttpServer(body_sink=)``)."""

@@ -5,6 +5,7 @@ snapshot ZIP imports with nothing lost, a bad line changes nothing and is named.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import struct
@@ -51,6 +52,11 @@ APP = {
         @query
         def everything(ctx) -> dict:
             return {t: ctx.db.query(t).collect() for t in ("users", "posts", "notes")}
+
+
+        @query
+        def files(ctx) -> list:
+            return ctx.db.system.query("_storage").collect()
 
 
         @query
@@ -162,6 +168,8 @@ def test_convex_snapshot_zip_imports_with_nothing_lost(tmp_path: Path) -> None:
     users = [convex_id(10002) for _ in range(2)]
     posts = [convex_id(10001) for _ in range(3)]
     note = convex_id(10050)
+    stored = convex_id(7)  # a Convex _storage id: its table number is Convex's, not ours
+    abc = hashlib.sha256(b"abc").hexdigest()
     zpath = tmp_path / "snapshot_1700000000000000000.zip"
     with zipfile.ZipFile(zpath, "w") as z:
         z.writestr("README.md", "Convex export")
@@ -191,10 +199,14 @@ def test_convex_snapshot_zip_imports_with_nothing_lost(tmp_path: Path) -> None:
         z.writestr(
             "notes/documents.jsonl",
             jsonl([{"_id": note, "_creationTime": 1700000000200.0, "about": posts[2],
-                    "tags": ["a", 1.5]}]),
+                    "tags": ["a", 1.5], "file": stored}]),
         )  # fmt: skip
-        z.writestr("_storage/documents.jsonl", jsonl([{"_id": convex_id(7), "size": 3.0}]))
-        z.writestr("_storage/kg2abc", b"abc")
+        z.writestr(
+            "_storage/documents.jsonl",
+            jsonl([{"_id": stored, "_creationTime": 1700000000300.0, "sha256": abc,
+                    "size": 3.0, "contentType": "text/plain", "internalId": "kg2abc"}]),
+        )  # fmt: skip
+        z.writestr(f"_storage/{stored}", b"abc")
 
     app = write_app(tmp_path / "app", APP)
     with LivebaseServer.launch(tmp_path / "s", app=app) as server:
@@ -202,8 +214,19 @@ def test_convex_snapshot_zip_imports_with_nothing_lost(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert "imported 6 documents into 3 tables" in result.stdout
         assert "table number 10002 here is 10001" in result.stdout
-        assert "skipped _storage (1 files)" in result.stdout
+        assert "_storage: 1 files (3 bytes copied)" in result.stdout
         data = call(server, "query", "data:everything")
+        (row,) = call(server, "query", "data:files")
+        assert row["sha256"] == abc and row["size"] == 3 and row["contentType"] == "text/plain"
+        assert row["_creationTime"] == 1700000000300.0 and "internalId" not in row
+        assert id_table_number(row["_id"]) != 7 and row["_id"] == with_table_number(
+            stored, id_table_number(row["_id"])
+        )  # carried over to this deployment's _storage number, random part kept
+        blob = httpx.get(
+            f"{server.url}/api/export/blob?sha={abc}",
+            headers={"authorization": f"Convex {server.admin_key}"},
+        )
+        assert blob.content == b"abc"
         mapped = {old: with_table_number(old, 10001) for old in users}
         mapped |= {old: with_table_number(old, 10002) for old in posts}
         ada, bob = data["users"]
@@ -217,7 +240,7 @@ def test_convex_snapshot_zip_imports_with_nothing_lost(tmp_path: Path) -> None:
         assert data["posts"][0]["views"] == int64(-(2**63))
         assert data["notes"] == [
             {"_id": note, "_creationTime": 1700000000200.0, "about": mapped[posts[2]],
-             "tags": ["a", 1.5]}
+             "tags": ["a", 1.5], "file": row["_id"]}
         ]  # fmt: skip
         assert id_table_number(note) == 10050
         assert call(server, "query", "data:authors") == ["ada", "bob"]

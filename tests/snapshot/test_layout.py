@@ -42,11 +42,15 @@ def test_layout_under_a_top_folder_with_storage_and_components() -> None:
         z.writestr("snap/_tables/documents.jsonl", '{"name": "a", "id": 10003}\n')
         z.writestr("snap/a/documents.jsonl", "{}\n")
         z.writestr("snap/_storage/documents.jsonl", "")
+        z.writestr("snap/_storage/kg2abc", b"abc")
         z.writestr("snap/_components/auth/_tables/documents.jsonl", "")
     with zipfile.ZipFile(buffer) as z:
         snapshot = open_snapshot(z)
         assert [(t.name, t.number, t.member) for t in snapshot.tables] == [
             ("a", 10003, "snap/a/documents.jsonl")
         ]
-        assert len(snapshot.skipped) == 2
+        assert snapshot.skipped == ["_components/auth (components are not supported)"]
+        assert snapshot.storage is not None
+        assert snapshot.storage.member == "snap/_storage/documents.jsonl"
+        assert snapshot.blobs == {"kg2abc": "snap/_storage/kg2abc"}
         assert list(snapshot.lines(snapshot.tables[0])) == [(1, {})]

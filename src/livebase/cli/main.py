@@ -298,7 +298,7 @@ def _snapshot_command(args: argparse.Namespace, command: str) -> int:
     progress = snapshot.Progress()
     try:
         if command == "export":
-            snapshot.export(admin, args.out, progress)
+            snapshot.export(admin, args.out, progress, args.include_file_storage)
             return 0
         mode = "replace" if args.replace else "append" if args.append else "fail"
         report = snapshot.import_zip(admin, Path(args.file), mode, progress)
@@ -441,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0)
     p = sub.add_parser("export", help="write a snapshot ZIP of a running server's tables")
     p.add_argument("-o", "--out", metavar="FILE.zip", help="default: snapshot_<ts>.zip")
+    p.add_argument(
+        "--include-file-storage",
+        action="store_true",
+        help="also write stored files' bytes (_storage/<id>); their rows are always written",
+    )
     p.add_argument(
         "--url", default=os.environ.get("LIVEBASE_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
     )

@@ -9,6 +9,7 @@ Progress goes to stderr: a live line on a terminal, plain lines otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -22,13 +23,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from livebase.errors import LivebaseError
-from livebase.snapshot.layout import SCHEMA, TABLES, open_snapshot
+from livebase.snapshot.layout import SCHEMA, STORAGE, TABLES, open_snapshot
 
 CHUNK = 8 << 20  # bytes per upload request
+ZIP64_LIMIT = 0x7FFFFFFF  # a member this big needs ZIP64 headers from the start
 README = """This is a Livebase snapshot export, in the layout of `npx convex export`.
 
 _tables/documents.jsonl      one line per table: {"name": <table>, "id": <table number>}
 <table>/documents.jsonl      one document per line, with _id and _creationTime
+_storage/documents.jsonl     stored files: _id, _creationTime, sha256 (hex), size, contentType
+_storage/<storage id>        a file's bytes (exported with --include-file-storage)
 _schema.json                 the app's schema when it was exported
 
 Values: int64 is a bare JSON integer, float64 a number with a decimal point, bytes
@@ -99,8 +103,11 @@ class Admin:
             return json.loads(response.read())
 
 
-def export(admin: Admin, out: str | None, progress: Progress) -> str:
-    """Write the snapshot to ``out`` (default ``snapshot_<ts>.zip``); returns the path."""
+def export(admin: Admin, out: str | None, progress: Progress, include_files: bool = False) -> str:
+    """Write the snapshot to ``out`` (default ``snapshot_<ts>.zip``); returns the path.
+
+    Stored files' rows always go in ``_storage/documents.jsonl``; their bytes only with
+    ``include_files`` (``--include-file-storage``, as ``npx convex export``)."""
     head = admin.json("GET", "export/tables")
     ts, tables = head["ts"], head["tables"]
     path = Path(out or f"snapshot_{ts}.zip")
@@ -118,11 +125,45 @@ def export(admin: Admin, out: str | None, progress: Progress) -> str:
                     f"tables {done}/{len(tables)}: {table['name']} ({count} documents; "
                     f"{total} written)"
                 )
+            files: list[dict[str, Any]] = []
+            _export_table(admin, ts, STORAGE, archive, progress, total, keep=files)
+            if include_files:
+                _export_files(admin, files, archive, progress)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    print(f"exported {len(tables)} tables, {total} documents at ts {ts} to {path}")
+    what = f"{len(files)} files" + ("" if include_files else " (rows only)")
+    print(f"exported {len(tables)} tables, {total} documents, {what} at ts {ts} to {path}")
     return str(path)
+
+
+def _export_files(
+    admin: Admin, files: list[dict[str, Any]], archive: zipfile.ZipFile, progress: Progress
+) -> None:
+    """Each file's bytes as ``_storage/<id>``, stored uncompressed (most files are compressed
+    already) and checked against the row's sha256 as they stream."""
+    total = sum(int(f["size"]) for f in files)
+    written = 0
+    for done, row in enumerate(files, 1):
+        info = zipfile.ZipInfo(f"{STORAGE}/{row['_id']}", time.localtime()[:6])
+        info.compress_type = zipfile.ZIP_STORED
+        digest = hashlib.sha256()
+        route = f"export/blob?sha={row['sha256']}"
+        with (
+            admin.open("GET", route, timeout=max(admin.timeout, 600)) as stream,
+            archive.open(info, "w", force_zip64=int(row["size"]) >= ZIP64_LIMIT) as member,
+        ):
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+                member.write(chunk)
+                written += len(chunk)
+                progress.live(f"files {done}/{len(files)}: {written}/{total} bytes")
+        if digest.hexdigest() != row["sha256"]:
+            raise CommandError(
+                f"file {row['_id']}: the server sent bytes whose sha256 is {digest.hexdigest()}, "
+                f"not {row['sha256']}; its blob store is damaged"
+            )
+    progress.note(f"files: {len(files)} ({written} bytes)")
 
 
 def _export_table(
@@ -132,7 +173,9 @@ def _export_table(
     archive: zipfile.ZipFile,
     progress: Progress,
     before: int,
+    keep: list[dict[str, Any]] | None = None,
 ) -> int:
+    """Stream ``name`` into ``<name>/documents.jsonl``; with ``keep``, also collect its rows."""
     query = urllib.parse.urlencode({"table": name, "ts": ts})
     count = 0
     with (
@@ -144,6 +187,8 @@ def _export_table(
                 error = json.loads(line)["$error"]
                 raise CommandError(f"exporting {name}: {error['code']}: {error['message']}")
             member.write(line)
+            if keep is not None:
+                keep.append(json.loads(line))
             count += 1
             if count % 1000 == 0:
                 progress.live(f"{name}: {count} documents ({before + count} written)")
@@ -188,6 +233,8 @@ def print_report(report: dict[str, Any]) -> None:
             old, new = report["renumbered"][name]
             line += f" (table number {old} here is {new}: ids carried over, references kept)"
         print(line)
+    if report.get("files"):
+        print(f"  _storage: {report['files']} files ({report.get('fileBytes', 0)} bytes copied)")
     for note in report.get("skipped", []):
         print(f"  skipped {note}")
     if report.get("replaced"):

@@ -9,12 +9,13 @@ the same bytes may be about to reference it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 CHUNK = 1 << 20
@@ -123,6 +124,19 @@ class BlobStore(ABC):
             except FileNotFoundError:
                 pass
         return removed
+
+
+async def stream_blob(
+    store: BlobStore, sha: str, start: int = 0, end: int | None = None
+) -> AsyncIterator[bytes]:
+    """The bytes ``start:end`` of a blob, each chunk read in a thread (the loop never waits on
+    the disk or the bucket)."""
+    reader = store.read(sha, start, end)
+    try:
+        while chunk := await asyncio.to_thread(next, reader, b""):
+            yield chunk
+    finally:
+        reader.close()
 
 
 def check_sha256(sha: str) -> str:

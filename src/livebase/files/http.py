@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 from livebase.errors import LivebaseError
-from livebase.files.blobs import BlobWriter
+from livebase.files.blobs import BlobWriter, stream_blob
 from livebase.files.service import (
     FILE_PREFIX,
     UPLOAD_PATH,
@@ -159,20 +159,8 @@ class FileEndpoints:
                 headers.append(("content-range", f"bytes {start}-{end - 1}/{size}"))
         if request.method == "HEAD" or end == start:
             return Response(status, b"", content_type, headers)
-        stream = _chunks(service, sha, start, end)
+        stream = stream_blob(service.blobs, sha, start, end)
         return Response(status, b"", content_type, headers, stream=stream, length=end - start)
-
-
-async def _chunks(service: FileService, sha: str, start: int, end: int) -> AsyncIterator[bytes]:
-    reader = service.blobs.read(sha, start, end)
-    try:
-        while True:
-            chunk = await asyncio.to_thread(next, reader, b"")
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        reader.close()
 
 
 def parse_range(spec: str, size: int) -> tuple[int, int] | str | None:
@@ -257,7 +245,7 @@ def _multipart(
     async def parts() -> AsyncIterator[bytes]:
         for head, (start, end) in zip(heads, ranges, strict=True):
             yield head
-            async for chunk in _chunks(service, sha, start, end):
+            async for chunk in stream_blob(service.blobs, sha, start, end):
                 yield chunk
         yield tail
 

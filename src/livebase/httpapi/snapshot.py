@@ -7,13 +7,16 @@
     The table as of ``ts``, streamed as JSON Lines in the snapshot encoding
     (``livebase.snapshot.values``), read page by page. A failure mid-stream (``ts`` too old)
     ends the stream with one line ``{"$error": {"code", "message"}}``, which no document can be.
+``GET /api/export/blob?sha=SHA256``
+    A stored file's bytes by their sha256 (from the ``_storage`` rows the export read),
+    streamed; ``livebase export --include-file-storage`` writes them as ``_storage/<id>``.
 ``POST /api/import/upload?id=ID&offset=N``
     Appends the body to the staged upload ``ID`` (16-64 hex digits chosen by the client) at
     byte ``offset``; answers ``{"received": total bytes}``. Big ZIPs go up in chunks.
 ``POST /api/import/apply?id=ID&mode=fail|append|replace``
     Imports the staged ZIP in one transaction (``livebase.snapshot.restore``), deletes it and
-    answers the report. ``POST /api/import`` with a ZIP body (and no ``table``) does the same
-    in one request.
+    answers the report. Files in the ZIP go to the blob store first, checked by sha256.
+    ``POST /api/import`` with a ZIP body (and no ``table``) does the same in one request.
 
 All need ``Authorization: Convex <admin key>``. Staged uploads live in ``<data>/imports`` and
 are deleted after a day if never applied.
@@ -35,6 +38,7 @@ import orjson
 from livebase.engine.database import Engine
 from livebase.engine.transaction import decode_document
 from livebase.errors import BadRequestError, LivebaseError, UnauthenticatedError
+from livebase.files.blobs import BlobStore, is_sha256, stream_blob
 from livebase.httpapi.api import error_response, is_admin, json_response
 from livebase.httpserver import Request, Response
 from livebase.snapshot.dump import Page, read_page, schema_json, user_tables
@@ -46,8 +50,15 @@ STALE_UPLOAD_SECONDS = 24 * 3600
 
 
 class SnapshotEndpoints:
-    def __init__(self, engine: Engine, data_dir: Path, admin_key: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        data_dir: Path,
+        admin_key: Callable[[], str],
+        blobs: BlobStore | None = None,
+    ) -> None:
         self.engine = engine
+        self.blobs = blobs
         self.staging = data_dir / "imports"
         self._admin_key = admin_key
 
@@ -62,6 +73,8 @@ class SnapshotEndpoints:
                 return self._tables()
             if route == "export/documents" and request.method == "GET":
                 return self._documents(_param(params, "table"), _ts(_param(params, "ts")))
+            if route == "export/blob" and request.method == "GET":
+                return await self._blob(_param(params, "sha"))
             if route == "import/upload" and request.method == "POST":
                 return self._upload(_param(params, "id"), _param(params, "offset"), request.body)
             if route == "import/apply" and request.method == "POST":
@@ -104,6 +117,17 @@ class SnapshotEndpoints:
                 yield orjson.dumps({"$error": exc.to_json()}) + b"\n"
                 return
 
+    async def _blob(self, sha: str) -> Response:
+        blobs = self.blobs
+        if not is_sha256(sha):
+            raise BadRequestError("'sha' must be a sha256 as 64 lowercase hex digits")
+        if blobs is None or not await asyncio.to_thread(blobs.exists, sha):
+            return json_response(
+                404, {"code": "FileNotFound", "message": f"no stored file has sha256 {sha}"}
+            )
+        stream = stream_blob(blobs, sha)
+        return Response(200, content_type="application/octet-stream", stream=stream)
+
     def _staged(self, upload_id: str) -> Path:
         if not 16 <= len(upload_id) <= 64 or any(c not in "0123456789abcdef" for c in upload_id):
             raise BadRequestError("'id' must be 16 to 64 lowercase hex digits")
@@ -134,7 +158,7 @@ class SnapshotEndpoints:
             raise SnapshotError(f"not a readable ZIP file: {exc}") from None
         with archive:
             try:
-                report = await restore(self.engine, open_snapshot(archive), mode)
+                report = await restore(self.engine, open_snapshot(archive), mode, self.blobs)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
                 raise SnapshotError(f"the ZIP is damaged: {exc}") from None
         return json_response(200, report.to_json())

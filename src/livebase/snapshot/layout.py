@@ -5,7 +5,8 @@ The layout is the one ``npx convex export`` writes (and ``livebase export`` too)
     _tables/documents.jsonl         {"name": "<table>", "id": <table number>} per user table
     <table>/documents.jsonl         one document per line, with _id and _creationTime
     <table>/generated_schema.jsonl  Convex's note on the value format (recognised, not needed)
-    _storage/...                    file storage: not imported yet (skipped; docs/files.md)
+    _storage/documents.jsonl        stored files: _id, _creationTime, sha256, size, contentType
+    _storage/<storage id>           a file's bytes (with --include-file-storage)
     _components/...                 Convex components: skipped
     _schema.json                    the exporting Livebase app's schema (informational)
 
@@ -25,6 +26,7 @@ from livebase.values.wire import loads
 TABLES = "_tables/documents.jsonl"
 DOCUMENTS = "documents.jsonl"
 SCHEMA = "_schema.json"
+STORAGE = "_storage"
 
 
 class SnapshotError(BadRequestError):
@@ -45,7 +47,9 @@ class Snapshot:
     archive: zipfile.ZipFile
     tables: list[SnapshotTable]
     skipped: list[str] = field(default_factory=list)
-    """What was recognised but not imported, for the report (``_storage``, components)."""
+    """What was recognised but not imported, for the report (components)."""
+    storage: SnapshotTable | None = None  # _storage/documents.jsonl, when the ZIP has it
+    blobs: dict[str, str] = field(default_factory=dict)  # storage id: its bytes' member
 
     def lines(self, table: SnapshotTable) -> Iterator[tuple[int, dict[str, Any]]]:
         """``(line number, parsed JSON object)`` for each non-blank line, read as it streams."""
@@ -77,30 +81,29 @@ def open_snapshot(archive: zipfile.ZipFile) -> Snapshot:
         numbers = _table_numbers(archive, inside[TABLES])
     tables: list[SnapshotTable] = []
     skipped: set[str] = set()
-    storage_files = 0
+    storage: SnapshotTable | None = None
+    blobs: dict[str, str] = {}
     for path, member in sorted(inside.items()):
         top, _, rest = path.partition("/")
-        if top == "_storage":
-            storage_files += int(rest != DOCUMENTS)
+        if top == STORAGE:
+            if rest == DOCUMENTS:
+                storage = SnapshotTable(STORAGE, None, member)
+            elif "/" not in rest:
+                blobs[rest] = member
         elif top == "_components":
             skipped.add(f"_components/{rest.split('/')[0]} (components are not supported)")
         elif rest == DOCUMENTS and not top.startswith("_"):
             tables.append(SnapshotTable(top, numbers.get(top), member))
-    if "_storage/documents.jsonl" in inside:
-        skipped.add(
-            f"_storage ({storage_files} files): importing stored files is not supported yet, "
-            "so file metadata and contents are not imported"
-        )
     for name in numbers:
         if name not in {t.name for t in tables}:
             tables.append(SnapshotTable(name, numbers[name], ""))  # listed, no documents
-    if not tables and TABLES not in inside:
+    if not tables and TABLES not in inside and storage is None:
         raise SnapshotError(
             "the ZIP holds no <table>/documents.jsonl and no _tables/documents.jsonl; is it a "
             "snapshot export (livebase export, npx convex export)?"
         )
     tables.sort(key=lambda t: (t.number is None, t.number or 0, t.name))
-    return Snapshot(archive, tables, sorted(skipped))
+    return Snapshot(archive, tables, sorted(skipped), storage, blobs)
 
 
 def _prefix(names: list[str]) -> str:

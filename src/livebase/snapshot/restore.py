@@ -14,7 +14,9 @@ export -> import into the same app keeps every id string unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -22,7 +24,9 @@ from livebase.engine.catalog import BY_ID, TableInfo
 from livebase.engine.database import Engine
 from livebase.engine.transaction import Transaction, decode_document
 from livebase.errors import InvalidIdError, LivebaseError, ValidationError
-from livebase.snapshot.layout import Snapshot, SnapshotError, SnapshotTable, describe
+from livebase.files.blobs import BlobStore
+from livebase.snapshot.files import StagedFiles, stage_files
+from livebase.snapshot.layout import STORAGE, Snapshot, SnapshotError, SnapshotTable, describe
 from livebase.snapshot.values import from_export
 from livebase.values.ids import id_table_number, make_id, with_table_number
 from livebase.values.types import Value
@@ -38,6 +42,8 @@ class RestoreReport:
     renumbered: dict[str, list[int]] = field(default_factory=dict)  # table: [from, to]
     skipped: list[str] = field(default_factory=list)
     replaced: int = 0  # documents deleted first (mode "replace")
+    files: int = 0  # _storage rows imported
+    file_bytes: int = 0  # bytes copied from the ZIP into the blob store
     ts: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -47,31 +53,60 @@ class RestoreReport:
             "renumbered": self.renumbered,
             "skipped": self.skipped,
             "replaced": self.replaced,
+            "files": self.files,
+            "fileBytes": self.file_bytes,
             "ts": str(self.ts),
         }
 
 
-async def restore(engine: Engine, snapshot: Snapshot, mode: Mode = "fail") -> RestoreReport:
+async def restore(
+    engine: Engine, snapshot: Snapshot, mode: Mode = "fail", blobs: BlobStore | None = None
+) -> RestoreReport:
     """Import ``snapshot`` in one transaction; ``SnapshotError`` (nothing written) on any fault.
 
     ``mode``: ``fail`` refuses if an imported table already has documents, ``append`` adds to
-    them, ``replace`` deletes them first (in the same transaction)."""
+    them, ``replace`` deletes them first (in the same transaction). Stored files (``_storage``)
+    need ``blobs``, the deployment's blob store: their bytes go there first
+    (``livebase.snapshot.files``)."""
+    files = StagedFiles()
+    skipped = list(snapshot.skipped)
+    if snapshot.storage is not None and blobs is None:
+        skipped.append("_storage: this deployment has no file store")
+    elif snapshot.storage is not None and blobs is not None:
+        files = await asyncio.to_thread(stage_files, snapshot, blobs)
+    if files.missing:
+        skipped.append(
+            f"_storage: {files.missing} files whose bytes are not in the ZIP (export with "
+            "--include-file-storage to carry them)"
+        )
 
     def write(tx: Transaction) -> RestoreReport:
         _unlimited(tx)
         tx.on_change = None  # no triggers
-        report = RestoreReport(skipped=list(snapshot.skipped))
+        report = RestoreReport(skipped=list(skipped))
         infos, renumber = _plan(tx, snapshot.tables, report)
-        for table in snapshot.tables:
-            info = infos[table.name]
+        targets = [(t.name, infos[t.name]) for t in snapshot.tables]
+        storage = tx.table_for_write(STORAGE) if files.rows else None
+        if storage is not None:
+            targets.insert(0, (STORAGE, storage))
+            if files.number is not None and files.number != storage.number:
+                renumber[files.number] = storage.number
+        for name, info in targets:
             if mode == "replace":
                 report.replaced += _clear(tx, info)
             elif mode == "fail" and _has_documents(tx, info):
                 raise SnapshotError(
-                    f"table {table.name!r} already has documents; import with --append to add "
+                    f"table {name!r} already has documents; import with --append to add "
                     "to them or --replace to replace them"
                 )
-            report.tables[table.name] = _import_table(tx, snapshot, table, info, renumber)
+        if storage is not None and snapshot.storage is not None:
+            member = snapshot.storage.member
+            report.files = _import_rows(tx, member, files.rows, storage, renumber)
+            report.file_bytes = files.copied_bytes
+        for table in snapshot.tables:
+            report.tables[table.name] = _import_table(
+                tx, snapshot, table, infos[table.name], renumber
+            )
         return report
 
     outcome = await engine.mutate(write)
@@ -86,10 +121,20 @@ def _import_table(
     info: TableInfo,
     renumber: dict[int, int],
 ) -> int:
-    count = 0
     if not table.member:
         return 0
-    for line, item in snapshot.lines(table):
+    return _import_rows(tx, table.member, snapshot.lines(table), info, renumber)
+
+
+def _import_rows(
+    tx: Transaction,
+    member: str,
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    info: TableInfo,
+    renumber: dict[int, int],
+) -> int:
+    count = 0
+    for line, item in rows:
         try:
             doc = from_export(item)
             assert isinstance(doc, dict)
@@ -98,7 +143,7 @@ def _import_table(
                 assert isinstance(doc, dict)
             insert_document(tx, info, doc)
         except LivebaseError as exc:
-            raise SnapshotError(describe(exc, table.member, line)) from None
+            raise SnapshotError(describe(exc, member, line)) from None
         count += 1
     return count
 
