@@ -9,6 +9,7 @@ document is indexed exactly as an app's insert would), then runs ``--queries`` s
     .venv/bin/python bench/search.py                          # SQLite, 100k and 1M
     .venv/bin/python bench/search.py --sizes 100000 --backend postgres
     .venv/bin/python bench/search.py --json
+    .venv/bin/python bench/search.py --sizes 100000 --compare-pruning   # top-k pruning on/off
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import random
 import sys
 import tempfile
 import time
+import zlib
 from typing import Any
 
 from livebase import define_schema, define_table, v
 from livebase.config import Limits, Settings
 from livebase.engine import Engine, Transaction
-from livebase.storage import open_storage
+from livebase.storage import open_storage, search_prune
 
 SCHEMA = define_schema(
     {
@@ -83,16 +85,25 @@ def load(engine: Engine, rng: random.Random, words: list[str], start: int, count
 
 
 def measure(engine: Engine, rng: random.Random, words: list[str], queries: int,
-            filtered: bool, uniform: bool = False) -> dict[str, float]:  # fmt: skip
-    """Two-word searches; words drawn as the corpus draws them (Zipf: most searches hold a
-    very common word, which matches most documents), or uniformly from the vocabulary
-    (``uniform``: rarer words, as a person types them)."""
-    cum = None if uniform else zipf_cumulative(len(words))
+            filtered: bool, kind: str = "zipf") -> dict[str, float]:  # fmt: skip
+    """Two-word searches; words drawn as the corpus draws them (``zipf``: most searches hold a
+    very common word, which matches most documents), uniformly from the vocabulary
+    (``uniform``: rarer words, as a person types them), or one of each (``mixed``: a common
+    word with a specific one, the specific one typed whole)."""
+    cum = zipf_cumulative(len(words))
     times: list[float] = []
     found = 0
     for _ in range(queries):
-        a, b = rng.choices(words, k=2) if cum is None else rng.choices(words, cum_weights=cum, k=2)
-        text = f"{a} {b[: max(2, len(b) - 2)]}"
+        if kind == "mixed":
+            common, specific = rng.choices(words, cum_weights=cum)[0], rng.choice(words)
+            text = f"{common} {specific}"
+        else:
+            a, b = (
+                rng.choices(words, k=2)
+                if kind == "uniform"
+                else rng.choices(words, cum_weights=cum, k=2)
+            )
+            text = f"{a} {b[: max(2, len(b) - 2)]}"
         channel = f"c{rng.randrange(100)}"
 
         def run(tx: Transaction, text: str = text, channel: str = channel) -> int:
@@ -113,6 +124,14 @@ def measure(engine: Engine, rng: random.Random, words: list[str], queries: int,
     }
 
 
+SETS = [
+    ("search", False, "zipf"),
+    ("search_with_filter", True, "zipf"),
+    ("mixed_words", False, "mixed"),
+    ("uncommon_words", False, "uniform"),
+]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100000,1000000")
@@ -122,11 +141,17 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--vocabulary", type=int, default=20000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--compare-pruning",
+        action="store_true",
+        help="run every query set again with top-k pruning off, in the same run",
+    )
     args = parser.parse_args()
     rng = random.Random(1204)
     words = vocabulary(rng, args.vocabulary)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     settings = Settings(limits=Limits(max_function_seconds=600.0))
+    budget = search_prune.CANDIDATE_BUDGET
     report: dict[str, Any] = {
         "backend": args.backend,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
@@ -149,24 +174,32 @@ def main() -> int:
                 load_s = time.perf_counter() - t0
                 rate = (size - loaded) / load_s
                 loaded = size
-                row = {
+                row: dict[str, Any] = {
                     "documents": size,
                     "load_seconds": round(load_s, 1),
                     "docs_per_second": round(rate),
-                    "search": measure(engine, rng, words, args.queries, filtered=False),
-                    "search_with_filter": measure(engine, rng, words, args.queries, True),
-                    "uncommon_words": measure(engine, rng, words, args.queries, False, True),
                 }
-                report["results"].append(row)
-                s, f, u = row["search"], row["search_with_filter"], row["uncommon_words"]
                 print(
-                    f"{args.backend} {size:>9,} docs: load {load_s:7.1f} s ({rate:,.0f}/s); "
-                    f"search p50 {s['p50_ms']:.2f} ms p95 {s['p95_ms']:.2f} ms p99 "
-                    f"{s['p99_ms']:.2f} ms; with channel filter p50 {f['p50_ms']:.2f} ms "
-                    f"p95 {f['p95_ms']:.2f} ms; uncommon words p50 {u['p50_ms']:.2f} ms p95 "
-                    f"{u['p95_ms']:.2f} ms (mean results {s['mean_results']:.1f} / "
-                    f"{f['mean_results']:.1f} / {u['mean_results']:.1f})"
+                    f"{args.backend} {size:>9,} docs: load {load_s:7.1f} s ({rate:,.0f}/s)",
+                    flush=True,
                 )
+                for pruning in (True, False) if args.compare_pruning else (True,):
+                    search_prune.CANDIDATE_BUDGET = budget if pruning else 0
+                    label = "" if pruning else "_no_pruning"
+                    for name, filtered, kind in SETS:
+                        seed = zlib.crc32(f"{size}{name}".encode())  # the same searches either way
+                        result = measure(
+                            engine, random.Random(seed), words, args.queries, filtered, kind
+                        )
+                        row[name + label] = result
+                        print(
+                            f"  {name}{label}: p50 {result['p50_ms']:.2f} ms, p95 "
+                            f"{result['p95_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms "
+                            f"(mean results {result['mean_results']:.1f})",
+                            flush=True,
+                        )
+                search_prune.CANDIDATE_BUDGET = budget
+                report["results"].append(row)
         finally:
             engine.close()
             if args.backend == "postgres":

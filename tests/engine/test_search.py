@@ -431,3 +431,75 @@ def test_both_backends_compute_the_same_scores_bit_for_bit(tmp_path: Any) -> Non
         on_postgres = run(url)
     assert [len(x) for x in on_sqlite] == [60, 60, 60, 60]
     assert on_sqlite == on_postgres
+
+
+def test_pruned_searches_give_exactly_the_full_ranking(
+    make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Top-k pruning (``search_prune``) ranks only the rare terms' documents when the common
+    terms cannot lift anyone else into the top k: over a Zipf corpus, every search, filtered or
+    not, first page or later, gives the same documents and scores as the full ranking, and
+    the pruned answer is taken for most of them."""
+    import random
+
+    from livebase.storage import search_prune
+
+    rng = random.Random(17)
+    words = [f"w{i}" for i in range(60)]
+    weights = [1.0 / (rank + 1) ** 1.3 for rank in range(len(words))]
+    engine = make_engine(schema())
+    bodies = [" ".join(rng.choices(words, weights, k=rng.randint(2, 14))) for _ in range(500)]
+    insert(engine, *({"body": b, "channel": f"c{i % 3}"} for i, b in enumerate(bodies)))
+    texts = [f"{words[0]} {words[r]}" for r in range(20, 60, 3)]  # common + rare
+    texts += [f"{words[1]} {words[2]} w4", "w0 w5", "w0 w1 w3"]  # common only: no pruning
+
+    def run(text: str, channel: str | None, cursor: str | None) -> dict[str, Any]:
+        def build(q: Any) -> Any:
+            q = q.search("body", text)
+            return q.eq("channel", channel) if channel else q
+
+        return read(
+            engine,
+            lambda tx: tx.query("messages")
+            .with_search_index("search_body", build)
+            .paginate({"numItems": 3, "cursor": cursor}),
+        )
+
+    def walk(text: str, channel: str | None) -> list[list[str]]:
+        pages, cursor = [], None
+        for _ in range(3):
+            result = run(text, channel, cursor)
+            pages.append([d["_id"] for d in result["page"]])
+            cursor = result["continueCursor"]
+        return pages
+
+    settled: list[bool] = []
+    real_settled = search_prune.Plan.settled
+
+    def counted(plan: search_prune.Plan, kth: float) -> bool:
+        settled.append(real_settled(plan, kth))
+        return settled[-1]
+
+    monkeypatch.setattr(search_prune.Plan, "settled", counted)
+    cases = [(t, c) for t in texts for c in (None, "c1")]
+    monkeypatch.setattr(search_prune, "CANDIDATE_BUDGET", 40)
+    pruned = [walk(t, c) for t, c in cases]
+    assert settled.count(True) >= len(texts), settled  # most rare-term searches were pruned
+    monkeypatch.setattr(search_prune, "CANDIDATE_BUDGET", 0)
+    full = [walk(t, c) for t, c in cases]
+    assert pruned == full
+    assert all(len(pages[0]) == 3 for pages in full)
+
+
+def test_pruning_bound_holds_for_scores() -> None:
+    """A term's bound is above anything it can add: a document of one token holding it."""
+    from livebase.storage.search_prune import bm25, idf, plan
+
+    n_docs, hits = 1000, {"rare": 3, "common": 900, "mid": 200}
+    chosen = plan(["common", "rare", "mid"], hits, n_docs, budget=10)
+    assert chosen is not None and chosen.essential == ["rare"]
+    best_other = bm25([idf(n_docs, 900), idf(n_docs, 200)], [50.0, 50.0], 2.0, 20.0)
+    assert best_other < chosen.bound
+    assert not chosen.settled(chosen.bound) and chosen.settled(chosen.bound + 0.01)
+    assert plan(["rare", "mid"], hits, n_docs, budget=1000) is None  # all fit: nothing to prune
+    assert plan(["common", "mid"], hits, n_docs, budget=10) is None  # none fits

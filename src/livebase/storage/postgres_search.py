@@ -12,7 +12,6 @@ it is written in the caller's transaction.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
@@ -20,10 +19,10 @@ import orjson
 import psycopg
 
 from livebase.search.tokenizer import MAX_PREFIX_EXPANSIONS
+from livebase.storage.search_prune import idf, plan
 from livebase.storage.search_types import (
     BM25_B,
     BM25_K1,
-    IDF_FLOOR,
     SearchEntry,
     SearchHit,
     SearchRequest,
@@ -141,31 +140,54 @@ def search(cur: Cursor, index_id: int, request: SearchRequest) -> list[SearchHit
     terms = phrases(request, expanded)
     if not terms:
         return []
-    df = dict(
-        cur.execute(
+    df = {
+        str(t): int(n)
+        for t, n in cur.execute(
             f"SELECT term, df FROM {terms_table} WHERE term = ANY(%s)", (terms,)
         ).fetchall()
-    )
-    avgdl = float(n_tokens) / float(n_docs)
+    }
+    score = _score_sql(terms, df, n_docs, float(n_tokens) / float(n_docs))
+    chosen = plan(terms, df, n_docs)
+    if chosen is not None:
+        # Rank the essential terms' documents only; the answer if the k-th beats the bound.
+        hits = _ranked(cur, docs, score, chosen.essential, request)
+        if len(hits) == request.limit and chosen.settled(hits[-1].score):
+            return hits
+    return _ranked(cur, docs, score, terms, request)
+
+
+def _score_sql(
+    terms: list[str], df: dict[str, int], n_docs: int, avgdl: float
+) -> tuple[str, list[Any]]:
+    """The BM25 score as SQL over ``len`` and ``tf``, with its parameters."""
     # FTS5 (fts5_aux.c): score = 0.0; for each phrase:
     #   score += idf * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + b * D / avgdl)))
     parts: list[str] = []
     params: list[Any] = []
     for term in terms:
-        hits = int(df.get(term, 0))
-        idf = math.log((n_docs - hits + 0.5) / (hits + 0.5))
-        if idf <= 0.0:
-            idf = IDF_FLOOR
         f = "coalesce((tf->>%s)::float8, 0.0::float8)"
         parts.append(
             f"%s::float8 * (({f} * %s::float8) / ({f} + %s::float8 * "
             "(%s::float8 + (%s::float8 * len::float8) / %s::float8)))"
         )
-        params += [idf, term, BM25_K1 + 1.0, term, BM25_K1, 1 - BM25_B, BM25_B, avgdl]
-    score = "0.0::float8"
+        weight = idf(n_docs, df.get(term, 0))
+        params += [weight, term, BM25_K1 + 1.0, term, BM25_K1, 1 - BM25_B, BM25_B, avgdl]
+    sql = "0.0::float8"
     for part in parts:
-        score = f"({score} + {part})"
-    query = "(" + " | ".join(_quoted(t) for t in terms) + ")"
+        sql = f"({sql} + {part})"
+    return sql, params
+
+
+def _ranked(
+    cur: Cursor,
+    docs: str,
+    score: tuple[str, list[Any]],
+    matching: list[str],
+    request: SearchRequest,
+) -> list[SearchHit]:
+    """The top ``request.limit`` documents holding any of ``matching`` (and every filter)."""
+    sql, params = score[0], list(score[1])
+    query = "(" + " | ".join(_quoted(t) for t in matching) + ")"
     for token in request.filters:
         query += " & " + _quoted(token)
     params.append(query)
@@ -176,7 +198,7 @@ def search(cur: Cursor, index_id: int, request: SearchRequest) -> list[SearchHit
         params += [s, s, ct, ct, doc_id]
     params.append(request.limit)
     rows = cur.execute(
-        f"WITH top AS (SELECT * FROM (SELECT doc_id, {score} AS score, ct FROM {docs} "
+        f"WITH top AS (SELECT * FROM (SELECT doc_id, {sql} AS score, ct FROM {docs} "
         f"WHERE tsv @@ %s::tsquery) AS hits {where}"
         "ORDER BY score DESC, ct DESC, doc_id DESC LIMIT %s) "
         "SELECT t.doc_id, t.score, t.ct, v.value FROM top t JOIN lb_documents v "

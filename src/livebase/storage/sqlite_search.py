@@ -9,9 +9,12 @@ indexed terms for prefix expansion. All of it is written in the caller's transac
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
+from collections import Counter
 
 from livebase.search.tokenizer import MAX_PREFIX_EXPANSIONS
+from livebase.storage.search_prune import bm25, idf, plan
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
 
 PREFIX_END = "\U0010ffff"
@@ -115,6 +118,9 @@ def search(
     match = "{body} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
     if request.filters:
         match += " AND {filters} : (" + " AND ".join(f'"{t}"' for t in request.filters) + ")"
+    pruned = _pruned(conn, index_id, request, terms)
+    if pruned is not None:
+        return pruned
     if request.after is None:
         fast = _top_by_score(conn, index_id, match, request.limit)
         if fast is not None:
@@ -136,6 +142,82 @@ def search(
         params,
     ).fetchall()
     return [SearchHit(str(i), float(s), float(c), str(v)) for i, s, c, v in rows]
+
+
+def _totals(conn: sqlite3.Connection, index_id: int) -> tuple[int, int]:
+    """(documents, tokens in every column), from FTS5's averages record, as ``bm25()`` reads
+    them: record 1 of ``search_<id>_data`` holds varints, the row count then each column's."""
+    row = conn.execute(f"SELECT block FROM {_names(index_id)[0]}_data WHERE id = 1").fetchone()
+    numbers: list[int] = []
+    block, i = bytes(row[0]) if row else b"", 0
+    while i < len(block):
+        value, i = _varint(block, i)
+        numbers.append(value)
+    return (numbers[0], sum(numbers[1:])) if numbers else (0, 0)
+
+
+def _varint(block: bytes, i: int) -> tuple[int, int]:
+    """SQLite's varint: big-endian 7-bit groups while the high bit is set; a ninth byte is
+    taken whole."""
+    value = 0
+    for _ in range(8):
+        byte = block[i]
+        i += 1
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value, i
+    return (value << 8) | block[i], i + 1
+
+
+def _pruned(
+    conn: sqlite3.Connection, index_id: int, request: SearchRequest, terms: list[str]
+) -> list[SearchHit] | None:
+    """The results ranked from the essential terms' documents alone (``search_prune``), scored
+    here with every term exactly as ``bm25()`` scores them; None when that cannot be proven to
+    be the answer."""
+    fts, docs, vocab = _names(index_id)
+    n_docs, n_tokens = _totals(conn, index_id)
+    if not n_docs or len(terms) < 2:
+        return None
+    marks = ",".join("?" * len(terms))
+    hits = {
+        str(t): int(n)
+        for t, n in conn.execute(f"SELECT term, doc FROM {vocab} WHERE term IN ({marks})", terms)
+    }
+    chosen = plan(terms, hits, n_docs)
+    if chosen is None:
+        return None
+    match = "{body} : (" + " OR ".join(f'"{t}"' for t in chosen.essential) + ")"
+    if request.filters:
+        match += " AND {filters} : (" + " AND ".join(f'"{t}"' for t in request.filters) + ")"
+    rows = conn.execute(
+        f"SELECT d.doc_id, d.ct, d.body, d.filters FROM {fts} JOIN {docs} d "
+        f"ON d.rid = {fts}.rowid WHERE {fts} MATCH ?",
+        (match,),
+    ).fetchall()
+    if len(rows) < request.limit:
+        return None
+    avgdl = float(n_tokens) / float(n_docs)
+    idfs = [idf(n_docs, hits.get(t, 0)) for t in terms]
+    wanted = set(terms)
+    ranked: list[tuple[float, float, str]] = []
+    for doc_id, ct, body, filters in rows:
+        tokens = body.split(" ") if body else []
+        counts = Counter(t for t in tokens if t in wanted)
+        size = len(tokens) + (len(filters.split(" ")) if filters else 0)
+        key = (bm25(idfs, [float(counts[t]) for t in terms], float(size), avgdl), ct, doc_id)
+        if request.after is None or key < request.after:
+            ranked.append(key)
+    top = heapq.nlargest(request.limit, ranked)
+    if len(top) < request.limit or not chosen.settled(top[-1][0]):
+        return None
+    ids = [doc_id for _, _, doc_id in top]
+    values = dict(
+        conn.execute(
+            f"SELECT id, value FROM documents WHERE id IN ({','.join('?' * len(ids))})", ids
+        ).fetchall()
+    )
+    return [SearchHit(str(i), float(s), float(c), str(values[i])) for s, c, i in top]
 
 
 def _top_by_score(
