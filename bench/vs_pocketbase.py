@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -160,7 +161,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workloads", default="all", help="comma-separated names, or all")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="small counts, one round (< 2 min)")
-    p.add_argument("--out", default="bench-results/vs-pocketbase", help="results directory")
+    out = Path(tempfile.gettempdir()) / "livebase-vs-pocketbase"
+    p.add_argument("--out", default=str(out), help=f"results directory (default {out})")
     pg = os.environ.get("LIVEBASE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
     p.add_argument("--pg", default=pg, help="PostgreSQL server for the pg-* rows (and pgbench)")
     p.add_argument("--seed", type=int, default=17)
@@ -187,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.quick and args.workloads == "all":
         names = [n for n in names if n != "w4-10000"]
+    if not args.no_plots and importlib.util.find_spec("matplotlib") is None:
+        print("the plots need matplotlib: pip install -e '.[bench]' (or pass --no-plots)",
+              file=sys.stderr)  # fmt: skip
+        return 2
     binary = servers.pocketbase_binary()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
