@@ -84,11 +84,12 @@ def plots(summary: list[dict[str, Any]], out: Path, prefix: str) -> list[Path]:
 
     made = []
     groups = [
-        ("latency", [s for s in summary if s["metric"] == "p50_ms"], "p50 latency, ms (log)", True),
+        ("latency", [s for s in summary if s["metric"] == "p50_ms"], "p50 latency, ms (log)",
+         "PocketBase (W1: HTTP record create)", True),
         ("throughput", [s for s in summary if s["metric"] == "mutations_per_s"],
-         "mutations/s (pgbench tx/s on PostgreSQL rows)", False),
+         "writes/s", "PocketBase; pgbench -N tx/s on PG rows", False),
     ]  # fmt: skip
-    for name, rows, ylabel, log in groups:
+    for name, rows, ylabel, other_label, log in groups:
         rows = [r for r in rows if r["livebase"] is not None or r["other"] is not None]
         if not rows:
             continue
@@ -97,7 +98,7 @@ def plots(summary: list[dict[str, Any]], out: Path, prefix: str) -> list[Path]:
         lb = [r["livebase"] or 0 for r in rows]
         other = [r["other"] or 0 for r in rows]
         ax.bar([x - 0.2 for x in xs], lb, 0.4, label="Livebase", color="#2b6cb0")
-        ax.bar([x + 0.2 for x in xs], other, 0.4, label="PocketBase / pgbench", color="#dd6b20")
+        ax.bar([x + 0.2 for x in xs], other, 0.4, label=other_label, color="#dd6b20")
         for x, a, b in zip(xs, lb, other, strict=True):
             ax.annotate(fmt(a), (x - 0.2, a), ha="center", va="bottom", fontsize=7)
             ax.annotate(fmt(b), (x + 0.2, b), ha="center", va="bottom", fontsize=7)
@@ -105,8 +106,10 @@ def plots(summary: list[dict[str, Any]], out: Path, prefix: str) -> list[Path]:
         ax.set_ylabel(ylabel)
         if log:
             ax.set_yscale("log")
-        ax.legend(fontsize=8)
-        ax.set_title(f"Livebase vs PocketBase: {name} (median of {rows[0]['rounds']} rounds)")
+        ax.margins(y=0.2)  # room for the legend above the tallest bar's figure
+        ax.legend(fontsize=8, loc="upper left")
+        n = rows[0]["rounds"]
+        ax.set_title(f"Livebase vs PocketBase: {name} (median of {n} round{'s' * (n != 1)})")
         fig.tight_layout()
         path = out / f"{prefix}{name}.png"
         fig.savefig(path)
