@@ -439,7 +439,7 @@ def test_pruned_searches_give_exactly_the_full_ranking(
     """Top-k pruning (``search_prune``) ranks only the rare terms' documents when the common
     terms cannot lift anyone else into the top k: over a Zipf corpus, every search, filtered or
     not, first page or later, gives the same documents and scores as the full ranking, and
-    the pruned answer is taken for most of them."""
+    the pruned answer is taken for most of them (a filtered search is never pruned)."""
     import random
 
     from livebase.storage import search_prune

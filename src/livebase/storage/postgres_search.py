@@ -147,7 +147,7 @@ def search(cur: Cursor, index_id: int, request: SearchRequest) -> list[SearchHit
         ).fetchall()
     }
     score = _score_sql(terms, df, n_docs, float(n_tokens) / float(n_docs))
-    chosen = plan(terms, df, n_docs)
+    chosen = None if request.filters else plan(terms, df, n_docs)
     if chosen is not None:
         # Rank the essential terms' documents only; the answer if the k-th beats the bound.
         hits = _ranked(cur, docs, score, chosen.essential, request)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from livebase.storage.search_types import BM25_B, BM25_K1, IDF_FLOOR
 
-CANDIDATE_BUDGET = 4000
+CANDIDATE_BUDGET = 1000
 """Documents (by the essential terms' document counts) a pruned search may score."""
 _MARGIN = 1e-9  # a bound is a sum of floats: keep clear of rounding at the cut
 

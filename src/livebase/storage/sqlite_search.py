@@ -14,6 +14,7 @@ import sqlite3
 from collections import Counter
 
 from livebase.search.tokenizer import MAX_PREFIX_EXPANSIONS
+from livebase.storage import search_prune
 from livebase.storage.search_prune import bm25, idf, plan
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
 
@@ -176,20 +177,30 @@ def _pruned(
     here with every term exactly as ``bm25()`` scores them; None when that cannot be proven to
     be the answer."""
     fts, docs, vocab = _names(index_id)
+    budget = search_prune.CANDIDATE_BUDGET
     n_docs, n_tokens = _totals(conn, index_id)
-    if not n_docs or len(terms) < 2:
+    if not n_docs or len(terms) < 2 or budget <= 0 or request.filters:
+        return None  # a filter already narrows the matches before bm25() scores them
+    # Counting a term's documents reads its whole list, so first count each only up to the
+    # budget: a search with no term under it (every word common) is left to bm25() at once.
+    hits: dict[str, int] = {}
+    for term in terms:
+        hits[term] = conn.execute(
+            f"SELECT count(*) FROM (SELECT rowid FROM {fts} WHERE {fts} MATCH ? LIMIT ?)",
+            (f'{{body}} : "{term}"', budget + 1),
+        ).fetchone()[0]
+    common = [t for t in terms if hits[t] > budget]
+    if len(common) in (0, len(terms)):
         return None
-    marks = ",".join("?" * len(terms))
-    hits = {
-        str(t): int(n)
-        for t, n in conn.execute(f"SELECT term, doc FROM {vocab} WHERE term IN ({marks})", terms)
-    }
-    chosen = plan(terms, hits, n_docs)
+    marks = ",".join("?" * len(common))
+    for term, count in conn.execute(
+        f"SELECT term, doc FROM {vocab} WHERE term IN ({marks})", common
+    ).fetchall():
+        hits[str(term)] = int(count)
+    chosen = plan(terms, hits, n_docs, budget)
     if chosen is None:
         return None
     match = "{body} : (" + " OR ".join(f'"{t}"' for t in chosen.essential) + ")"
-    if request.filters:
-        match += " AND {filters} : (" + " AND ".join(f'"{t}"' for t in request.filters) + ")"
     rows = conn.execute(
         f"SELECT d.doc_id, d.ct, d.body, d.filters FROM {fts} JOIN {docs} d "
         f"ON d.rid = {fts}.rowid WHERE {fts} MATCH ?",
