@@ -17,6 +17,7 @@ from livebase.runtime import Runtime
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition
 from livebase.storage import open_storage
 from livebase.storage.postgres import PostgresStorage
+from tests.support.pgvector_server import fresh_pgvector_url, stop_pgvector_server
 from tests.support.postgres import fresh_database_url
 
 T = TypeVar("T")
@@ -45,8 +46,11 @@ class EngineFactory:
     """Opens engines on one backend (SQLite files in the test's ``tmp_path``, or fresh schemas
     on the PostgreSQL server) and closes them afterwards."""
 
-    def __init__(self, tmp_path: Path, backend: str, stack: ExitStack) -> None:
+    def __init__(
+        self, tmp_path: Path, backend: str, stack: ExitStack, pgvector: Path | None = None
+    ) -> None:
         self.tmp_path = tmp_path
+        self.pgvector = pgvector  # the pgvector server's folder, for backend "pgvector"
         self.backend = backend
         self._stack = stack
         self._urls: dict[str, str] = {}
@@ -57,7 +61,12 @@ class EngineFactory:
         if self.backend == "sqlite":
             return self.tmp_path / name
         if name not in self._urls:
-            self._urls[name] = self._stack.enter_context(fresh_database_url())
+            fresh = (
+                fresh_pgvector_url(self.pgvector)
+                if self.backend == "pgvector" and self.pgvector is not None
+                else fresh_database_url()
+            )
+            self._urls[name] = self._stack.enter_context(fresh)
         return self._urls[name]
 
     def __call__(
@@ -124,10 +133,20 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def pgvector_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where the session's PostgreSQL-with-pgvector server lives (started on first use)."""
+    yield tmp_path_factory.mktemp("pgvector")
+    stop_pgvector_server()
+
+
 @pytest.fixture
-def make_engine(tmp_path: Path, backend: str) -> Iterator[EngineFactory]:
+def make_engine(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> Iterator[EngineFactory]:
     with ExitStack() as stack:
-        factory = EngineFactory(tmp_path, backend, stack)
+        folder = request.getfixturevalue("pgvector_folder") if backend == "pgvector" else None
+        factory = EngineFactory(tmp_path, backend, stack, folder)
         yield factory
         factory.close_all()
 

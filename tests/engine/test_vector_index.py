@@ -18,8 +18,15 @@ from livebase.engine.vector_search import candidate_margin, vector_search
 from livebase.storage import sqlite_vec_loader
 from livebase.storage.vector_types import VectorRequest
 
-from .conftest import EngineFactory, mutate, read
+from .conftest import BACKENDS, EngineFactory, mutate, read
 from .test_vector_search import DIMS, corpus, expected, insert, schema
+
+
+@pytest.fixture(params=[*BACKENDS, "pgvector"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Vector search also runs on PostgreSQL 16 with pgvector (``tests/support/pgvector_server``),
+    the layout the suite's main server cannot offer."""
+    return str(request.param)
 
 
 def search_counting(engine: Engine, q: list[float], **kw: Any) -> tuple[list[Any], int]:
@@ -212,3 +219,20 @@ def test_a_database_from_before_vector_indexes_in_storage_gets_them_on_open(
         w.set_global(CATALOG_KEY, json.dumps(catalog, sort_keys=True))
     engine = make_engine.reopen(engine)
     assert indexed_ids(engine) == sorted(ids)
+
+
+def test_each_server_gets_the_best_layout_it_offers(
+    make_engine: EngineFactory, backend: str
+) -> None:
+    """sqlite-vec on SQLite; ``cube`` on the suite's PostgreSQL 15 (no pgvector there); a
+    ``vector(N)`` column on the PostgreSQL 16 that has pgvector."""
+    engine = make_engine(schema())
+    insert(engine, corpus(5))
+    if backend == "sqlite":
+        assert engine.storage.vectors  # type: ignore[attr-defined]
+        return
+    with engine.storage.reader() as r:
+        layout = r._cur.execute(  # type: ignore[attr-defined]
+            "SELECT layout FROM lb_vectors_meta WHERE index_id = %s", (index_id(engine),)
+        ).fetchone()
+    assert layout == ({"postgres": "cube", "pgvector": "pgvector"}[backend],)

@@ -17,7 +17,14 @@ from livebase.engine.vector_search import vector_search
 from livebase.errors import InvalidQueryError, ValidationError
 from livebase.schema.definition import SchemaDefinition
 
-from .conftest import EngineFactory, mutate, read
+from .conftest import BACKENDS, EngineFactory, mutate, read
+
+
+@pytest.fixture(params=[*BACKENDS, "pgvector"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Vector search also runs on PostgreSQL 16 with pgvector (``tests/support/pgvector_server``),
+    the layout the suite's main server cannot offer."""
+    return str(request.param)
 
 DIMS = 8
 

@@ -1,8 +1,9 @@
 """The storage interface's vector index methods, one conformance suite run against SQLite
-(sqlite-vec) and the real PostgreSQL server (each layout this server allows: ``cube`` and plain
-arrays; it has no pgvector): entries follow puts, replaces and deletes in the writer's
-transaction, savepoints and rollbacks undo them, a search returns the nearest candidates for
-cosine and dot product with and without a filter, and a dropped index is gone."""
+(sqlite-vec), the real PostgreSQL server (each layout it allows: ``cube`` and plain arrays; it
+has no pgvector) and a PostgreSQL 16 with pgvector from the ``pgserver`` wheel: entries follow
+puts, replaces and deletes in the writer's transaction, savepoints and rollbacks undo them, a
+search returns the nearest candidates for cosine and dot product with and without a filter,
+and a dropped index is gone."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from livebase.storage import Storage, postgres_vectors
+from livebase.storage import Storage, open_storage, postgres_vectors
 from livebase.storage.postgres import PostgresStorage, _PgWriter
 from livebase.storage.sqlite import SqliteStorage
 from livebase.storage.vector_types import (
@@ -23,11 +24,17 @@ from livebase.storage.vector_types import (
     filter_hash,
 )
 from tests.engine.test_storage_conformance import _opened, open_backend
+from tests.support.pgvector_server import fresh_pgvector_url
 
 DIMS = 12
 INDEX = 42
 # (backend, PostgreSQL layouts allowed): SQLite always uses sqlite-vec.
-CASES = [("sqlite", ()), ("postgres", ("cube",)), ("postgres", ("array",))]
+CASES = [
+    ("sqlite", ()),
+    ("postgres", ("cube",)),
+    ("postgres", ("array",)),
+    ("pgvector", ("pgvector",)),
+]
 
 
 class Store:
@@ -51,9 +58,16 @@ class Store:
 @pytest.fixture(params=CASES, ids=lambda c: "-".join([c[0], *c[1]]))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     backend, layouts = request.param
+    if backend == "pgvector":
+        folder = request.getfixturevalue("pgvector_folder")
+        with fresh_pgvector_url(folder) as url:
+            for opener in _opened(lambda: open_storage(url, "normal")):
+                yield Store(opener(), layouts)
+        return
     with open_backend(backend, tmp_path) as base:
         for opener in _opened(base):
             yield Store(opener(), layouts)
+
 
 
 def vectors(count: int, seed: int = 5, dims: int = DIMS) -> list[tuple[float, ...]]:
