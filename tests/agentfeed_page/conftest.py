@@ -47,13 +47,14 @@ def agentfeed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agentfeed]:
 
 @pytest.fixture(scope="session")
 def node_packages() -> Path:
-    """``tests/clients/web/node_modules`` with ``playwright-core`` and ``ws`` (``npm ci`` if
-    they are missing)."""
+    """``tests/clients/web/node_modules`` with ``playwright-core``, ``ws`` and ``axe-core``
+    (``npm ci`` if they are missing)."""
     npm = shutil.which("npm")
     if shutil.which("node") is None or npm is None:
         pytest.fail("node and npm must be on PATH for the agentfeed page tests")
     modules = WEB_DIR / "node_modules"
-    if not all((modules / name / "package.json").exists() for name in ("playwright-core", "ws")):
+    needed = ("playwright-core", "ws", "axe-core")
+    if not all((modules / name / "package.json").exists() for name in needed):
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB_DIR, check=True)
     return modules
 

@@ -17,6 +17,10 @@
 import { LivebaseClient } from "/_livebase/client.js";
 import { Session } from "/static/signin.js";
 import { mountActivitySessions } from "/static/activity.js";
+import { ago, base, clip, el, plural } from "/static/dom.js";
+import { mountOverview } from "/static/overview.js";
+import { mountReplay } from "/static/replay.js";
+import { reconcile } from "/static/rows.js";
 
 const params = new URLSearchParams(location.search);
 const PAGE_SIZE = Number(params.get("pageSize")) || 50;
@@ -41,10 +45,6 @@ const client = new LivebaseClient(location.origin, {
 });
 const forbidden = (error) => error?.data?.code === "Forbidden";
 window.__livebase = client;
-
-function plural(n, one, many = `${one}s`) {
-  return `${n} ${n === 1 ? one : many}`;
-}
 
 function authenticate() {
   client.setAuth(session.fetchToken, (signedIn) => {
@@ -115,82 +115,6 @@ $("#sign-out").addEventListener("click", async () => {
   schedule(drawRole);
 });
 
-// ------------------------------------------------------------------ rendering one event
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  Object.assign(node, props);
-  for (const child of children) if (child != null) node.append(child);
-  return node;
-}
-
-const clip = (text, n) => (text && text.length > n ? `${text.slice(0, n)}…` : text ?? "");
-const base = (path) => (path ? path.split("/").filter(Boolean).pop() ?? path : "");
-const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
-
-function duration(ms) {
-  if (ms == null) return null;
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-}
-
-const LABELS = {
-  UserPromptSubmit: "prompt", PreToolUse: "tool", PostToolUse: "result",
-  PostToolUseFailure: "failed", PermissionRequest: "permission", PermissionDenied: "denied",
-  Stop: "stop", StopFailure: "stop failed", SubagentStart: "subagent", SubagentStop: "subagent",
-  PreCompact: "compact", PostCompact: "compact", Notification: "notice",
-  SessionStart: "start", SessionEnd: "end",
-};
-
-function failed(ev) {
-  return ev.success === false || /Failure|Denied/.test(ev.type) || Boolean(ev.error);
-}
-
-function renderEvent(ev) {
-  const kind = LABELS[ev.type] ?? ev.type;
-  const li = el("li", { className: `event type-${ev.type}${failed(ev) ? " failed" : ""}` });
-  li.dataset.id = ev._id;
-  li.dataset.eventId = ev.event_id;
-  li.dataset.type = ev.type;
-  const session = ev.session_id
-    ? el("a", { className: "session", href: `#session/${encodeURIComponent(ev.session_id)}`,
-                textContent: ev.session_id.slice(0, 8), title: ev.session_id })
-    : null;
-  li.append(el("div", { className: "line" },
-    el("time", { textContent: clock(ev.timestamp), title: new Date(ev.timestamp).toISOString() }),
-    el("span", { className: "badge", textContent: kind, title: ev.type }),
-    ev.project ? el("span", { className: "project", textContent: base(ev.project), title: ev.project }) : null,
-    session,
-    ev.duration_ms != null ? el("span", { className: "duration", textContent: duration(ev.duration_ms) }) : null,
-    el("span", { className: "summary", textContent: ev.summary })));
-  if (ev.type === "UserPromptSubmit" && ev.prompt) {
-    li.append(el("blockquote", { className: "prompt", textContent: clip(ev.prompt, 800) }));
-  } else if (ev.type === "PreToolUse" && ev.tool_input) {
-    li.append(el("code", { className: "input", textContent: clip(ev.tool_input, 300) }));
-  } else if (ev.error) {
-    li.append(el("pre", { className: "error", textContent: clip(String(ev.error), 800) }));
-  }
-  if (ev.tool_response) {
-    li.append(el("details", {},
-      el("summary", { textContent: failed(ev) ? "error output" : "result" }),
-      el("pre", { textContent: ev.tool_response })));
-  }
-  debug.seen[ev.event_id] ??= Date.now();
-  return li;
-}
-
-// Keyed reconciliation: reuse the rows still wanted, move or insert the others, drop the rest.
-function reconcile(list, events, cache) {
-  const next = new Map();
-  for (const ev of events) next.set(ev._id, cache.get(ev._id) ?? renderEvent(ev));
-  for (const child of [...list.children]) if (!next.has(child.dataset.id)) child.remove();
-  let expected = list.firstChild;
-  for (const node of next.values()) {
-    if (node !== expected) list.insertBefore(node, expected);
-    else expected = expected.nextSibling;
-  }
-  return next;
-}
-
 // ------------------------------------------------------------------ batched rendering
 
 const dirty = new Set();
@@ -245,7 +169,7 @@ function drawFeed() {
   feed.start = Math.max(0, Math.min(feed.start, Math.max(0, results.length - MAX_ROWS)));
   feed.anchor = feed.start > 0 ? results[feed.start]._id : null;
   const shown = results.slice(feed.start, feed.start + MAX_ROWS);
-  feed.rows = reconcile($("#feed"), shown, feed.rows);
+  feed.rows = reconcile($("#feed"), shown, feed.rows, debug.seen);
   const end = feed.start + shown.length;
   const empty = status === "Exhausted" && results.length === 0;
   $("#feed-end").textContent =
@@ -340,11 +264,6 @@ function showError(error) {
 
 let activeSessions = [];
 
-function ago(ms) {
-  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
-}
-
 function drawSessions() {
   $("#active-count").textContent = String(activeSessions.length);
   $("#sessions").replaceChildren(...activeSessions.slice(0, 50).map((s) => {
@@ -352,7 +271,9 @@ function drawSessions() {
       el("a", { href: `#session/${encodeURIComponent(s.session_id)}`,
                 textContent: `${base(s.project) || "?"} · ${s.session_id.slice(0, 8)}` }),
       el("div", { className: "meta", textContent: `${plural(s.event_count, "event")} · ${ago(s.last_event_at)}` }),
-      el("div", { className: "last", textContent: clip(s.last_summary, 90) }));
+      el("div", { className: "last", title: s.last_summary, textContent: clip(s.last_summary, 90) }));
+    // the tool it runs now (a PreToolUse not yet answered), live: each event re-runs the query
+    if (s.last_event_type === "PreToolUse") li.classList.add("running");
     li.dataset.sessionId = s.session_id;
     return li;
   }));
@@ -379,8 +300,9 @@ function drawProjects() {
       return li;
     }
     const form = el("form", { className: "owner" },
-      el("input", { name: "name", value: p.name, title: p.path }),
-      el("input", { name: "description", value: p.description, placeholder: "description" }),
+      el("input", { name: "name", value: p.name, title: p.path, ariaLabel: `name of ${p.path}` }),
+      el("input", { name: "description", value: p.description, placeholder: "description",
+                    ariaLabel: `description of ${p.name}` }),
       el("label", {}, el("input", { type: "checkbox", name: "public", checked: p.public }), " public"),
       el("button", { textContent: "save" }),
       el("div", { className: "meta", textContent: status }));
@@ -442,6 +364,7 @@ function closeSession() {
   view.stopSimilar = view.similar = null;
   drawSimilar();
   view.rows = new Map();
+  replay.reset();
   $("#timeline").replaceChildren();
   $("#session-head").replaceChildren();
   $("#session-view").hidden = true;
@@ -460,7 +383,9 @@ function drawSession() {
       ...transcriptLink(s));
   }
   if (view.state) {
-    view.rows = reconcile($("#timeline"), view.state.results.slice(0, 5000), view.rows);
+    const events = view.state.results.slice(0, 5000);
+    replay.setEvents(events);
+    view.rows = reconcile($("#timeline"), replay.shown(events), view.rows, debug.seen);
     $("#timeline").dataset.status = view.state.status;
     $("#timeline-more").hidden = view.state.status !== "CanLoadMore";
   }
@@ -489,6 +414,7 @@ function usageLine(s) {
 }
 
 $("#timeline-more").addEventListener("click", () => view.pager?.loadMore());
+const replay = mountReplay($("#replay"), () => schedule(drawSession));
 
 // Sessions whose prompts read alike (similar:sessions: a live vector search over the sessions'
 // prompts as the public sees them), best first, with how alike they are.
@@ -637,7 +563,7 @@ function start() {
         rejected.rows = page.page;
         schedule(drawRejected);
       }, showError));
-  subscriptions.push(mountActivitySessions(client));
+  subscriptions.push(mountActivitySessions(client), mountOverview(client, showError));
   openFeed();
   if (!$("#session-view").hidden) openSession($("#session-view").dataset.sessionId);
 }
