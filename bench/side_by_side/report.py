@@ -20,7 +20,8 @@ class Row:
     unit: str
     higher_is_better: bool = False
     target: str = ""
-    met: Callable[[float, float | None], bool] | None = None  # (livebase, other) -> met?
+    met: Callable[[float, float], bool] | None = None  # (livebase, other or versus) -> met?
+    versus: str = ""  # hold Livebase to this workload's Livebase median instead of the other side
 
 
 def median_of(rounds: list[dict[str, Any]], metric: str) -> float | None:
@@ -39,7 +40,12 @@ def medians(
         lb = median_of(sides.get("livebase", []), row.metric)
         other = median_of(sides.get("other", []), row.metric)
         ratio = round(lb / other, 3) if lb is not None and other else None
-        met = row.met(lb, other) if row.met and lb is not None else None
+        ref = (
+            median_of(runs.get(row.versus, {}).get("livebase", []), row.metric)
+            if row.versus
+            else other
+        )
+        met = row.met(lb, ref) if row.met and lb is not None and ref is not None else None
         out.append({"workload": row.workload, "label": row.label, "metric": row.metric,
                     "unit": row.unit, "livebase": lb, "other": other, "ratio": ratio,
                     "target": row.target, "met": met,
