@@ -60,7 +60,27 @@ def done(
                             "tool_use_id": f"toolu_{n}"})  # fmt: skip
 
 
-def work(prompt: str, n: int) -> list[tuple[str, dict[str, Any]]]:
+# what the earlier sessions were asked, and what each answered last (the public cards' titles)
+EARLIER = {
+    13: (
+        "Split the upload client into transport and retry policy",
+        "Split the upload client; 12 tests pass.",
+    ),
+    11: ("Move the settings to a typed config object", "Settings are a typed config object now."),
+    9: (
+        "Cache the thumbnails, the gallery is slow",
+        "Thumbnails cached: the gallery loads in 0.6 s.",
+    ),
+    6: ("Fix the flaky login test", "The login test waits for the session cookie now."),
+    4: ("Paginate the projects API", "The projects API pages with cursor tokens."),
+    2: (
+        "Replace the hand-written date parsing with zoneinfo",
+        "Dates parse with zoneinfo; 3 bugs gone.",
+    ),
+}
+
+
+def work(prompt: str, n: int, outcome: str) -> list[tuple[str, dict[str, Any]]]:
     bash = {"command": COMMAND, "description": "Run the upload tests"}
     stdout = {"stdout": "\n".join(RESULT_LINES), "stderr": "", "interrupted": False}
     read = {"file_path": READ_PATH}
@@ -77,7 +97,7 @@ def work(prompt: str, n: int) -> list[tuple[str, dict[str, Any]]]:
         done("Edit", EDIT, {"filePath": EDIT_PATH}, n + 1),
         tool("Bash", bash, n + 2),
         done("Bash", bash, stdout, n + 2),
-        ("Stop", {"last_assistant_message": "The uploader now retries 503s with backoff."}),
+        ("Stop", {"last_assistant_message": outcome}),
     ]
 
 
@@ -93,15 +113,26 @@ def fortnight(now_ms: int) -> Seed:
     earlier += [(6, seed.public, 0.9), (4, seed.private, 1.7), (2, seed.public, 3.1)]
     for back, project, usd in earlier:
         start = midnight - back * DAY + 10 * 3_600_000
-        sid = seed.session(
-            project, start, work(f"Refactor step {back}", back * 10) * (1 + back % 3)
-        )
+        prompt, outcome = EARLIER[back]
+        sid = seed.session(project, start, work(prompt, back * 10, outcome) * (1 + back % 3))
         seed.costs.append((sid, usd, start + 60_000))
     yesterday = midnight - 5 * 3_600_000
-    sid = seed.session(seed.public, yesterday, work("Add a dark theme to the settings page", 300))
+    sid = seed.session(
+        seed.public,
+        yesterday,
+        work(
+            "Add a dark theme to the settings page",
+            300,
+            "Dark theme added, with a remembered toggle.",
+        ),
+    )
     seed.costs.append((sid, 1.35, yesterday + 60_000))
     seed.ids["yesterday"] = sid
-    sid = seed.session(seed.public, midnight + (now_ms - midnight) // 3, work(PROMPT, 400))
+    sid = seed.session(
+        seed.public,
+        midnight + (now_ms - midnight) // 3,
+        work(PROMPT, 400, "The uploader now retries 503s with exponential backoff."),
+    )
     seed.costs.append((sid, 0.42, midnight + (now_ms - midnight) // 3 + 5_000))
     seed.ids["today"] = sid
     running = seed.session(seed.private, today, [

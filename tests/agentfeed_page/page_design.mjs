@@ -159,9 +159,17 @@ await drive(config.chromium, async ({ browser, failures, out, watch }) => {
           dark: getComputedStyle(document.body).backgroundColor }));
         check(size.scroll <= size.inner, `${view} ${theme} ${width}px: no horizontal overflow (${size.scroll} > ${size.inner}?)`);
         const bodyText = await p.evaluate(() => document.body.innerText);
+        const intro = await p.evaluate(() => {
+          const node = document.querySelector("#intro");
+          return node.getBoundingClientRect().height > 0 ? node.innerText : null;
+        });
         if (view === "public") {
           check(!bodyText.includes(config.privateName), `${view} ${width}px: nothing of the private project`);
           check(bodyText.includes("portfolio-site"), `${view} ${width}px: the public project's sessions`);
+          check(/^Building in the open .*: \d+ sessions, \d+ prompts and \d+ tool calls over the last 14 days/.test(intro ?? ""),
+            `${view} ${width}px: the visitor's introduction (${JSON.stringify(intro)})`);
+        } else {
+          check(intro === null, `${view} ${width}px: no introduction for the owner`);
         }
         await p.addScriptTag({ content: axeSource });
         const found = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] }))

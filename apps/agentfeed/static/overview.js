@@ -50,6 +50,11 @@ function drawCharts(days) {
     barChart("chart-activity", "Events", names, days.map((d) => d.events), (n) => plural(Math.round(n), "event")),
     barChart("chart-cost", "API cost", names, days.map((d) => d.cost_usd), (usd) => money(usd)));
   box.dataset.loaded = "true";
+  // what a visitor reads first (shown in the public view only: style.css)
+  const sum = (key) => days.reduce((n, d) => n + d[key], 0);
+  document.querySelector("#intro").textContent = `Building in the open with a coding agent: ` +
+    `${plural(sum("sessions"), "session")}, ${plural(sum("prompts"), "prompt")} and ` +
+    `${plural(sum("tool_calls"), "tool call")} over the last ${days.length} days, shown live as they happen.`;
 }
 
 /** What an active session is doing now: the tool it runs (a PreToolUse not yet answered). */

@@ -127,13 +127,14 @@ export function resultText(response) {
   }
   const out = [value.stdout, value.stderr].filter((s) => typeof s === "string" && s).join("\n");
   if (out) return out;
+  // Edit and Write answer with the file they changed: the call above already says which
+  if (typeof value.filePath === "string" && !value.file) return "";
   for (const key of ["content", "output", "result", "text", "message"]) {
     if (typeof value[key] === "string") return value[key];
     if (Array.isArray(value[key])) return resultText(value[key]);
   }
   if (typeof value.file?.content === "string") return value.file.content;
   if (Array.isArray(value.filenames)) return value.filenames.join("\n");
-  if (typeof value.filePath === "string") return `${value.type ?? "done"}: ${value.filePath}`;
   return JSON.stringify(value, null, 2);
 }
 
