@@ -64,6 +64,23 @@ await drive(config.chromium, async ({ browser, failures, out, watch }) => {
   const feedText = await text("#feed");
   check(!/\{"(command|file_path|stdout)":/.test(feedText), "no raw JSON string in the feed");
 
+  // 1b. Tool input and output are stored cut at 2,000 characters: a cut one still reads well.
+  const cut = await page.evaluate(async () => {
+    const tools = await import("/static/tools.js");
+    return {
+      stdout: tools.resultText('{"stdout":"a\\nb\\nc…[+900 chars]'),
+      command: tools.parseLoose('{"command":"make deploy && echo do…[+12 chars]').command,
+      read: tools.resultText('{"type":"text","file":{"filePath":"/a.py","content":"x = 1\\ny = 2…[+5 chars]'),
+      silent: tools.resultText('{"stdout":"","stderr":"","interrupted":false}'),
+      multi: tools.diffSummary([{ old_string: "a\nb", new_string: "a\nc" }, { old_string: "", new_string: "d\ne" }]),
+    };
+  });
+  out.cut = cut;
+  check(cut.stdout === "a\nb\nc…" && cut.command === "make deploy && echo do…" && cut.read === "x = 1\ny = 2…",
+    `cut JSON is read field by field (${JSON.stringify(cut)})`);
+  check(cut.silent === "", "a Bash call that printed nothing shows no result");
+  check(cut.multi.added.join() === "c,d,e" && cut.multi.removed.join() === "b", "MultiEdit's edits are added up");
+
   // 2. Day separators: "Today" on the newest row, "Yesterday" on yesterday's newest, none between.
   const days = await page.$$eval("#feed > li", (lis) => lis.map((li) => [li.dataset.eventId,
     li.querySelector(":scope > h3.day")?.innerText ?? null]));
@@ -116,6 +133,8 @@ await drive(config.chromium, async ({ browser, failures, out, watch }) => {
   await waitRole(page, "owner");
   const ids = config.todayEvents;
   await waitFor(page, (n) => document.querySelectorAll("#timeline > li").length === n, ids.length, "the timeline");
+  await waitFor(page, () => document.querySelector("#session-head .stats .cost"), null, "the session's figures");
+  check((await text("#session-head .stats .cost")) === config.todayCost, "the session view shows the stored cost");
   await page.$eval("#replay-scrub", (input) => {
     input.value = "3";
     input.dispatchEvent(new Event("input", { bubbles: true }));

@@ -17,7 +17,7 @@
 import { LivebaseClient } from "/_livebase/client.js";
 import { Session } from "/static/signin.js";
 import { mountActivitySessions } from "/static/activity.js";
-import { ago, base, clip, el, plural } from "/static/dom.js";
+import { ago, base, clip, count, el, figures, money, plural, span } from "/static/dom.js";
 import { mountOverview } from "/static/overview.js";
 import { mountReplay } from "/static/replay.js";
 import { reconcile } from "/static/rows.js";
@@ -380,6 +380,7 @@ function drawSession() {
         `${s.status}${s.end_reason ? ` (${s.end_reason})` : ""} · started ${new Date(s.started_at).toLocaleString()} · ` +
         `${plural(s.event_count, "event")} · ${plural(s.prompt_count, "prompt")} · ${plural(s.tool_count, "tool call")}` +
         (s.model ? ` · ${s.model}` : "") + usageLine(s) }),
+      headFigures(s),
       ...transcriptLink(s));
   }
   if (view.state) {
@@ -399,6 +400,17 @@ function transcriptLink(s) {
   const size = file.bytes < 1e6 ? `${Math.ceil(file.bytes / 1e3)} kB` : `${(file.bytes / 1e6).toFixed(1)} MB`;
   return [el("div", { className: "meta" }, el("a", { className: "transcript", href: view.transcriptUrl,
     textContent: `transcript (${size})`, title: `sha256 ${file.sha256}`, download: `${s.session_id}.jsonl` }))];
+}
+
+// The session's figures, as its card shows them (overview.js).
+function headFigures(s) {
+  const t = s.telemetry;
+  const tokens = t ? t.tokens : s.tokens;
+  const total = tokens ? Object.values(tokens).reduce((a, b) => a + b, 0) : 0;
+  const cost = t ? t.cost_usd : s.cost_usd;
+  return figures([["duration", span((s.ended_at ?? s.last_event_at) - s.started_at)],
+    ["events", count(s.event_count)], ["tokens", total ? count(total) : "—"],
+    ["cost", cost != null ? money(cost) : "—"]]);
 }
 
 function usageLine(s) {

@@ -35,6 +35,12 @@ export function span(ms) {
   return m < 60 ? `${m}m` : `${Math.floor(m / 60)}h${m % 60 ? ` ${m % 60}m` : ""}`;
 }
 
+/** A row of figures, each a small label over its value: [[label, value], ...]. */
+export function figures(pairs) {
+  return el("dl", { className: "stats" }, ...pairs.map(([label, value]) =>
+    el("div", {}, el("dt", { textContent: label }), el("dd", { className: label, textContent: value }))));
+}
+
 export function ago(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
   return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;

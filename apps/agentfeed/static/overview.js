@@ -2,7 +2,7 @@
 // and API cost, from overview:days) and the latest sessions as cards (overview:sessions): what
 // each was for (the owner's guessed intent, else its last step), its status, duration, tokens
 // and cost, and for an active one the tool it is running now, kept live by the subscription.
-import { base, clip, count, el, money, plural, span, svg } from "/static/dom.js";
+import { base, clip, count, el, figures, money, plural, span, svg } from "/static/dom.js";
 
 const DAYS = 14;
 const CARDS = 12;
@@ -86,8 +86,7 @@ function card(s) {
       `${s.intent.source === "owner" ? "confirmed" : `${Math.round(s.intent.confidence * 100)}% sure`}` +
       ` · ${plural(s.prompt_count, "prompt")}` }) : null,
     nowLine(s),
-    el("dl", { className: "stats" }, ...stats.flatMap(([k, v]) => [
-      el("div", {}, el("dt", { textContent: k }), el("dd", { className: k, textContent: v }))])));
+    figures(stats));
   node.dataset.sessionId = s.session_id;
   node.dataset.status = s.status;
   if (usage?.cost_usd != null) node.dataset.cost = String(usage.cost_usd);

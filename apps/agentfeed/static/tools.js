@@ -14,19 +14,23 @@ const FILE_TOOLS = new Set(["Read", "Write", "Edit", "MultiEdit", "NotebookEdit"
 const PREVIEW_LINES = 4;
 const DIFF_LINES = 3;
 
-/** JSON text as a value; a cut object as the string fields that could still be read. */
+/** JSON text as a value; a cut object as the string fields that could still be read (the last
+ * one up to the cut, marked with "…"). */
 export function parseLoose(text) {
   if (typeof text !== "string") return text ?? null;
   try {
     return JSON.parse(text);
   } catch {
+    const body = text.replace(CUT, "");
+    const cut = body !== text;
     const fields = {};
-    for (const m of text.replace(CUT, "").matchAll(/"([A-Za-z_]+)":"((?:[^"\\]|\\.)*)"/g)) {
+    for (const m of body.matchAll(/"([A-Za-z_]+)":"((?:[^"\\]|\\.)*)("|\\?$)/g)) {
       try {
-        fields[m[1]] ??= JSON.parse(`"${m[2]}"`);
-      } catch { /* a field cut in an escape: leave it out */ }
+        const value = JSON.parse(`"${m[2].replace(/\\u[0-9a-fA-F]{0,3}$/, "")}"`);
+        fields[m[1]] ??= m[3] === '"' ? value : `${value}${cut ? "…" : ""}`;
+      } catch { /* a field that does not decode: leave it out */ }
     }
-    return Object.keys(fields).length ? fields : text.replace(CUT, "…");
+    return Object.keys(fields).length ? fields : body + (cut ? "…" : "");
   }
 }
 
@@ -125,15 +129,17 @@ export function resultText(response) {
   if (Array.isArray(value)) {
     return value.map((part) => (typeof part === "string" ? part : part?.text ?? JSON.stringify(part, null, 2))).join("\n");
   }
-  const out = [value.stdout, value.stderr].filter((s) => typeof s === "string" && s).join("\n");
-  if (out) return out;
+  if ("stdout" in value || "stderr" in value) { // Bash: nothing printed, nothing to show
+    return [value.stdout, value.stderr].filter((s) => typeof s === "string" && s).join("\n");
+  }
+  if (typeof value.file?.content === "string") return value.file.content; // Read
+  if (value.type === "text" && typeof value.content === "string") return value.content; // Read, cut
   // Edit and Write answer with the file they changed: the call above already says which
-  if (typeof value.filePath === "string" && !value.file) return "";
+  if (typeof value.filePath === "string") return "";
   for (const key of ["content", "output", "result", "text", "message"]) {
     if (typeof value[key] === "string") return value[key];
     if (Array.isArray(value[key])) return resultText(value[key]);
   }
-  if (typeof value.file?.content === "string") return value.file.content;
   if (Array.isArray(value.filenames)) return value.filenames.join("\n");
   return JSON.stringify(value, null, 2);
 }
