@@ -233,4 +233,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except hm.BenchError as e:  # a server that would not install, start or answer: say which
+        print(f"vs_pocketbase: {e}", file=sys.stderr)
+        sys.exit(1)

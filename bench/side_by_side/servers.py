@@ -218,7 +218,11 @@ class Livebase:
         if self.backend == "postgres":
             import psycopg
 
-            with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            # An unreachable server must not hide the error that made the nodes fail.
+            with (
+                contextlib.suppress(psycopg.OperationalError),
+                psycopg.connect(self.pg_url, autocommit=True) as conn,
+            ):
                 conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
 
