@@ -32,6 +32,18 @@ await drive(config.chromium, async ({ browser, failures, out, watch }) => {
       return false;
     }
   };
+  // axe-core on the page as it is: no serious or critical violation
+  const axe = async (p, view, theme, width) => {
+    await p.addScriptTag({ content: axeSource });
+    const found = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] }))
+      .violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) })));
+    for (const v of found) {
+      out.axe.push({ view, theme, width, ...v });
+      check(v.impact !== "serious" && v.impact !== "critical",
+        `axe ${v.impact} (${view}, ${theme}, ${width}px): ${v.id}: ${v.help} at ${v.nodes.join(", ")}`);
+    }
+  };
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: "UTC",
     colorScheme: "light" });
   const page = watch(await context.newPage());
@@ -151,8 +163,8 @@ await drive(config.chromium, async ({ browser, failures, out, watch }) => {
     return box.dataset.state === "paused" && box.dataset.at === String(n) &&
       document.querySelectorAll("#timeline > li").length === n;
   }, ids.length, "played to the end at 16x", 10000);
-  await page.setViewportSize({ width: 1280, height: 900 });
   await page.screenshot({ path: join(config.shots, "agentfeed-session-light-1280.png") });
+  await axe(page, "session", "light", 1280);
   await context.close();
 
   // 7. Owner and public views, light and dark, at every width.
@@ -190,15 +202,7 @@ await drive(config.chromium, async ({ browser, failures, out, watch }) => {
         } else {
           check(intro === null, `${view} ${width}px: no introduction for the owner`);
         }
-        await p.addScriptTag({ content: axeSource });
-        const found = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] }))
-          .violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) })));
-        for (const v of found) {
-          out.axe.push({ view, theme, width, ...v });
-          check(v.impact !== "serious" && v.impact !== "critical",
-            `axe ${v.impact} (${view}, ${theme}, ${width}px): ${v.id}: ${v.help} at ${v.nodes.join(", ")}`);
-        }
+        await axe(p, view, theme, width);
         await p.screenshot({ path: join(config.shots, `agentfeed-${view}-${theme}-${width}.png`) });
       }
       await ctx.close();

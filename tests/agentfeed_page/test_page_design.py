@@ -103,6 +103,7 @@ def test_page_design(
     }
     result = run_node("page_design.mjs", config, tmp_path, timeout=600)
     assert result["ok"], json.dumps(result, indent=1)[:20000]
+    print("axe, minor or moderate:", sorted({(v["id"], v["impact"]) for v in result["axe"]}))
     taken = sorted([*shots.glob("agentfeed-owner-*.png"), *shots.glob("agentfeed-public-*.png")])
     assert len(taken) == 2 * 2 * len(WIDTHS), [p.name for p in taken]
     for shot in taken:
