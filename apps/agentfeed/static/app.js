@@ -1,7 +1,9 @@
 // The agentfeed page: a live feed of events (events:feed, newest first, paginated with infinite
 // scroll), filters, active sessions, projects and a session timeline, over Livebase's browser
 // client. No build step. Rendering is batched per animation frame and the feed keeps at most
-// MAX_ROWS rows in the DOM: a window over the loaded events that slides as you scroll.
+// MAX_ROWS rows in the DOM: a window over the loaded events that slides as you scroll. Rows
+// and their day headings are drawn by rows.js (tool calls by tools.js), the charts and session
+// cards by overview.js, the session replay by replay.js, the theme by theme.js.
 //
 // Query parameters: ?pageSize=<n> (events per page, default 50), ?maxRows=<n> (rows in the DOM,
 // default 400).
