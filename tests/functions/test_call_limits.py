@@ -195,3 +195,49 @@ def test_the_limit_counts_the_calls_own_cpu_time_with_a_wall_clock_backstop(
     result, seconds = timed(lambda: h.query("stubborn:idles", {"seconds": 5.0}))
     assert getattr(result.error, "code", None) == "FunctionTimeout"  # type: ignore[attr-defined]
     assert LIMIT * FUNCTION_WALL_FACTOR <= seconds < LIMIT * FUNCTION_WALL_FACTOR + 2.5
+
+
+AFTER_A_STOPPED_CALL = """
+import signal, sys, time
+from livebase.functions.watchdog import CallTimeout, watchdog
+
+try:
+    with watchdog.limit(0.05):
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            pass
+    print("not stopped")
+except CallTimeout:
+    print("stopped")
+
+def tracer(frame, event, arg):
+    return tracer
+
+alarms = []
+signal.signal(signal.SIGALRM, lambda signum, frame: alarms.append(signum))
+signal.setitimer(signal.ITIMER_REAL, 0.05)
+sys.settrace(tracer)
+for i in range(50_000_000):
+    if alarms:
+        break
+sys.settrace(None)
+print("alarm handled" if alarms else "no alarm")
+"""
+
+
+def test_the_interpreter_is_left_clean_after_a_call_is_stopped() -> None:
+    """Once the watchdog has stopped a call, a traced loop still gets its signal handler run
+    and goes on. Clearing the pending exception with ``PyThreadState_SetAsyncExc(id, NULL)``
+    left CPython 3.11's pending flag set, and such a loop (a test's line counter under
+    pytest-timeout's alarm) spun in the handler for ever. In a child process, which the old
+    bug would hang."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-c", AFTER_A_STOPPED_CALL],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.split() == ["stopped", "alarm", "handled"], result
