@@ -166,6 +166,10 @@ try {
   const nothing = await visitor.$eval("body", (b) => b.innerText);
   check(nothing.includes("Nothing is public here yet"), "public: 'Nothing is public here yet'");
   check(!/no events yet/i.test(nothing), "public: never 'no events yet'");
+  await waitUntil(visitor, () => document.querySelector("#charts")?.dataset.loaded === "true", null,
+    "public: the 14-day charts drawn");
+  check(!(await visitor.$eval("body", (b) => b.innerText)).includes("Building in the open"),
+    "public: no introduction of zeros while nothing is shared");
   const before = await roleInfo(visitor);
   check(before.signIn && !before.signOut && !before.owner && !before.form,
     `public: a Sign in button, no Sign out, no owner badge, the form closed (${JSON.stringify(before)})`);

@@ -52,7 +52,10 @@ function drawCharts(days) {
   box.dataset.loaded = "true";
   // what a visitor reads first (shown in the public view only: style.css)
   const sum = (key) => days.reduce((n, d) => n + d[key], 0);
-  document.querySelector("#intro").textContent = `Building in the open with a coding agent: ` +
+  // nothing shared yet: the empty feed says so, an introduction of zeros would not
+  const intro = document.querySelector("#intro");
+  intro.hidden = sum("sessions") === 0;
+  intro.textContent = intro.hidden ? "" : `Building in the open with a coding agent: ` +
     `${plural(sum("sessions"), "session")}, ${plural(sum("prompts"), "prompt")} and ` +
     `${plural(sum("tool_calls"), "tool call")} over the last ${days.length} days, shown live as they happen.`;
 }
