@@ -99,7 +99,8 @@ def main() -> int:
     )
     tmp = tempfile.mkdtemp(prefix="lb-vec-")
     target = (
-        f"{args.postgres_url}?schema=bench_vectors_{os.getpid()}"
+        f"{args.postgres_url}{'&' if '?' in args.postgres_url else '?'}"
+        f"schema=bench_vectors_{os.getpid()}"
         if args.backend == "postgres"
         else os.path.join(tmp, "db.sqlite3")
     )
