@@ -67,5 +67,7 @@ def test_a_route_storing_a_large_file_stalls_no_other_client(tmp_path: Path) -> 
         assert outcome["body"]["size"] == MB << 20
         duration, worst = outcome["duration"], max(waits)
         # Stalled, the loop answers nothing for about the whole write and read of the file:
-        # the worst wait would be close to the route's duration.
-        assert worst < duration / 3, (worst, duration, len(waits))
+        # the worst wait would be close to the route's duration (1.65 s of 2.19 s before the
+        # fix). A busy machine may delay one answer by a scheduling slice or two, which on a
+        # short route is a large fraction of it: allow 0.3 s either way.
+        assert worst < max(duration / 3, 0.3), (worst, duration, len(waits))
