@@ -12,6 +12,9 @@ fi
 if [ -f tests/clients/js/package-lock.json ]; then
     (cd tests/clients/js && npm ci --silent --no-audit --no-fund)
 fi
+for client in web; do
+    [ -f "tests/clients/$client/package-lock.json" ] && (cd "tests/clients/$client" && npm ci --silent --no-audit --no-fund)
+done
 if [ -f tests/clients/dashboard/package-lock.json ]; then
     (cd tests/clients/dashboard && npm ci --silent --no-audit --no-fund)
 fi

@@ -195,6 +195,7 @@ class Deployment:
         self.metrics.add(self.sync.subscriptions_gauge)
         self.metrics.add(self.sync.connections_gauge)
         self.metrics.add(self.sync.manager.push_latency)
+        self.metrics.add(self.sync.manager.applied)
         self._tasks: list[asyncio.Task[None]] = []
         self._services: list[Callable[[], Awaitable[None]]] = [self.worker.run]
         self.add_service(functools.partial(prune_forever, self.engine))  # change-log retention

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from livebase.engine.catalog import BY_CREATION_TIME, BY_ID, IndexInfo
 from livebase.engine.filters import FilterRow
+from livebase.engine.live_range import CollectedList, LiveRange
 from livebase.engine.transaction import Document, Transaction, decode_document
 from livebase.errors import InvalidCursorError, InvalidQueryError
 from livebase.values.ordering import encode_key, prefix_successor
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 _BATCH = 64
 _MAX_BATCH = 1024
 _KEY_MAX = b"\xff\xff"
+
+
+def _keep_text(text: str) -> str:
+    return text
 
 
 class IndexRange:
@@ -304,7 +309,36 @@ class Query:
         return docs[0] if docs else None
 
     def collect(self) -> list[Document]:
-        return list(self._iter())
+        if self._tx.collected is None or self._filters:
+            return list(self._iter())
+        return self._collect_live()
+
+    def _collect_live(self) -> list[Document]:
+        """``collect()`` in a call that records its ranges (a live subscription's run): the
+        range's keys and stored texts are kept, so the subscription can apply later commits
+        to the result instead of running the call again (``engine.live_range``)."""
+        tx = self._tx
+        reads_before, intervals_before = tx.documents_scanned, len(tx.read_set.intervals)
+        lo, hi = self._bounds()
+        keys: list[bytes] = []
+        texts: list[str] = []
+        docs: list[Document] = []
+        for key, text in self._rows(lo, hi, None, _keep_text):
+            keys.append(key)
+            texts.append(text)  # type: ignore[arg-type]  # _keep_text gives the stored text
+            docs.append(decode_document(text))  # type: ignore[arg-type]
+        returned = CollectedList(docs)
+        index = self._index()
+        if index is not None and tx.collected is not None:
+            if self._desc:  # kept in ascending key order
+                keys.reverse()
+                texts.reverse()
+                docs.reverse()
+            read = LiveRange(index.index_id, lo, hi, self._desc, keys, texts, docs, returned)
+            read.intervals = len(tx.read_set.intervals) - intervals_before
+            read.reads_before, read.ts = reads_before, tx.snapshot_ts
+            tx.collected.append(read)
+        return returned
 
     # -- pagination ------------------------------------------------------------------------------
 

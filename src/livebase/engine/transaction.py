@@ -37,6 +37,7 @@ from livebase.values.wire import dumps, from_wire, to_wire
 from livebase.vectors.entries import update_entries as update_vector_entries
 
 if TYPE_CHECKING:
+    from livebase.engine.live_range import LiveRange
     from livebase.engine.query import Query
 
 Document = dict[str, Any]
@@ -161,6 +162,9 @@ class Transaction:
         """Where the first ``paginate`` of this call ended: the journal for later runs."""
         self.documents_scanned = 0
         self.bytes_read = 0
+        self.collected: list[LiveRange] | None = None
+        """Set to a list by a live subscription's run: every ``collect()`` of an index range
+        is recorded in it (``engine.live_range``)."""
         self.bytes_written = 0
         self._last_creation_time = 0.0
         # The call's own CPU time (this thread's), as the watchdog counts it, with the same

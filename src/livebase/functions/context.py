@@ -236,7 +236,8 @@ class QueryCtx:
         self, tx: Transaction, rng: SeededRandom, auth: Auth, env: EnvView | None = None
     ) -> None:
         self.db: DatabaseReader = DatabaseReader(tx)
-        self.now: float = tx.now_ms
+        self._now = tx.now_ms
+        self.clock_read = False
         self.random = rng
         self.auth = auth
         self.env: EnvView = empty_view() if env is None else env
@@ -245,6 +246,12 @@ class QueryCtx:
         """Set by the runner: where ``run_query`` / ``run_mutation`` go."""
         self.storage: Any = None
         """``ctx.storage`` (``livebase.files.context``), set by the runner."""
+
+    @property
+    def now(self) -> float:
+        """The call's frozen time, in milliseconds since the epoch."""
+        self.clock_read = True
+        return self._now
 
     def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a query (``"module:function"`` or the decorated function) in this call's

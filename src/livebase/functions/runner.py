@@ -25,6 +25,7 @@ from typing import Any
 
 from livebase.config import FUNCTION_WALL_FACTOR
 from livebase.engine.database import Engine
+from livebase.engine.live_range import LiveRange
 from livebase.engine.reads import ReadSet
 from livebase.engine.transaction import OverBudget, Transaction
 from livebase.envvars.view import EnvView, empty_view
@@ -45,6 +46,7 @@ from livebase.functions.call_records import CallRecords, recorded
 from livebase.functions.context import Auth, Capture, MutationCtx, QueryCtx
 from livebase.functions.dev_errors import describe, server_error
 from livebase.functions.idempotency import call_fingerprint
+from livebase.functions.live_results import maintainable, plain
 from livebase.functions.loader import App
 from livebase.functions.nested import NestedCalls
 from livebase.functions.offload import OFF_LOOP_TRIES, QueryOffload, Recorded, StaleRun, commit_run
@@ -83,6 +85,9 @@ class CallResult:
     """False when the call never looked at ``ctx.env``: changing a variable cannot change it."""
     detail: str = ""
     """Under ``livebase dev``, for a bug: its type, message and app frames (``dev_errors``)."""
+    live: LiveRange | None = None
+    """For a live subscription's run: the index range this result is, which later commits can
+    be applied to instead of running the query again (``engine.live_range``)."""
 
     def error_message(self) -> str:
         """The message clients see: an ``AppError``'s own; for Livebase errors the code and
@@ -113,6 +118,10 @@ class RunInfo:
     """Whether it asked who was calling (``ctx.auth``); unknown counts as yes."""
     reads_env: bool = True
     """Whether it looked at ``ctx.env``; unknown counts as yes."""
+    record_ranges: bool = False
+    """Asked by a live subscription: record the query's ``collect()`` ranges."""
+    live: LiveRange | None = None
+    """The index range the query's result is, whole and untouched (``live_results``)."""
 
 
 def check_args_size(path: str, args: Any, limit: int) -> None:
@@ -298,13 +307,16 @@ class Runner:
 
         def body(tx: Transaction) -> tuple[Any, list[str]]:
             tx.page_journal = journal
+            if run is not None and run.record_ranges and fd.kind == "query":
+                tx.collected = []
             if budget is not None:
                 tx.stop_at(budget)
             # Same function at the same snapshot -> same random sequence (re-runs agree).
             seed = zlib.crc32(f"{fd.path}:{tx.snapshot_ts}".encode())
             with Capture(limits.max_log_lines) as call_log:
                 try:
-                    with Frozen(tx.now_ms, seed) as rng:
+                    frozen = Frozen(tx.now_ms, seed)
+                    with frozen as rng:
                         ctx: QueryCtx
                         auth, env = Auth(identity), self.env()
                         if fd.kind == "mutation":
@@ -338,6 +350,13 @@ class Runner:
                                 self._count(fd)  # else it runs again in a worker: counted then
                         if run is not None:
                             run.reads_identity, run.reads_env = auth.used, env.used
+                            if tx.collected is not None:
+                                run.live = maintainable(
+                                    fd, tx, value, table_name=self._table_name,
+                                    nondeterministic=frozen.clock_read or ctx.clock_read
+                                    or rng.used,
+                                )  # fmt: skip
+                                value = plain(value)
                     tx.check_deadline()
                     value = self.checked_result(fd, value)
                 except OverBudget:
@@ -377,12 +396,14 @@ class Runner:
         identity: dict[str, Any] | None = None,
         at_ts: int | None = None,
         journal: str | None = None,
+        live: bool = False,
     ) -> CallResult:
-        """Run a query here, on this thread (see ``run_query_async`` for the server's way)."""
+        """Run a query here, on this thread (see ``run_query_async`` for the server's way).
+        ``live``: for a subscription, record the range its result may be (``CallResult.live``)."""
         call = self._prepared(path, "query", args, admin)
         if isinstance(call, CallResult):
             return call
-        result = self._query_inline(*call, identity, at_ts, journal)
+        result = self._query_inline(*call, identity, at_ts, journal, record_ranges=live)
         assert result is not None
         return result
 
@@ -416,6 +437,7 @@ class Runner:
         admin: bool = False,
         identity: dict[str, Any] | None = None,
         journal: str | None = None,
+        live: bool = False,
     ) -> CallResult | tuple[FunctionDef, dict[str, Any]]:
         """For a live subscription: the query's result, run here within the inline budget;
         or, for a slow query, its function and checked arguments, to run in a worker
@@ -423,7 +445,7 @@ class Runner:
         call = self._prepared(path, "query", args, admin)
         if isinstance(call, CallResult):
             return call
-        result = self._query_here_first(*call, identity, None, journal)
+        result = self._query_here_first(*call, identity, None, journal, live)
         return call if result is None else result
 
     def _prepared(
@@ -443,14 +465,19 @@ class Runner:
         identity: dict[str, Any] | None,
         at_ts: int | None,
         journal: str | None,
+        record_ranges: bool = False,
     ) -> CallResult | None:
         """The query's result run here, within the inline budget if slow queries can move;
         None if it is (or just turned out) slow and belongs in a worker."""
         if not self.offload.can_run(fd.path):
-            return self._query_inline(fd, checked, identity, at_ts, journal)
+            return self._query_inline(
+                fd, checked, identity, at_ts, journal, record_ranges=record_ranges
+            )
         if self.offload.in_worker(fd.path):
             return None
-        return self._query_inline(fd, checked, identity, at_ts, journal, self.slow.budget)
+        return self._query_inline(
+            fd, checked, identity, at_ts, journal, self.slow.budget, record_ranges
+        )
 
     def _query_inline(
         self,
@@ -460,9 +487,10 @@ class Runner:
         at_ts: int | None,
         journal: str | None,
         budget: float | None = None,
+        record_ranges: bool = False,
     ) -> CallResult | None:
         """The query's result, run on this thread; None if it ran past ``budget``."""
-        run = RunInfo()
+        run = RunInfo(record_ranges=record_ranges)
         body = self.call_body(fd, checked, identity, journal, run, budget)
         try:
             if at_ts is None:
@@ -488,6 +516,7 @@ class Runner:
             request_id=request_id,
             reads_identity=run.reads_identity,
             reads_env=run.reads_env,
+            live=None if lines else run.live,
         )
 
     async def query_off_loop(

@@ -39,6 +39,11 @@ class SeededRandom:
         self._seed = seed
         self._rng: random.Random | None = None
 
+    @property
+    def used(self) -> bool:
+        """Whether the call drew from it (its result then depends on the snapshot's seed)."""
+        return self._rng is not None
+
     def get(self) -> random.Random:
         if self._rng is None:
             self._rng = random.Random(self._seed)
@@ -49,13 +54,19 @@ class SeededRandom:
 
 
 def _time() -> float:
-    frozen = getattr(_state, "frozen", None)
-    return _REAL_TIME() if frozen is None else frozen.seconds
+    frozen: Frozen | None = getattr(_state, "frozen", None)
+    if frozen is None:
+        return _REAL_TIME()
+    frozen.clock_read = True
+    return frozen.seconds
 
 
 def _time_ns() -> int:
-    frozen = getattr(_state, "frozen", None)
-    return _REAL_TIME_NS() if frozen is None else frozen.nanos
+    frozen: Frozen | None = getattr(_state, "frozen", None)
+    if frozen is None:
+        return _REAL_TIME_NS()
+    frozen.clock_read = True
+    return frozen.nanos
 
 
 def _sleep(seconds: float | SupportsIndex) -> None:
@@ -97,9 +108,11 @@ def install() -> None:
 class Frozen:
     """``with Frozen(now_ms, seed) as rng:`` — the body sees frozen time and seeded random."""
 
-    __slots__ = ("_previous", "nanos", "rng", "seconds")
+    __slots__ = ("_previous", "clock_read", "nanos", "rng", "seconds")
 
     def __init__(self, now_ms: float, seed: int) -> None:
+        self.clock_read = False
+        """Whether the body asked the time (its result then depends on when it ran)."""
         self.seconds = now_ms / 1000.0
         self.nanos = int(now_ms * 1_000_000)
         self.rng = SeededRandom(seed)

@@ -25,10 +25,11 @@ from typing import Any, Protocol
 
 from livebase.engine.catalog import Catalog
 from livebase.engine.database import Commit
+from livebase.engine.live_range import MAX_PENDING_WRITES, LiveRange
 from livebase.errors import LivebaseError
 from livebase.functions.registry import FunctionDef
 from livebase.functions.runner import CallResult, Runner
-from livebase.metrics import Histogram
+from livebase.metrics import Counter, Histogram
 from livebase.subscriptions.intervals import IntervalIndex
 from livebase.subscriptions.search_reads import SearchReadIndex
 from livebase.values.wire import dumps, to_wire
@@ -72,6 +73,11 @@ class SharedQuery:
     """When the commit behind the current result was seen (for the commit-to-push histogram)."""
     running: bool = False
     """A worker process is computing the next result (a slow query)."""
+    live: LiveRange | None = None
+    """The index range the result is (``engine.live_range``): commits touching it are applied
+    to it instead of running the query again."""
+    pending: list[Commit] = field(default_factory=list)
+    """Commits delivered since ``live`` was last brought up to date."""
 
     @property
     def subscription_count(self) -> int:
@@ -93,20 +99,26 @@ def identity_key(identity: dict[str, Any] | None, admin: bool) -> str:
 def _encode_result(shared: SharedQuery, result: CallResult) -> None:
     """Build the result message fragments every subscriber of ``shared`` is sent."""
     if result.error is None:
-        shared.message_type = "QueryUpdated"
-        shared.fragment = (
-            f'"value":{dumps(to_wire(result.value))},"logLines":{dumps(result.log_lines)}'
-        )
-    else:
-        shared.message_type = "QueryFailed"
-        message, lines = dumps(result.error_message()), dumps(result.log_lines)
-        fragment = f'"errorMessage":{message},"logLines":{lines}'
-        data = result.error_data()
-        if data is not None:
-            fragment += f',"errorData":{dumps(to_wire(data))}'
-        shared.fragment = fragment
-    shared.tail = f',{shared.fragment},"journal":{dumps(shared.journal)}}}'
-    shared.head = f'{{"type":"{shared.message_type}","queryId":'
+        value, lines = dumps(to_wire(result.value)), dumps(result.log_lines)
+        _set_fragment(shared, "QueryUpdated", f'"value":{value},"logLines":{lines}')
+        return
+    message, lines = dumps(result.error_message()), dumps(result.log_lines)
+    fragment = f'"errorMessage":{message},"logLines":{lines}'
+    data = result.error_data()
+    if data is not None:
+        fragment += f',"errorData":{dumps(to_wire(data))}'
+    _set_fragment(shared, "QueryFailed", fragment)
+
+
+def _set_fragment(shared: SharedQuery, message_type: str, fragment: str) -> None:
+    shared.message_type, shared.fragment = message_type, fragment
+    shared.tail = f',{fragment},"journal":{dumps(shared.journal)}}}'
+    shared.head = f'{{"type":"{message_type}","queryId":'
+
+
+def _live_fragment(live: LiveRange) -> str:
+    """The fragment of a result that is ``live``'s range, from its stored texts."""
+    return f'"value":{live.value_text()},"logLines":[]'
 
 
 class SubscriptionManager:
@@ -133,6 +145,11 @@ class SubscriptionManager:
         self._generation = 0
         """Counts ``invalidate`` calls: a slow query's result computed across one (new code, a
         changed variable) is thrown away."""
+        self.applied = Counter(
+            "livebase_live_results_applied_total",
+            "Live query results brought up to date by applying commits to the index range they "
+            "are, instead of running the query again (engine.live_range).",
+        )
         self.push_latency = Histogram(
             "livebase_commit_to_push_seconds",
             "Time from a commit to a Transition carrying its effect being written to a client.",
@@ -186,6 +203,8 @@ class SubscriptionManager:
         now = time.monotonic()
         for owner in touched:
             assert isinstance(owner, SharedQuery)
+            if owner.live is not None:
+                owner.pending.extend(commits)
             owner.stale = True
             if owner.invalidated_at is None:
                 owner.invalidated_at = now
@@ -202,6 +221,8 @@ class SubscriptionManager:
             if not which(shared):
                 continue
             shared.stale = True
+            shared.live = None  # a run must answer: the code or what it reads changed
+            shared.pending.clear()
             for subscriber, ids in list(shared.subscribers.items()):
                 for query_id in ids:
                     subscriber.invalidate(query_id)
@@ -216,6 +237,8 @@ class SubscriptionManager:
             return True
         if shared.running:
             return False
+        if shared.live is not None and self._catch_up(shared, shared.live):
+            return True
         result = self._run(shared, inline)
         if isinstance(result, tuple):
             self._start(shared, *result)
@@ -235,6 +258,38 @@ class SubscriptionManager:
         if shared.journal is None and result.journal is not None:
             self._pin_journal(shared, result.journal)
         _encode_result(shared, result)
+        # A result reused by another caller's query carries no range: each keeps its own.
+        live, result.live = result.live, None
+        shared.pending.clear()
+        shared.live = live if live is not None and shared.fragment == _live_fragment(live) else None
+
+    def _catch_up(self, shared: SharedQuery, live: LiveRange) -> bool:
+        """Apply the commits since ``live`` was current to it; False (and the query runs
+        again) when they cannot be applied exactly or the result would pass a read limit."""
+        commits, shared.pending = shared.pending, []
+        writes = [w for c in commits if c.ts > live.ts for w in c.writes]
+        limits = self.runner.engine.settings.limits
+        if (
+            len(writes) > MAX_PENDING_WRITES
+            or not live.apply(writes)
+            or len(live.keys) > limits.max_documents_scanned
+            or live.bytes_read > limits.max_bytes_read
+        ):
+            shared.live = None
+            return False
+        if commits:
+            live.ts = max(live.ts, commits[-1].ts)
+        previous = shared.result
+        assert previous is not None
+        shared.result = CallResult(
+            live.value(), None, [], live.ts, previous.read_set,
+            reads_identity=previous.reads_identity, reads_env=previous.reads_env,
+        )  # fmt: skip
+        shared.stale = False
+        shared.changed_at, shared.invalidated_at = shared.invalidated_at, None
+        _set_fragment(shared, "QueryUpdated", _live_fragment(live))
+        self.applied.inc()
+        return True
 
     def _run(self, shared: SharedQuery, inline: bool) -> CallResult | tuple[FunctionDef, Any]:
         latest = self.runner.engine.latest_ts
@@ -252,6 +307,7 @@ class SubscriptionManager:
             admin=shared.admin,
             identity=shared.identity,
             journal=shared.journal,
+            live=True,
         )
         if isinstance(result, tuple):
             return result

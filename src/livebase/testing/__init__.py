@@ -12,9 +12,10 @@ Fixtures (each test gets its own database in ``tmp_path`` and its own fake clock
     The app folder: the ``livebase_app_dir`` ini option (relative to the ini file), else the
     ``LIVEBASE_APP_DIR`` environment variable. Override the fixture to choose per directory.
 ``make_livebase_app``
-    A factory, ``make_livebase_app(app_dir, *, start_ms=..., settings=..., env={...})``, for tests
-    that need another app or several, or environment variables from the start; everything it made
-    is closed after the test.
+    A factory, ``make_livebase_app(app_dir, *, start_ms=..., settings=..., env={...},
+    db=...)``, for tests that need another app or several, environment variables from the start,
+    or PostgreSQL (``db``: a URL with an empty schema); everything it made is closed after the
+    test.
 
 The plugin is not registered through an entry point: it would import Livebase into every pytest
 run of every project that has it installed. See ``docs/testing.md``.

@@ -218,8 +218,11 @@ class AppHarness(Caller):
         start_ms: int = DEFAULT_START_MS,
         settings: Settings | None = None,
         env: Mapping[str, str] | None = None,
+        db: str | None = None,
     ) -> None:
-        """``env``: environment variables (``ctx.env``) set before the first call."""
+        """``env``: environment variables (``ctx.env``) set before the first call. ``db``: a
+        PostgreSQL URL to run on instead of a fresh SQLite file in ``data_dir`` (never taken
+        from ``LIVEBASE_DB``: a test must not reach a real database by accident)."""
         super().__init__(self, admin=True, identity=None)
         self.clock = FakeRuntime(start_ns=start_ms * 1_000_000)
         data = Path(data_dir)
@@ -229,7 +232,7 @@ class AppHarness(Caller):
             durability="normal",
             settings=settings or Settings(action_isolation="thread"),
             runtime=self.clock,
-            db=str(data / "data.sqlite3"),  # never LIVEBASE_DB: a test must not reach a real one
+            db=db or str(data / "data.sqlite3"),
         )
         self.logs: list[str] = []
         """Log lines (``print``, ``logging``) of every call made through the harness, in order."""

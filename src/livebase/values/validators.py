@@ -222,6 +222,11 @@ class _Array(Validator):
         return [self.item.validate(x, f"{path}[{i}]", ctx) for i, x in enumerate(value)]
 
 
+def array_item(validator: Validator) -> Validator | None:
+    """The item validator of ``v.array(item)``; None for any other validator."""
+    return validator.item if isinstance(validator, _Array) else None
+
+
 class _Object(Validator):
     kind = "object"
 

@@ -1,0 +1,121 @@
+"""Queries whose result is one index range, returned untouched (kept current by applying
+commits), and queries that look inside it or read more (run again on every touching commit)."""
+
+import time
+
+from livebase import mutation, query, v
+
+MESSAGE = v.object(
+    {
+        "_id": v.id("messages"),
+        "_creationTime": v.number(),
+        "channel": v.string(),
+        "body": v.string(),
+        "n": v.number(),
+    }
+)
+
+
+def _channel(ctx, channel):
+    return ctx.db.query("messages").with_index("by_channel", lambda q: q.eq("channel", channel))
+
+
+# -- maintained ---------------------------------------------------------------------------------
+
+
+@query
+def plain(ctx, channel: str) -> list:
+    return _channel(ctx, channel).collect()
+
+
+@query
+def newest_first(ctx, channel: str) -> list:
+    return _channel(ctx, channel).order("desc").collect()
+
+
+@query
+def between(ctx, channel: str, lo: float, hi: float) -> list:
+    return (
+        ctx.db.query("messages")
+        .with_index("by_channel_n", lambda q: q.eq("channel", channel).gte("n", lo).lt("n", hi))
+        .collect()
+    )
+
+
+@query(returns=v.array(MESSAGE))
+def validated(ctx, channel: str) -> list:
+    return _channel(ctx, channel).collect()
+
+
+# -- run again ----------------------------------------------------------------------------------
+
+
+@query
+def short_or_nothing(ctx, channel: str) -> list:
+    docs = _channel(ctx, channel).collect()
+    return docs if len(docs) < 3 else []
+
+
+@query
+def unless_stopped(ctx, channel: str) -> list:
+    first = _channel(ctx, channel).first()
+    docs = _channel(ctx, channel).collect()
+    return [] if first is not None and first["body"] == "stop" else docs
+
+
+@query
+def filtered(ctx, channel: str) -> list:
+    return _channel(ctx, channel).filter(lambda q: q.lt(q.field("n"), 50)).collect()
+
+
+@query
+def renamed(ctx, channel: str) -> list:
+    docs = _channel(ctx, channel).collect()
+    for doc in docs:
+        doc["body"] = doc["body"].upper()
+    return docs
+
+
+@query
+def until(ctx, channel: str, deadline: float) -> list:
+    docs = _channel(ctx, channel).collect()
+    return docs if time.time() * 1000 < deadline else []
+
+
+@query
+def logged(ctx, channel: str) -> list:
+    docs = _channel(ctx, channel).collect()
+    print("read the channel")
+    return docs
+
+
+@query
+def wrapped(ctx, channel: str) -> dict:
+    return {"messages": _channel(ctx, channel).collect()}
+
+
+# -- writes -------------------------------------------------------------------------------------
+
+
+@mutation
+def send(ctx, channel: str, body: str, n: float, extra: str | None = None) -> str:
+    doc = {"channel": channel, "body": body, "n": n}
+    if extra is not None:
+        doc["extra"] = extra
+    return ctx.db.insert("messages", doc)
+
+
+@mutation
+def edit(ctx, id: str, fields: dict) -> None:
+    ctx.db.patch(id, fields)
+
+
+@mutation
+def remove(ctx, id: str) -> None:
+    ctx.db.delete(id)
+
+
+@mutation
+def send_many(ctx, channel: str, count: float) -> None:
+    for i in range(int(count)):
+        ctx.db.insert("messages", {"channel": channel, "body": f"bulk {i}", "n": float(i)})

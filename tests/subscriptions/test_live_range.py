@@ -1,0 +1,180 @@
+"""Live queries whose result is one index range are kept current by applying commits to it, and
+always answer what running them again would; every other live query still runs again.
+
+A seeded random run of inserts, edits (moving documents within and across ranges and channels),
+deletes and multi-document commits is checked after every step: each subscription's value must
+equal a fresh run of the same query, and the maintained ones must not have run again at all.
+On SQLite and PostgreSQL (the test kit on each backend).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from livebase.config import Limits, Settings
+from livebase.errors import LivebaseError
+from livebase.testing.harness import AppHarness, Subscription
+from tests.support.postgres import fresh_database_url
+
+APP = Path(__file__).parent / "live_app"
+
+MAINTAINED = {
+    "plain": {"channel": "a"},
+    "newest_first": {"channel": "a"},
+    "between": {"channel": "a", "lo": 10.0, "hi": 60.0},
+    "validated": {"channel": "a"},
+}
+RUN_AGAIN = {
+    "short_or_nothing": {"channel": "a"},
+    "unless_stopped": {"channel": "a"},
+    "filtered": {"channel": "a"},
+    "renamed": {"channel": "a"},
+    "until": {"channel": "a", "deadline": 0.0},  # set from the fake clock
+    "logged": {"channel": "a"},
+    "wrapped": {"channel": "a"},
+}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_app(
+    request: pytest.FixtureRequest, make_livebase_app: Callable[..., AppHarness]
+) -> Iterator[Callable[..., AppHarness]]:
+    if request.param == "sqlite":
+        yield lambda **options: make_livebase_app(APP, **options)
+        return
+    with fresh_database_url("live") as url:
+        yield lambda **options: make_livebase_app(APP, db=url, **options)
+
+
+def runs(h: AppHarness, name: str) -> float:
+    return h.deployment.runner.executions.get(f"messages:{name}", "query")
+
+
+def applied(h: AppHarness) -> float:
+    return h.deployment.sync.manager.applied.get()
+
+
+def check_all(h: AppHarness, subs: dict[str, Subscription], args: dict[str, dict]) -> None:
+    for name, sub in subs.items():
+        fresh = h.query(f"messages:{name}", args[name])
+        assert sub.value == fresh, f"{name} differs from a fresh run"
+
+
+def test_maintained_ranges_match_a_fresh_run_after_every_commit(
+    make_app: Callable[..., AppHarness],
+) -> None:
+    h = make_app()
+    args = {**MAINTAINED, **RUN_AGAIN}
+    args["until"] = {"channel": "a", "deadline": h.now_ms + 3_600_000}
+    rng = random.Random(17)
+    ids: list[str] = []
+    for i in range(12):
+        ids.append(h.mutation("messages:send", {"channel": rng.choice("ab"), "body": f"m{i}",
+                                                "n": float(rng.randrange(100))}))  # fmt: skip
+    subs = {name: h.subscribe(f"messages:{name}", args[name]) for name in args}
+    check_all(h, subs, args)
+    first_runs = {name: runs(h, name) for name in subs}
+    steps = 150
+    for step in range(steps):
+        op = rng.random()
+        if op < 0.35 or len(ids) < 3:
+            ids.append(h.mutation("messages:send", {"channel": rng.choice("aab"),
+                                                    "body": f"s{step}",
+                                                    "n": float(rng.randrange(100))}))  # fmt: skip
+        elif op < 0.65:
+            fields: dict[str, Any] = {"n": float(rng.randrange(100))}
+            if rng.random() < 0.3:
+                fields["channel"] = rng.choice("ab")  # moves it to the other range
+            if rng.random() < 0.2:
+                fields["body"] = "stop" if rng.random() < 0.5 else f"e{step}"
+            h.mutation("messages:edit", {"id": rng.choice(ids), "fields": fields})
+        elif op < 0.85:
+            victim = ids.pop(rng.randrange(len(ids)))
+            h.mutation("messages:remove", {"id": victim})
+        else:
+            h.mutation("messages:send_many", {"channel": "a", "count": 3.0})
+        check_all(h, subs, args)
+    # Each step ran every query once afresh (check_all); what is left is the subscriptions'.
+    again = {name: runs(h, name) - first_runs[name] - steps for name in subs}
+    for name in MAINTAINED:
+        assert again[name] == 0, f"{name} ran again: the commits were not applied to its range"
+    for name in RUN_AGAIN:
+        assert again[name] >= steps / 3, f"{name} was not run again ({again[name]:.0f} times)"
+    assert applied(h) >= steps / 2
+
+
+def test_a_maintained_query_runs_once_and_then_only_applies(
+    make_app: Callable[..., AppHarness],
+) -> None:
+    h = make_app()
+    with h.subscribe("messages:plain", {"channel": "a"}) as sub:
+        assert sub.value == []
+        for i in range(20):
+            h.mutation("messages:send", {"channel": "a", "body": f"m{i}", "n": float(i)})
+            assert [m["body"] for m in sub.value] == [f"m{j}" for j in range(i + 1)]
+        assert runs(h, "plain") == 1
+        assert applied(h) == 20
+        h.mutation("messages:send", {"channel": "b", "body": "elsewhere", "n": 1.0})
+        assert sub.reruns == 20  # a write outside the range touches nothing
+
+
+def test_a_query_that_branches_on_the_documents_is_run_again(
+    make_app: Callable[..., AppHarness],
+) -> None:
+    h = make_app()
+    with h.subscribe("messages:short_or_nothing", {"channel": "a"}) as sub:
+        for i in range(2):
+            h.mutation("messages:send", {"channel": "a", "body": f"m{i}", "n": float(i)})
+        assert len(sub.value) == 2
+        h.mutation("messages:send", {"channel": "a", "body": "third", "n": 3.0})
+        assert sub.value == []  # applying the insert would have shown three
+    assert applied(h) == 0
+
+
+def test_a_document_the_returns_validator_rejects_fails_the_query_as_a_run_would(
+    make_app: Callable[..., AppHarness],
+) -> None:
+    h = make_app()
+    with h.subscribe("messages:validated", {"channel": "a"}) as sub:
+        h.mutation("messages:send", {"channel": "a", "body": "fits", "n": 1.0})
+        assert [m["body"] for m in sub.value] == ["fits"]
+        h.mutation("messages:send", {"channel": "a", "body": "no", "n": 2.0, "extra": "x"})
+        error = sub.error
+        assert isinstance(error, LivebaseError)
+        assert error.code == "ReturnsValidationError"
+        assert runs(h, "validated") == 2
+
+
+def test_a_result_past_the_read_limit_fails_as_a_run_would(
+    make_app: Callable[..., AppHarness],
+) -> None:
+    h = make_app(settings=Settings(action_isolation="thread", limits=Limits(
+        max_documents_scanned=5)))  # fmt: skip
+    with h.subscribe("messages:plain", {"channel": "a"}) as sub:
+        for i in range(5):
+            h.mutation("messages:send", {"channel": "a", "body": f"m{i}", "n": float(i)})
+        assert len(sub.value) == 5
+        h.mutation("messages:send", {"channel": "a", "body": "one too many", "n": 9.0})
+        error = sub.error
+        assert isinstance(error, LivebaseError)
+        with pytest.raises(LivebaseError) as fresh:
+            h.query("messages:plain", {"channel": "a"})
+        assert error.code == fresh.value.code == "TooManyDocumentsRead"
+
+
+def test_a_code_reload_or_env_change_runs_the_query_again(
+    make_app: Callable[..., AppHarness],
+) -> None:
+    h = make_app()
+    with h.subscribe("messages:plain", {"channel": "a"}) as sub:
+        h.mutation("messages:send", {"channel": "a", "body": "m", "n": 1.0})
+        assert len(sub.value) == 1
+        h.deployment.sync.manager.invalidate()
+        h.mutation("messages:send", {"channel": "a", "body": "m2", "n": 2.0})
+        assert len(sub.value) == 2
+        assert runs(h, "plain") == 2  # the invalidation dropped the kept range
