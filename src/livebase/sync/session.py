@@ -57,7 +57,7 @@ MAX_HELD_MESSAGES = 10_000
 
 
 class Connection(Protocol):
-    def send_text(self, text: str) -> None: ...
+    def send_text(self, text: str, *more: str) -> None: ...
 
     def write_paused(self) -> bool: ...
 
@@ -360,11 +360,12 @@ class SyncSession:
                 result = await self._call(request, admin, identity)
                 if self.closed:
                     continue  # committed; the client will resend and get the stored result
-                self._respond("MutationResponse", request.request_id, result, ts=True)
+                answer = self._response_text("MutationResponse", request.request_id, result)
                 # The clients resolve a mutation only on a later Transition: after a success
-                # (JS and Rust) and after a failure with errorData (Rust; JS ignores it).
+                # (JS and Rust) and after a failure with errorData (Rust; JS ignores it). It
+                # goes out now, with the answer, ahead of the other clients' fan-out.
                 self.force_transition = True
-                self._schedule_flush()
+                self.flush(lead=answer)
         finally:
             self._mutation_task = None
 
@@ -401,6 +402,11 @@ class SyncSession:
             return result
 
     def _respond(self, kind: str, request_id: int, result: CallResult, *, ts: bool) -> None:
+        self._send(self._response_text(kind, request_id, result, ts=ts))
+
+    def _response_text(
+        self, kind: str, request_id: int, result: CallResult, *, ts: bool = True
+    ) -> str:
         try:
             text = dumps(self._response(kind, request_id, result, ts=ts))
         except LivebaseError:  # e.g. an AppError whose data is no Convex value
@@ -414,7 +420,7 @@ class SyncSession:
                 exc_info=True,
             )
             text = dumps(self._response(kind, request_id, failed, ts=ts))
-        self._send(text)
+        return text
 
     @staticmethod
     def _response(kind: str, request_id: int, result: CallResult, *, ts: bool) -> dict[str, Any]:
@@ -449,10 +455,14 @@ class SyncSession:
             self._flush_scheduled = True
             self.hub.request_flush(self)
 
-    def flush(self) -> None:
-        """Send one Transition bringing every changed query to the latest commit."""
+    def flush(self, lead: str | None = None) -> None:
+        """Send one Transition bringing every changed query to the latest commit; ``lead``, a
+        message to send first, goes out with it in one write (or alone, if no Transition
+        can go now)."""
         self._flush_scheduled = False
         if self.closed or self.conn.write_paused():
+            if lead is not None:
+                self._send(lead)
             return  # on_writable reschedules; the client then gets the latest state only
         manager = self.hub.manager
         modifications = [f'{{"type":"QueryRemoved","queryId":{qid}}}' for qid in self.removed]
@@ -464,6 +474,8 @@ class SyncSession:
             # A slow query runs in a worker: this client's queries move to the next timestamp
             # together, once its result is in (the manager invalidates it again then).
             self.removed = removed_before + self.removed
+            if lead is not None:
+                self._send(lead)
             return
         for query_id in dirty:
             query = self.queries[query_id]
@@ -477,24 +489,30 @@ class SyncSession:
         self.dirty.clear()
         end = (self.recv_query_set, self.recv_identity, self.hub.engine.latest_ts)
         if not modifications and end == self.sent and not self.force_transition:
+            if lead is not None:
+                self._send(lead)
             return
         self.force_transition = False
         start = self.sent
         self.sent = end
-        self._send(
+        transition = (
             '{"type":"Transition","startVersion":'
             f'{{"querySet":{start[0]},"identity":{start[1]},"ts":"{encode_ts(start[2])}"}},'
             f'"endVersion":{{"querySet":{end[0]},"identity":{end[1]},"ts":"{encode_ts(end[2])}"}},'
             f'"modifications":[{",".join(modifications)}]}}'
         )
+        if lead is None:
+            self._send(transition)
+        else:
+            self._send(lead, transition)
 
     def ping_if_idle(self, now: float, idle: float) -> None:
         if not self.closed and now - self.last_sent >= idle and not self.conn.write_paused():
             self._send('{"type":"Ping"}')
 
-    def _send(self, text: str) -> None:
+    def _send(self, text: str, *more: str) -> None:
         self.last_sent = time.monotonic()
-        self.conn.send_text(text)
+        self.conn.send_text(text, *more)
 
     def _fail(self, error: ProtocolError) -> None:
         """Close the socket for a protocol violation: one log line, no traceback (it is the

@@ -114,23 +114,18 @@ class WebSocketConnection(asyncio.Protocol):
         # The peer may have sent a Close frame already; then nothing more may be sent.
         return not self._closed and self._ws.state is State.OPEN
 
-    def send_text(self, text: str) -> None:
+    def send_text(self, text: str, *more: str) -> None:
+        """Text frames, written to the socket together (one write for a mutation's answer and
+        the Transition after it)."""
         if not self._open():
             return
         if self._ws.writes:
             self._flush()  # anything the protocol object queued (pongs) goes first
-        payload = text.encode("utf-8")
-        # A server's text frame is a 2-10 byte header and the unmasked payload; building it here
-        # costs far less per frame than the generic framer, which matters when one commit fans
-        # out to thousands of sockets.
-        n = len(payload)
-        if n < 126:
-            header = bytes((0x81, n))
-        elif n < 65536:
-            header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-        else:
-            header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-        self._transport.write(header + payload)
+        if not more:
+            self._transport.write(_text_frame(text.encode("utf-8")))
+            return
+        frames = [_text_frame(t.encode("utf-8")) for t in (text, *more)]
+        self._transport.write(b"".join(frames))
 
     def send_ping(self) -> None:
         if self._open():
@@ -165,6 +160,18 @@ class WebSocketConnection(asyncio.Protocol):
             self._closing = True
             loop = asyncio.get_running_loop()
             self._close_timer = loop.call_later(CLOSE_TIMEOUT, self._transport.close)
+
+
+def _text_frame(payload: bytes) -> bytes:
+    # A server's text frame is a 2-10 byte header and the unmasked payload; building it here
+    # costs far less per frame than the generic framer, which matters when one commit fans out
+    # to thousands of sockets.
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
 
 
 def accept(
