@@ -28,6 +28,7 @@ from livebase.storage.base import (
     StorageWriter,
 )
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
+from livebase.storage.sqlite_checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from livebase.storage.vector_types import (
     VectorCandidate,
     VectorEntry,
@@ -320,6 +321,7 @@ class SqliteStorage(Storage):
         self._read_conn = self._connect()
         self._latest_ts = _SqliteReader(self._write_conn).latest_ts()
         self._pending_ts = self._latest_ts
+        self.wal_checkpointer = WalCheckpointer(str(self.path))
 
     def _connect(self) -> sqlite3.Connection:
         sqlite_vec_loader.prepare()
@@ -331,6 +333,7 @@ class SqliteStorage(Storage):
         # Short: a busy database raises ConflictError, and the engine retries off the event loop.
         conn.execute("PRAGMA busy_timeout=100")
         conn.execute(f"PRAGMA cache_size=-{self.cache_mib * 1024}")  # negative: KiB, not pages
+        conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         return conn
 
     @contextmanager
@@ -361,6 +364,7 @@ class SqliteStorage(Storage):
             conn.execute("ROLLBACK")
             raise ConflictError(f"commit failed: {exc}") from None
         self._latest_ts = self._pending_ts
+        self.wal_checkpointer.committed(conn)
 
     def iter_documents(self) -> Iterator[str]:
         for (value,) in self._read_conn.execute("SELECT value FROM documents ORDER BY id"):
@@ -369,6 +373,7 @@ class SqliteStorage(Storage):
     def close(self) -> None:
         if self._lock_fd < 0:
             return  # already closed
+        self.wal_checkpointer.close()
         self._read_conn.close()
         self._write_conn.close()
         os.close(self._lock_fd)
