@@ -238,6 +238,38 @@ def test_savepoint_rollback_and_release(storage: Storage) -> None:
         assert r.get_global("g") is None
 
 
+def test_nested_savepoints_around_reads_of_the_writers_own_writes(storage: Storage) -> None:
+    """Reads in the middle (which send PostgreSQL's queued writes) leave savepoints working:
+    some rolled back before anything was sent, some after."""
+    with storage.writer() as w:
+        w.put_document("a", 1, "{}")
+        w.savepoint()  # outer
+        w.put_document("b", 1, "{}")
+        assert w.get_document("b") == "{}"  # read your own write
+        w.savepoint()  # inner, after the read
+        w.put_document("c", 1, "{}")
+        w.put_index_entry(3, b"c", "c")
+        w.rollback_to_savepoint()  # inner: c is gone
+        assert w.get_document("c") is None
+        assert w.scan_index(3, b"", MAX, reverse=False, limit=10) == []
+        w.savepoint()
+        w.put_document("d", 1, "{}")
+        w.release_savepoint()  # d stays, inside outer
+        w.rollback_to_savepoint()  # outer: b and d are gone too
+        assert w.get_document("b") is None
+        assert w.get_document("d") is None
+        w.savepoint()
+        w.put_document("e", 1, "{}")
+        w.savepoint()
+        w.put_document("f", 1, "{}")
+        w.rollback_to_savepoint()  # nothing read since: f is never written
+        w.release_savepoint()
+        w.set_global("g", "kept")
+    with storage.reader() as r:
+        assert [r.get_document(x) for x in "abcdef"] == ["{}", None, None, None, "{}", None]
+        assert r.get_global("g") == "kept"
+
+
 def test_reader_sees_one_snapshot(storage: Storage) -> None:
     with storage.writer() as w:
         w.put_document("a", 1, "v1")

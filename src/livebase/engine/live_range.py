@@ -108,6 +108,12 @@ class LiveRange:
     reads_before: int = 0
     """Documents the call had read before this ``collect()`` (0 when it read nothing else)."""
     ts: int = 0
+    limit: int | None = None
+    """``take(limit)``; None for ``collect()``."""
+    complete: bool = True
+    """Whether the documents are all the range holds (``collect()``, or a ``take`` that found
+    fewer than it asked for); else they are the first ``limit`` of it in the query's order,
+    and what lies beyond the last one is unknown."""
     bytes_read: int = field(default=0)
     check_new: Callable[[Document, str], bool] | None = None
     """For a query with a ``returns`` validator: whether a newly arrived document passes it
@@ -144,20 +150,40 @@ class LiveRange:
 
     # -- applying -------------------------------------------------------------------------------
 
+    def _in_window(self, key: bytes) -> bool:
+        """Whether ``key`` belongs among the documents kept: anywhere in the range when they
+        are all of it; else up to the last one kept, in the query's order."""
+        if not self.lo <= key < self.hi:
+            return False
+        if self.complete or not self.keys:
+            return self.complete
+        return key >= self.keys[0] if self.desc else key <= self.keys[-1]
+
+    def _drop_beyond_limit(self) -> None:
+        if self.limit is None or len(self.keys) <= self.limit:
+            return
+        i = 0 if self.desc else -1  # the far end in the query's order
+        self.bytes_read -= len(self.texts[i])
+        del self.keys[i], self.texts[i], self.docs[i]
+        self.complete = False
+
     def apply(self, writes: Iterable[Write]) -> bool:
         """Apply writes committed after ``ts``; False (and the range is then unusable) if one
-        cannot be applied exactly."""
+        cannot be applied exactly: for a ``take``, a document leaving the first ``limit``,
+        whose successor is unknown here."""
         keys, texts, docs = self.keys, self.texts, self.docs
         for write in writes:
             old = write.old_keys.get(self.index_id)
-            if old is not None and self.lo <= old < self.hi:
+            if old is not None and self._in_window(old):
                 i = bisect.bisect_left(keys, old)
                 if i == len(keys) or keys[i] != old:
                     return False
                 self.bytes_read -= len(texts[i])
                 del keys[i], texts[i], docs[i]
             new = write.new_keys.get(self.index_id)
-            if new is None or write.document is None or not (self.lo <= new < self.hi):
+            if new is None or write.document is None or not self._in_window(new):
+                if not self.complete and self.limit is not None and len(keys) < self.limit:
+                    return False  # one left the first ``limit``: which one follows is unknown
                 continue
             text = write.text if write.text is not None else encode_document(write.document)
             doc = decode_document(text)
@@ -170,4 +196,5 @@ class LiveRange:
             texts.insert(i, text)
             docs.insert(i, doc)
             self.bytes_read += len(text)
+            self._drop_beyond_limit()
         return True

@@ -283,11 +283,16 @@ class Query:
         return self._iter()
 
     def take(self, n: int) -> list[Document]:
+        return self._take(n, live=True)
+
+    def _take(self, n: int, *, live: bool = False) -> list[Document]:
         n = int(n)
         if n < 0:
             raise InvalidQueryError(f"take({n}): n must not be negative")
         if n == 0:
             return []
+        if live and self._tx.collected is not None and not self._filters:
+            return self._collect_live(n)
         out = []
         for doc in self._iter(n):
             out.append(doc)
@@ -296,11 +301,11 @@ class Query:
         return out
 
     def first(self) -> Document | None:
-        docs = self.take(1)
+        docs = self._take(1)
         return docs[0] if docs else None
 
     def unique(self) -> Document | None:
-        docs = self.take(2)
+        docs = self._take(2)
         if len(docs) > 1:
             raise InvalidQueryError(
                 f"unique() on {self._table!r} found more than one document: "
@@ -313,17 +318,20 @@ class Query:
             return list(self._iter())
         return self._collect_live()
 
-    def _collect_live(self) -> list[Document]:
-        """``collect()`` in a call that records its ranges (a live subscription's run): the
-        range's keys and stored texts are kept, so the subscription can apply later commits
-        to the result instead of running the call again (``engine.live_range``)."""
+    def _collect_live(self, limit: int | None = None) -> list[Document]:
+        """``collect()`` or ``take(limit)`` in a call that records its ranges (a live
+        subscription's run): the range's keys and stored texts are kept, so the subscription
+        can apply later commits to the result instead of running the call again
+        (``engine.live_range``)."""
         tx = self._tx
         reads_before, intervals_before = tx.documents_scanned, len(tx.read_set.intervals)
         lo, hi = self._bounds()
         keys: list[bytes] = []
         texts: list[str] = []
         docs: list[Document] = []
-        for key, text in self._rows(lo, hi, None, _keep_text):
+        for key, text in self._rows(lo, hi, limit, _keep_text):
+            if limit is not None and len(keys) >= limit:
+                break
             keys.append(key)
             texts.append(text)  # type: ignore[arg-type]  # _keep_text gives the stored text
             docs.append(decode_document(text))  # type: ignore[arg-type]
@@ -335,6 +343,8 @@ class Query:
                 texts.reverse()
                 docs.reverse()
             read = LiveRange(index.index_id, lo, hi, self._desc, keys, texts, docs, returned)
+            read.limit = limit
+            read.complete = limit is None or len(keys) < limit
             read.intervals = len(tx.read_set.intervals) - intervals_before
             read.reads_before, read.ts = reads_before, tx.snapshot_ts
             tx.collected.append(read)

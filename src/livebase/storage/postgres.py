@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -42,6 +42,7 @@ from livebase.storage.base import (
     StorageReader,
     StorageWriter,
 )
+from livebase.storage.postgres_deferred import DeferredWrites, FlushingCursor
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
 from livebase.storage.vector_types import (
     VectorCandidate,
@@ -147,7 +148,10 @@ class _PgReader(StorageReader):
 
 class _PgWriter(_PgReader, StorageWriter):
     def __init__(self, cur: psycopg.Cursor[Any], latest: int, channel: str) -> None:
-        super().__init__(cur)
+        # Writes that need no answer are queued and sent together (``postgres_deferred``);
+        # every other statement sends the queue first.
+        self._deferred = DeferredWrites(cur)
+        super().__init__(cast("psycopg.Cursor[Any]", FlushingCursor(cur, self._deferred)))
         self._latest = latest
         self._started = latest
         self._channel = channel
@@ -157,7 +161,7 @@ class _PgWriter(_PgReader, StorageWriter):
         return self._latest  # read under the clock lock; only this transaction can move it
 
     def put_document(self, doc_id: str, table_number: int, document: str) -> None:
-        self._cur.execute(
+        self._deferred.defer(
             "INSERT INTO lb_documents (id, table_number, value) VALUES (%s, %s, %s) "
             "ON CONFLICT (id) DO UPDATE SET table_number = EXCLUDED.table_number, "
             "value = EXCLUDED.value",
@@ -165,10 +169,10 @@ class _PgWriter(_PgReader, StorageWriter):
         )
 
     def delete_document(self, doc_id: str) -> None:
-        self._cur.execute("DELETE FROM lb_documents WHERE id = %s", (doc_id,))
+        self._deferred.defer("DELETE FROM lb_documents WHERE id = %s", (doc_id,))
 
     def put_index_entry(self, index_id: int, key: bytes, doc_id: str) -> None:
-        self._cur.execute(
+        self._deferred.defer(
             "INSERT INTO lb_indexes (index_id, key, doc_id) VALUES (%s, %s, %s)",
             (index_id, key, doc_id),
         )
@@ -177,13 +181,13 @@ class _PgWriter(_PgReader, StorageWriter):
         if not entries:
             return
         values = ",".join(["(%s,%s,%s)"] * len(entries))
-        self._cur.execute(
+        self._deferred.defer(
             f"INSERT INTO lb_indexes (index_id, key, doc_id) VALUES {values}",
             [x for entry in entries for x in entry],
         )
 
     def delete_index_entry(self, index_id: int, key: bytes) -> None:
-        self._cur.execute(
+        self._deferred.defer(
             "DELETE FROM lb_indexes WHERE index_id = %s AND key = %s", (index_id, key)
         )
 
@@ -225,14 +229,14 @@ class _PgWriter(_PgReader, StorageWriter):
         postgres_vectors.drop(self._cur, index_id)
 
     def set_global(self, key: str, value: str) -> None:
-        self._cur.execute(
+        self._deferred.defer(
             "INSERT INTO lb_globals (key, value) VALUES (%s, %s) "
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             (key, value),
         )
 
     def delete_global(self, key: str) -> None:
-        self._cur.execute("DELETE FROM lb_globals WHERE key = %s", (key,))
+        self._deferred.defer("DELETE FROM lb_globals WHERE key = %s", (key,))
 
     def take_globals(self, lo: str, hi: str, limit: int) -> list[tuple[str, str]]:
         rows = self._cur.execute(
@@ -249,7 +253,7 @@ class _PgWriter(_PgReader, StorageWriter):
     def append_commit(self, ts: int, entry: str) -> None:
         if ts <= self._latest:
             raise ConflictError(f"commit timestamp {ts} is not after {self._latest}")
-        self._cur.execute("INSERT INTO lb_commits (ts, entry) VALUES (%s, %s)", (ts, entry))
+        self._deferred.defer("INSERT INTO lb_commits (ts, entry) VALUES (%s, %s)", (ts, entry))
         self._latest = ts
 
     def finish(self) -> None:
@@ -257,10 +261,9 @@ class _PgWriter(_PgReader, StorageWriter):
         other nodes (delivered when, and only if, the transaction commits) — once per
         transaction, not per commit."""
         if self._latest > self._started:
-            self._cur.execute(
-                f"UPDATE lb_clock SET ts = {int(self._latest)} WHERE id = 1; "
-                f"NOTIFY {self._channel}"
-            )
+            self._deferred.defer("UPDATE lb_clock SET ts = %s WHERE id = 1", (self._latest,))
+            self._deferred.defer(f"NOTIFY {self._channel}")
+        self._deferred.flush()
 
     def prune_commits(self, before_ts: int, *, keep_newest: int, limit: int) -> PrunedCommits:
         keep = self._cur.execute(
@@ -282,16 +285,15 @@ class _PgWriter(_PgReader, StorageWriter):
         return PrunedCommits(int(row[0]), newest)
 
     def savepoint(self) -> None:
-        self._cur.execute("SAVEPOINT lb")  # nests: ROLLBACK TO / RELEASE take the newest
+        self._deferred.savepoint()  # nests: ROLLBACK TO / RELEASE take the newest
         self._savepoint_latest.append(self._latest)
 
     def rollback_to_savepoint(self) -> None:
-        self._cur.execute("ROLLBACK TO SAVEPOINT lb")
-        self._cur.execute("RELEASE SAVEPOINT lb")
+        self._deferred.rollback_to_savepoint()
         self._latest = self._savepoint_latest.pop()
 
     def release_savepoint(self) -> None:
-        self._cur.execute("RELEASE SAVEPOINT lb")
+        self._deferred.release_savepoint()
         self._savepoint_latest.pop()
 
     def load(self, table: BulkTable, rows: list[Row]) -> None:

@@ -42,6 +42,16 @@ def between(ctx, channel: str, lo: float, hi: float) -> list:
     )
 
 
+@query
+def latest(ctx, channel: str, count: float) -> list:
+    return _channel(ctx, channel).order("desc").take(int(count))
+
+
+@query
+def oldest(ctx, channel: str, count: float) -> list:
+    return _channel(ctx, channel).take(int(count))
+
+
 @query(returns=v.array(MESSAGE))
 def validated(ctx, channel: str) -> list:
     return _channel(ctx, channel).collect()
