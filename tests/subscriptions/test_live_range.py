@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from livebase.config import Limits, Settings
+from livebase.engine.live_range import MAX_PENDING_WRITES
 from livebase.errors import LivebaseError
 from livebase.testing.harness import AppHarness, Subscription
 from tests.support.postgres import fresh_database_url
@@ -202,3 +203,35 @@ def test_the_latest_n_take_in_new_documents_and_run_again_when_one_leaves(
         h.mutation("messages:remove", {"id": newest})  # which one comes in is unknown here
         assert [m["body"] for m in sub.value] == ["m12", "m11", "m10"]
         assert runs(h, "latest") == 2
+
+
+class Silent:
+    """A subscriber that is told of changes and never asks for them (a client backed up)."""
+
+    def __init__(self) -> None:
+        self.told = 0
+
+    def invalidate(self, query_id: int) -> None:
+        self.told += 1
+
+
+def test_a_subscriber_that_does_not_ask_for_long_gets_a_fresh_run(
+    make_app: Callable[..., AppHarness],
+) -> None:
+    """Commits kept for a result nobody asked for are bounded: past MAX_PENDING_WRITES the kept
+    range is dropped, and the next ask runs the query."""
+    h = make_app()
+    manager = h.deployment.sync.manager
+    silent = Silent()
+    shared = manager.subscribe(silent, 1, "messages:plain", {"channel": "a"}, identity=None,
+                               admin=True, journal=None)  # fmt: skip
+    assert manager.refresh(shared, inline=True) and shared.live is not None
+    for i in range(MAX_PENDING_WRITES):
+        h.mutation("messages:send", {"channel": "a", "body": f"m{i}", "n": float(i)})
+    assert len(shared.pending) == MAX_PENDING_WRITES and shared.live is not None
+    h.mutation("messages:send", {"channel": "a", "body": "one more", "n": 1.0})
+    assert shared.pending == [] and shared.live is None
+    assert manager.refresh(shared, inline=True)
+    assert shared.result is not None and len(shared.result.value) == MAX_PENDING_WRITES + 1
+    assert runs(h, "plain") == 2 and silent.told == MAX_PENDING_WRITES + 1
+    manager.unsubscribe(shared, silent, 1)

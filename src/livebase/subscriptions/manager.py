@@ -205,6 +205,9 @@ class SubscriptionManager:
             assert isinstance(owner, SharedQuery)
             if owner.live is not None:
                 owner.pending.extend(commits)
+                if len(owner.pending) > MAX_PENDING_WRITES:  # nobody asked for a while
+                    owner.live = None
+                    owner.pending.clear()
             owner.stale = True
             if owner.invalidated_at is None:
                 owner.invalidated_at = now
