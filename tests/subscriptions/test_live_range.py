@@ -235,3 +235,31 @@ def test_a_subscriber_that_does_not_ask_for_long_gets_a_fresh_run(
     assert shared.result is not None and len(shared.result.value) == MAX_PENDING_WRITES + 1
     assert runs(h, "plain") == 2 and silent.told == MAX_PENDING_WRITES + 1
     manager.unsubscribe(shared, silent, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "maintained"),
+    [
+        ("plain", True),
+        ("clocked_inside", False),  # ctx.now
+        ("lucky_inside", False),  # ctx.random
+        ("via_nested_clock", False),
+        ("via_nested_random", False),
+        ("via_nested_plain", False),  # a nested call's value is a copy: not the range's list
+    ],
+)
+def test_a_query_that_reads_the_clock_or_randomness_is_run_again(
+    make_app: Callable[..., AppHarness], name: str, maintained: bool
+) -> None:
+    """``ctx.now`` and ``ctx.random``, in the query or in a query it calls, make its result
+    depend on when it runs: it is never maintained, only run again."""
+    h = make_app()
+    args: dict[str, Any] = {"channel": "a"}
+    if name in ("via_nested_clock", "clocked_inside"):
+        args["deadline"] = h.now_ms + 3_600_000
+    with h.subscribe(f"messages:{name}", args) as sub:
+        for i in range(3):
+            h.mutation("messages:send", {"channel": "a", "body": f"m{i}", "n": float(i)})
+            assert len(sub.value) == i + 1
+    assert applied(h) == (3 if maintained else 0)
+    assert runs(h, name) == (1 if maintained else 4)

@@ -21,7 +21,7 @@ from livebase.engine.query import Query
 from livebase.engine.transaction import Document, Transaction
 from livebase.envvars.view import EnvView, empty_view
 from livebase.errors import InvalidQueryError, LivebaseError, ReadOnlyError, ValidationError
-from livebase.functions.sandbox import SeededRandom
+from livebase.functions.sandbox import SeededRandom, note_varies
 
 _LEVELS = {
     logging.DEBUG: "DEBUG",
@@ -237,7 +237,6 @@ class QueryCtx:
     ) -> None:
         self.db: DatabaseReader = DatabaseReader(tx)
         self._now = tx.now_ms
-        self.clock_read = False
         self.random = rng
         self.auth = auth
         self.env: EnvView = empty_view() if env is None else env
@@ -250,7 +249,7 @@ class QueryCtx:
     @property
     def now(self) -> float:
         """The call's frozen time, in milliseconds since the epoch."""
-        self.clock_read = True
+        note_varies()
         return self._now
 
     def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:

@@ -332,6 +332,8 @@ class Runner:
                                 value = fd.fn(ctx, **args)
                                 if fd.is_async:
                                     value = drive_coroutine(value)
+                            # Now, before Livebase's own logging below reads the (frozen) clock.
+                            varied = frozen.varies
                         except OverBudget:  # at a safe point (``tx.stop_at``)
                             stopped = moved = True
                             raise
@@ -353,8 +355,7 @@ class Runner:
                             if tx.collected is not None:
                                 run.live = maintainable(
                                     fd, tx, value, table_name=self._table_name,
-                                    nondeterministic=frozen.clock_read or ctx.clock_read
-                                    or rng.used,
+                                    nondeterministic=varied,
                                 )  # fmt: skip
                                 value = plain(value)
                     tx.check_deadline()

@@ -39,13 +39,9 @@ class SeededRandom:
         self._seed = seed
         self._rng: random.Random | None = None
 
-    @property
-    def used(self) -> bool:
-        """Whether the call drew from it (its result then depends on the snapshot's seed)."""
-        return self._rng is not None
-
     def get(self) -> random.Random:
         if self._rng is None:
+            note_varies()  # the result now depends on the snapshot's seed
             self._rng = random.Random(self._seed)
         return self._rng
 
@@ -57,7 +53,7 @@ def _time() -> float:
     frozen: Frozen | None = getattr(_state, "frozen", None)
     if frozen is None:
         return _REAL_TIME()
-    frozen.clock_read = True
+    frozen.varies = True
     return frozen.seconds
 
 
@@ -65,8 +61,15 @@ def _time_ns() -> int:
     frozen: Frozen | None = getattr(_state, "frozen", None)
     if frozen is None:
         return _REAL_TIME_NS()
-    frozen.clock_read = True
+    frozen.varies = True
     return frozen.nanos
+
+
+def note_varies() -> None:
+    """The running call read something that differs between runs (``ctx.now``, randomness)."""
+    frozen: Frozen | None = getattr(_state, "frozen", None)
+    if frozen is not None:
+        frozen.varies = True
 
 
 def _sleep(seconds: float | SupportsIndex) -> None:
@@ -108,11 +111,12 @@ def install() -> None:
 class Frozen:
     """``with Frozen(now_ms, seed) as rng:`` — the body sees frozen time and seeded random."""
 
-    __slots__ = ("_previous", "clock_read", "nanos", "rng", "seconds")
+    __slots__ = ("_previous", "nanos", "rng", "seconds", "varies")
 
     def __init__(self, now_ms: float, seed: int) -> None:
-        self.clock_read = False
-        """Whether the body asked the time (its result then depends on when it ran)."""
+        self.varies = False
+        """Whether the body (or a call nested in it) read the clock or drew random numbers: a
+        run at another time or snapshot could answer differently."""
         self.seconds = now_ms / 1000.0
         self.nanos = int(now_ms * 1_000_000)
         self.rng = SeededRandom(seed)

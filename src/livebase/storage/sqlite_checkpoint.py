@@ -11,12 +11,12 @@ writes pause. The log must still be started over now and then, or its file grows
 checkpoint that copies *everything* with no commit in between, which only the writer's own
 connection can guarantee. So every ``RESTART_COMMITS`` commits the writer runs one, right after
 its commit, and the next transaction reuses the log from its start. The thread has copied nearly
-all of it, but that checkpoint still syncs the log and the database file: 1–3 ms on this
+all of it, but that checkpoint still syncs the log and the database file: 1-3 ms on this
 machine (against about 5 ms), in one commit of 160 (against one of about a hundred), so a p99
 no longer sees it and a p999 still does. Removing it entirely would need the writer to stop for
-a moment, or checkpoints without syncs, which could corrupt the file on a power loss. SQLite's own automatic checkpoint stays
-as a backstop for very large transactions. Durability does not change: a checkpoint only moves
-pages already committed to the log.
+a moment, or checkpoints without syncs, which could corrupt the file on a power loss. SQLite's
+own automatic checkpoint stays as a backstop for very large transactions. Durability does not
+change: a checkpoint only moves pages already committed to the log.
 """
 
 from __future__ import annotations

@@ -93,6 +93,33 @@ def until(ctx, channel: str, deadline: float) -> list:
 
 
 @query
+def clocked_inside(ctx, channel: str, deadline: float) -> list:
+    docs = _channel(ctx, channel).collect()
+    return docs if ctx.now < deadline else []
+
+
+@query
+def via_nested_clock(ctx, channel: str, deadline: float) -> list:
+    return ctx.run_query(clocked_inside, {"channel": channel, "deadline": deadline})
+
+
+@query
+def lucky_inside(ctx, channel: str) -> list:
+    docs = _channel(ctx, channel).collect()
+    return docs if ctx.random.random() < 2 else []
+
+
+@query
+def via_nested_random(ctx, channel: str) -> list:
+    return ctx.run_query(lucky_inside, {"channel": channel})
+
+
+@query
+def via_nested_plain(ctx, channel: str) -> list:
+    return ctx.run_query(plain, {"channel": channel})
+
+
+@query
 def logged(ctx, channel: str) -> list:
     docs = _channel(ctx, channel).collect()
     print("read the channel")
