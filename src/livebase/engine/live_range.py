@@ -9,18 +9,22 @@ decoded or encoded again.
 
 Python functions are opaque, so "the result is the range" is proven at run time, not guessed:
 
-* the call read nothing but one ``collect()`` of an index range with no ``filter`` (its read set
-  is that range and nothing else: no other read can have steered what it returned);
-* it returned the very list ``collect()`` gave it, and never looked inside it: the list is a
+* the call read nothing but one ``collect()`` or ``take(n)`` of an index range with no
+  ``filter`` (its read set is that range and nothing else: no other read can have steered what
+  it returned);
+* it returned the very list it was given, and never looked inside it: the list is a
   ``CollectedList`` that notes any use (iterating, indexing, ``len``, comparing, copying,
   changing), so code that branched on the documents (``return docs if len(docs) < 5 else []``)
   is never maintained, only re-run;
-* it did not read the clock or draw random numbers, wrote no log lines and did not fail;
+* it did not read the clock or draw random numbers (in it or in a query it called), wrote no
+  log lines and did not fail;
 * its encoded result is exactly the stored texts joined (checked once, on the full run).
 
-Anything a commit does that cannot be applied exactly (a key not where it should be, more writes
-than are worth applying, a read limit the result would pass) drops the kept range, and the query
-runs again as before.
+For ``take(n)``, a document arriving among the first ``n`` pushes the last one out; one leaving
+them cannot be applied (which document comes next is not known without reading). That, or
+anything else a commit does that cannot be applied exactly (a key not where it should be, more
+writes than are worth applying, a read limit the result would pass), drops the kept range, and
+the query runs again as before.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from livebase.engine.reads import ReadSet
 from livebase.engine.transaction import Document, Write, decode_document, encode_document
 
 MAX_PENDING_WRITES = 256
-"""Writes into one kept range between two sends, beyond which running the query again is as
-cheap as applying them one by one."""
+"""Writes (or commits) waiting for one kept range between two sends, beyond which the range is
+dropped: running the query again is then as cheap, and memory stays bounded for a client that
+does not read."""
 
 
 class CollectedList(list):  # type: ignore[type-arg]
