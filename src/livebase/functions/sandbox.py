@@ -49,27 +49,23 @@ class SeededRandom:
         return getattr(self.get(), name)
 
 
-def _time() -> float:
-    frozen: Frozen | None = getattr(_state, "frozen", None)
-    if frozen is None:
-        return _REAL_TIME()
-    frozen.varies = True
-    return frozen.seconds
-
-
-def _time_ns() -> int:
-    frozen: Frozen | None = getattr(_state, "frozen", None)
-    if frozen is None:
-        return _REAL_TIME_NS()
-    frozen.varies = True
-    return frozen.nanos
-
-
-def note_varies() -> None:
-    """The running call read something that differs between runs (``ctx.now``, randomness)."""
+def note_varies() -> Frozen | None:
+    """The running call read something that differs between runs (the clock, randomness):
+    noted on its frozen state, which is returned (None outside a call)."""
     frozen: Frozen | None = getattr(_state, "frozen", None)
     if frozen is not None:
         frozen.varies = True
+    return frozen
+
+
+def _time() -> float:
+    frozen = note_varies()
+    return _REAL_TIME() if frozen is None else frozen.seconds
+
+
+def _time_ns() -> int:
+    frozen = note_varies()
+    return _REAL_TIME_NS() if frozen is None else frozen.nanos
 
 
 def _sleep(seconds: float | SupportsIndex) -> None:
