@@ -192,6 +192,22 @@ class Deployment:
                 lambda: float(self.engine.commits_total),
             )
         )
+        self.metrics.add(
+            CounterFn(
+                "livebase_optimistic_batches_total",
+                "Batches of mutations run before taking the shared commit clock that committed "
+                "as they ran (PostgreSQL).",
+                lambda: float(self.engine.optimistic_batches),
+            )
+        )
+        self.metrics.add(
+            CounterFn(
+                "livebase_optimistic_reruns_total",
+                "Batches run before taking the shared commit clock that ran again under it (a "
+                "commit changed what they read, or they did what only the clock's holder can).",
+                lambda: float(self.engine.optimistic_reruns),
+            )
+        )
         self.metrics.add(self.sync.subscriptions_gauge)
         self.metrics.add(self.sync.connections_gauge)
         self.metrics.add(self.sync.manager.push_latency)

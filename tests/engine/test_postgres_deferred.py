@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from livebase.errors import ConflictError
+from livebase.storage.base import StorageReader
 from livebase.storage.postgres import PostgresStorage
 from tests.support.postgres import fresh_database_url
 
@@ -24,20 +26,66 @@ def storage() -> Iterator[PostgresStorage]:
             opened.close()
 
 
-def test_a_batch_of_writes_is_sent_in_one_pipeline(storage: PostgresStorage) -> None:
+def test_a_batch_of_writes_costs_two_round_trips(storage: PostgresStorage) -> None:
     with storage.writer() as w:
+        deferred = w._deferred  # type: ignore[attr-defined]
+        tail = w.tail(0, 10, ["catalog"])  # BEGIN, the clock and this read: one round trip
+        assert (tail.commits, tail.values, deferred.round_trips) == ([], {}, 1)
         for i in range(50):
             w.savepoint()
             w.put_document(f"d{i}", 1, f'{{"i": {i}}}')
             w.put_index_entries([(1, f"k{i:03d}".encode(), f"d{i}"), (2, b"x%d" % i, f"d{i}")])
             w.release_savepoint()
         w.append_commit(w.latest_ts() + 1, "entry")
-        deferred = w._deferred  # type: ignore[attr-defined]
-        assert deferred.sent == 0  # nothing has gone out yet: 200 statements waiting
-    assert deferred.sent == 1  # all of them, and the clock, in one pipeline before COMMIT
+        assert deferred.round_trips == 1  # nothing more has gone out: 150 statements waiting
+    assert deferred.round_trips == 2  # all of them, the clock and COMMIT in one pipeline
     with storage.reader() as r:
         assert len(r.scan_index(1, b"", MAX, reverse=False, limit=100)) == 50
         assert r.get_document("d49") == '{"i": 49}'
+        assert r.latest_ts() == tail_ts(r)
+
+
+def tail_ts(r: StorageReader) -> int:
+    return r.commits_after(0, 10)[-1][0]
+
+
+def test_a_transaction_that_writes_nothing_sends_nothing(storage: PostgresStorage) -> None:
+    with storage.writer() as w:
+        deferred = w._deferred  # type: ignore[attr-defined]
+        w.savepoint()
+        w.release_savepoint()
+    assert deferred.round_trips == 0
+
+
+def test_the_clock_is_taken_first_even_when_nothing_is_read(storage: PostgresStorage) -> None:
+    """Writes without a read still go out after BEGIN and the clock, in the same pipeline; the
+    commit timestamp is checked against the clock read there."""
+    with storage.writer() as w:
+        w.put_document("a", 1, "{}")
+        w.append_commit(5, "first")
+    with storage.writer() as w:
+        w.put_document("b", 1, "{}")
+        with pytest.raises(ConflictError, match="not after 5"):
+            w.append_commit(5, "again")
+        w.append_commit(6, "second")
+        assert w._deferred.round_trips == 1  # type: ignore[attr-defined]
+    with storage.reader() as r:
+        assert (r.latest_ts(), [ts for ts, _ in r.commits_after(0, 9)]) == (6, [5, 6])
+
+
+def test_rolling_back_to_a_sent_savepoint_is_queued(storage: PostgresStorage) -> None:
+    with storage.writer() as w:
+        deferred = w._deferred  # type: ignore[attr-defined]
+        w.savepoint()
+        w.put_document("gone", 1, "{}")
+        assert w.get_document("gone") == "{}"  # sends the savepoint and the write
+        sent = deferred.round_trips
+        w.rollback_to_savepoint()
+        assert deferred.round_trips == sent  # queued, not sent on its own
+        assert w.get_document("gone") is None  # the rollback went out with this read
+        w.put_document("kept", 1, "{}")
+    with storage.reader() as r:
+        assert (r.get_document("gone"), r.get_document("kept")) == (None, "{}")
 
 
 def test_a_read_sends_what_was_queued_first(storage: PostgresStorage) -> None:
@@ -45,9 +93,9 @@ def test_a_read_sends_what_was_queued_first(storage: PostgresStorage) -> None:
         w.put_document("a", 1, "{}")
         deferred = w._deferred  # type: ignore[attr-defined]
         assert w.get_document("a") == "{}"
-        assert deferred.sent == 1
+        assert deferred.round_trips == 1  # the transaction's start, the write and the read
         assert w.get_document("a") == "{}"
-        assert deferred.sent == 1  # nothing new queued: nothing sent
+        assert deferred.round_trips == 2  # nothing new queued: the read alone
 
 
 def test_a_failing_queued_write_fails_the_transaction_and_nothing_is_kept(

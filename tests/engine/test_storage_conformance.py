@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from livebase.storage import Storage, open_storage
+from livebase.storage.base import ExpectationFailed
 from livebase.storage.sqlite import SqliteStorage, StorageLockedError
 from tests.support.postgres import fresh_database_url
 
@@ -179,6 +180,46 @@ def test_commit_log(storage: Storage) -> None:
         assert r.commits_after(100, 10) == [(200, "b"), (300, "c")]
         assert r.commits_after(150, 1) == [(200, "b")]
         assert r.commits_after(300, 10) == []
+
+
+def test_tail_reads_commits_and_globals_together(storage: Storage) -> None:
+    with storage.writer() as w:
+        w.set_global("catalog", "c1")
+        w.set_global("odd key with spaces", "v")
+        for ts in (100, 200, 300):
+            w.append_commit(ts, f"e{ts}")
+    with storage.writer() as w:
+        tail = w.tail(100, 10, ["catalog", "missing", "odd key with spaces"])
+    assert tail.commits == [(200, "e200"), (300, "e300")] and tail.complete
+    assert tail.values == {"catalog": "c1", "odd key with spaces": "v"}
+    cut = storage.read_tail(0, 2, ["catalog"])
+    assert (cut.commits, cut.complete, cut.values) == ([(100, "e100"), (200, "e200")], False,
+                                                       {"catalog": "c1"})  # fmt: skip
+
+
+def test_commit_at_clock_checks_globals_then_logs_after_the_clock(storage: Storage) -> None:
+    with storage.writer() as w:
+        w.set_global("catalog", "c1")
+        w.append_commit(1_000, "first")
+    with storage.writer() as w:
+        w.put_document("d1", 1, "{}")
+        done = w.commit_at_clock(
+            [(5, "a"), (2_000, "b"), (1_500, "c")], 0, 10, {"catalog": "c1", "record": None}
+        )
+    # Each after the previous and at least its own floor: 1001, 2000, 2001.
+    assert (done.start_ts, done.timestamps) == (1_000, [1_001, 2_000, 2_001])
+    assert done.tail.commits == [(1_000, "first")] and done.tail.values == {"catalog": "c1"}
+    with storage.reader() as r:
+        assert r.latest_ts() == 2_001
+        assert [ts for ts, _ in r.commits_after(0, 10)] == [1_000, 1_001, 2_000, 2_001]
+        assert r.get_document("d1") == "{}"
+    for expect in ({"catalog": "c2"}, {"catalog": "c1", "record": None, "other": "x"}):
+        with pytest.raises(ExpectationFailed), storage.writer() as w:
+            w.put_document("d2", 1, "{}")
+            w.set_global("record", "made")
+            w.commit_at_clock([(0, "never")], 0, 10, expect)
+    with storage.reader() as r:  # a failed expectation keeps nothing of the transaction
+        assert (r.latest_ts(), r.get_document("d2"), r.get_global("record")) == (2_001, None, None)
 
 
 def test_writer_latest_ts_sees_its_own_commit_entries(storage: Storage) -> None:

@@ -15,61 +15,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from livebase.config import Settings
-from livebase.engine import idempotency
+from livebase.engine import idempotency, optimistic
+from livebase.engine.batch import Batch, Commit, MutationOutcome, Pending, decode_commits
 from livebase.engine.catalog import BY_CREATION_TIME, CATALOG_KEY, Catalog
 from livebase.engine.changes import RETAINED_KEY, Retention
 from livebase.engine.history import MAX_COMMITS_BACK, HistoricalReader
 from livebase.engine.migration import MigrationReport, Progress, apply_schema
+from livebase.engine.overlay import replay
 from livebase.engine.transaction import ChangeHook, Transaction, Write, decode_document
 from livebase.engine.views import refresh_views
-from livebase.errors import ConflictError, IdempotencyKeyReusedError, InvalidValueError
+from livebase.errors import ConflictError, InvalidValueError
 from livebase.runtime import Runtime, SystemRuntime
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition, TableDefinition
-from livebase.storage.base import PrunedCommits, Storage, StorageReader, StorageWriter
+from livebase.storage.base import (
+    ExpectationFailed,
+    PrunedCommits,
+    Storage,
+    StorageReader,
+    StorageWriter,
+)
 from livebase.values.wire import dumps, loads
 
 log = logging.getLogger("livebase.engine")
 _CATCH_UP_PAGE = 500
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Commit:
-    ts: int
-    writes: list[Write]
-
-
-@dataclass
-class MutationOutcome(Generic[R]):
-    value: R
-    ts: int
-    replayed: bool = False
-
-
-@dataclass
-class _Pending:
-    fn: Callable[[Transaction], Any]
-    future: asyncio.Future[MutationOutcome[Any]]
-    record_key: str | None
-    encode: Callable[[Any], Any] | None
-    decode: Callable[[Any], Any] | None
-    fingerprint: str | None = None
-    attempts: int = 0
-
-
-@dataclass
-class _Batch:
-    catalog: Catalog
-    last_ts: int
-    start_ts: int = 0  # the newest commit in the database when the batch began
-    commits: list[Commit] = field(default_factory=list)
-    results: list[tuple[_Pending, MutationOutcome[Any] | BaseException]] = field(
-        default_factory=list
-    )
+_UNKNOWN = "?"
+"""``Engine._catalog_text`` when the catalog changed here since it was last read."""
 
 
 class Engine:
@@ -86,11 +60,17 @@ class Engine:
         self.runtime: Runtime = runtime or SystemRuntime()
         self.settings = settings or Settings()
         self.catalog = Catalog()
+        self._catalog_text: str | None = _UNKNOWN
+        """The stored catalog ``self.catalog`` was last read from (None: there is none)."""
+        self.optimistic_batches = 0
+        """Batches that ran before taking the commit clock and committed as they ran."""
+        self.optimistic_reruns = 0
+        """Batches that ran ahead but ran again under the clock (a conflict, or unsupported)."""
         self.latest_ts = 0
         self.delivered_ts = 0
         """The newest commit handed to the commit listeners."""
         self._last_creation_time = 0.0
-        self._pending: list[_Pending] = []
+        self._pending: list[Pending] = []
         self._flush_scheduled = False
         self._listeners: list[Callable[[list[Commit]], None]] = []
         self.commits_total = 0
@@ -131,6 +111,7 @@ class Engine:
                 w.append_commit(latest, dumps(entry))
             last_ct = _max_creation_time(w, new_catalog)
         self.catalog, self.schema, self.latest_ts = new_catalog, schema, latest
+        self._catalog_text = _UNKNOWN
         self.delivered_ts = max(self.delivered_ts, latest)
         self._last_creation_time = max(self._last_creation_time, last_ct)
         return report
@@ -225,6 +206,7 @@ class Engine:
         encode: Callable[[R], Any] | None = None,
         decode: Callable[[Any], R] | None = None,
         fingerprint: str | None = None,
+        optimistic: bool = False,
     ) -> MutationOutcome[R]:
         """Queue ``fn`` to run in a write transaction; resolves once it is durably committed.
 
@@ -232,10 +214,15 @@ class Engine:
         later call with the same key returns it (via ``decode``) without running ``fn`` again —
         but only to a call with the same ``fingerprint`` (who called what with which arguments);
         any other call with that key fails with ``IdempotencyKeyReusedError``.
+
+        ``optimistic``: ``fn`` reads only through the transaction (an app mutation), so on a
+        shared database it may run before the commit clock is taken (``engine.optimistic``).
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[MutationOutcome[Any]] = loop.create_future()
-        self._pending.append(_Pending(fn, future, record_key, encode, decode, fingerprint))
+        self._pending.append(
+            Pending(fn, future, record_key, encode, decode, fingerprint, optimistic)
+        )
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -257,7 +244,9 @@ class Engine:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
-        self.catalog, self.latest_ts = batch.catalog, batch.last_ts
+        if batch.catalog is not self.catalog:
+            self.catalog, self._catalog_text = batch.catalog, _UNKNOWN
+        self.latest_ts = batch.last_ts
         # Callers first: their wake-ups are queued ahead of the subscription work the listeners
         # schedule, so a writer's answer does not wait behind a fan-out to many clients.
         for item, outcome in batch.results:
@@ -267,11 +256,15 @@ class Engine:
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)
-        if batch.commits:
-            if batch.start_ts > self.delivered_ts:
-                # Another node committed since we last looked: its commits go out first, so
-                # every listener sees every commit once, in timestamp order.
+        if batch.start_ts > self.delivered_ts:
+            # Another node committed since we last looked: its commits go out first, so
+            # every listener sees every commit once, in timestamp order.
+            if batch.missed is not None:
+                if batch.missed:
+                    self._deliver(batch.missed)
+            else:
                 self.catch_up(batch.start_ts)
+        if batch.commits:
             self._deliver(batch.commits)
 
     def _deliver(self, commits: list[Commit]) -> None:
@@ -289,21 +282,23 @@ class Engine:
         Runs on the event-loop thread, like commits, so the two never interleave."""
         found = 0
         while True:
-            with self.storage.reader() as r:
-                rows = r.commits_after(self.delivered_ts, _CATCH_UP_PAGE)
-                if upto is not None:
-                    rows = [(ts, entry) for ts, entry in rows if ts <= upto]
-                if not rows:
-                    return found
-                catalog = Catalog.from_json(r.get_global(CATALOG_KEY))
-            self.catalog = catalog  # the newest committed one (it may hold our own changes)
-            commits = [
-                Commit(ts, [Write.from_json(x) for x in loads(entry).get("writes", [])])
-                for ts, entry in rows
-            ]
+            tail = self.storage.read_tail(self.delivered_ts, _CATCH_UP_PAGE, [CATALOG_KEY])
+            rows = tail.commits
+            if upto is not None:
+                rows = [(ts, entry) for ts, entry in rows if ts <= upto]
+            if not rows:
+                return found
+            # The newest committed catalog (it may hold our own changes).
+            self._adopt_catalog(tail.values.get(CATALOG_KEY))
+            commits = decode_commits(rows)
             self.latest_ts = max(self.latest_ts, commits[-1].ts)
             found += len(commits)
             self._deliver(commits)
+
+    def _adopt_catalog(self, text: str | None) -> Catalog:
+        if text != self._catalog_text:
+            self.catalog, self._catalog_text = Catalog.from_json(text), text
+        return self.catalog
 
     async def follow(self, wake: asyncio.Event, poll_seconds: float = 1.0) -> None:
         """Deliver other nodes' commits as they land: on ``wake`` (a database notification) or
@@ -317,9 +312,12 @@ class Engine:
             except TimeoutError:
                 pass
             wake.clear()
-            self.catch_up()
+            if not self._flush_scheduled:
+                # Else the batch about to commit reads other nodes' commits with the clock and
+                # delivers them first (``_read_tail``): no need to read them twice.
+                self.catch_up()
 
-    def _retry(self, items: list[_Pending], exc: ConflictError) -> None:
+    def _retry(self, items: list[Pending], exc: ConflictError) -> None:
         loop = asyncio.get_running_loop()
         again = []
         for item in items:
@@ -335,16 +333,39 @@ class Engine:
             self._flush_scheduled = True
             loop.call_later(delay, self._flush)
 
-    def _commit_batch(self, items: list[_Pending]) -> _Batch:
+    def _commit_batch(self, items: list[Pending]) -> Batch:
+        prepared = None
+        if self.storage.shared and self._catalog_text is not _UNKNOWN:
+            prepared = optimistic.prepare(
+                self.storage,
+                items,
+                self._write_transaction,
+                self._catalog_text,
+                self._last_creation_time,
+            )
+        if prepared is not None and prepared.blind:
+            try:
+                return self._commit_blind(prepared)
+            except ExpectationFailed:
+                self.optimistic_reruns += 1
+                prepared = None
         # A batch of one needs no savepoint: if it fails, the whole transaction rolls back.
         savepoints = len(items) > 1
         last_ct = self._last_creation_time
         try:
             with self.storage.writer() as w:
+                missed = None
+                if self.storage.shared:
+                    missed, holds = self._read_tail(w, prepared)
                 start = max(w.latest_ts(), self.latest_ts)
-                batch = _Batch(self.catalog, start, start)
-                for item in items:
-                    last_ct = self._run_one(w, item, batch, last_ct, savepoints)
+                batch = Batch(self.catalog, start, start, missed)
+                if prepared is not None and holds:
+                    self.optimistic_batches += 1
+                    last_ct = self._commit_prepared(w, prepared, batch)
+                else:
+                    self.optimistic_reruns += prepared is not None
+                    for item in items:
+                        last_ct = self._run_one(w, item, batch, last_ct, savepoints)
                 if not savepoints and isinstance(batch.results[0][1], BaseException):
                     raise _Abort
         except _Abort:
@@ -352,33 +373,123 @@ class Engine:
         self._last_creation_time = last_ct
         return batch
 
-    def _run_one(
-        self, w: StorageWriter, item: _Pending, batch: _Batch, last_ct: float, savepoints: bool
-    ) -> float:
-        if item.record_key is not None:
-            stored = w.get_global(item.record_key)
-            if stored is not None:
-                record = loads(stored)
-                if record.get("fingerprint") != item.fingerprint:
-                    batch.results.append((item, _key_reused(item.record_key)))
-                    return last_ct
-                value = item.decode(record["value"]) if item.decode else record["value"]
-                batch.results.append((item, MutationOutcome(value, record["ts"], replayed=True)))
-                return last_ct
-        if savepoints:
-            w.savepoint()
+    def _read_tail(
+        self, w: StorageWriter, prepared: optimistic.Prepared | None
+    ) -> tuple[list[Commit] | None, bool]:
+        """With the clock: other nodes' commits not yet delivered (None if more than a page),
+        the catalog they left, and whether ``prepared`` may commit as it ran."""
+        since, keys = self.delivered_ts, [CATALOG_KEY]
+        if prepared is not None:
+            since = min(since, prepared.snapshot_ts or since)
+            keys += prepared.new_keys
+        tail = w.tail(since, _CATCH_UP_PAGE, keys)
+        catalog_text = tail.values.get(CATALOG_KEY)
+        self._adopt_catalog(catalog_text)
+        commits = decode_commits(tail.commits)
+        holds = (
+            prepared is not None
+            and tail.complete
+            and prepared.holds(catalog_text, commits, set(tail.values))
+        )
+        missed = [c for c in commits if c.ts > self.delivered_ts] if tail.complete else None
+        return missed, holds
+
+    def _write_transaction(
+        self,
+        store: StorageWriter,
+        last_ct: float,
+        catalog: Catalog | None = None,
+        snapshot_ts: int | None = None,
+    ) -> Transaction:
         tx = Transaction(
-            w,
-            batch.catalog,
+            store,
+            catalog or self.catalog,
             self.schema,
             self.runtime,
             self.settings.limits,
             now_ms=self.runtime.time_ns() / 1e6,
             writable=True,
-            snapshot_ts=batch.last_ts,
+            snapshot_ts=self.latest_ts if snapshot_ts is None else snapshot_ts,
         )
         tx._last_creation_time = last_ct
         tx.on_change = self.change_hook
+        return tx
+
+    def _commit_blind(self, prepared: optimistic.Prepared) -> Batch:
+        """Commit a batch that ran ahead and read nothing: its writes, checks and timestamps go
+        out with COMMIT in one round trip (``StorageWriter.commit_at_clock``)."""
+        runs = [run for run in prepared.runs if run.replayed is None and run.error is None]
+        entries = [
+            (self.runtime.time_ns(), dumps({"writes": [x.to_json() for x in run.writes]}))
+            for run in runs
+            if run.writes
+        ]
+        expect = {CATALOG_KEY: prepared.catalog_text, **dict.fromkeys(prepared.new_keys)}
+        with self.storage.writer() as w:
+            replay(w, prepared.ops)
+            done = w.commit_at_clock(entries, self.delivered_ts, _CATCH_UP_PAGE, expect)
+        self.optimistic_batches += 1
+        start = max(done.start_ts, self.latest_ts)
+        commits = decode_commits(done.tail.commits)
+        missed = [c for c in commits if c.ts > self.delivered_ts] if done.tail.complete else None
+        batch = Batch(self.catalog, start, start, missed)
+        stamps = iter(done.timestamps)
+        for run in prepared.runs:
+            if run.replayed is not None:
+                batch.results.append((run.item, run.replayed))
+            elif run.error is not None:
+                batch.results.append((run.item, run.error))
+            else:
+                if run.writes:
+                    batch.last_ts = next(stamps)
+                    batch.commits.append(Commit(batch.last_ts, run.writes))
+                batch.results.append((run.item, MutationOutcome(run.value, batch.last_ts)))
+        self._last_creation_time = prepared.last_creation_time
+        return batch
+
+    def _commit_prepared(
+        self, w: StorageWriter, prepared: optimistic.Prepared, batch: Batch
+    ) -> float:
+        """Replay a batch that ran ahead (``engine.optimistic``) and give each mutation its
+        timestamp, as ``_run_one`` would have."""
+        replay(w, prepared.ops)
+        for run in prepared.runs:
+            if run.replayed is not None:
+                batch.results.append((run.item, run.replayed))
+                continue
+            if run.error is not None:
+                batch.results.append((run.item, run.error))
+                continue
+            ts = self._append(w, batch, run.writes)
+            self._keep_record(w, run.item, run.stored, ts)
+            batch.results.append((run.item, MutationOutcome(run.value, ts)))
+        return prepared.last_creation_time
+
+    def _append(self, w: StorageWriter, batch: Batch, writes: list[Write]) -> int:
+        """Log one mutation's writes as a commit; its timestamp."""
+        ts = max(self.runtime.time_ns(), batch.last_ts + 1)
+        w.append_commit(ts, dumps({"writes": [x.to_json() for x in writes]}))
+        batch.last_ts = ts
+        batch.commits.append(Commit(ts, writes))
+        return ts
+
+    def _keep_record(self, w: StorageWriter, item: Pending, stored: str | None, ts: int) -> None:
+        if item.record_key is not None and stored is not None:
+            record = loads(stored)
+            record["ts"] = ts
+            idempotency.store(w, item.record_key, dumps(record), self.runtime.time_ns())
+
+    def _run_one(
+        self, w: StorageWriter, item: Pending, batch: Batch, last_ct: float, savepoints: bool
+    ) -> float:
+        if item.record_key is not None:
+            stored = w.get_global(item.record_key)
+            if stored is not None:
+                batch.results.append((item, item.stored_outcome(stored)))
+                return last_ct
+        if savepoints:
+            w.savepoint()
+        tx = self._write_transaction(w, last_ct, batch.catalog, batch.last_ts)
         try:
             value = item.fn(tx)
             stored = None
@@ -392,30 +503,15 @@ class Engine:
             return last_ct
         ts = batch.last_ts
         if tx.writes or tx.catalog_changed:
-            ts = max(self.runtime.time_ns(), batch.last_ts + 1)
-            w.append_commit(ts, dumps({"writes": [x.to_json() for x in tx.writes]}))
+            ts = self._append(w, batch, tx.writes)
             if tx.catalog_changed:
                 w.set_global(CATALOG_KEY, tx.catalog.to_json())
                 batch.catalog = tx.catalog
-            batch.last_ts = ts
-            batch.commits.append(Commit(ts, tx.writes))
-        if item.record_key is not None and stored is not None:
-            record = loads(stored)
-            record["ts"] = ts
-            idempotency.store(w, item.record_key, dumps(record), self.runtime.time_ns())
+        self._keep_record(w, item, stored, ts)
         if savepoints:
             w.release_savepoint()
         batch.results.append((item, MutationOutcome(value, ts)))
         return tx._last_creation_time
-
-
-def _key_reused(record_key: str) -> IdempotencyKeyReusedError:
-    key = record_key.split(":", 2)[-1]  # "request:http:<key>", "request:ws:<session>:<id>"
-    return IdempotencyKeyReusedError(
-        f"the idempotency key {key[:200]!r} already answered a different call (another caller, "
-        "function or arguments); a stored outcome is replayed only to the call that made it. "
-        "Use a new key for a new call."
-    )
 
 
 def _max_creation_time(r: StorageReader, catalog: Catalog) -> float:

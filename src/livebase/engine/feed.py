@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Collection
 
+from livebase.engine.batch import Commit
 from livebase.engine.changes import ChangePage, Cursor, read_changes
-from livebase.engine.database import Commit, Engine
+from livebase.engine.database import Engine
 
 PAGE_SIZE = 1000
 

@@ -17,6 +17,7 @@ then run in the server as any other.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from livebase.engine.reads import ReadSet
@@ -231,16 +232,22 @@ def stale_reads(reader: StorageReader, read_set: ReadSet, since_ts: int) -> bool
     commits = reader.commits_after(since_ts, MAX_COMMITS_CHECKED + 1)
     if len(commits) > MAX_COMMITS_CHECKED:
         return True
-    for _, entry in commits:
-        for raw in loads(entry).get("writes", []):
-            write = Write.from_json(raw)
-            if write.table in read_set.tables_absent:
+    writes = (
+        Write.from_json(raw) for _, entry in commits for raw in loads(entry).get("writes", [])
+    )
+    return writes_touch(read_set, writes)
+
+
+def writes_touch(read_set: ReadSet, writes: Iterable[Write]) -> bool:
+    """Whether any of ``writes`` changes what ``read_set`` observed (see ``stale_reads``)."""
+    for write in writes:
+        if write.table in read_set.tables_absent:
+            return True
+        if read_set.searches:
+            return True  # a search's terms are not checked here: any write may match
+        for index_id, key in (*write.old_keys.items(), *write.new_keys.items()):
+            if read_set.overlaps(index_id, key):
                 return True
-            if read_set.searches:
-                return True  # a search's terms are not checked here: any write may match
-            for index_id, key in (*write.old_keys.items(), *write.new_keys.items()):
-                if read_set.overlaps(index_id, key):
-                    return True
     return False
 
 
@@ -256,4 +263,12 @@ def replay(writer: StorageWriter, ops: list[Op]) -> None:
             getattr(writer, name)(*args)
 
 
-__all__ = ["MAX_COMMITS_CHECKED", "NeedsServer", "Op", "Overlay", "replay", "stale_reads"]
+__all__ = [
+    "MAX_COMMITS_CHECKED",
+    "NeedsServer",
+    "Op",
+    "Overlay",
+    "replay",
+    "stale_reads",
+    "writes_touch",
+]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livebase.config import Settings
-from livebase.engine.catalog import CATALOG_KEY, Catalog
+from livebase.engine.catalog import CATALOG_KEY
 from livebase.engine.database import Engine
 from livebase.engine.overlay import NeedsServer, Op, Overlay
 from livebase.engine.reads import ReadSet
@@ -116,14 +116,10 @@ class SnapshotEngine(Engine):
     """An engine over a read-only database whose catalog is the one each snapshot holds (the
     server may create tables and indexes at any time)."""
 
-    _catalog_text: str | None = None
-
     def _transaction(
         self, store: StorageReader, *, writable: bool, snapshot_ts: int
     ) -> Transaction:
-        text = store.get_global(CATALOG_KEY)
-        if text != self._catalog_text:
-            self.catalog, self._catalog_text = Catalog.from_json(text), text
+        self._adopt_catalog(store.get_global(CATALOG_KEY))
         return super()._transaction(store, writable=writable, snapshot_ts=snapshot_ts)
 
 

@@ -588,21 +588,28 @@ class Runner:
                     return result
             else:
                 budget = self.slow.budget
-        result = await self._commit(
-            fd, self.call_body(fd, checked, identity, budget=budget), record
-        )
+        body = self.call_body(fd, checked, identity, budget=budget)
+        result = await self._commit(fd, body, record, optimistic=True)
         if result is None:  # stopped at the budget: run it in a worker
             result = await self._mutation_off_loop(fd, checked, identity, record)
         if result is None:  # the worker could not run it: here, whatever it costs
-            result = await self._commit(fd, self.call_body(fd, checked, identity), record)
+            body = self.call_body(fd, checked, identity)
+            result = await self._commit(fd, body, record, optimistic=True)
         assert result is not None
         return result
 
     async def _commit(
-        self, fd: FunctionDef, body: Callable[[Transaction], Any], record: Recorded
+        self,
+        fd: FunctionDef,
+        body: Callable[[Transaction], Any],
+        record: Recorded,
+        *,
+        optimistic: bool = False,
     ) -> CallResult | None:
         """Commit ``body`` (giving ``(value, log_lines)``); None if it stopped at the inline
-        budget or, run off the loop, read something a later commit changed."""
+        budget or, run off the loop, read something a later commit changed. ``optimistic``:
+        the body is the app's function, which reads only through its transaction
+        (``Engine.mutate``)."""
         try:
             outcome = await self.engine.mutate(
                 body,
@@ -610,6 +617,7 @@ class Runner:
                 encode=lambda r: {"value": to_wire(r[0]), "logLines": r[1]},
                 decode=lambda d: (from_wire(d["value"]), d["logLines"]),
                 fingerprint=record.fingerprint,
+                optimistic=optimistic,
             )
         except (OverBudget, StaleRun):
             return None

@@ -15,7 +15,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from livebase.engine.database import Commit, Engine
+from livebase.engine.batch import Commit
+from livebase.engine.database import Engine
 from livebase.engine.transaction import Document, Transaction
 from livebase.scheduler.cron import CronSpec
 from livebase.scheduler.jobs import (

@@ -9,7 +9,7 @@ write transactions. SQLite implements it now; PostgreSQL later, against the same
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -55,6 +55,46 @@ KEY_WIDTH: dict[BulkTable, int] = {"documents": 1, "indexes": 2, "commits": 1, "
 """How many leading columns of a row are its (unique, ordered) key."""
 
 
+@dataclass(frozen=True)
+class LogTail:
+    """The commit log after a timestamp and some globals, read at one snapshot: what a node
+    sharing the database needs to catch up with the others (``StorageReader.tail``)."""
+
+    commits: list[tuple[int, str]]
+    """At most ``limit`` entries after the timestamp, oldest first."""
+    complete: bool
+    """False when ``limit`` cut the list short (more commits follow)."""
+    values: dict[str, str]
+    """The globals asked for that exist (the engine's catalog, idempotency records)."""
+
+
+class ExpectationFailed(Exception):
+    """A global was not what ``StorageWriter.commit_at_clock`` expected: the transaction
+    fails and nothing of it is kept."""
+
+
+@dataclass(frozen=True)
+class ClockedCommit:
+    """What ``StorageWriter.commit_at_clock`` did."""
+
+    start_ts: int
+    """The newest commit before this transaction's."""
+    tail: LogTail
+    """The commits after the asked timestamp, before this transaction's, and the globals."""
+    timestamps: list[int]
+    """Each entry's commit timestamp, in order."""
+
+
+def clock_timestamps(start_ts: int, not_before: Sequence[int]) -> list[int]:
+    """Strictly increasing timestamps after ``start_ts``, each at least its ``not_before``."""
+    out: list[int] = []
+    last = start_ts
+    for ns in not_before:
+        last = max(ns, last + 1)
+        out.append(last)
+    return out
+
+
 class StorageReader(ABC):
     """Reads at one snapshot: all calls on one reader see the same committed state."""
 
@@ -78,6 +118,13 @@ class StorageReader(ABC):
     @abstractmethod
     def commits_after(self, ts: int, limit: int) -> list[tuple[int, str]]:
         """Commit-log entries with timestamp > ``ts``, oldest first."""
+
+    def tail(self, ts: int, limit: int, keys: Sequence[str]) -> LogTail:
+        """``commits_after(ts, limit)`` and ``get_global`` of each of ``keys`` together (a
+        backend with a network between it and the data answers all in one round trip)."""
+        commits = self.commits_after(ts, limit)
+        values = {key: value for key in keys if (value := self.get_global(key)) is not None}
+        return LogTail(commits, len(commits) < limit, values)
 
     def search(self, index_id: int, request: SearchRequest) -> list[SearchHit]:
         """Full-text search on one search index: documents holding any of the request's
@@ -189,6 +236,28 @@ class StorageWriter(StorageReader):
     @abstractmethod
     def append_commit(self, ts: int, entry: str) -> None: ...
 
+    def commit_at_clock(
+        self,
+        entries: Sequence[tuple[int, str]],
+        since_ts: int,
+        limit: int,
+        expect: Mapping[str, str | None],
+    ) -> ClockedCommit:
+        """Finish the transaction: check that each global of ``expect`` holds its value (None:
+        absent; ``ExpectationFailed`` if not), read ``tail(since_ts, limit, expect)``, and log
+        each ``(not_before_ns, entry)`` with the next timestamps (``clock_timestamps``). Nothing
+        may be written after it. A backend with a network between it and the data does it all,
+        with the writes queued before it and COMMIT, in one round trip."""
+        tail = self.tail(since_ts, limit, list(expect))
+        for key, value in expect.items():
+            if tail.values.get(key) != value:
+                raise ExpectationFailed(f"the global {key!r} changed")
+        start = self.latest_ts()
+        timestamps = clock_timestamps(start, [ns for ns, _ in entries])
+        for ts, (_, entry) in zip(timestamps, entries, strict=True):
+            self.append_commit(ts, entry)
+        return ClockedCommit(start, tail, timestamps)
+
     @abstractmethod
     def prune_commits(self, before_ts: int, *, keep_newest: int, limit: int) -> PrunedCommits:
         """Delete the oldest commit-log entries with timestamp < ``before_ts``, at most ``limit``
@@ -248,6 +317,12 @@ class Storage(ABC):
     driver is C (nothing is half-sent between two statements); False for PostgreSQL, whose
     driver speaks the protocol partly in Python: the budget is then checked only at the
     transaction's own safe points."""
+
+    def read_tail(self, ts: int, limit: int, keys: Sequence[str]) -> LogTail:
+        """``reader().tail(...)``, as cheaply as the backend can (one statement, no
+        transaction, on PostgreSQL): what a node following other nodes' commits asks for."""
+        with self.reader() as r:
+            return r.tail(ts, limit, keys)
 
     def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
         """Call ``wake`` (from any thread) soon after another process commits; returns a

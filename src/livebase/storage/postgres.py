@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -30,19 +30,28 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from livebase.errors import ConflictError, LivebaseError
-from livebase.storage import bulk, postgres_search, postgres_vectors, postgres_views, redact
+from livebase.storage import (
+    bulk,
+    postgres_clocked,
+    postgres_search,
+    postgres_vectors,
+    postgres_views,
+    redact,
+)
 from livebase.storage.base import (
     BULK_TABLES,
     BulkTable,
+    ClockedCommit,
     Durability,
     IndexRow,
+    LogTail,
     PrunedCommits,
     Row,
     Storage,
     StorageReader,
     StorageWriter,
 )
-from livebase.storage.postgres_deferred import DeferredWrites, FlushingCursor
+from livebase.storage.postgres_deferred import DeferredWrites, FlushingCursor, RowInsert
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
 from livebase.storage.vector_types import (
     VectorCandidate,
@@ -68,6 +77,7 @@ INSERT INTO lb_clock (id, ts)
     SELECT 1, coalesce((SELECT max(ts) FROM lb_commits), 0) ON CONFLICT (id) DO NOTHING;
 """
     + postgres_vectors.META_TABLE
+    + postgres_clocked.FUNCTIONS
 )
 
 _SCAN = (
@@ -83,6 +93,49 @@ _CONFLICTS = (
     pg_errors.LockNotAvailable,
     pg_errors.QueryCanceled,
 )
+
+
+_PUT_DOCUMENTS = RowInsert(
+    "INSERT INTO lb_documents (id, table_number, value) VALUES ",
+    3,
+    " ON CONFLICT (id) DO UPDATE SET table_number = EXCLUDED.table_number, value = EXCLUDED.value",
+    keyed=True,
+)
+_PUT_INDEX_ENTRIES = RowInsert("INSERT INTO lb_indexes (index_id, key, doc_id) VALUES ", 3)
+_PUT_COMMITS = RowInsert("INSERT INTO lb_commits (ts, entry) VALUES ", 2)
+_PUT_GLOBALS = RowInsert(
+    "INSERT INTO lb_globals (key, value) VALUES ",
+    2,
+    " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+    keyed=True,
+)
+_LOCK_CLOCK = "SELECT ts FROM lb_clock WHERE id = 1 FOR UPDATE"
+_TAIL = (
+    "(SELECT ts, entry, NULL::text FROM lb_commits WHERE ts > %s ORDER BY ts LIMIT %s) "
+    "UNION ALL (SELECT NULL, value, key FROM lb_globals WHERE key = ANY(%s))"
+)
+
+
+def _tail(cur: psycopg.Cursor[Any], ts: int, limit: int, keys: Sequence[str]) -> LogTail:
+    return _parse_tail(cur.execute(_TAIL, (ts, limit, list(keys))).fetchall(), limit)
+
+
+def _parse_tail(rows: list[tuple[Any, ...]], limit: int) -> LogTail:
+    commits: list[tuple[int, str]] = []
+    values: dict[str, str] = {}
+    for row_ts, text, key in rows:
+        if row_ts is None:
+            values[str(key)] = str(text)
+        else:
+            commits.append((int(row_ts), str(text)))
+    commits.sort()
+    return LogTail(commits, len(commits) < limit, values)
+
+
+def _as_reader(conn: psycopg.Connection[Any]) -> None:
+    """A pooled connection's transactions each read one snapshot and write nothing."""
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
 
 
 class PostgresUnavailableError(LivebaseError):
@@ -147,44 +200,45 @@ class _PgReader(StorageReader):
 
 
 class _PgWriter(_PgReader, StorageWriter):
-    def __init__(self, cur: psycopg.Cursor[Any], latest: int, channel: str) -> None:
-        # Writes that need no answer are queued and sent together (``postgres_deferred``);
-        # every other statement sends the queue first.
+    def __init__(self, cur: psycopg.Cursor[Any], channel: str) -> None:
+        # Writes that need no answer are queued and sent together, the transaction's start
+        # (BEGIN and the clock) with the first read, COMMIT with the last writes
+        # (``postgres_deferred``).
         self._deferred = DeferredWrites(cur)
+        self._deferred.begin(_LOCK_CLOCK, self._locked)
         super().__init__(cast("psycopg.Cursor[Any]", FlushingCursor(cur, self._deferred)))
-        self._latest = latest
-        self._started = latest
+        self._latest: int | None = None
+        self._started = 0
         self._channel = channel
-        self._savepoint_latest: list[int] = []
+        self._savepoint_latest: list[int | None] = []
+
+    def _locked(self, cur: psycopg.Cursor[Any]) -> None:
+        row = cur.fetchone()
+        self._started = int(row[0]) if row else 0
+        if self._latest is None:
+            self._latest = self._started
 
     def latest_ts(self) -> int:
-        return self._latest  # read under the clock lock; only this transaction can move it
+        # Read under the clock lock; only this transaction can move it.
+        if self._latest is None:
+            self._deferred.flush()
+        assert self._latest is not None
+        return self._latest
+
+    def tail(self, ts: int, limit: int, keys: Sequence[str]) -> LogTail:
+        return _tail(self._cur, ts, limit, keys)
 
     def put_document(self, doc_id: str, table_number: int, document: str) -> None:
-        self._deferred.defer(
-            "INSERT INTO lb_documents (id, table_number, value) VALUES (%s, %s, %s) "
-            "ON CONFLICT (id) DO UPDATE SET table_number = EXCLUDED.table_number, "
-            "value = EXCLUDED.value",
-            (doc_id, table_number, document),
-        )
+        self._deferred.defer_rows(_PUT_DOCUMENTS, [(doc_id, table_number, document)])
 
     def delete_document(self, doc_id: str) -> None:
         self._deferred.defer("DELETE FROM lb_documents WHERE id = %s", (doc_id,))
 
     def put_index_entry(self, index_id: int, key: bytes, doc_id: str) -> None:
-        self._deferred.defer(
-            "INSERT INTO lb_indexes (index_id, key, doc_id) VALUES (%s, %s, %s)",
-            (index_id, key, doc_id),
-        )
+        self._deferred.defer_rows(_PUT_INDEX_ENTRIES, [(index_id, key, doc_id)])
 
     def put_index_entries(self, entries: list[tuple[int, bytes, str]]) -> None:
-        if not entries:
-            return
-        values = ",".join(["(%s,%s,%s)"] * len(entries))
-        self._deferred.defer(
-            f"INSERT INTO lb_indexes (index_id, key, doc_id) VALUES {values}",
-            [x for entry in entries for x in entry],
-        )
+        self._deferred.defer_rows(_PUT_INDEX_ENTRIES, list(entries))
 
     def delete_index_entry(self, index_id: int, key: bytes) -> None:
         self._deferred.defer(
@@ -229,19 +283,14 @@ class _PgWriter(_PgReader, StorageWriter):
         postgres_vectors.drop(self._cur, index_id)
 
     def set_global(self, key: str, value: str) -> None:
-        self._deferred.defer(
-            "INSERT INTO lb_globals (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            (key, value),
-        )
+        self._deferred.defer_rows(_PUT_GLOBALS, [(key, value)])
 
     def delete_global(self, key: str) -> None:
         self._deferred.defer("DELETE FROM lb_globals WHERE key = %s", (key,))
 
     def take_globals(self, lo: str, hi: str, limit: int) -> list[tuple[str, str]]:
         rows = self._cur.execute(
-            "SELECT key, value FROM lb_globals WHERE key >= %s AND key < %s ORDER BY key "
-            "LIMIT %s",
+            "SELECT key, value FROM lb_globals WHERE key >= %s AND key < %s ORDER BY key LIMIT %s",
             (lo, hi, limit),
         ).fetchall()
         if rows:
@@ -251,19 +300,41 @@ class _PgWriter(_PgReader, StorageWriter):
         return [(str(k), str(v)) for k, v in rows]
 
     def append_commit(self, ts: int, entry: str) -> None:
-        if ts <= self._latest:
+        if ts <= self.latest_ts():
             raise ConflictError(f"commit timestamp {ts} is not after {self._latest}")
-        self._deferred.defer("INSERT INTO lb_commits (ts, entry) VALUES (%s, %s)", (ts, entry))
+        self._deferred.defer_rows(_PUT_COMMITS, [(ts, entry)])
         self._latest = ts
 
-    def finish(self) -> None:
-        """Before COMMIT: move the clock to the last commit of this transaction and notify the
-        other nodes (delivered when, and only if, the transaction commits) — once per
-        transaction, not per commit."""
-        if self._latest > self._started:
+    def commit_at_clock(
+        self,
+        entries: Sequence[tuple[int, str]],
+        since_ts: int,
+        limit: int,
+        expect: Mapping[str, str | None],
+    ) -> ClockedCommit:
+        done = postgres_clocked.commit(
+            self._deferred,
+            _TAIL,
+            _parse_tail,
+            lambda: self._started,
+            self._channel,
+            entries,
+            since_ts,
+            limit,
+            expect,
+        )
+        self._latest = done.timestamps[-1] if done.timestamps else done.start_ts
+        self._started = self._latest  # the clock has moved already: nothing left to send
+        return done
+
+    def commit(self) -> None:
+        """Move the clock to the last commit of this transaction and notify the other nodes
+        (delivered when, and only if, the transaction commits), once per transaction, not per
+        commit; then COMMIT, in the same pipeline as the writes still queued."""
+        if self._latest is not None and self._latest > self._started:
             self._deferred.defer("UPDATE lb_clock SET ts = %s WHERE id = 1", (self._latest,))
             self._deferred.defer(f"NOTIFY {self._channel}")
-        self._deferred.flush()
+        self._deferred.commit()
 
     def prune_commits(self, before_ts: int, *, keep_newest: int, limit: int) -> PrunedCommits:
         keep = self._cur.execute(
@@ -290,7 +361,9 @@ class _PgWriter(_PgReader, StorageWriter):
 
     def rollback_to_savepoint(self) -> None:
         self._deferred.rollback_to_savepoint()
-        self._latest = self._savepoint_latest.pop()
+        saved = self._savepoint_latest.pop()
+        # None: the clock was not read before the savepoint; what it read since is the start.
+        self._latest = saved if saved is not None or self._latest is None else self._started
 
     def release_savepoint(self) -> None:
         self._deferred.release_savepoint()
@@ -301,7 +374,7 @@ class _PgWriter(_PgReader, StorageWriter):
             self._cur.execute(bulk.json_insert_sql(table, prefix="lb_"), (bulk.json_rows(rows),))
         if table == "commits" and rows:
             top = max(int(row[0]) for row in rows)
-            if top > self._latest:
+            if top > self.latest_ts():
                 self._cur.execute("UPDATE lb_clock SET ts = %s WHERE id = 1", (top,))
                 self._latest = top
 
@@ -362,20 +435,22 @@ class PostgresStorage(Storage):
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "options": self._pg_options},
+            configure=_as_reader,
             open=True,
         )
         self._closed = False
+        self.write_round_trips = 0
+        """Round trips of write transactions so far (for tests and benchmarks)."""
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self._conninfo, autocommit=True, options=self._pg_options)
 
     @contextmanager
     def reader(self) -> Iterator[StorageReader]:
+        # The pool's connections begin REPEATABLE READ READ ONLY (``_as_reader``): one BEGIN.
         with self._pool.connection() as conn:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                with conn.cursor() as cur:
-                    yield _PgReader(cur)
+            with conn.transaction(), conn.cursor() as cur:
+                yield _PgReader(cur)
 
     @contextmanager
     def writer(self) -> Iterator[StorageWriter]:
@@ -385,26 +460,43 @@ class PostgresStorage(Storage):
             except psycopg.OperationalError as exc:
                 raise ConflictError(f"PostgreSQL is unavailable: {exc}") from None
         conn = self._write_conn
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                row = cur.execute("SELECT ts FROM lb_clock WHERE id = 1 FOR UPDATE").fetchone()
-                writer = _PgWriter(cur, int(row[0]) if row else 0, self.channel)
+        with conn.cursor() as cur:
+            writer = _PgWriter(cur, self.channel)
+            try:
                 yield writer
-                writer.finish()
-        except _CONFLICTS as exc:
-            raise ConflictError(f"write transaction failed, will retry: {exc}") from None
-        except BaseException:
+                writer.commit()
+            except _CONFLICTS as exc:
+                self._abandon(writer)
+                raise ConflictError(f"write transaction failed, will retry: {exc}") from None
+            except BaseException:
+                self._abandon(writer)
+                raise
+            finally:
+                self.write_round_trips += writer._deferred.round_trips
+
+    def _abandon(self, writer: _PgWriter) -> None:
+        conn = self._write_conn
+        if conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
             # Interrupted in the middle of the protocol (a time limit raised inside the
-            # driver), the connection is in no state for the next transaction: start afresh.
-            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
-                conn.close()
-            raise
+            # driver): the connection is in no state for the next transaction.
+            conn.close()
+            return
+        try:
+            writer._deferred.abandon()
+        except psycopg.Error:
+            conn.close()
+
+    def read_tail(self, ts: int, limit: int, keys: Sequence[str]) -> LogTail:
+        # One statement outside a transaction block is one snapshot: no BEGIN, no COMMIT.
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            return _tail(cur, ts, limit, keys)
 
     shared = True
     interrupt_safe = False
 
     def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
-        """LISTEN on a dedicated connection in a daemon thread; reconnects after errors."""
+        """LISTEN on a dedicated connection in a daemon thread; reconnects after errors. The
+        notifications of this storage's own commits are not passed on."""
         stop = threading.Event()
 
         def listen() -> None:
@@ -414,8 +506,9 @@ class PostgresStorage(Storage):
                         conn.execute(f"LISTEN {self.channel}")
                         wake()  # anything committed while we were not listening
                         while not stop.is_set():
-                            for _ in conn.notifies(timeout=0.5, stop_after=1):
-                                wake()
+                            for note in conn.notifies(timeout=0.5, stop_after=1):
+                                if note.pid != self._writer_pid():
+                                    wake()  # not our own commit: this node has delivered it
                 except psycopg.Error:
                     if stop.wait(1.0):
                         return
@@ -428,6 +521,10 @@ class PostgresStorage(Storage):
             thread.join(timeout=2)
 
         return close
+
+    def _writer_pid(self) -> int | None:
+        conn = self._write_conn
+        return None if conn.closed else conn.info.backend_pid
 
     def iter_documents(self) -> Iterator[str]:
         with self.reader() as r:

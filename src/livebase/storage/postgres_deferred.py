@@ -1,26 +1,69 @@
-"""Writes a PostgreSQL write transaction needs no answer to, sent together instead of one by one.
+"""A PostgreSQL write transaction in as few round trips as it can: statements that need no answer
+are queued and sent together with the next one that does.
 
 A mutation's inserts, index entries, deletes and savepoints each cost a round trip to the server
-when sent as they happen, and the event loop waits for every one: about four per mutation, which
-held one node to about a third of what PostgreSQL itself commits. Here they are queued, and the
+when sent as they happen, and the event loop waits for every one. Here they are queued, and the
 queue goes out in one pipeline (psycopg's pipeline mode: every statement sent, then one sync)
-right before the next statement that needs an answer (a read, an index scan) and before
-``COMMIT``. Statements stay in order, and a transaction's reads still see its own writes.
+together with the next statement that needs an answer (a read, an index scan: it goes last in
+the same pipeline) and with ``COMMIT``. Statements stay in order, and a transaction's reads
+still see its own writes.
+
+The transaction's start is queued too: ``BEGIN`` and the statement that takes the commit clock
+(its answer is handed to a callback) go out with the first read, so a batch of mutations that
+only insert costs two round trips: the clock with whatever the engine reads first, then the
+writes with ``COMMIT``. A transaction that queued nothing else sends nothing at all.
+
+Inserts are queued as rows: when the queue goes out, each run of inserts (between two other
+statements) becomes one multi-row ``INSERT`` per table, so a batch of mutations sends one
+statement for its documents, one for their index entries and one for its commit-log rows
+instead of three per mutation. Inserts into different tables are independent, so their order
+across tables may change inside a run; an upsert's rows are split where a key repeats, so a
+later version of a row still lands after an earlier one.
 
 A savepoint still in the queue is never sent: rolling back to it drops the statements queued
 after it, and releasing it drops the marker. Once the queue has gone out, savepoints are the
-server's, as before. A statement that fails in the pipeline fails the transaction when the
-queue is sent, as it would have at its own turn (the engine then retries or fails the batch).
+server's, and rolling back to one is queued like any write. A statement that fails in the
+pipeline fails the transaction when the queue is sent, as it would have at its own turn (the
+engine then retries or fails the batch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import pq
 
 SAVEPOINT = "SAVEPOINT lb"
+OnResult = Callable[["psycopg.Cursor[Any]"], None]
+MAX_PARAMS = 30_000
+"""Per multi-row statement (PostgreSQL takes at most 65,535)."""
+
+
+@dataclass(frozen=True)
+class RowInsert:
+    """An ``INSERT`` that takes any number of rows: ``head`` + rows joined by commas + ``tail``.
+    ``keyed``: an upsert, whose rows must not repeat the first column in one statement."""
+
+    head: str
+    width: int
+    tail: str = ""
+    keyed: bool = False
+
+    def sql(self, rows: int) -> str:
+        row = "(" + ",".join(["%s"] * self.width) + ")"
+        return self.head + ",".join([row] * rows) + self.tail
+
+
+@dataclass
+class _Rows:
+    insert: RowInsert
+    rows: list[Sequence[Any]]
+
+
+_Statement = tuple[str, Sequence[Any] | None, OnResult | None]
 
 
 class DeferredWrites:
@@ -28,26 +71,90 @@ class DeferredWrites:
 
     def __init__(self, cur: psycopg.Cursor[Any]) -> None:
         self._cur = cur
-        self._queue: list[tuple[str, Sequence[Any] | None]] = []
+        self._queue: list[_Statement | _Rows] = []
         self._savepoints: list[int | None] = []
         """Per open savepoint (innermost last): its place in the queue, or None once sent."""
+        self._prologue = 0
+        """Statements at the head of the queue that only start the transaction."""
+        self.begun = False
+        """Whether ``BEGIN`` has gone out (the server holds an open transaction)."""
+        self.committed = False
         self.sent = 0
         """Pipelines sent (for tests)."""
+        self.round_trips = 0
+        """Pipelines and single statements sent (for tests)."""
 
-    def defer(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        self._queue.append((sql, params))
+    def begin(self, lock_sql: str, on_locked: OnResult) -> None:
+        """Queue the transaction's start: ``BEGIN`` and ``lock_sql``, whose answer goes to
+        ``on_locked`` when it arrives."""
+        self.defer("BEGIN")
+        self.defer(lock_sql, on_result=on_locked)
+        self._prologue = len(self._queue)
 
-    def flush(self) -> None:
-        """Send the queue, in order, in one pipeline; raises what the server raised."""
+    def defer(
+        self, sql: str, params: Sequence[Any] | None = None, *, on_result: OnResult | None = None
+    ) -> None:
+        self._queue.append((sql, params, on_result))
+
+    def defer_rows(self, insert: RowInsert, rows: list[Sequence[Any]]) -> None:
+        if rows:
+            self._queue.append(_Rows(insert, rows))
+
+    def flush(self, read: tuple[tuple[Any, ...], dict[str, Any]] | None = None) -> None:
+        """Send the queue, in order, in one pipeline, with ``read`` (execute's arguments) last
+        on the transaction's own cursor, whose results it then holds; raises what the server
+        raised."""
         if not self._queue:
+            if read is not None:
+                self.round_trips += 1
+                self._cur.execute(*read[0], **read[1])
             return
         queue, self._queue = self._queue, []
         self._savepoints = [None] * len(self._savepoints)
+        self._prologue = 0
+        self.begun = True
         conn = self._cur.connection
-        with conn.pipeline(), conn.cursor() as cur:
-            for sql, params in queue:
-                cur.execute(sql, params)
-        self.sent += 1
+        answered: list[tuple[psycopg.Cursor[Any], OnResult]] = []
+        try:
+            with conn.pipeline(), conn.cursor() as cur:
+                for sql, params, on_result in _statements(queue):
+                    if on_result is None:
+                        cur.execute(sql, params)
+                    else:
+                        own = conn.cursor()
+                        own.execute(sql, params)
+                        answered.append((own, on_result))
+                if read is not None:
+                    self._cur.execute(*read[0], **read[1])
+            self.sent += 1
+            self.round_trips += 1
+            for own, on_result in answered:
+                on_result(own)
+        finally:
+            for own, _ in answered:
+                own.close()
+
+    def commit(self) -> None:
+        """Queue ``COMMIT`` and send everything; a transaction that queued nothing but its own
+        start sends nothing; a second call does nothing."""
+        if self.committed:
+            return
+        self.committed = True
+        if not self.begun and len(self._queue) == self._prologue:
+            self._queue.clear()
+            return
+        self.defer("COMMIT")
+        self.flush()
+
+    def abandon(self) -> None:
+        """After an error: roll back what the server holds and forget the queue. Raises what
+        the connection raises if it cannot (the caller then drops the connection)."""
+        self._queue.clear()
+        self._savepoints.clear()
+        status = self._cur.connection.pgconn.transaction_status
+        if status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+            self.round_trips += 1
+            self._cur.connection.execute("ROLLBACK")
 
     def savepoint(self) -> None:
         self._savepoints.append(len(self._queue))
@@ -58,9 +165,8 @@ class DeferredWrites:
         if place is not None:
             del self._queue[place:]  # never sent: the statements after it are simply dropped
             return
-        self.flush()
-        self._cur.execute("ROLLBACK TO SAVEPOINT lb")
-        self._cur.execute("RELEASE SAVEPOINT lb")
+        self.defer("ROLLBACK TO SAVEPOINT lb")
+        self.defer("RELEASE SAVEPOINT lb")
 
     def release_savepoint(self) -> None:
         place = self._savepoints.pop()
@@ -70,17 +176,55 @@ class DeferredWrites:
             self.defer("RELEASE SAVEPOINT lb")
 
 
+def _statements(queue: list[_Statement | _Rows]) -> list[_Statement]:
+    """The queue as statements to send, each run of row inserts merged (see the module
+    docstring)."""
+    out: list[_Statement] = []
+    run: list[_Rows] = []
+    for entry in queue:
+        if isinstance(entry, _Rows):
+            run.append(entry)
+            continue
+        out.extend(_merged(run))
+        run = []
+        out.append(entry)
+    out.extend(_merged(run))
+    return out
+
+
+def _merged(run: list[_Rows]) -> list[_Statement]:
+    chunks: dict[RowInsert, list[list[Sequence[Any]]]] = {}
+    keys: dict[RowInsert, set[Any]] = {}
+    for entry in run:
+        insert = entry.insert
+        table = chunks.setdefault(insert, [[]])
+        seen = keys.setdefault(insert, set())
+        for row in entry.rows:
+            repeat = insert.keyed and row[0] in seen
+            if repeat or (len(table[-1]) + 1) * insert.width > MAX_PARAMS:
+                table.append([])
+                seen.clear()
+            table[-1].append(row)
+            if insert.keyed:
+                seen.add(row[0])
+    return [
+        (insert.sql(len(rows)), [x for row in rows for x in row], None)
+        for insert, table in chunks.items()
+        for rows in table
+    ]
+
+
 class FlushingCursor:
-    """The writer's cursor as its readers see it: the queue goes out before any statement that
-    needs an answer, so the transaction reads its own writes."""
+    """The writer's cursor as its readers see it: a statement that needs an answer goes out
+    with the queue, last in the same pipeline, so the transaction reads its own writes."""
 
     def __init__(self, cur: psycopg.Cursor[Any], deferred: DeferredWrites) -> None:
         self._cur = cur
         self._deferred = deferred
 
     def execute(self, *args: Any, **kwargs: Any) -> psycopg.Cursor[Any]:
-        self._deferred.flush()
-        return self._cur.execute(*args, **kwargs)
+        self._deferred.flush((args, kwargs))
+        return self._cur
 
     def executemany(self, *args: Any, **kwargs: Any) -> None:
         self._deferred.flush()

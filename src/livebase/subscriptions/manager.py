@@ -23,8 +23,8 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from livebase.engine.batch import Commit
 from livebase.engine.catalog import Catalog
-from livebase.engine.database import Commit
 from livebase.engine.live_range import MAX_PENDING_WRITES, LiveRange
 from livebase.errors import LivebaseError
 from livebase.functions.registry import FunctionDef
