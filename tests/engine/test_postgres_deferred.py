@@ -1,5 +1,5 @@
-"""A PostgreSQL write transaction sends the writes it needs no answer to together: one pipeline
-for a whole batch of inserts, and one before each statement that needs an answer."""
+"""A PostgreSQL write transaction sends the writes it needs no answer to together: one message
+for a whole batch of inserts, and one with each statement that needs an answer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from livebase.errors import ConflictError
+from livebase.storage import postgres_literals
 from livebase.storage.base import StorageReader
 from livebase.storage.postgres import PostgresStorage
 from tests.support.postgres import fresh_database_url
@@ -38,7 +39,7 @@ def test_a_batch_of_writes_costs_two_round_trips(storage: PostgresStorage) -> No
             w.release_savepoint()
         w.append_commit(w.latest_ts() + 1, "entry")
         assert deferred.round_trips == 1  # nothing more has gone out: 150 statements waiting
-    assert deferred.round_trips == 2  # all of them, the clock and COMMIT in one pipeline
+    assert deferred.round_trips == 2  # all of them, the clock and COMMIT in one message
     with storage.reader() as r:
         assert len(r.scan_index(1, b"", MAX, reverse=False, limit=100)) == 50
         assert r.get_document("d49") == '{"i": 49}'
@@ -111,3 +112,42 @@ def test_a_failing_queued_write_fails_the_transaction_and_nothing_is_kept(
         w.put_document("b", 1, "{}")
     with storage.reader() as r:
         assert r.get_document("b") == "{}"
+
+
+TRICKY = [
+    "it's", "back\\slash", "\\x41", "%s and %(name)s and 100%", "'; DROP TABLE lb_documents; --",
+    "línea\nnueva\t🙂", "E'\\''", "",
+]  # fmt: skip
+
+
+def test_queued_values_arrive_exactly_as_written(storage: PostgresStorage) -> None:
+    """The queue is sent as plain SQL with literals written by ``postgres_literals``: text with
+    quotes, backslashes, percent signs and any bytes must come back unchanged."""
+    every_byte = bytes(range(256))
+    with storage.writer() as w:
+        for i, text in enumerate(TRICKY):
+            w.put_document(f"d{i}", i, text)
+            w.put_index_entries([(7, every_byte + bytes([i]), f"d{i}")])
+            w.set_global(text or "empty", text)
+        w.append_commit(2**62, "\\'%s")
+    with storage.reader() as r:
+        assert [r.get_document(f"d{i}") for i in range(len(TRICKY))] == TRICKY
+        rows = r.scan_index(7, b"", MAX, reverse=False, limit=100)
+        assert [row.key for row in rows] == [every_byte + bytes([i]) for i in range(len(TRICKY))]
+        assert [r.get_global(t or "empty") for t in TRICKY] == TRICKY
+        assert r.commits_after(0, 5) == [(2**62, "\\'%s")]
+
+
+def test_literals_cover_only_what_they_can_write_exactly() -> None:
+    assert postgres_literals.bind("SELECT %s, %s, %s", ["a'b", -5, b"\x00\xff"]) == (
+        "SELECT 'a''b', -5, '\\x00ff'::bytea"
+    )
+    assert postgres_literals.bind("SELECT %s::text[]", [["x", None]]) == (
+        "SELECT ARRAY['x',NULL]::text[]"
+    )
+    assert postgres_literals.bind("SELECT %s::bigint[]", [[]]) == "SELECT ARRAY[]::bigint[]"
+    for sql, params in [("SELECT %s", [1.5]), ("SELECT %s", [{"a": 1}]), ("SELECT %s", [True]),
+                        ("SELECT %(a)s", {"a": 1}), ("SELECT %s, %s", [1])]:  # fmt: skip
+        assert postgres_literals.bind(sql, params) is None  # bound by psycopg instead
+    with pytest.raises(ValueError, match="NUL"):
+        postgres_literals.bind("SELECT %s", ["a\x00b"])

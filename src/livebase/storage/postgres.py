@@ -330,7 +330,7 @@ class _PgWriter(_PgReader, StorageWriter):
     def commit(self) -> None:
         """Move the clock to the last commit of this transaction and notify the other nodes
         (delivered when, and only if, the transaction commits), once per transaction, not per
-        commit; then COMMIT, in the same pipeline as the writes still queued."""
+        commit; then COMMIT, in the same message as the writes still queued."""
         if self._latest is not None and self._latest > self._started:
             self._deferred.defer("UPDATE lb_clock SET ts = %s WHERE id = 1", (self._latest,))
             self._deferred.defer(f"NOTIFY {self._channel}")
@@ -410,7 +410,12 @@ class PostgresStorage(Storage):
         self.lock_timeout_ms = lock_timeout_ms
         conninfo, self.schema = split_url(url)
         sync = "on" if self.durability is Durability.FSYNC_PER_COMMIT else "off"
-        settings = [f"synchronous_commit={sync}", f"lock_timeout={lock_timeout_ms}"]
+        # standard_conforming_strings: the literals ``postgres_literals`` writes rely on it.
+        settings = [
+            f"synchronous_commit={sync}",
+            f"lock_timeout={lock_timeout_ms}",
+            "standard_conforming_strings=on",
+        ]
         if self.schema:
             settings.append(f"search_path={self.schema}")
         self._conninfo = conninfo

@@ -4,7 +4,7 @@ computed by the server (``StorageWriter.commit_at_clock``).
 A batch of mutations that ran ahead of the commit clock (``engine.optimistic``) and read
 nothing needs no answer from the database before it commits: only that the catalog is still
 the one it ran with and that no idempotency record it would make appeared meanwhile. So
-everything goes out in one pipeline: ``BEGIN``, the clock (``FOR UPDATE``), the commits since
+everything goes out in one message: ``BEGIN``, the clock (``FOR UPDATE``), the commits since
 the node last looked, the check (``lb_expect``, which fails the transaction if a global moved),
 the queued writes, the commit-log rows, the clock's new value, ``NOTIFY`` and ``COMMIT``. The
 clock is held only while the server runs those statements, never while the node thinks, so

@@ -3,10 +3,12 @@ are queued and sent together with the next one that does.
 
 A mutation's inserts, index entries, deletes and savepoints each cost a round trip to the server
 when sent as they happen, and the event loop waits for every one. Here they are queued, and the
-queue goes out in one pipeline (psycopg's pipeline mode: every statement sent, then one sync)
-together with the next statement that needs an answer (a read, an index scan: it goes last in
-the same pipeline) and with ``COMMIT``. Statements stay in order, and a transaction's reads
-still see its own writes.
+queue goes out as one simple-protocol message (the statements joined by ``;``, their values
+written in as literals by ``postgres_literals``) together with the next statement that needs
+an answer (a read, an index scan: it goes last in the same message) and with ``COMMIT``. One
+send and one answer, however many statements: psycopg's pipeline mode sent each statement on
+its own and bound each through a fresh adapter, which cost more CPU than the round trips it
+saved. Statements stay in order, and a transaction's reads still see its own writes.
 
 The transaction's start is queued too: ``BEGIN`` and the statement that takes the commit clock
 (its answer is handed to a callback) go out with the first read, so a batch of mutations that
@@ -23,8 +25,8 @@ later version of a row still lands after an earlier one.
 A savepoint still in the queue is never sent: rolling back to it drops the statements queued
 after it, and releasing it drops the marker. Once the queue has gone out, savepoints are the
 server's, and rolling back to one is queued like any write. A statement that fails in the
-pipeline fails the transaction when the queue is sent, as it would have at its own turn (the
-engine then retries or fails the batch).
+message fails the transaction when the queue is sent (the server skips the rest), as it would
+have at its own turn (the engine then retries or fails the batch).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
+
+from livebase.storage import postgres_literals
 
 SAVEPOINT = "SAVEPOINT lb"
 OnResult = Callable[["psycopg.Cursor[Any]"], None]
@@ -80,9 +84,11 @@ class DeferredWrites:
         """Whether ``BEGIN`` has gone out (the server holds an open transaction)."""
         self.committed = False
         self.sent = 0
-        """Pipelines sent (for tests)."""
+        """Queues sent (for tests)."""
         self.round_trips = 0
-        """Pipelines and single statements sent (for tests)."""
+        """Messages sent (for tests)."""
+        self._client: psycopg.ClientCursor[Any] | None = None
+        """Where the queue is bound into text and sent (created on the first flush)."""
 
     def begin(self, lock_sql: str, on_locked: OnResult) -> None:
         """Queue the transaction's start: ``BEGIN`` and ``lock_sql``, whose answer goes to
@@ -100,39 +106,38 @@ class DeferredWrites:
         if rows:
             self._queue.append(_Rows(insert, rows))
 
-    def flush(self, read: tuple[tuple[Any, ...], dict[str, Any]] | None = None) -> None:
-        """Send the queue, in order, in one pipeline, with ``read`` (execute's arguments) last
-        on the transaction's own cursor, whose results it then holds; raises what the server
-        raised."""
+    def flush(
+        self, read: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+    ) -> psycopg.Cursor[Any] | None:
+        """Send the queue, in order, as one message, with ``read`` (execute's arguments) last;
+        returns the cursor holding ``read``'s results. Raises what the server raised."""
         if not self._queue:
-            if read is not None:
-                self.round_trips += 1
-                self._cur.execute(*read[0], **read[1])
-            return
+            if read is None:
+                return None
+            self.round_trips += 1
+            return self._cur.execute(*read[0], **read[1])
         queue, self._queue = self._queue, []
         self._savepoints = [None] * len(self._savepoints)
         self._prologue = 0
         self.begun = True
-        conn = self._cur.connection
-        answered: list[tuple[psycopg.Cursor[Any], OnResult]] = []
-        try:
-            with conn.pipeline(), conn.cursor() as cur:
-                for sql, params, on_result in _statements(queue):
-                    if on_result is None:
-                        cur.execute(sql, params)
-                    else:
-                        own = conn.cursor()
-                        own.execute(sql, params)
-                        answered.append((own, on_result))
-                if read is not None:
-                    self._cur.execute(*read[0], **read[1])
-            self.sent += 1
-            self.round_trips += 1
-            for own, on_result in answered:
-                on_result(own)
-        finally:
-            for own, _ in answered:
-                own.close()
+        if self._client is None:
+            self._client = psycopg.ClientCursor(self._cur.connection)
+        cur = self._client
+        statements = _statements(queue)
+        texts = [_bound(cur, sql, params) for sql, params, _ in statements]
+        if read is not None:
+            texts.append(_bound(cur, *read[0]))
+        # One simple-protocol message: one send and one answer, however many statements (a
+        # pipeline sends each statement on its own, and waits for the socket between them).
+        cur.execute(";\n".join(texts))
+        self.sent += 1
+        self.round_trips += 1
+        for i, (_, _, on_result) in enumerate(statements):
+            if on_result is not None:
+                on_result(cur)
+            if i < len(texts) - 1:
+                cur.nextset()
+        return cur if read is not None else None
 
     def commit(self) -> None:
         """Queue ``COMMIT`` and send everything; a transaction that queued nothing but its own
@@ -176,6 +181,11 @@ class DeferredWrites:
             self.defer("RELEASE SAVEPOINT lb")
 
 
+def _bound(cur: psycopg.ClientCursor[Any], sql: str, params: Any = None) -> str:
+    text = postgres_literals.bind(sql, params)
+    return cur.mogrify(sql, params) if text is None else text
+
+
 def _statements(queue: list[_Statement | _Rows]) -> list[_Statement]:
     """The queue as statements to send, each run of row inserts merged (see the module
     docstring)."""
@@ -216,15 +226,16 @@ def _merged(run: list[_Rows]) -> list[_Statement]:
 
 class FlushingCursor:
     """The writer's cursor as its readers see it: a statement that needs an answer goes out
-    with the queue, last in the same pipeline, so the transaction reads its own writes."""
+    with the queue, last in the same message, so the transaction reads its own writes."""
 
     def __init__(self, cur: psycopg.Cursor[Any], deferred: DeferredWrites) -> None:
         self._cur = cur
         self._deferred = deferred
 
     def execute(self, *args: Any, **kwargs: Any) -> psycopg.Cursor[Any]:
-        self._deferred.flush((args, kwargs))
-        return self._cur
+        cur = self._deferred.flush((args, kwargs))
+        assert cur is not None
+        return cur
 
     def executemany(self, *args: Any, **kwargs: Any) -> None:
         self._deferred.flush()
