@@ -168,3 +168,19 @@ def test_an_idempotent_call_answered_meanwhile_by_another_node_is_replayed(
     outcome = mutate_all(a, [insert], record_key=key, fingerprint="fp")[0]
     assert (outcome.value, outcome.replayed, len(runs)) == ("from b", True, 1)
     assert a.optimistic_reruns == 1
+
+
+def test_a_retried_call_is_answered_from_its_record_and_writes_nothing_again(
+    nodes: tuple[Engine, Engine],
+) -> None:
+    a, _ = nodes
+    mutate_all(a, [lambda tx: tx.insert("counters", {"n": 0})])
+
+    def insert(tx: Transaction) -> str:
+        return tx.insert("counters", {"n": 1})
+
+    first = mutate_all(a, [insert], record_key="request:http:k1", fingerprint="fp")[0]
+    again = mutate_all(a, [insert], record_key="request:http:k1", fingerprint="fp")[0]
+    assert (again.value, again.ts, again.replayed) == (first.value, first.ts, True)
+    count = a.read(lambda tx: len(tx.query("counters").collect()))[0]
+    assert count == 2  # the first document and the first call's: the retry added none

@@ -418,7 +418,7 @@ class Engine:
     def _commit_blind(self, prepared: optimistic.Prepared) -> Batch:
         """Commit a batch that ran ahead and read nothing: its writes, checks and timestamps go
         out with COMMIT in one round trip (``StorageWriter.commit_at_clock``)."""
-        runs = [run for run in prepared.runs if run.replayed is None and run.error is None]
+        runs = [run for run in prepared.runs if run.error is None]
         entries = [
             (self.runtime.time_ns(), dumps({"writes": [x.to_json() for x in run.writes]}))
             for run in runs
@@ -435,9 +435,7 @@ class Engine:
         batch = Batch(self.catalog, start, start, missed)
         stamps = iter(done.timestamps)
         for run in prepared.runs:
-            if run.replayed is not None:
-                batch.results.append((run.item, run.replayed))
-            elif run.error is not None:
+            if run.error is not None:
                 batch.results.append((run.item, run.error))
             else:
                 if run.writes:
@@ -454,9 +452,6 @@ class Engine:
         timestamp, as ``_run_one`` would have."""
         replay(w, prepared.ops)
         for run in prepared.runs:
-            if run.replayed is not None:
-                batch.results.append((run.item, run.replayed))
-                continue
             if run.error is not None:
                 batch.results.append((run.item, run.error))
                 continue
