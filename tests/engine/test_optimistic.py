@@ -60,6 +60,12 @@ def mutate_all(engine: Engine, fns: list[Callable[[Transaction], Any]], **kw: An
     return run(main())
 
 
+def others_seen(a: Engine, b: Engine) -> None:
+    """``b`` commits and ``a`` sees it: ``a`` now runs batches that read ahead of the clock."""
+    mutate_all(b, [lambda tx: tx.insert("counters", {"n": -1})])
+    assert a.catch_up() == 1
+
+
 def on_other_node(other: Engine, fn: Callable[[Transaction], Any]) -> None:
     """Commit ``fn`` on ``other`` right now (from inside a mutation running on the first)."""
     future = asyncio.get_running_loop().create_future()
@@ -93,6 +99,7 @@ def test_a_commit_between_run_and_commit_makes_the_batch_run_again(
 ) -> None:
     a, b = nodes
     counter = mutate_all(a, [lambda tx: tx.insert("counters", {"n": 0})])[0].value
+    others_seen(a, b)
     runs = []
 
     def increment(tx: Transaction) -> float:
@@ -114,6 +121,7 @@ def test_a_batch_whose_reads_still_hold_commits_as_it_ran(nodes: tuple[Engine, E
     first, second = (o.value for o in mutate_all(a, [
         lambda tx: tx.insert("counters", {"n": 0}), lambda tx: tx.insert("counters", {"n": 0})
     ]))  # fmt: skip
+    others_seen(a, b)
     runs = []
 
     def increment(tx: Transaction) -> None:
@@ -128,6 +136,28 @@ def test_a_batch_whose_reads_still_hold_commits_as_it_ran(nodes: tuple[Engine, E
     assert storage_of(a).write_round_trips - trips == 2
     assert len(runs) == 1 and (a.optimistic_batches, a.optimistic_reruns) == (1, 0)
     assert a.read(lambda tx: (tx.get(first)["n"], tx.get(second)["n"]))[0] == (1, 5)
+
+
+def test_alone_a_batch_that_reads_runs_under_the_clock_from_the_start(
+    nodes: tuple[Engine, Engine],
+) -> None:
+    """No other node has committed: a snapshot would only add round trips, so the batch stops
+    at its first read and runs under the clock, with no snapshot opened (four round trips: the
+    clock with the commits since, ``get``, ``patch``'s read of the document, the writes with
+    COMMIT)."""
+    a, _ = nodes
+    counter = mutate_all(a, [lambda tx: tx.insert("counters", {"n": 0})])[0].value
+    runs: list[int] = []
+
+    def increment(tx: Transaction) -> None:
+        runs.append(1)
+        tx.patch(counter, {"n": tx.get(counter)["n"] + 1})
+
+    trips = storage_of(a).write_round_trips
+    mutate_all(a, [increment])
+    assert storage_of(a).write_round_trips - trips == 4
+    assert (len(runs), a.optimistic_batches, a.optimistic_reruns) == (2, 0, 0)
+    assert a.read(lambda tx: tx.get(counter)["n"])[0] == 1
 
 
 def test_a_catalog_changed_by_another_node_sends_a_blind_batch_under_the_clock(

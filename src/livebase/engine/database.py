@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -42,6 +43,9 @@ from livebase.values.wire import dumps, loads
 log = logging.getLogger("livebase.engine")
 _CATCH_UP_PAGE = 500
 R = TypeVar("R")
+OTHERS_ACTIVE_SECONDS = 1.0
+"""How long after seeing another node's commit a batch that reads still runs ahead of the clock
+(``engine.optimistic``)."""
 _UNKNOWN = "?"
 """``Engine._catalog_text`` when the catalog changed here since it was last read."""
 
@@ -65,6 +69,9 @@ class Engine:
         self.optimistic_batches = 0
         """Batches that ran before taking the commit clock and committed as they ran."""
         self.optimistic_reruns = 0
+        self._others_active_until = 0.0
+        """Until when (``time.monotonic``) other nodes count as committing: a second after
+        this node last saw a commit of theirs."""
         """Batches that ran ahead but ran again under the clock (a conflict, or unsupported)."""
         self.latest_ts = 0
         self.delivered_ts = 0
@@ -259,6 +266,7 @@ class Engine:
         if batch.start_ts > self.delivered_ts:
             # Another node committed since we last looked: its commits go out first, so
             # every listener sees every commit once, in timestamp order.
+            self._others_committed()
             if batch.missed is not None:
                 if batch.missed:
                     self._deliver(batch.missed)
@@ -292,8 +300,12 @@ class Engine:
             self._adopt_catalog(tail.values.get(CATALOG_KEY))
             commits = decode_commits(rows)
             self.latest_ts = max(self.latest_ts, commits[-1].ts)
+            self._others_committed()
             found += len(commits)
             self._deliver(commits)
+
+    def _others_committed(self) -> None:
+        self._others_active_until = time.monotonic() + OTHERS_ACTIVE_SECONDS
 
     def _adopt_catalog(self, text: str | None) -> Catalog:
         if text != self._catalog_text:
@@ -342,6 +354,7 @@ class Engine:
                 self._write_transaction,
                 self._catalog_text,
                 self._last_creation_time,
+                may_read=time.monotonic() < self._others_active_until,
             )
         if prepared is not None and prepared.blind:
             try:
