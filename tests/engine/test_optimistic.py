@@ -214,3 +214,13 @@ def test_a_retried_call_is_answered_from_its_record_and_writes_nothing_again(
     assert (again.value, again.ts, again.replayed) == (first.value, first.ts, True)
     count = a.read(lambda tx: len(tx.query("counters").collect()))[0]
     assert count == 2  # the first document and the first call's: the retry added none
+
+
+def test_a_mutation_that_only_reads_adds_no_commit(nodes: tuple[Engine, Engine]) -> None:
+    a, b = nodes
+    counter = mutate_all(a, [lambda tx: tx.insert("counters", {"n": 0})])[0].value
+    others_seen(a, b)
+    log = commit_log(a)
+    outcome = mutate_all(a, [lambda tx: tx.get(counter)["n"]])[0]
+    assert (outcome.value, a.optimistic_batches) == (0, 1)  # ran ahead, committed as it ran
+    assert commit_log(a) == log and outcome.ts == log[-1]

@@ -69,16 +69,18 @@ class Engine:
         self.optimistic_batches = 0
         """Batches that ran before taking the commit clock and committed as they ran."""
         self.optimistic_reruns = 0
+        """Batches that ran ahead but ran again under the clock (a conflict, or unsupported)."""
         self._others_active_until = 0.0
         """Until when (``time.monotonic``) other nodes count as committing: a second after
         this node last saw a commit of theirs."""
-        """Batches that ran ahead but ran again under the clock (a conflict, or unsupported)."""
         self.latest_ts = 0
         self.delivered_ts = 0
         """The newest commit handed to the commit listeners."""
         self._last_creation_time = 0.0
         self._pending: list[Pending] = []
         self._flush_scheduled = False
+        self._flush_next_turn = False
+        """A batch commits on the loop's next turn (not a retry waiting out its back-off)."""
         self._listeners: list[Callable[[list[Commit]], None]] = []
         self.commits_total = 0
         self.system_tables: dict[str, TableDefinition] = {}
@@ -231,12 +233,12 @@ class Engine:
             Pending(fn, future, record_key, encode, decode, fingerprint, optimistic)
         )
         if not self._flush_scheduled:
-            self._flush_scheduled = True
+            self._flush_scheduled = self._flush_next_turn = True
             loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
+        self._flush_scheduled = self._flush_next_turn = False
         items, self._pending = self._pending, []
         if not items:
             return
@@ -324,7 +326,7 @@ class Engine:
             except TimeoutError:
                 pass
             wake.clear()
-            if not self._flush_scheduled:
+            if not self._flush_next_turn:
                 # Else the batch about to commit reads other nodes' commits with the clock and
                 # delivers them first (``_read_tail``): no need to read them twice.
                 self.catch_up()
@@ -393,7 +395,8 @@ class Engine:
         the catalog they left, and whether ``prepared`` may commit as it ran."""
         since, keys = self.delivered_ts, [CATALOG_KEY]
         if prepared is not None:
-            since = min(since, prepared.snapshot_ts or since)
+            if prepared.snapshot_ts is not None:
+                since = min(since, prepared.snapshot_ts)
             keys += prepared.new_keys
         tail = w.tail(since, _CATCH_UP_PAGE, keys)
         catalog_text = tail.values.get(CATALOG_KEY)
@@ -468,7 +471,7 @@ class Engine:
             if run.error is not None:
                 batch.results.append((run.item, run.error))
                 continue
-            ts = self._append(w, batch, run.writes)
+            ts = self._append(w, batch, run.writes) if run.writes else batch.last_ts
             self._keep_record(w, run.item, run.stored, ts)
             batch.results.append((run.item, MutationOutcome(run.value, ts)))
         return prepared.last_creation_time
