@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from livebase.engine.catalog import Catalog
 from livebase.engine.transaction import Transaction, Write
 from livebase.errors import IdempotencyKeyReusedError
-from livebase.values.wire import loads
+from livebase.values.wire import dumps, loads
 
 R = TypeVar("R")
 
@@ -45,6 +45,15 @@ class Pending:
     optimistic: bool = False
     """May run before the commit clock is taken (``engine.optimistic``): an app mutation."""
     attempts: int = 0
+
+    def run(self, tx: Transaction) -> tuple[Any, str | None]:
+        """Run the mutation in ``tx``: its value and, with an idempotency key, the record to
+        keep for it (its timestamp set at commit). Raises what the mutation raises."""
+        value = self.fn(tx)
+        if self.record_key is None:
+            return value, None
+        kept = self.encode(value) if self.encode else value
+        return value, dumps({"value": kept, "ts": 0, "fingerprint": self.fingerprint})
 
     def stored_outcome(self, stored: str) -> MutationOutcome[Any] | BaseException:
         """The answer kept for this call's idempotency key (``stored``, the record's text):

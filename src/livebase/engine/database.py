@@ -502,11 +502,7 @@ class Engine:
             w.savepoint()
         tx = self._write_transaction(w, last_ct, batch.catalog, batch.last_ts)
         try:
-            value = item.fn(tx)
-            stored = None
-            if item.record_key is not None:
-                stored_value = item.encode(value) if item.encode else value
-                stored = dumps({"value": stored_value, "ts": 0, "fingerprint": item.fingerprint})
+            value, stored = item.run(tx)
         except Exception as exc:
             if savepoints:
                 w.rollback_to_savepoint()

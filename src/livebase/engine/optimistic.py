@@ -47,7 +47,6 @@ from livebase.engine.transaction import Write
 from livebase.storage.base import IndexRow, Storage, StorageReader
 from livebase.storage.search_types import SearchHit, SearchRequest
 from livebase.storage.vector_types import VectorCandidate, VectorRequest
-from livebase.values.wire import dumps
 
 MAX_BATCH = 64
 """Larger batches run under the clock: each mutation's savepoint copies the overlay so far."""
@@ -177,11 +176,7 @@ def prepare(
             overlay.savepoint()
             tx = new_transaction(overlay, last_creation_time)
             try:
-                value = item.fn(tx)
-                stored = None
-                if item.record_key is not None:
-                    kept = item.encode(value) if item.encode else value
-                    stored = dumps({"value": kept, "ts": 0, "fingerprint": item.fingerprint})
+                value, stored = item.run(tx)
             except NeedsServer:
                 return None
             except Exception as exc:
