@@ -584,6 +584,7 @@ class RecordingProxy:
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
 
     def _accept(self) -> None:
@@ -594,17 +595,27 @@ class RecordingProxy:
                 continue
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+            except OSError:
+                client.close()
+                continue
             upstream.settimeout(None)
             client.settimeout(None)
             got = bytearray()
             with self._lock:
+                # A client (the Rust one reconnects for ever) may arrive as the proxy stops:
+                # its sockets must not outlive the proxy unclosed.
+                if self._stopped.is_set():
+                    client.close()
+                    upstream.close()
+                    return
                 self.received.append(got)
                 self._sockets += [client, upstream]
-            for src, dst, keep in ((client, upstream, None), (upstream, client, got)):
-                pump = threading.Thread(target=self._pump, args=(src, dst, keep), daemon=True)
-                pump.start()
-                self._threads.append(pump)
+                for src, dst, keep in ((client, upstream, None), (upstream, client, got)):
+                    pump = threading.Thread(target=self._pump, args=(src, dst, keep), daemon=True)
+                    pump.start()
+                    self._threads.append(pump)
 
     def _pump(self, src: socket.socket, dst: socket.socket, keep: bytearray | None) -> None:
         try:
@@ -629,19 +640,19 @@ class RecordingProxy:
         ]
 
     def __enter__(self) -> RecordingProxy:
-        accept = threading.Thread(target=self._accept, daemon=True)
-        accept.start()
-        self._threads.append(accept)
+        self._acceptor.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stopped.set()
-        self._listener.close()
         with self._lock:
-            sockets = list(self._sockets)
+            self._stopped.set()
+        self._listener.close()
+        self._acceptor.join(timeout=5)
+        with self._lock:
+            sockets, threads = list(self._sockets), list(self._threads)
         for sock in sockets:
             sock.close()
-        for thread in self._threads:
+        for thread in threads:
             thread.join(timeout=5)
 
 
