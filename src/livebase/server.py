@@ -204,7 +204,7 @@ class Deployment:
             CounterFn(
                 "livebase_optimistic_reruns_total",
                 "Batches run before taking the shared commit clock that ran again under it (a "
-                "commit changed what they read, or they did what only the clock's holder can).",
+                "commit changed what they read, the catalog changed or a call's record appeared).",
                 lambda: float(self.engine.optimistic_reruns),
             )
         )

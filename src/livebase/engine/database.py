@@ -69,7 +69,8 @@ class Engine:
         self.optimistic_batches = 0
         """Batches that ran before taking the commit clock and committed as they ran."""
         self.optimistic_reruns = 0
-        """Batches that ran ahead but ran again under the clock (a conflict, or unsupported)."""
+        """Batches that ran ahead but ran again under the clock: a commit changed what they
+        read, the catalog changed, or an idempotency record appeared."""
         self._others_active_until = 0.0
         """Until when (``time.monotonic``) other nodes count as committing: a second after
         this node last saw a commit of theirs."""
