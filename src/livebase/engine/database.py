@@ -408,8 +408,12 @@ class Engine:
             and tail.complete
             and prepared.holds(catalog_text, commits, set(tail.values))
         )
-        missed = [c for c in commits if c.ts > self.delivered_ts] if tail.complete else None
-        return missed, holds
+        return self._not_delivered(commits, tail.complete), holds
+
+    def _not_delivered(self, commits: list[Commit], complete: bool) -> list[Commit] | None:
+        """The commits of a tail this node has not delivered yet (None if the tail was cut
+        short: ``catch_up`` reads the rest)."""
+        return [c for c in commits if c.ts > self.delivered_ts] if complete else None
 
     def _write_transaction(
         self,
@@ -447,8 +451,7 @@ class Engine:
             done = w.commit_at_clock(entries, self.delivered_ts, _CATCH_UP_PAGE, expect)
         self.optimistic_batches += 1
         start = max(done.start_ts, self.latest_ts)
-        commits = decode_commits(done.tail.commits)
-        missed = [c for c in commits if c.ts > self.delivered_ts] if done.tail.complete else None
+        missed = self._not_delivered(decode_commits(done.tail.commits), done.tail.complete)
         batch = Batch(self.catalog, start, start, missed)
         stamps = iter(done.timestamps)
         for run in prepared.runs:

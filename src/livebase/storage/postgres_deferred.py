@@ -83,8 +83,6 @@ class DeferredWrites:
         self.begun = False
         """Whether ``BEGIN`` has gone out (the server holds an open transaction)."""
         self.committed = False
-        self.sent = 0
-        """Queues sent (for tests)."""
         self.round_trips = 0
         """Messages sent (for tests)."""
         self._client: psycopg.ClientCursor[Any] | None = None
@@ -130,7 +128,6 @@ class DeferredWrites:
         # One simple-protocol message: one send and one answer, however many statements (a
         # pipeline sends each statement on its own, and waits for the socket between them).
         cur.execute(";\n".join(texts))
-        self.sent += 1
         self.round_trips += 1
         for i, (_, _, on_result) in enumerate(statements):
             if on_result is not None:
