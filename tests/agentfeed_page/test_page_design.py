@@ -28,6 +28,7 @@ import pytest
 from tests.agentfeed_app.conftest import Agentfeed
 from tests.agentfeed_app.payloads import hook
 from tests.agentfeed_app.test_capture import PROTOBUF, api_request_pb, logs_pb
+from tests.support.day_boundary import wait_for_room_in_the_day
 
 from . import design_data as data
 from .conftest import KEY, OWNER_EMAIL, OWNER_PASSWORD, now_ms, run_node
@@ -42,6 +43,8 @@ def test_page_design(
     agentfeed: Agentfeed, chromium_path: Path, node_packages: Path, tmp_path: Path
 ) -> None:
     assert (node_packages / "axe-core" / "axe.min.js").exists(), "npm ci in tests/clients/web"
+    # today's two sessions need a few minutes since midnight; the checks, that it stays today
+    wait_for_room_in_the_day(after_midnight_s=300, before_midnight_s=900)
     seed = data.fortnight(now_ms())
     for payload in seed.payloads:
         assert agentfeed.post(payload)["status"] == "stored"
