@@ -224,3 +224,20 @@ def test_a_mutation_that_only_reads_adds_no_commit(nodes: tuple[Engine, Engine])
     outcome = mutate_all(a, [lambda tx: tx.get(counter)["n"]])[0]
     assert (outcome.value, a.optimistic_batches) == (0, 1)  # ran ahead, committed as it ran
     assert commit_log(a) == log and outcome.ts == log[-1]
+
+
+def test_another_nodes_commits_are_decoded_only_when_asked_for(
+    nodes: tuple[Engine, Engine],
+) -> None:
+    a, b = nodes
+    delivered: list[Commit] = []
+    b.add_commit_listener(delivered.extend)
+    mine = mutate_all(a, [lambda tx, i=i: tx.insert("counters", {"n": i}) for i in range(3)])
+    assert b.catch_up() == 3
+    # Following costs no decoding while nothing looks at the writes (nothing is subscribed).
+    assert all(c._writes is None for c in delivered)
+    assert all(c.may_write("counters") and not c.may_write("count") for c in delivered)
+    assert [c.ts for c in delivered] == [m.ts for m in mine]
+    written = [(w.table, w.document) for c in delivered for w in c.writes]
+    assert [(t, d["n"] if d else None) for t, d in written] == [("counters", i) for i in range(3)]
+    assert all(c.may_write("counters") and not c.may_write("count") for c in delivered)

@@ -21,10 +21,34 @@ from livebase.values.wire import dumps, loads
 R = TypeVar("R")
 
 
-@dataclass(frozen=True)
 class Commit:
-    ts: int
-    writes: list[Write]
+    """One mutation's writes at its commit timestamp. A commit read back from the log (another
+    node's) keeps its text and decodes the writes only when something asks for them: a node
+    that follows others' commits with nothing subscribed to them never decodes a document."""
+
+    __slots__ = ("_text", "_writes", "ts")
+
+    def __init__(self, ts: int, writes: list[Write] | None = None, text: str | None = None):
+        assert (writes is None) != (text is None), "a commit has its writes or their text"
+        self.ts, self._writes, self._text = ts, writes, text
+
+    @property
+    def writes(self) -> list[Write]:
+        if self._writes is None:
+            assert self._text is not None
+            self._writes = [Write.from_json(x) for x in loads(self._text).get("writes", [])]
+            self._text = None
+        return self._writes
+
+    def may_write(self, *tables: str) -> bool:
+        """False only if the commit certainly writes to none of ``tables`` (checked on the
+        text while it is undecoded: a table's name appears in it as ``"table":"<name>"``)."""
+        if self._text is not None:
+            return any(f'"table":{dumps(table)}' in self._text for table in tables)
+        return any(w.table in tables for w in self._writes or ())
+
+    def __repr__(self) -> str:
+        return f"Commit(ts={self.ts}, writes={len(self.writes)})"
 
 
 @dataclass
@@ -82,10 +106,7 @@ class Batch:
 
 def decode_commits(rows: list[tuple[int, str]]) -> list[Commit]:
     """Commit-log entries (timestamp, text) as commits."""
-    return [
-        Commit(ts, [Write.from_json(x) for x in loads(entry).get("writes", [])])
-        for ts, entry in rows
-    ]
+    return [Commit(ts, text=entry) for ts, entry in rows]
 
 
 def _key_reused(record_key: str) -> IdempotencyKeyReusedError:

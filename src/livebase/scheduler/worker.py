@@ -88,11 +88,11 @@ class Worker:
         self.poke()
 
     def _on_commit(self, commits: list[Commit]) -> None:
+        # may_write: another node's commits stay undecoded unless they may concern us
         for commit in commits:
-            for write in commit.writes:
-                if write.table in (SCHEDULED_FUNCTIONS, CRON_JOBS):
-                    self.poke()
-                    return
+            if commit.may_write(SCHEDULED_FUNCTIONS, CRON_JOBS):
+                self.poke()
+                return
 
     # -- the loop --------------------------------------------------------------------------------
 

@@ -421,6 +421,8 @@ def _touched(
 ) -> set[Hashable]:
     """The owners in ``index`` and ``searches`` whose reads ``commits`` wrote into."""
     touched: set[Hashable] = set()
+    if not index and not searches:
+        return touched  # nothing subscribed: another node's commits need not be decoded
     for commit in commits:
         for write in commit.writes:
             for index_id, key in write.old_keys.items():
