@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 
 from livebase import define_schema, define_table, v
 from livebase.engine import Commit, Engine, Transaction
 from livebase.engine.batch import Pending
+from livebase.engine.catalog import CATALOG_KEY
 from livebase.schema.definition import SchemaDefinition
 from livebase.storage.postgres import PostgresStorage
 from tests.engine.conftest import EngineFactory, run
@@ -241,3 +243,87 @@ def test_another_nodes_commits_are_decoded_only_when_asked_for(
     written = [(w.table, w.document) for c in delivered for w in c.writes]
     assert [(t, d["n"] if d else None) for t, d in written] == [("counters", i) for i in range(3)]
     assert all(c.may_write("counters") and not c.may_write("count") for c in delivered)
+
+
+@contextmanager
+def clock_held(engine: Engine) -> Iterator[psycopg.Connection[Any]]:
+    """Another session holds the commit clock (as another node's transaction would) until
+    the block ends or it commits."""
+    storage = storage_of(engine)
+    with psycopg.connect(storage._conninfo, options=storage._pg_options) as conn:
+        conn.execute("SELECT ts FROM lb_clock WHERE id = 1 FOR UPDATE")
+        yield conn
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+    assert condition(), what
+
+
+def test_the_next_batch_runs_while_a_batch_that_read_nothing_commits(
+    nodes: tuple[Engine, Engine],
+) -> None:
+    """The loop does not wait for PostgreSQL: while a blind batch waits for the clock, the
+    next mutations run (ahead), and then commit after it, in order, each once."""
+    a, _ = nodes
+    mutate_all(a, [lambda tx: tx.insert("counters", {"n": 0})])  # learns the stored catalog
+    seen = seen_by(a)
+    ran: list[int] = []
+
+    def insert(n: int) -> Callable[[Transaction], Any]:
+        return lambda tx: ran.append(n) or tx.insert("counters", {"n": n})
+
+    async def main() -> list[int]:
+        with clock_held(a) as holder:
+            first = asyncio.ensure_future(a.mutate(insert(1), optimistic=True))
+            await until(lambda: a._in_flight is not None, "the first batch was sent")
+            later = [asyncio.ensure_future(a.mutate(insert(n), optimistic=True)) for n in (2, 3)]
+            await until(lambda: ran == [1, 2, 3], "the next batch ran while the first waited")
+            assert not first.done() and not any(f.done() for f in later)
+            holder.commit()  # the clock is free: the first batch commits, then the next
+            outcomes = [await first, *[await f for f in later]]
+        return [o.ts for o in outcomes]
+
+    stamps = run(main())
+    assert ran == [1, 2, 3]  # each ran once: the first committed as it ran
+    assert stamps == sorted(set(stamps)) and seen == stamps == commit_log(a)[1:]
+    assert a.read(lambda tx: sorted(d["n"] for d in tx.query("counters").collect()))[0] == [
+        0, 1, 2, 3
+    ]  # fmt: skip
+
+
+def test_a_batch_run_behind_one_that_must_run_again_runs_again_too(
+    nodes: tuple[Engine, Engine],
+) -> None:
+    """The batch in flight finds the catalog changed (rewritten by another session while it
+    waited): it runs again under the clock, and the batch that ran behind it runs again
+    too, after it, so nothing commits against a catalog it did not see, and nothing twice."""
+    a, _ = nodes
+    mutate_all(a, [lambda tx: tx.insert("counters", {"n": 0})])
+    ran: list[int] = []
+
+    def insert(n: int) -> Callable[[Transaction], Any]:
+        return lambda tx: ran.append(n) or tx.insert("counters", {"n": n})
+
+    async def main() -> list[int]:
+        with clock_held(a) as holder:
+            first = asyncio.ensure_future(a.mutate(insert(1), optimistic=True))
+            await until(lambda: a._in_flight is not None, "the first batch was sent")
+            second = asyncio.ensure_future(a.mutate(insert(2), optimistic=True))
+            await until(lambda: ran == [1, 2], "the second ran behind the first")
+            # The same catalog, written out differently: the text the batches ran with is gone.
+            holder.execute(
+                "UPDATE lb_globals SET value = value || ' ' WHERE key = %s", (CATALOG_KEY,)
+            )
+            holder.commit()
+            outcomes = [await first, await second]
+        return [o.ts for o in outcomes]
+
+    stamps = run(main())
+    assert ran == [1, 2, 1, 2]  # both ran again, in order
+    assert a.optimistic_reruns >= 1 and stamps[0] < stamps[1]
+    assert a.read(lambda tx: sorted(d["n"] for d in tx.query("counters").collect()))[0] == [
+        0, 1, 2
+    ]  # fmt: skip

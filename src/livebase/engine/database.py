@@ -32,6 +32,8 @@ from livebase.errors import ConflictError, InvalidValueError
 from livebase.runtime import Runtime, SystemRuntime
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition, TableDefinition
 from livebase.storage.base import (
+    ClockedCommit,
+    CommitInFlight,
     ExpectationFailed,
     PrunedCommits,
     Storage,
@@ -47,6 +49,8 @@ OTHERS_ACTIVE_SECONDS = 1.0
 """How long after seeing another node's commit a batch that reads still runs ahead of the clock
 (``engine.optimistic``)."""
 _UNKNOWN = "?"
+_PREPARE = object()
+_RAN_AGAIN = ExpectationFailed("ran again under the clock")
 """``Engine._catalog_text`` when the catalog changed here since it was last read."""
 
 
@@ -79,6 +83,10 @@ class Engine:
         """The newest commit handed to the commit listeners."""
         self._last_creation_time = 0.0
         self._pending: list[Pending] = []
+        self._in_flight: CommitInFlight | None = None
+        """A batch that read nothing, sent and not yet answered (``_send_blind``)."""
+        self._ahead: optimistic.Ahead | None = None
+        """The next batch, run one mutation at a time as they queue while one is in flight."""
         self._flush_scheduled = False
         self._flush_next_turn = False
         """A batch commits on the loop's next turn (not a retry waiting out its back-off)."""
@@ -127,6 +135,8 @@ class Engine:
         return report
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
         self.storage.close()
 
     def add_commit_listener(self, listener: Callable[[list[Commit]], None]) -> None:
@@ -240,20 +250,124 @@ class Engine:
 
     def _flush(self) -> None:
         self._flush_scheduled = self._flush_next_turn = False
-        items, self._pending = self._pending, []
-        if not items:
+        if self._in_flight is not None:
+            self._run_ahead()  # it goes when the batch in flight lands
             return
+        items, self._pending = self._pending, []
+        if items:
+            self._commit(items, _PREPARE)
+
+    def _commit(self, items: list[Pending], prepared: optimistic.Prepared | object | None) -> None:
         try:
-            batch = self._commit_batch(items)
-        except ConflictError as exc:
+            if prepared is _PREPARE:
+                prepared = self._prepare(items)
+            assert prepared is None or isinstance(prepared, optimistic.Prepared)
+            if prepared is not None and prepared.blind and self.storage.sends_without_waiting:
+                self._send_blind(items, prepared)
+                return
+            batch = self._commit_batch(items, prepared)
+        except Exception as exc:
+            self._failed(items, exc)
+            return
+        self._finish(batch)
+
+    def _run_ahead(self) -> None:
+        """Run what is queued, in order, into the next batch while the last one commits."""
+        if self._ahead is None:
+            if not self._pending or not self.storage.shared or self._catalog_text is _UNKNOWN:
+                return
+            self._ahead = optimistic.Ahead(
+                self.storage,
+                self._write_transaction,
+                self._catalog_text,
+                self._last_creation_time,
+                may_read=time.monotonic() < self._others_active_until,
+            )
+        taken = 0
+        for item in self._pending:
+            if not self._ahead.add(item):
+                break
+            taken += 1
+        del self._pending[:taken]
+
+    def _failed(self, items: list[Pending], exc: Exception) -> None:
+        if isinstance(exc, ConflictError):
             self._retry(items, exc)
             return
-        except Exception as exc:  # a storage failure: nothing in the batch committed
-            log.exception("commit failed")
-            for item in items:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+        log.exception("commit failed", exc_info=exc)  # nothing in the batch committed
+        for item in items:
+            if not item.future.done():
+                item.future.set_exception(exc)
+
+    def _send_blind(self, items: list[Pending], prepared: optimistic.Prepared) -> None:
+        """Send a batch that read nothing and go on serving while the database commits it:
+        the next batch runs ahead meanwhile (``_run_ahead``). Nothing else commits until it
+        lands: ``_flush`` and ``follow`` wait for it."""
+        sending = self.storage.send_at_clock(
+            lambda w: replay(w, prepared.ops),
+            self._entries(prepared),
+            self.delivered_ts,
+            _CATCH_UP_PAGE,
+            _expect(prepared),
+        )
+        self._last_creation_time = prepared.last_creation_time
+        if sending.poll():
+            self._landed(items, prepared, sending)
             return
+        self._in_flight = sending
+        loop = asyncio.get_running_loop()
+        fd = sending.fileno
+
+        def on_socket() -> None:
+            if not sending.poll():
+                if not sending.wants_write:
+                    loop.remove_writer(fd)
+                return
+            loop.remove_reader(fd)
+            loop.remove_writer(fd)
+            self._landed(items, prepared, sending)
+
+        loop.add_reader(fd, on_socket)
+        if sending.wants_write:
+            loop.add_writer(fd, on_socket)
+
+    def _landed(
+        self, items: list[Pending], prepared: optimistic.Prepared, done: CommitInFlight
+    ) -> None:
+        self._in_flight = None
+        ahead, self._ahead = self._ahead, None
+        batch: Batch | None = None
+        failure: Exception | None = None
+        try:
+            try:
+                batch = self._blind_batch(prepared, done.result())
+            except ExpectationFailed:
+                self.optimistic_reruns += 1
+                failure = _RAN_AGAIN
+                batch = self._commit_batch(items, None)
+        except Exception as exc:
+            failure = exc
+        following = None
+        if ahead is not None:
+            if failure is None:
+                following = ahead.finish()
+            else:  # it ran after a batch that did not commit as it ran: it runs again
+                ahead.close()
+                self._pending[:0] = ahead.items
+        if batch is not None:
+            self._finish(batch)
+        else:
+            assert failure is not None
+            self._failed(items, failure)
+        if following is not None and ahead is not None and ahead.items:
+            self._last_creation_time = max(self._last_creation_time, ahead.last_creation_time)
+            self._commit(ahead.items, following)
+        if self._pending and not self._flush_scheduled:
+            self._flush()
+
+    def _finish(self, batch: Batch) -> None:
+        """Answer a committed batch's callers, then deliver its commits (after the other
+        nodes' commits it found, so listeners see every commit once, in order)."""
         if batch.catalog is not self.catalog:
             self.catalog, self._catalog_text = batch.catalog, _UNKNOWN
         self.latest_ts = batch.last_ts
@@ -327,7 +441,7 @@ class Engine:
             except TimeoutError:
                 pass
             wake.clear()
-            if not self._flush_next_turn:
+            if not self._flush_next_turn and self._in_flight is None:
                 # Else the batch about to commit reads other nodes' commits with the clock and
                 # delivers them first (``_read_tail``): no need to read them twice.
                 self.catch_up()
@@ -348,17 +462,25 @@ class Engine:
             self._flush_scheduled = True
             loop.call_later(delay, self._flush)
 
-    def _commit_batch(self, items: list[Pending]) -> Batch:
-        prepared = None
-        if self.storage.shared and self._catalog_text is not _UNKNOWN:
-            prepared = optimistic.prepare(
-                self.storage,
-                items,
-                self._write_transaction,
-                self._catalog_text,
-                self._last_creation_time,
-                may_read=time.monotonic() < self._others_active_until,
-            )
+    def _prepare(self, items: list[Pending]) -> optimistic.Prepared | None:
+        """Run the batch ahead of the clock where it may (``engine.optimistic``)."""
+        if not self.storage.shared or self._catalog_text is _UNKNOWN:
+            return None
+        return optimistic.prepare(
+            self.storage,
+            items,
+            self._write_transaction,
+            self._catalog_text,
+            self._last_creation_time,
+            may_read=time.monotonic() < self._others_active_until,
+        )
+
+    def _commit_batch(
+        self, items: list[Pending], prepared: optimistic.Prepared | object | None = _PREPARE
+    ) -> Batch:
+        if prepared is _PREPARE:
+            prepared = self._prepare(items)
+        assert prepared is None or isinstance(prepared, optimistic.Prepared)
         if prepared is not None and prepared.blind:
             try:
                 return self._commit_blind(prepared)
@@ -439,16 +561,24 @@ class Engine:
     def _commit_blind(self, prepared: optimistic.Prepared) -> Batch:
         """Commit a batch that ran ahead and read nothing: its writes, checks and timestamps go
         out with COMMIT in one round trip (``StorageWriter.commit_at_clock``)."""
-        runs = [run for run in prepared.runs if run.error is None]
-        entries = [
-            (self.runtime.time_ns(), dumps({"writes": [x.to_json() for x in run.writes]}))
-            for run in runs
-            if run.writes
-        ]
-        expect = {CATALOG_KEY: prepared.catalog_text, **dict.fromkeys(prepared.new_keys)}
         with self.storage.writer() as w:
             replay(w, prepared.ops)
-            done = w.commit_at_clock(entries, self.delivered_ts, _CATCH_UP_PAGE, expect)
+            done = w.commit_at_clock(
+                self._entries(prepared), self.delivered_ts, _CATCH_UP_PAGE, _expect(prepared)
+            )
+        self._last_creation_time = prepared.last_creation_time
+        return self._blind_batch(prepared, done)
+
+    def _entries(self, prepared: optimistic.Prepared) -> list[tuple[int, str]]:
+        """The commit-log entries of a batch that ran ahead: (not before, text) each."""
+        return [
+            (self.runtime.time_ns(), dumps({"writes": [x.to_json() for x in run.writes]}))
+            for run in prepared.runs
+            if run.error is None and run.writes
+        ]
+
+    def _blind_batch(self, prepared: optimistic.Prepared, done: ClockedCommit) -> Batch:
+        """The batch a blind commit made: its outcomes, commits and the missed ones."""
         self.optimistic_batches += 1
         start = max(done.start_ts, self.latest_ts)
         missed = self._not_delivered(decode_commits(done.tail.commits), done.tail.complete)
@@ -462,7 +592,6 @@ class Engine:
                     batch.last_ts = next(stamps)
                     batch.commits.append(Commit(batch.last_ts, run.writes))
                 batch.results.append((run.item, MutationOutcome(run.value, batch.last_ts)))
-        self._last_creation_time = prepared.last_creation_time
         return batch
 
     def _commit_prepared(
@@ -523,6 +652,12 @@ class Engine:
             w.release_savepoint()
         batch.results.append((item, MutationOutcome(value, ts)))
         return tx._last_creation_time
+
+
+def _expect(prepared: optimistic.Prepared) -> dict[str, str | None]:
+    """What must hold for a blind batch to commit as it ran: the catalog it ran with, and no
+    record yet for its idempotency keys."""
+    return {CATALOG_KEY: prepared.catalog_text, **dict.fromkeys(prepared.new_keys)}
 
 
 def _max_creation_time(r: StorageReader, catalog: Catalog) -> float:

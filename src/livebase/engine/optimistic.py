@@ -35,8 +35,7 @@ replayed run) read storage directly and always run under the clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,13 +140,77 @@ class Prepared:
         return not later or not any(writes_touch(run.read_set, later) for run in self.runs)
 
 
-@contextmanager
-def snapshot(storage: Storage, may_read: bool) -> Iterator[LazySnapshot]:
-    reader = LazySnapshot(storage, may_read)
-    try:
-        yield reader
-    finally:
-        reader.close()
+class Ahead:
+    """A batch run ahead one mutation at a time, as they are queued: the next batch, while the
+    engine commits the one before (``Engine._send_blind``). ``finish`` (or ``close``) ends it."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        new_transaction: Any,
+        catalog_text: str | None,
+        last_creation_time: float,
+        may_read: bool,
+    ) -> None:
+        self._snapshot = LazySnapshot(storage, may_read)
+        self._overlay = Overlay(self._snapshot)
+        self._new_transaction = new_transaction
+        self._catalog_text = catalog_text
+        self.last_creation_time = last_creation_time
+        self.items: list[Pending] = []
+        self._runs: list[Ran] = []
+        self._new_keys: list[str] = []
+        self.full = False
+        """An item could not run ahead: nothing more joins (the queue's order is kept)."""
+
+    def add(self, item: Pending) -> bool:
+        """Run ``item`` over the batch so far; False, keeping nothing of it, if it must run
+        under the clock (and then so must everything queued after it)."""
+        if self.full or len(self.items) >= MAX_BATCH or not item.optimistic:
+            self.full = True
+            return False
+        self._overlay.savepoint()
+        tx = self._new_transaction(self._overlay, self.last_creation_time)
+        try:
+            value, stored = item.run(tx)
+        except NeedsServer:
+            self._overlay.rollback_to_savepoint()
+            self.full = True
+            return False
+        except Exception as exc:
+            self._overlay.rollback_to_savepoint()
+            self._ran(Ran(item, error=exc, read_set=tx.read_set))
+            return True
+        if tx.catalog_changed:
+            self._overlay.rollback_to_savepoint()
+            self.full = True
+            return False
+        self._overlay.release_savepoint()
+        self.last_creation_time = tx._last_creation_time
+        self._ran(Ran(item, value, None, tx.read_set, tx.writes, stored))
+        return True
+
+    def _ran(self, run: Ran) -> None:
+        if run.item.record_key is not None:
+            # Looked up with the clock, not here: a record there (a retried call) sends the
+            # batch under the clock, which answers from it. Almost every call is new.
+            self._new_keys.append(run.item.record_key)
+        self.items.append(run.item)
+        self._runs.append(run)
+
+    def finish(self) -> Prepared:
+        self.close()
+        return Prepared(
+            self._catalog_text,
+            self._snapshot.ts,
+            self._overlay.ops,
+            self._runs,
+            self._new_keys,
+            self.last_creation_time,
+        )
+
+    def close(self) -> None:
+        self._snapshot.close()
 
 
 def prepare(
@@ -162,33 +225,13 @@ def prepare(
     one's transaction); None if the batch must run under the clock instead. ``may_read``: a
     snapshot may be opened (else a batch that reads runs under the clock: see the module
     docstring)."""
-    if len(items) > MAX_BATCH or not all(item.optimistic for item in items):
-        return None
-    runs: list[Ran] = []
-    new_keys: list[str] = []
-    with snapshot(storage, may_read) as reader:
-        overlay = Overlay(reader)
-        for item in items:
-            if item.record_key is not None:
-                # Looked up with the clock, not here: a record there (a retried call) sends
-                # the batch under the clock, which answers from it. Almost every call is new.
-                new_keys.append(item.record_key)
-            overlay.savepoint()
-            tx = new_transaction(overlay, last_creation_time)
-            try:
-                value, stored = item.run(tx)
-            except NeedsServer:
-                return None
-            except Exception as exc:
-                overlay.rollback_to_savepoint()
-                runs.append(Ran(item, error=exc, read_set=tx.read_set))
-                continue
-            overlay.release_savepoint()
-            if tx.catalog_changed:
-                return None
-            last_creation_time = tx._last_creation_time
-            runs.append(Ran(item, value, None, tx.read_set, tx.writes, stored))
-        return Prepared(catalog_text, reader.ts, overlay.ops, runs, new_keys, last_creation_time)
+    ahead = Ahead(storage, new_transaction, catalog_text, last_creation_time, may_read)
+    try:
+        if not all(ahead.add(item) for item in items):
+            return None
+        return ahead.finish()
+    finally:
+        ahead.close()
 
 
-__all__ = ["MAX_BATCH", "LazySnapshot", "Prepared", "Ran", "prepare"]
+__all__ = ["MAX_BATCH", "Ahead", "LazySnapshot", "Prepared", "Ran", "prepare"]

@@ -85,6 +85,39 @@ class ClockedCommit:
     """Each entry's commit timestamp, in order."""
 
 
+class CommitInFlight(ABC):
+    """A commit sent without waiting for its answer (``Storage.send_at_clock``): ``poll``
+    moves it on without blocking, whenever ``fileno`` is readable (or writable, while
+    ``wants_write``); once it returns True, ``result`` tells how it went."""
+
+    fileno: int = -1
+    wants_write: bool = False
+
+    @abstractmethod
+    def poll(self) -> bool: ...
+
+    @abstractmethod
+    def result(self) -> ClockedCommit:
+        """What ``StorageWriter.commit_at_clock`` returns, or raises what it raises (and
+        ``ConflictError`` where ``Storage.writer`` would)."""
+
+
+class Landed(CommitInFlight):
+    """A commit that was done (or failed) before it was handed over."""
+
+    def __init__(self, done: ClockedCommit | None, error: Exception | None = None) -> None:
+        self._done, self._error = done, error
+
+    def poll(self) -> bool:
+        return True
+
+    def result(self) -> ClockedCommit:
+        if self._error is not None:
+            raise self._error
+        assert self._done is not None
+        return self._done
+
+
 def clock_timestamps(start_ts: int, not_before: Sequence[int]) -> list[int]:
     """Strictly increasing timestamps after ``start_ts``, each at least its ``not_before``."""
     out: list[int] = []
@@ -311,12 +344,35 @@ class Storage(ABC):
     """True when other processes may commit to the same database (PostgreSQL): the engine then
     follows the commit log for their commits."""
 
+    sends_without_waiting: bool = False
+    """Whether ``send_at_clock`` returns before the commit is done (PostgreSQL): the engine
+    then goes on serving while the database commits (``Engine._send_blind``)."""
+
     interrupt_safe: bool = True
     """Whether an exception raised asynchronously in the middle of a storage call (the
     watchdog's, at a call's inline budget) leaves the connection usable. True for SQLite, whose
     driver is C (nothing is half-sent between two statements); False for PostgreSQL, whose
     driver speaks the protocol partly in Python: the budget is then checked only at the
     transaction's own safe points."""
+
+    def send_at_clock(
+        self,
+        write: Callable[[StorageWriter], None],
+        entries: Sequence[tuple[int, str]],
+        since_ts: int,
+        limit: int,
+        expect: Mapping[str, str | None],
+    ) -> CommitInFlight:
+        """A write transaction of ``write``'s writes ended by ``commit_at_clock``, sent
+        without waiting for the answer where the backend can (``postgres_nowait``); here,
+        done before it returns."""
+        try:
+            with self.writer() as w:
+                write(w)
+                done = w.commit_at_clock(entries, since_ts, limit, expect)
+        except Exception as exc:
+            return Landed(None, exc)
+        return Landed(done)
 
     def read_tail(self, ts: int, limit: int, keys: Sequence[str]) -> LogTail:
         """``reader().tail(...)``, as cheaply as the backend can (one statement, no

@@ -42,8 +42,10 @@ from livebase.storage.base import (
     BULK_TABLES,
     BulkTable,
     ClockedCommit,
+    CommitInFlight,
     Durability,
     IndexRow,
+    Landed,
     LogTail,
     PrunedCommits,
     Row,
@@ -327,6 +329,26 @@ class _PgWriter(_PgReader, StorageWriter):
         self._started = self._latest  # the clock has moved already: nothing left to send
         return done
 
+    def send_at_clock(
+        self,
+        entries: Sequence[tuple[int, str]],
+        since_ts: int,
+        limit: int,
+        expect: Mapping[str, str | None],
+    ) -> postgres_clocked.Sending:
+        """``commit_at_clock`` without waiting for the answer."""
+        return postgres_clocked.Sending(
+            self._deferred,
+            _TAIL,
+            _parse_tail,
+            lambda: self._started,
+            self._channel,
+            entries,
+            since_ts,
+            limit,
+            expect,
+        )
+
     def commit(self) -> None:
         """Move the clock to the last commit of this transaction and notify the other nodes
         (delivered when, and only if, the transaction commits), once per transaction, not per
@@ -444,6 +466,8 @@ class PostgresStorage(Storage):
             open=True,
         )
         self._closed = False
+        self._sender: psycopg.Connection[Any] | None = None
+        """The connection ``send_at_clock`` sends on (the writer's may be mid-transaction)."""
         self.write_round_trips = 0
         """Round trips of write transactions so far (for tests and benchmarks)."""
 
@@ -479,6 +503,44 @@ class PostgresStorage(Storage):
             finally:
                 self.write_round_trips += writer._deferred.round_trips
 
+    def send_at_clock(
+        self,
+        write: Callable[[StorageWriter], None],
+        entries: Sequence[tuple[int, str]],
+        since_ts: int,
+        limit: int,
+        expect: Mapping[str, str | None],
+    ) -> CommitInFlight:
+        """On a connection of its own, so the loop's writers are not held up meanwhile."""
+        if self._sender is None or self._sender.closed or self._sender.broken:
+            try:
+                self._sender = self._connect()
+            except psycopg.OperationalError as exc:
+                return Landed(None, ConflictError(f"PostgreSQL is unavailable: {exc}"))
+        conn = self._sender
+        try:
+            with conn.cursor() as cur:
+                writer = _PgWriter(cur, self.channel)
+                write(writer)
+                sending = writer.send_at_clock(entries, since_ts, limit, expect)
+                self.write_round_trips += writer._deferred.round_trips
+        except Exception as exc:
+            self._roll_back(conn)
+            return Landed(None, _conflict(exc))
+        return _InFlight(self, conn, sending)
+
+    def _roll_back(self, conn: psycopg.Connection[Any]) -> None:
+        if conn.closed:
+            return
+        if conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+            conn.close()  # an answer is still on its way: the connection is of no more use
+            return
+        try:
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+        except psycopg.Error:
+            conn.close()
+
     def _abandon(self, writer: _PgWriter) -> None:
         conn = self._write_conn
         if conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
@@ -497,6 +559,7 @@ class PostgresStorage(Storage):
             return _tail(cur, ts, limit, keys)
 
     shared = True
+    sends_without_waiting = True
     interrupt_safe = False
 
     def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
@@ -512,7 +575,7 @@ class PostgresStorage(Storage):
                         wake()  # anything committed while we were not listening
                         while not stop.is_set():
                             for note in conn.notifies(timeout=0.5, stop_after=1):
-                                if note.pid != self._writer_pid():
+                                if note.pid not in self._own_pids():
                                     wake()  # not our own commit: this node has delivered it
                 except psycopg.Error:
                     if stop.wait(1.0):
@@ -527,9 +590,12 @@ class PostgresStorage(Storage):
 
         return close
 
-    def _writer_pid(self) -> int | None:
-        conn = self._write_conn
-        return None if conn.closed else conn.info.backend_pid
+    def _own_pids(self) -> set[int]:
+        return {
+            conn.info.backend_pid
+            for conn in (self._write_conn, self._sender)
+            if conn is not None and not conn.closed
+        }
 
     def iter_documents(self) -> Iterator[str]:
         with self.reader() as r:
@@ -543,3 +609,46 @@ class PostgresStorage(Storage):
         self._closed = True
         self._pool.close()
         self._write_conn.close()
+        if self._sender is not None:
+            self._sender.close()
+
+
+class _InFlight(CommitInFlight):
+    """A blind batch's commit on its way (``PostgresStorage.send_at_clock``)."""
+
+    def __init__(
+        self,
+        storage: PostgresStorage,
+        conn: psycopg.Connection[Any],
+        sending: postgres_clocked.Sending,
+    ) -> None:
+        self._storage, self._conn, self._sending = storage, conn, sending
+        self.fileno = sending.sent.fileno
+        self._error: Exception | None = None
+
+    @property
+    def wants_write(self) -> bool:  # type: ignore[override]
+        return self._sending.sent.wants_write
+
+    def poll(self) -> bool:
+        try:
+            return self._sending.sent.poll()
+        except psycopg.OperationalError as exc:
+            self._error = exc
+            return True
+
+    def result(self) -> ClockedCommit:
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._sending.result()
+        except Exception as exc:
+            self._storage._roll_back(self._conn)
+            raise _conflict(exc) from None
+
+
+def _conflict(exc: Exception) -> Exception:
+    """What ``PostgresStorage.writer`` would raise for ``exc``."""
+    if isinstance(exc, _CONFLICTS):
+        return ConflictError(f"write transaction failed, will retry: {exc}")
+    return exc

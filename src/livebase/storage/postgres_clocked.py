@@ -71,6 +71,63 @@ def commit(
 ) -> ClockedCommit:
     """Queue the end of the transaction after what ``deferred`` holds and send it all with
     COMMIT; ``start_ts()`` is the clock the transaction's start read."""
+    rows = _queue_end(deferred, tail_sql, channel, entries, since_ts, limit, expect)
+    try:
+        deferred.commit()
+    except psycopg.Error as exc:
+        raise expectation_failed(exc) or exc from None
+    return _done(rows, read_tail, start_ts(), entries, limit)
+
+
+class Sending:
+    """``commit`` sent without waiting for the answer (``DeferredWrites.send_commit``)."""
+
+    def __init__(
+        self,
+        deferred: DeferredWrites,
+        tail_sql: str,
+        read_tail: Callable[[list[tuple[Any, ...]], int], LogTail],
+        start_ts: Callable[[], int],
+        channel: str,
+        entries: Sequence[tuple[int, str]],
+        since_ts: int,
+        limit: int,
+        expect: Mapping[str, str | None],
+    ) -> None:
+        self._rows = _queue_end(deferred, tail_sql, channel, entries, since_ts, limit, expect)
+        sent = deferred.send_commit()
+        assert sent is not None  # the clock's statements at least
+        self.sent = sent
+        self._read_tail, self._start_ts = read_tail, start_ts
+        self._entries, self._limit = entries, limit
+
+    def result(self) -> ClockedCommit:
+        """Once ``sent`` has all of its answer; raises ``ExpectationFailed`` or the server's
+        error (the transaction is then left to roll back)."""
+        try:
+            self.sent.finish()
+        except psycopg.Error as exc:
+            raise expectation_failed(exc) or exc from None
+        return _done(self._rows, self._read_tail, self._start_ts(), self._entries, self._limit)
+
+
+def expectation_failed(exc: psycopg.Error) -> ExpectationFailed | None:
+    if exc.sqlstate == _EXPECTATION_FAILED:
+        return ExpectationFailed(str(exc).strip())
+    return None
+
+
+def _queue_end(
+    deferred: DeferredWrites,
+    tail_sql: str,
+    channel: str,
+    entries: Sequence[tuple[int, str]],
+    since_ts: int,
+    limit: int,
+    expect: Mapping[str, str | None],
+) -> list[tuple[Any, ...]]:
+    """Queue the tail, the check, the commit-log rows, the clock and NOTIFY; the list the
+    tail's rows will be put in."""
     keys = list(expect)
     rows: list[tuple[Any, ...]] = []
     deferred.defer(tail_sql, (since_ts, limit, keys), on_result=lambda c: rows.extend(c.fetchall()))
@@ -82,14 +139,18 @@ def commit(
         deferred.defer(_INSERT_COMMITS, (list(range(len(entries))), floor, texts))
         deferred.defer(_MOVE_CLOCK, (len(entries) - 1, floor[-1]))
         deferred.defer(f"NOTIFY {channel}")
-    try:
-        deferred.commit()
-    except psycopg.Error as exc:
-        if exc.sqlstate == _EXPECTATION_FAILED:
-            raise ExpectationFailed(str(exc).strip()) from None
-        raise
-    start = start_ts()
+    return rows
+
+
+def _done(
+    rows: list[tuple[Any, ...]],
+    read_tail: Callable[[list[tuple[Any, ...]], int], LogTail],
+    start: int,
+    entries: Sequence[tuple[int, str]],
+    limit: int,
+) -> ClockedCommit:
+    not_before = [ns for ns, _ in entries]
     return ClockedCommit(start, read_tail(rows, limit), clock_timestamps(start, not_before))
 
 
-__all__ = ["FUNCTIONS", "commit", "running_floor"]
+__all__ = ["FUNCTIONS", "Sending", "commit", "expectation_failed", "running_floor"]

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import pq
 
-from livebase.storage import postgres_literals
+from livebase.storage import postgres_literals, postgres_nowait
 
 SAVEPOINT = "SAVEPOINT lb"
 OnResult = Callable[["psycopg.Cursor[Any]"], None]
@@ -114,39 +114,62 @@ class DeferredWrites:
                 return None
             self.round_trips += 1
             return self._cur.execute(*read[0], **read[1])
+        text, statements = self._message(read)
+        cur = self._client
+        assert cur is not None
+        cur.execute(text)
+        self.round_trips += 1
+        for i, (_, _, on_result) in enumerate(statements):
+            if on_result is not None:
+                on_result(cur)
+            if i < len(statements) - (read is None):
+                cur.nextset()
+        return cur if read is not None else None
+
+    def _message(
+        self, read: tuple[tuple[Any, ...], dict[str, Any]] | None
+    ) -> tuple[str, list[_Statement]]:
+        """Take the queue (and ``read``, last) as one simple-protocol message: one send and
+        one answer, however many statements (a pipeline sends each statement on its own, and
+        waits for the socket between them)."""
         queue, self._queue = self._queue, []
         self._savepoints = [None] * len(self._savepoints)
         self._prologue = 0
         self.begun = True
         if self._client is None:
             self._client = psycopg.ClientCursor(self._cur.connection)
-        cur = self._client
         statements = _statements(queue)
-        texts = [_bound(cur, sql, params) for sql, params, _ in statements]
+        texts = [_bound(self._client, sql, params) for sql, params, _ in statements]
         if read is not None:
-            texts.append(_bound(cur, *read[0]))
-        # One simple-protocol message: one send and one answer, however many statements (a
-        # pipeline sends each statement on its own, and waits for the socket between them).
-        cur.execute(";\n".join(texts))
-        self.round_trips += 1
-        for i, (_, _, on_result) in enumerate(statements):
-            if on_result is not None:
-                on_result(cur)
-            if i < len(texts) - 1:
-                cur.nextset()
-        return cur if read is not None else None
+            texts.append(_bound(self._client, *read[0]))
+        return ";\n".join(texts), statements
 
     def commit(self) -> None:
         """Queue ``COMMIT`` and send everything; a transaction that queued nothing but its own
         start sends nothing; a second call does nothing."""
+        if self._end():
+            self.flush()
+
+    def send_commit(self) -> postgres_nowait.Sent | None:
+        """``commit`` without waiting for the answer (``postgres_nowait``): the callbacks get
+        their rows at ``Sent.finish``. None if there was nothing to send."""
+        if not self._end():
+            return None
+        text, statements = self._message(None)
+        self.round_trips += 1
+        callbacks = [cast("postgres_nowait.OnResults", on_result) for _, _, on_result in statements]
+        return postgres_nowait.Sent(self._cur.connection, text, callbacks)
+
+    def _end(self) -> bool:
+        """Queue ``COMMIT`` once; False if there is nothing to send."""
         if self.committed:
-            return
+            return False
         self.committed = True
         if not self.begun and len(self._queue) == self._prologue:
             self._queue.clear()
-            return
+            return False
         self.defer("COMMIT")
-        self.flush()
+        return True
 
     def abandon(self) -> None:
         """After an error: roll back what the server holds and forget the queue. Raises what
