@@ -302,18 +302,13 @@ class Deployment:
     async def follow_commits(self) -> None:
         """On a shared database: deliver other nodes' commits to this node's subscriptions,
         change streams and scheduler, woken by database notifications."""
-        loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-
-        def notify() -> None:
-            loop.call_soon_threadsafe(wake.set)
-
-        stop = self.engine.storage.watch_commits(notify)
+        stop = self.engine.storage.watch_commits(wake.set)
         try:
             await self.engine.follow(wake, poll_seconds=1.0 if stop else 0.1)
         finally:
             if stop is not None:
-                await asyncio.to_thread(stop)
+                stop()
 
     async def import_documents(self, table: str, documents: list[dict[str, Any]]) -> int:
         """Insert ``documents`` into ``table`` in one transaction: schema-checked, triggers run,

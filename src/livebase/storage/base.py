@@ -381,8 +381,9 @@ class Storage(ABC):
             return r.tail(ts, limit, keys)
 
     def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
-        """Call ``wake`` (from any thread) soon after another process commits; returns a
-        function that stops watching, or None if this backend cannot notify (then poll)."""
+        """Call ``wake`` (on the running event loop's thread, which calls this) soon after
+        another process commits; returns a function that stops watching, or None if this
+        backend cannot notify (then poll)."""
         return None
 
     def iter_documents(self) -> Iterator[str]:

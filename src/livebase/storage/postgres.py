@@ -18,7 +18,6 @@ PostgreSQL schema (created if missing), so several apps can share one database.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -33,6 +32,7 @@ from livebase.errors import ConflictError, LivebaseError
 from livebase.storage import (
     bulk,
     postgres_clocked,
+    postgres_listen,
     postgres_search,
     postgres_vectors,
     postgres_views,
@@ -563,32 +563,10 @@ class PostgresStorage(Storage):
     interrupt_safe = False
 
     def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
-        """LISTEN on a dedicated connection in a daemon thread; reconnects after errors. The
+        """``LISTEN`` on a connection the running loop watches (``postgres_listen``); the
         notifications of this storage's own commits are not passed on."""
-        stop = threading.Event()
-
-        def listen() -> None:
-            while not stop.is_set():
-                try:
-                    with self._connect() as conn:
-                        conn.execute(f"LISTEN {self.channel}")
-                        wake()  # anything committed while we were not listening
-                        while not stop.is_set():
-                            for note in conn.notifies(timeout=0.5, stop_after=1):
-                                if note.pid not in self._own_pids():
-                                    wake()  # not our own commit: this node has delivered it
-                except psycopg.Error:
-                    if stop.wait(1.0):
-                        return
-
-        thread = threading.Thread(target=listen, name="livebase-listen", daemon=True)
-        thread.start()
-
-        def close() -> None:
-            stop.set()
-            thread.join(timeout=2)
-
-        return close
+        listener = postgres_listen.Listener(self._connect, self.channel, self._own_pids, wake)
+        return listener.close
 
     def _own_pids(self) -> set[int]:
         return {
