@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -58,6 +59,12 @@ def _serve(args: argparse.Namespace, *, reload: bool) -> int:
     where = redact(deployment.db) if deployment.shared_database else deployment.data_dir
     print(f"Data: {where} (durability: {args.durability})", flush=True)
     print(f"Admin key: {deployment.admin_key}", flush=True)
+    if not reload:
+        # What start-up made lives as long as the server: out of the collector's way, a full
+        # collection walks only what serving allocates (about 25 ms of CPU less per pass).
+        # ``dev`` reloads the app, so what it loaded must stay collectable there.
+        gc.collect()
+        gc.freeze()
     try:
         return uvloop.run(_run_server(deployment, args.host, args.port, reload))
     finally:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from livebase.config import FUNCTION_WALL_FACTOR, Limits
+from livebase.cpu import thread_cpu
 from livebase.engine.catalog import BY_ID, Catalog, TableInfo
 from livebase.engine.document_cache import DOCUMENTS
 from livebase.engine.reads import ReadSet
@@ -169,7 +170,7 @@ class Transaction:
         self._last_creation_time = 0.0
         # The call's own CPU time (this thread's), as the watchdog counts it, with the same
         # wall-clock backstop: a busy machine slows a call down without failing it.
-        self._cpu_deadline = time.thread_time() + limits.max_function_seconds
+        self._cpu_deadline = thread_cpu() + limits.max_function_seconds
         self._deadline = time.monotonic() + limits.max_function_seconds * FUNCTION_WALL_FACTOR
         self._budget_deadline = math.inf
         self.on_change: ChangeHook | None = None
@@ -182,12 +183,13 @@ class Transaction:
 
     def stop_at(self, budget_seconds: float) -> None:
         """Raise ``OverBudget`` at the next read or write once this call has computed for
-        ``budget_seconds`` of CPU time (the inline budget: the call then runs elsewhere).
+        ``budget_seconds`` of CPU time, the collector's not counted (``livebase.cpu``; the
+        inline budget: the call then runs elsewhere).
         A safe point: nothing is ever half-sent to the database there."""
-        self._budget_deadline = time.thread_time() + budget_seconds
+        self._budget_deadline = thread_cpu() + budget_seconds
 
     def check_deadline(self) -> None:
-        now = time.thread_time()
+        now = thread_cpu()
         if now > self._budget_deadline:
             raise OverBudget
         if now > self._cpu_deadline or time.monotonic() > self._deadline:

@@ -16,7 +16,6 @@ import functools
 import logging
 import os
 import threading
-import time
 import weakref
 import zlib
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livebase.config import FUNCTION_WALL_FACTOR
+from livebase.cpu import thread_cpu
 from livebase.engine.database import Engine
 from livebase.engine.live_range import LiveRange
 from livebase.engine.reads import ReadSet
@@ -326,7 +326,7 @@ class Runner:
                             ctx = QueryCtx(tx, rng, auth, env)
                         ctx.calls = NestedCalls(self, tx, auth, env)
                         ctx.storage = files_for_call(tx, self.files, fd.kind)
-                        started, stopped, moved = time.thread_time(), False, False
+                        started, stopped, moved = thread_cpu(), False, False
                         try:
                             with watchdog.limit(seconds, wall):
                                 value = fd.fn(ctx, **args)
@@ -343,8 +343,9 @@ class Runner:
                         finally:
                             # After the call, so a C call the watchdog could not stop counts.
                             # CPU time, like the budget: 0.7 us a read here, and a call that
-                            # only waited for the CPU is not marked slow for it.
-                            used = time.thread_time() - started
+                            # only waited for the CPU, or paid for a garbage collection, is not
+                            # marked slow for it.
+                            used = thread_cpu() - started
                             if stopped:
                                 used = max(used, self.slow.budget * 1.001)
                             self.slow.observe(fd.path, fd.kind, used)

@@ -30,6 +30,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 from livebase.config import FUNCTION_WALL_FACTOR
+from livebase.cpu import gc_seconds
 
 _calls = threading.local()
 """Per thread: ``top`` (the frame that armed the limit) and ``expired``."""
@@ -109,13 +110,17 @@ class _Armed:
     cpu_clock: int | None
     cpu_deadline: float
     wall_deadline: float
+    gc_at_start: float
+    """The thread's time in the garbage collector when armed: later collections are not the
+    call's (``livebase.cpu``)."""
 
     def expired(self) -> bool:
         if time.monotonic() >= self.wall_deadline:
             return True
-        return (
-            self.cpu_clock is not None and time.clock_gettime(self.cpu_clock) >= self.cpu_deadline
-        )
+        if self.cpu_clock is None:
+            return False
+        collecting = gc_seconds(self.thread_id) - self.gc_at_start
+        return time.clock_gettime(self.cpu_clock) - collecting >= self.cpu_deadline
 
 
 class Watchdog:
@@ -164,7 +169,9 @@ class Watchdog:
             wall_seconds = seconds * FUNCTION_WALL_FACTOR
         wall = seconds if clock is None else wall_seconds
         with self._lock:
-            self._call = _Armed(call_id, ident, clock, cpu_deadline, time.monotonic() + wall)
+            self._call = _Armed(
+                call_id, ident, clock, cpu_deadline, time.monotonic() + wall, gc_seconds()
+            )
         return call_id
 
     def _disarm(self, call_id: int) -> None:
