@@ -17,18 +17,20 @@ import time
 from typing import Any
 
 _collecting = threading.local()
+"""Per thread: ``since`` (a collection's start) and ``seconds`` (its collections so far)."""
 _gc_seconds: dict[int, float] = {}
-"""CPU seconds each thread (by ident) has spent collecting garbage."""
+"""The same totals by thread ident, for the watchdog's thread to read."""
+_thread_time = time.thread_time
 
 
 def _on_gc(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
-        _collecting.since = time.thread_time()
+        _collecting.since = _thread_time()
         return
     since = getattr(_collecting, "since", None)
     if since is not None:
-        ident = threading.get_ident()
-        _gc_seconds[ident] = _gc_seconds.get(ident, 0.0) + time.thread_time() - since
+        total = getattr(_collecting, "seconds", 0.0) + _thread_time() - since
+        _collecting.seconds = _gc_seconds[threading.get_ident()] = total
         _collecting.since = None
 
 
@@ -38,12 +40,14 @@ if _on_gc not in gc.callbacks:
 
 def gc_seconds(thread_ident: int | None = None) -> float:
     """CPU seconds a thread (this one by default) has spent in the collector so far."""
-    return _gc_seconds.get(threading.get_ident() if thread_ident is None else thread_ident, 0.0)
+    if thread_ident is None:
+        return float(getattr(_collecting, "seconds", 0.0))
+    return _gc_seconds.get(thread_ident, 0.0)
 
 
 def thread_cpu() -> float:
     """This thread's CPU time (``time.thread_time``) less its time in the collector."""
-    return time.thread_time() - gc_seconds()
+    return _thread_time() - getattr(_collecting, "seconds", 0.0)
 
 
 __all__ = ["gc_seconds", "thread_cpu"]
