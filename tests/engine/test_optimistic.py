@@ -20,6 +20,7 @@ from livebase.engine.catalog import CATALOG_KEY
 from livebase.schema.definition import SchemaDefinition
 from livebase.storage.postgres import PostgresStorage
 from tests.engine.conftest import EngineFactory, run
+from tests.support.calls import wait_until_async
 
 SCHEMA = define_schema({"counters": define_table({"n": v.number()})})
 
@@ -266,11 +267,29 @@ def waiting_for_the_clock(engine: Engine) -> None:
     sender.execute("SET lock_timeout = 0")
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
-    assert condition(), what
+async def behind_a_held_clock(
+    engine: Engine, first: int, then: list[int], ran: list[int], meanwhile: Callable[[Any], None]
+) -> list[int]:
+    """Insert ``first`` while another session holds the clock, then ``then`` once it is in
+    flight; when they have all run (``ran`` records each run), ``meanwhile(holder)`` and the
+    clock is let go: the commit timestamps, in the order the calls were made."""
+
+    def insert(n: int) -> Callable[[Transaction], Any]:
+        return lambda tx: ran.append(n) or tx.insert("counters", {"n": n})
+
+    with clock_held(engine) as holder:
+        calls = [asyncio.ensure_future(engine.mutate(insert(first), optimistic=True))]
+        await wait_until_async(lambda: engine._in_flight is not None, timeout=10)
+        calls += [asyncio.ensure_future(engine.mutate(insert(n), optimistic=True)) for n in then]
+        await wait_until_async(lambda: ran == [first, *then], timeout=10)
+        assert not any(call.done() for call in calls)  # nothing committed yet
+        meanwhile(holder)
+        holder.commit()  # the clock is free: the first batch commits, then the next
+        return [(await call).ts for call in calls]
+
+
+def counters(engine: Engine) -> list[float]:
+    return engine.read(lambda tx: sorted(d["n"] for d in tx.query("counters").collect()))[0]
 
 
 def test_the_next_batch_runs_while_a_batch_that_read_nothing_commits(
@@ -282,27 +301,10 @@ def test_the_next_batch_runs_while_a_batch_that_read_nothing_commits(
     waiting_for_the_clock(a)
     seen = seen_by(a)
     ran: list[int] = []
-
-    def insert(n: int) -> Callable[[Transaction], Any]:
-        return lambda tx: ran.append(n) or tx.insert("counters", {"n": n})
-
-    async def main() -> list[int]:
-        with clock_held(a) as holder:
-            first = asyncio.ensure_future(a.mutate(insert(1), optimistic=True))
-            await until(lambda: a._in_flight is not None, "the first batch was sent")
-            later = [asyncio.ensure_future(a.mutate(insert(n), optimistic=True)) for n in (2, 3)]
-            await until(lambda: ran == [1, 2, 3], "the next batch ran while the first waited")
-            assert not first.done() and not any(f.done() for f in later)
-            holder.commit()  # the clock is free: the first batch commits, then the next
-            outcomes = [await first, *[await f for f in later]]
-        return [o.ts for o in outcomes]
-
-    stamps = run(main())
+    stamps = run(behind_a_held_clock(a, 1, [2, 3], ran, lambda holder: None))
     assert ran == [1, 2, 3]  # each ran once: the first committed as it ran
     assert stamps == sorted(set(stamps)) and seen == stamps == commit_log(a)[2:]
-    assert a.read(lambda tx: sorted(d["n"] for d in tx.query("counters").collect()))[0] == [
-        0, 0, 1, 2, 3
-    ]  # fmt: skip
+    assert counters(a) == [0, 0, 1, 2, 3]
 
 
 def test_a_batch_run_behind_one_that_must_run_again_runs_again_too(
@@ -315,26 +317,11 @@ def test_a_batch_run_behind_one_that_must_run_again_runs_again_too(
     waiting_for_the_clock(a)
     ran: list[int] = []
 
-    def insert(n: int) -> Callable[[Transaction], Any]:
-        return lambda tx: ran.append(n) or tx.insert("counters", {"n": n})
+    def rewrite_the_catalog(holder: psycopg.Connection[Any]) -> None:
+        # The same catalog, written out differently: the text the batches ran with is gone.
+        holder.execute("UPDATE lb_globals SET value = value || ' ' WHERE key = %s", (CATALOG_KEY,))
 
-    async def main() -> list[int]:
-        with clock_held(a) as holder:
-            first = asyncio.ensure_future(a.mutate(insert(1), optimistic=True))
-            await until(lambda: a._in_flight is not None, "the first batch was sent")
-            second = asyncio.ensure_future(a.mutate(insert(2), optimistic=True))
-            await until(lambda: ran == [1, 2], "the second ran behind the first")
-            # The same catalog, written out differently: the text the batches ran with is gone.
-            holder.execute(
-                "UPDATE lb_globals SET value = value || ' ' WHERE key = %s", (CATALOG_KEY,)
-            )
-            holder.commit()
-            outcomes = [await first, await second]
-        return [o.ts for o in outcomes]
-
-    stamps = run(main())
+    stamps = run(behind_a_held_clock(a, 1, [2], ran, rewrite_the_catalog))
     assert ran == [1, 2, 1, 2]  # both ran again, in order
     assert a.optimistic_reruns >= 1 and stamps[0] < stamps[1]
-    assert a.read(lambda tx: sorted(d["n"] for d in tx.query("counters").collect()))[0] == [
-        0, 0, 1, 2
-    ]  # fmt: skip
+    assert counters(a) == [0, 0, 1, 2]

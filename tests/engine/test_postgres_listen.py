@@ -5,13 +5,22 @@ listens again by itself and wakes for what it may have missed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import psycopg
 import pytest
+import uvloop
 
 from livebase.storage.postgres import PostgresStorage
+from tests.support.calls import wait_until_async
 from tests.support.postgres import fresh_database_url
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run_loop(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """Both event loops: the server runs on uvloop, the tests' clients on asyncio."""
+    return asyncio.run if request.param == "asyncio" else uvloop.run
 
 
 @pytest.fixture
@@ -31,15 +40,8 @@ def commit(storage: PostgresStorage) -> None:
         w.append_commit(w.latest_ts() + 1, '{"writes":[]}')
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
-    assert condition(), what
-
-
 def test_other_commits_wake_the_listener_and_its_own_do_not(
-    two_nodes: tuple[PostgresStorage, PostgresStorage],
+    two_nodes: tuple[PostgresStorage, PostgresStorage], run_loop: Callable[..., None]
 ) -> None:
     mine, other = two_nodes
     wakes: list[int] = []
@@ -51,20 +53,20 @@ def test_other_commits_wake_the_listener_and_its_own_do_not(
             assert wakes == [1]  # at once: anything committed before it listened
             commit(mine)
             commit(other)  # notified after ours, on the same connection
-            await until(lambda: len(wakes) == 2, "the other storage's commit woke it")
+            await wait_until_async(lambda: len(wakes) == 2, timeout=10)
             commit(mine)
             commit(mine)
             commit(other)
-            await until(lambda: len(wakes) == 3, "the other storage's second commit woke it")
+            await wait_until_async(lambda: len(wakes) == 3, timeout=10)
             assert len(wakes) == 3  # its own three commits woke nothing
         finally:
             stop()
 
-    asyncio.run(main())
+    run_loop(main())
 
 
 def test_a_lost_connection_is_opened_again(
-    two_nodes: tuple[PostgresStorage, PostgresStorage],
+    two_nodes: tuple[PostgresStorage, PostgresStorage], run_loop: Callable[..., None]
 ) -> None:
     mine, other = two_nodes
     wakes: list[int] = []
@@ -86,13 +88,13 @@ def test_a_lost_connection_is_opened_again(
                 conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
             # It wakes when the connection drops and again once it listens anew (what was
             # committed in between is caught up then).
-            await until(lambda: len(wakes) == 3, "it listened again and woke for what it missed")
+            await wait_until_async(lambda: len(wakes) == 3, timeout=10)
             again = listeners()
             assert again and pid not in again
             commit(other)
-            await until(lambda: len(wakes) == 4, "a commit after the reconnect woke it")
+            await wait_until_async(lambda: len(wakes) == 4, timeout=10)
         finally:
             stop()
         assert not listeners()  # stop closed the connection
 
-    asyncio.run(main())
+    run_loop(main())

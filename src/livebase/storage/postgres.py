@@ -314,17 +314,7 @@ class _PgWriter(_PgReader, StorageWriter):
         limit: int,
         expect: Mapping[str, str | None],
     ) -> ClockedCommit:
-        done = postgres_clocked.commit(
-            self._deferred,
-            _TAIL,
-            _parse_tail,
-            lambda: self._started,
-            self._channel,
-            entries,
-            since_ts,
-            limit,
-            expect,
-        )
+        done = postgres_clocked.commit(self._deferred, self._end(entries, since_ts, limit, expect))
         self._latest = done.timestamps[-1] if done.timestamps else done.start_ts
         self._started = self._latest  # the clock has moved already: nothing left to send
         return done
@@ -337,16 +327,19 @@ class _PgWriter(_PgReader, StorageWriter):
         expect: Mapping[str, str | None],
     ) -> postgres_clocked.Sending:
         """``commit_at_clock`` without waiting for the answer."""
-        return postgres_clocked.Sending(
-            self._deferred,
-            _TAIL,
-            _parse_tail,
-            lambda: self._started,
-            self._channel,
-            entries,
-            since_ts,
-            limit,
-            expect,
+        end = self._end(entries, since_ts, limit, expect)
+        return postgres_clocked.Sending(self._deferred, end)
+
+    def _end(
+        self,
+        entries: Sequence[tuple[int, str]],
+        since_ts: int,
+        limit: int,
+        expect: Mapping[str, str | None],
+    ) -> postgres_clocked.End:
+        started = lambda: self._started  # noqa: E731  (known once the answer is in)
+        return postgres_clocked.End(
+            _TAIL, _parse_tail, started, self._channel, entries, since_ts, limit, expect
         )
 
     def commit(self) -> None:

@@ -20,6 +20,7 @@ in closed form, so both sides agree without another round trip.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -58,48 +59,68 @@ def running_floor(not_before: Sequence[int]) -> list[int]:
     return out
 
 
-def commit(
-    deferred: DeferredWrites,
-    tail_sql: str,
-    read_tail: Callable[[list[tuple[Any, ...]], int], LogTail],
-    start_ts: Callable[[], int],
-    channel: str,
-    entries: Sequence[tuple[int, str]],
-    since_ts: int,
-    limit: int,
-    expect: Mapping[str, str | None],
-) -> ClockedCommit:
-    """Queue the end of the transaction after what ``deferred`` holds and send it all with
-    COMMIT; ``start_ts()`` is the clock the transaction's start read."""
-    rows = _queue_end(deferred, tail_sql, channel, entries, since_ts, limit, expect)
+@dataclass(frozen=True)
+class End:
+    """How a write transaction ends at the clock: ``commit_at_clock``'s arguments, and where
+    the backend reads the tail (``tail_sql``, parsed by ``read_tail``) and the clock its start
+    locked (``start_ts()``, known once the answer is in)."""
+
+    tail_sql: str
+    read_tail: Callable[[list[tuple[Any, ...]], int], LogTail]
+    start_ts: Callable[[], int]
+    channel: str
+    entries: Sequence[tuple[int, str]]
+    since_ts: int
+    limit: int
+    expect: Mapping[str, str | None]
+
+    def queue(self, deferred: DeferredWrites) -> list[tuple[Any, ...]]:
+        """Queue the tail, the check, the commit-log rows, the clock and NOTIFY after what
+        ``deferred`` holds; the list the tail's rows will be put in."""
+        keys = list(self.expect)
+        rows: list[tuple[Any, ...]] = []
+        deferred.defer(
+            self.tail_sql,
+            (self.since_ts, self.limit, keys),
+            on_result=lambda c: rows.extend(c.fetchall()),
+        )
+        deferred.defer(_EXPECT, (keys, [self.expect[k] for k in keys]))
+        not_before = [ns for ns, _ in self.entries]
+        floor = running_floor(not_before)
+        if self.entries:
+            texts = [entry for _, entry in self.entries]
+            deferred.defer(_INSERT_COMMITS, (list(range(len(texts))), floor, texts))
+            deferred.defer(_MOVE_CLOCK, (len(texts) - 1, floor[-1]))
+            deferred.defer(f"NOTIFY {self.channel}")
+        return rows
+
+    def done(self, rows: list[tuple[Any, ...]]) -> ClockedCommit:
+        start = self.start_ts()
+        not_before = [ns for ns, _ in self.entries]
+        return ClockedCommit(
+            start, self.read_tail(rows, self.limit), clock_timestamps(start, not_before)
+        )
+
+
+def commit(deferred: DeferredWrites, end: End) -> ClockedCommit:
+    """Queue ``end`` after what ``deferred`` holds and send it all with COMMIT."""
+    rows = end.queue(deferred)
     try:
         deferred.commit()
     except psycopg.Error as exc:
         raise expectation_failed(exc) or exc from None
-    return _done(rows, read_tail, start_ts(), entries, limit)
+    return end.done(rows)
 
 
 class Sending:
     """``commit`` sent without waiting for the answer (``DeferredWrites.send_commit``)."""
 
-    def __init__(
-        self,
-        deferred: DeferredWrites,
-        tail_sql: str,
-        read_tail: Callable[[list[tuple[Any, ...]], int], LogTail],
-        start_ts: Callable[[], int],
-        channel: str,
-        entries: Sequence[tuple[int, str]],
-        since_ts: int,
-        limit: int,
-        expect: Mapping[str, str | None],
-    ) -> None:
-        self._rows = _queue_end(deferred, tail_sql, channel, entries, since_ts, limit, expect)
+    def __init__(self, deferred: DeferredWrites, end: End) -> None:
+        self._end = end
+        self._rows = end.queue(deferred)
         sent = deferred.send_commit()
         assert sent is not None  # the clock's statements at least
         self.sent = sent
-        self._read_tail, self._start_ts = read_tail, start_ts
-        self._entries, self._limit = entries, limit
 
     def result(self) -> ClockedCommit:
         """Once ``sent`` has all of its answer; raises ``ExpectationFailed`` or the server's
@@ -108,7 +129,7 @@ class Sending:
             self.sent.finish()
         except psycopg.Error as exc:
             raise expectation_failed(exc) or exc from None
-        return _done(self._rows, self._read_tail, self._start_ts(), self._entries, self._limit)
+        return self._end.done(self._rows)
 
 
 def expectation_failed(exc: psycopg.Error) -> ExpectationFailed | None:
@@ -117,40 +138,4 @@ def expectation_failed(exc: psycopg.Error) -> ExpectationFailed | None:
     return None
 
 
-def _queue_end(
-    deferred: DeferredWrites,
-    tail_sql: str,
-    channel: str,
-    entries: Sequence[tuple[int, str]],
-    since_ts: int,
-    limit: int,
-    expect: Mapping[str, str | None],
-) -> list[tuple[Any, ...]]:
-    """Queue the tail, the check, the commit-log rows, the clock and NOTIFY; the list the
-    tail's rows will be put in."""
-    keys = list(expect)
-    rows: list[tuple[Any, ...]] = []
-    deferred.defer(tail_sql, (since_ts, limit, keys), on_result=lambda c: rows.extend(c.fetchall()))
-    deferred.defer(_EXPECT, (keys, [expect[k] for k in keys]))
-    not_before = [ns for ns, _ in entries]
-    floor = running_floor(not_before)
-    if entries:
-        texts = [entry for _, entry in entries]
-        deferred.defer(_INSERT_COMMITS, (list(range(len(entries))), floor, texts))
-        deferred.defer(_MOVE_CLOCK, (len(entries) - 1, floor[-1]))
-        deferred.defer(f"NOTIFY {channel}")
-    return rows
-
-
-def _done(
-    rows: list[tuple[Any, ...]],
-    read_tail: Callable[[list[tuple[Any, ...]], int], LogTail],
-    start: int,
-    entries: Sequence[tuple[int, str]],
-    limit: int,
-) -> ClockedCommit:
-    not_before = [ns for ns, _ in entries]
-    return ClockedCommit(start, read_tail(rows, limit), clock_timestamps(start, not_before))
-
-
-__all__ = ["FUNCTIONS", "Sending", "commit", "expectation_failed", "running_floor"]
+__all__ = ["FUNCTIONS", "End", "Sending", "commit", "expectation_failed", "running_floor"]

@@ -35,6 +35,7 @@ class Listener:
         self._connect, self._channel, self._own_pids, self._wake = connect, channel, own_pids, wake
         self._loop = asyncio.get_running_loop()
         self._conn: psycopg.Connection[Any] | None = None
+        self._fd = -1
         self._retry: asyncio.TimerHandle | None = None
         self._closed = False
         self._open()
@@ -50,8 +51,8 @@ class Listener:
             log.warning("cannot listen for other nodes' commits (retrying): %s", exc)
             self._retry = self._loop.call_later(RECONNECT_SECONDS, self._open)
             return
-        self._conn = conn
-        self._loop.add_reader(conn.pgconn.socket, self._readable)
+        self._conn, self._fd = conn, conn.pgconn.socket
+        self._loop.add_reader(self._fd, self._readable)
         self._wake()  # anything committed while nobody listened
 
     def _readable(self) -> None:
@@ -77,10 +78,9 @@ class Listener:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        try:
-            self._loop.remove_reader(conn.pgconn.socket)
-        except (OSError, ValueError, psycopg.Error):
-            pass  # the socket is gone already
+        # By the number it was watched under: a broken connection no longer tells its socket,
+        # and a new connection may get the same number, which must not find it still watched.
+        self._loop.remove_reader(self._fd)
         conn.close()
 
     def close(self) -> None:
