@@ -325,3 +325,30 @@ def test_a_batch_run_behind_one_that_must_run_again_runs_again_too(
     assert ran == [1, 2, 1, 2]  # both ran again, in order
     assert a.optimistic_reruns >= 1 and stamps[0] < stamps[1]
     assert counters(a) == [0, 0, 1, 2]
+
+
+def test_a_connection_lost_in_flight_fails_that_batch_and_the_next_gets_a_new_one(
+    nodes: tuple[Engine, Engine],
+) -> None:
+    a, _ = nodes
+    waiting_for_the_clock(a)
+    sender = storage_of(a)._sender
+    assert sender is not None
+    pid = sender.info.backend_pid
+
+    async def main() -> None:
+        with clock_held(a) as holder:
+            lost = asyncio.ensure_future(
+                a.mutate(lambda tx: tx.insert("counters", {"n": 1}), optimistic=True)
+            )
+            await wait_until_async(lambda: a._in_flight is not None, timeout=10)
+            holder.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            with pytest.raises(psycopg.OperationalError):
+                await lost
+            assert a._in_flight is None
+        again = await a.mutate(lambda tx: tx.insert("counters", {"n": 2}), optimistic=True)
+        assert again.ts > 0
+
+    run(main())
+    assert counters(a) == [0, 0, 2]  # the lost batch never committed
+    assert storage_of(a)._sender is not None and storage_of(a)._sender.info.backend_pid != pid

@@ -610,6 +610,7 @@ class _InFlight(CommitInFlight):
 
     def result(self) -> ClockedCommit:
         if self._error is not None:
+            self._storage._roll_back(self._conn)  # closes it: the connection is broken
             raise self._error
         try:
             return self._sending.result()

@@ -100,7 +100,7 @@ class Sent:
                     return True
                 self._results.append(result)
         except psycopg.OperationalError:
-            self._conn.close()
+            # The caller stops watching the socket first, then drops the connection.
             raise
         return False
 
