@@ -49,9 +49,11 @@ OTHERS_ACTIVE_SECONDS = 1.0
 """How long after seeing another node's commit a batch that reads still runs ahead of the clock
 (``engine.optimistic``)."""
 _UNKNOWN = "?"
-_PREPARE = object()
-_RAN_AGAIN = ExpectationFailed("ran again under the clock")
 """``Engine._catalog_text`` when the catalog changed here since it was last read."""
+_PREPARE = object()
+"""``_commit``'s and ``_commit_batch``'s default: run the batch ahead first if it may."""
+_RAN_AGAIN = ExpectationFailed("ran again under the clock")
+"""Why the batch behind one that had to run again runs again too (``_landed``)."""
 
 
 class Engine:
@@ -359,7 +361,8 @@ class Engine:
         else:
             assert failure is not None
             self._failed(items, failure)
-        if following is not None and ahead is not None and ahead.items:
+        if following is not None and following.runs:
+            assert ahead is not None
             self._last_creation_time = max(self._last_creation_time, ahead.last_creation_time)
             self._commit(ahead.items, following)
         if self._pending and not self._flush_scheduled:
