@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from typing import Any
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from livebase.errors import BadRequestError, InvalidIdError
 from livebase.values import id_table_number, make_id
+from livebase.values.ids import _b32decode, _b32encode
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -208,3 +210,17 @@ def test_random_bytes_with_high_bits_do_not_confuse_the_varint() -> None:
         assert id_table_number(doc_id) == table
         doc_id = make_id(table, lambda n: b"\x80" * n)
         assert id_table_number(doc_id) == table
+
+
+def test_the_encoding_is_rfc_4648_base32_in_crockfords_alphabet() -> None:
+    """The hand-written encoder against the standard library's, every length an id can have
+    and more, on random bytes and on the extremes."""
+    rfc = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    to_ours = bytes.maketrans(rfc, b"0123456789abcdefghjkmnpqrstvwxyz")
+    rng = random.Random(17)
+    for length in range(41):
+        for raw in (bytes(length), b"\xff" * length, rng.randbytes(length), rng.randbytes(length)):
+            expected = base64.b32encode(raw).rstrip(b"=").translate(to_ours).decode()
+            assert _b32encode(raw) == expected
+            if length:
+                assert _b32decode(expected) == raw

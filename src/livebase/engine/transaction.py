@@ -170,9 +170,14 @@ class Transaction:
         self._last_creation_time = 0.0
         # The call's own CPU time (this thread's), as the watchdog counts it, with the same
         # wall-clock backstop: a busy machine slows a call down without failing it.
-        self._cpu_deadline = thread_cpu() + limits.max_function_seconds
-        self._deadline = time.monotonic() + limits.max_function_seconds * FUNCTION_WALL_FACTOR
+        self._cpu_start, self._wall_start = thread_cpu(), time.monotonic()
+        self._cpu_deadline = self._cpu_start + limits.max_function_seconds
+        self._deadline = self._wall_start + limits.max_function_seconds * FUNCTION_WALL_FACTOR
         self._budget_deadline = math.inf
+        # A thread computes no faster than the clock on the wall: until this much wall time
+        # has passed, no CPU deadline can have, and reading the CPU clock (a system call, at
+        # every read and write) is not needed.
+        self._quiet_until = self._wall_start + limits.max_function_seconds
         self.on_change: ChangeHook | None = None
         """Called after every write, inside this transaction (triggers)."""
         self.scheduled_count = 0
@@ -182,13 +187,16 @@ class Transaction:
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def stop_at(self, budget_seconds: float) -> None:
-        """Raise ``OverBudget`` at the next read or write once this call has computed for
-        ``budget_seconds`` of CPU time, the collector's not counted (``livebase.cpu``; the
-        inline budget: the call then runs elsewhere).
+        """Raise ``OverBudget`` at the next read or write once this call (counted from this
+        transaction's start) has computed for ``budget_seconds`` of CPU time, the collector's
+        not counted (``livebase.cpu``; the inline budget: the call then runs elsewhere).
         A safe point: nothing is ever half-sent to the database there."""
-        self._budget_deadline = thread_cpu() + budget_seconds
+        self._budget_deadline = self._cpu_start + budget_seconds
+        self._quiet_until = min(self._quiet_until, self._wall_start + budget_seconds)
 
     def check_deadline(self) -> None:
+        if time.monotonic() < self._quiet_until:
+            return
         now = thread_cpu()
         if now > self._budget_deadline:
             raise OverBudget
