@@ -83,7 +83,15 @@ class TableInfo:
     vector_indexes: dict[str, VectorIndexInfo] = field(default_factory=dict)
 
     def index_keys(self, doc: dict[str, Any]) -> dict[int, bytes]:
-        return {info.index_id: info.key_for(name, doc) for name, info in self.indexes.items()}
+        """Each index's key for ``doc`` (``IndexInfo.key_for``), the ``(_creationTime, _id)``
+        every key but ``by_id``'s ends with encoded once (the encoding is a concatenation)."""
+        tail = encode_key((doc["_creationTime"], doc["_id"]))
+        return {
+            info.index_id: info.key_for(name, doc)
+            if name == BY_ID
+            else encode_key([_field_value(doc, f) for f in info.fields]) + tail
+            for name, info in self.indexes.items()
+        }
 
 
 VALUE_MODEL = 2
