@@ -28,7 +28,11 @@ from livebase.storage.base import (
     StorageWriter,
 )
 from livebase.storage.search_types import SearchEntry, SearchHit, SearchRequest
-from livebase.storage.sqlite_checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
+from livebase.storage.sqlite_checkpoint import (
+    AUTOCHECKPOINT_PAGES,
+    WAL_SIZE_LIMIT,
+    WalCheckpointer,
+)
 from livebase.storage.vector_types import (
     VectorCandidate,
     VectorEntry,
@@ -334,6 +338,9 @@ class SqliteStorage(Storage):
         conn.execute("PRAGMA busy_timeout=100")
         conn.execute(f"PRAGMA cache_size=-{self.cache_mib * 1024}")  # negative: KiB, not pages
         conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        # Once the log starts over, its file is cut back to this (it keeps its largest size
+        # otherwise, after a burst that outran the checkpoints).
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         return conn
 
     @contextmanager
