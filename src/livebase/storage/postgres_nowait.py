@@ -84,24 +84,21 @@ class Sent:
 
     def poll(self) -> bool:
         """Send what is left, read what has arrived; True once the whole answer is in.
-        Raises ``psycopg.OperationalError`` if the connection is lost."""
+        Raises ``psycopg.OperationalError`` if the connection is lost (the caller stops
+        watching the socket, then drops the connection)."""
         if self.done:
             return True
-        try:
+        if self.wants_write:
+            self.wants_write = self._pgconn.flush() == 1
             if self.wants_write:
-                self.wants_write = self._pgconn.flush() == 1
-                if self.wants_write:
-                    return False
-            self._pgconn.consume_input()
-            while not self._pgconn.is_busy():
-                result = self._pgconn.get_result()
-                if result is None:
-                    self.done = True
-                    return True
-                self._results.append(result)
-        except psycopg.OperationalError:
-            # The caller stops watching the socket first, then drops the connection.
-            raise
+                return False
+        self._pgconn.consume_input()
+        while not self._pgconn.is_busy():
+            result = self._pgconn.get_result()
+            if result is None:
+                self.done = True
+                return True
+            self._results.append(result)
         return False
 
     def finish(self) -> None:
