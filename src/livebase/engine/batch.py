@@ -47,8 +47,9 @@ class Commit:
             return any(f'"table":{dumps(table)}' in self._text for table in tables)
         return any(w.table in tables for w in self._writes or ())
 
-    def __repr__(self) -> str:
-        return f"Commit(ts={self.ts}, writes={len(self.writes)})"
+    def __repr__(self) -> str:  # without decoding an undecoded commit
+        what = "undecoded" if self._writes is None else f"writes={len(self._writes)}"
+        return f"Commit(ts={self.ts}, {what})"
 
 
 @dataclass

@@ -28,8 +28,8 @@ _TEXTS = frozenset({25, 1043, 19, 705})  # text, varchar, name, unknown
 class Results:
     """One statement's rows, read like a cursor's (``fetchone``, ``fetchall``)."""
 
-    def __init__(self, result: pq.abc.PGresult | None) -> None:
-        self._rows: list[tuple[Any, ...]] = [] if result is None else _rows(result)
+    def __init__(self, result: pq.abc.PGresult) -> None:
+        self._rows = _rows(result)
         self._next = 0
 
     def fetchall(self) -> list[tuple[Any, ...]]:
