@@ -373,7 +373,9 @@ def test_react_page_keeps_a_signed_in_user_across_token_refreshes(
     spares: list[float] = []
     assert result["observedMs"] >= OBSERVE_MS
     # The server saw the two pages' sockets, and only them, the whole time.
-    assert connections and set(connections) == {2.0}, (connections, why)
+    # (The driver keeps the pages open until its stdin is closed, after the last sample.)
+    off = [(i, n) for i, n in enumerate(connections) if n != 2.0]
+    assert connections and not off, (f"{len(connections)} samples, off: {off}", why)
 
     for name, sub in users.items():
         page = result["pages"][name]

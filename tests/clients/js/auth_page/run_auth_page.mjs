@@ -15,6 +15,9 @@
 //   {"event": "result", "ok": bool, "failures": [...], "pages": {name: {...}}}
 // with, per page: renders since ready, token fetcher calls, sockets opened, the client's
 // connectionState(), Authenticate / identity Transition / AuthError / Connect frames.
+// The pages stay open until stdin ends (the test closes it, at most 30 s): the test samples
+// the server's open sockets until it reads the result, and a page closing in between would
+// show up as a socket lost.
 import { createRequire } from "node:module";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -34,6 +37,11 @@ const stepMs = config.stepMs ?? 20000;
 const started = Date.now();
 const elapsed = () => Date.now() - started;
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+const stdinEnded = new Promise((done) => {
+  process.stdin.on("end", done);
+  process.stdin.on("error", done);
+  process.stdin.resume();
+});
 const failures = [];
 
 function watch(page, name, book) {
@@ -201,6 +209,7 @@ try {
 } finally {
   result.elapsedMs = elapsed();
   emit(result);
+  await Promise.race([stdinEnded, new Promise((r) => setTimeout(r, 30000))]);
   try {
     if (context) await context.close();
   } catch (err) {
