@@ -3,6 +3,8 @@ PostgreSQL server (a fresh schema per test; see ``tests/support/postgres.py``)."
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from livebase.storage import Storage, open_storage
-from livebase.storage.base import ExpectationFailed
+from livebase.storage.base import ClockedCommit, CommitInFlight, ExpectationFailed
 from livebase.storage.sqlite import SqliteStorage, StorageLockedError
 from tests.support.postgres import fresh_database_url
 
@@ -220,6 +222,44 @@ def test_commit_at_clock_checks_globals_then_logs_after_the_clock(storage: Stora
             w.commit_at_clock([(0, "never")], 0, 10, expect)
     with storage.reader() as r:  # a failed expectation keeps nothing of the transaction
         assert (r.latest_ts(), r.get_document("d2"), r.get_global("record")) == (2_001, None, None)
+
+
+def _answer(sent: CommitInFlight, deadline_s: float = 10.0) -> ClockedCommit:
+    """Move a sent commit on as an event loop would (when its socket is ready) until done."""
+    deadline = time.monotonic() + deadline_s
+    while not sent.poll():
+        assert time.monotonic() < deadline, "the sent commit was never answered"
+        assert sent.fileno >= 0  # a commit that is not done yet has a socket to wait on
+        select.select([sent.fileno], [sent.fileno] if sent.wants_write else [], [], 0.5)
+    return sent.result()
+
+
+def test_send_at_clock_commits_like_commit_at_clock_and_answers_when_polled(
+    storage: Storage,
+) -> None:
+    with storage.writer() as w:
+        w.set_global("catalog", "c1")
+        w.append_commit(1_000, "first")
+    sent = storage.send_at_clock(
+        lambda w: w.put_document("d1", 1, "{}"), [(5, "a"), (2_000, "b")], 0, 10,
+        {"catalog": "c1", "record": None},
+    )  # fmt: skip
+    done = _answer(sent)
+    assert (done.start_ts, done.timestamps) == (1_000, [1_001, 2_000])
+    assert done.tail.commits == [(1_000, "first")] and done.tail.values == {"catalog": "c1"}
+    with storage.reader() as r:
+        assert (r.latest_ts(), r.get_document("d1")) == (2_000, "{}")
+    # A failed expectation is raised by result() and keeps nothing; the next send works.
+    failed = storage.send_at_clock(
+        lambda w: w.put_document("d2", 1, "{}"), [(0, "never")], 0, 10, {"catalog": "c2"}
+    )
+    with pytest.raises(ExpectationFailed):
+        _answer(failed)
+    with storage.reader() as r:
+        assert (r.latest_ts(), r.get_document("d2")) == (2_000, None)
+    assert _answer(storage.send_at_clock(lambda w: None, [(0, "c")], 2_000, 10, {})).timestamps == [
+        2_001
+    ]
 
 
 def test_writer_latest_ts_sees_its_own_commit_entries(storage: Storage) -> None:

@@ -51,7 +51,7 @@ OTHERS_ACTIVE_SECONDS = 1.0
 _UNKNOWN = "?"
 """``Engine._catalog_text`` when the catalog changed here since it was last read."""
 _PREPARE = object()
-"""``_commit``'s and ``_commit_batch``'s default: run the batch ahead first if it may."""
+"""``_commit``'s ``prepared`` when the batch has not run yet: it runs ahead first if it may."""
 _RAN_AGAIN = ExpectationFailed("ran again under the clock")
 """Why the batch behind one that had to run again runs again too (``_landed``)."""
 
@@ -264,7 +264,7 @@ class Engine:
             if prepared is _PREPARE:
                 prepared = self._prepare(items)
             assert prepared is None or isinstance(prepared, optimistic.Prepared)
-            if prepared is not None and prepared.blind and self.storage.sends_without_waiting:
+            if prepared is not None and prepared.blind:
                 self._send_blind(items, prepared)
                 return
             batch = self._commit_batch(items, prepared)
@@ -302,9 +302,11 @@ class Engine:
                 item.future.set_exception(exc)
 
     def _send_blind(self, items: list[Pending], prepared: optimistic.Prepared) -> None:
-        """Send a batch that read nothing and go on serving while the database commits it:
-        the next batch runs ahead meanwhile (``_run_ahead``). Nothing else commits until it
-        lands: ``_flush`` and ``follow`` wait for it."""
+        """Send a batch that read nothing: its writes, checks and timestamps go out with COMMIT
+        in one round trip (``StorageWriter.commit_at_clock``). Where the storage answers later
+        (``postgres_nowait``), the loop goes on serving while the database commits it and the
+        next batch runs ahead meanwhile (``_run_ahead``); nothing else commits until it lands:
+        ``_flush`` and ``follow`` wait for it."""
         sending = self.storage.send_at_clock(
             lambda w: replay(w, prepared.ops),
             self._entries(prepared),
@@ -479,17 +481,10 @@ class Engine:
         )
 
     def _commit_batch(
-        self, items: list[Pending], prepared: optimistic.Prepared | object | None = _PREPARE
+        self, items: list[Pending], prepared: optimistic.Prepared | None = None
     ) -> Batch:
-        if prepared is _PREPARE:
-            prepared = self._prepare(items)
-        assert prepared is None or isinstance(prepared, optimistic.Prepared)
-        if prepared is not None and prepared.blind:
-            try:
-                return self._commit_blind(prepared)
-            except ExpectationFailed:
-                self.optimistic_reruns += 1
-                prepared = None
+        """Commit ``items`` under the clock: replayed as they ran ahead (``prepared``) if what
+        they read still holds, else run one by one."""
         # A batch of one needs no savepoint: if it fails, the whole transaction rolls back.
         savepoints = len(items) > 1
         last_ct = self._last_creation_time
@@ -560,17 +555,6 @@ class Engine:
         tx._last_creation_time = last_ct
         tx.on_change = self.change_hook
         return tx
-
-    def _commit_blind(self, prepared: optimistic.Prepared) -> Batch:
-        """Commit a batch that ran ahead and read nothing: its writes, checks and timestamps go
-        out with COMMIT in one round trip (``StorageWriter.commit_at_clock``)."""
-        with self.storage.writer() as w:
-            replay(w, prepared.ops)
-            done = w.commit_at_clock(
-                self._entries(prepared), self.delivered_ts, _CATCH_UP_PAGE, _expect(prepared)
-            )
-        self._last_creation_time = prepared.last_creation_time
-        return self._blind_batch(prepared, done)
 
     def _entries(self, prepared: optimistic.Prepared) -> list[tuple[int, str]]:
         """The commit-log entries of a batch that ran ahead: (not before, text) each."""

@@ -344,10 +344,6 @@ class Storage(ABC):
     """True when other processes may commit to the same database (PostgreSQL): the engine then
     follows the commit log for their commits."""
 
-    sends_without_waiting: bool = False
-    """Whether ``send_at_clock`` returns before the commit is done (PostgreSQL): the engine
-    then goes on serving while the database commits (``Engine._send_blind``)."""
-
     interrupt_safe: bool = True
     """Whether an exception raised asynchronously in the middle of a storage call (the
     watchdog's, at a call's inline budget) leaves the connection usable. True for SQLite, whose

@@ -114,7 +114,7 @@ _PUT_GLOBALS = RowInsert(
 _LOCK_CLOCK = "SELECT ts FROM lb_clock WHERE id = 1 FOR UPDATE"
 _TAIL = (
     "(SELECT ts, entry, NULL::text FROM lb_commits WHERE ts > %s ORDER BY ts LIMIT %s) "
-    "UNION ALL (SELECT NULL, value, key FROM lb_globals WHERE key = ANY(%s))"
+    "UNION ALL (SELECT NULL, value, key FROM lb_globals WHERE key = ANY(%s::text[]))"
 )
 
 
@@ -552,7 +552,6 @@ class PostgresStorage(Storage):
             return _tail(cur, ts, limit, keys)
 
     shared = True
-    sends_without_waiting = True
     interrupt_safe = False
 
     def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
