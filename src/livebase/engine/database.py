@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from livebase.config import Settings
-from livebase.engine import idempotency, optimistic
+from livebase.engine import blind, idempotency, optimistic
 from livebase.engine.batch import Batch, Commit, MutationOutcome, Pending, decode_commits
 from livebase.engine.catalog import BY_CREATION_TIME, CATALOG_KEY, Catalog
 from livebase.engine.changes import RETAINED_KEY, Retention
@@ -32,7 +32,6 @@ from livebase.errors import ConflictError, InvalidValueError
 from livebase.runtime import Runtime, SystemRuntime
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition, TableDefinition
 from livebase.storage.base import (
-    ClockedCommit,
     CommitInFlight,
     ExpectationFailed,
     PrunedCommits,
@@ -309,31 +308,17 @@ class Engine:
         ``_flush`` and ``follow`` wait for it."""
         sending = self.storage.send_at_clock(
             lambda w: replay(w, prepared.ops),
-            self._entries(prepared),
+            blind.entries(prepared, self.runtime.time_ns),
             self.delivered_ts,
             _CATCH_UP_PAGE,
-            _expect(prepared),
+            blind.expectations(prepared),
         )
         self._last_creation_time = prepared.last_creation_time
         if sending.poll():
             self._landed(items, prepared, sending)
             return
         self._in_flight = sending
-        loop = asyncio.get_running_loop()
-        fd = sending.fileno
-
-        def on_socket() -> None:
-            if not sending.poll():
-                if not sending.wants_write:
-                    loop.remove_writer(fd)
-                return
-            loop.remove_reader(fd)
-            loop.remove_writer(fd)
-            self._landed(items, prepared, sending)
-
-        loop.add_reader(fd, on_socket)
-        if sending.wants_write:
-            loop.add_writer(fd, on_socket)
+        blind.watch(sending, lambda: self._landed(items, prepared, sending))
 
     def _landed(
         self, items: list[Pending], prepared: optimistic.Prepared, done: CommitInFlight
@@ -344,7 +329,11 @@ class Engine:
         failure: Exception | None = None
         try:
             try:
-                batch = self._blind_batch(prepared, done.result())
+                answer = done.result()
+                self.optimistic_batches += 1
+                batch = blind.landed_batch(
+                    prepared, answer, self.catalog, self.latest_ts, self.delivered_ts
+                )
             except ExpectationFailed:
                 self.optimistic_reruns += 1
                 failure = _RAN_AGAIN
@@ -556,31 +545,6 @@ class Engine:
         tx.on_change = self.change_hook
         return tx
 
-    def _entries(self, prepared: optimistic.Prepared) -> list[tuple[int, str]]:
-        """The commit-log entries of a batch that ran ahead: (not before, text) each."""
-        return [
-            (self.runtime.time_ns(), dumps({"writes": [x.to_json() for x in run.writes]}))
-            for run in prepared.runs
-            if run.error is None and run.writes
-        ]
-
-    def _blind_batch(self, prepared: optimistic.Prepared, done: ClockedCommit) -> Batch:
-        """The batch a blind commit made: its outcomes, commits and the missed ones."""
-        self.optimistic_batches += 1
-        start = max(done.start_ts, self.latest_ts)
-        missed = self._not_delivered(decode_commits(done.tail.commits), done.tail.complete)
-        batch = Batch(self.catalog, start, start, missed)
-        stamps = iter(done.timestamps)
-        for run in prepared.runs:
-            if run.error is not None:
-                batch.results.append((run.item, run.error))
-            else:
-                if run.writes:
-                    batch.last_ts = next(stamps)
-                    batch.commits.append(Commit(batch.last_ts, run.writes))
-                batch.results.append((run.item, MutationOutcome(run.value, batch.last_ts)))
-        return batch
-
     def _commit_prepared(
         self, w: StorageWriter, prepared: optimistic.Prepared, batch: Batch
     ) -> float:
@@ -639,12 +603,6 @@ class Engine:
             w.release_savepoint()
         batch.results.append((item, MutationOutcome(value, ts)))
         return tx._last_creation_time
-
-
-def _expect(prepared: optimistic.Prepared) -> dict[str, str | None]:
-    """What must hold for a blind batch to commit as it ran: the catalog it ran with, and no
-    record yet for its idempotency keys."""
-    return {CATALOG_KEY: prepared.catalog_text, **dict.fromkeys(prepared.new_keys)}
 
 
 def _max_creation_time(r: StorageReader, catalog: Catalog) -> float:
