@@ -103,6 +103,9 @@ class Batch:
     results: list[tuple[Pending, MutationOutcome[Any] | BaseException]] = field(
         default_factory=list
     )
+    tail: int = 0
+    """Which read of other nodes' commits with the clock the batch began with (its number,
+    ``Engine._begin_tail``); 0: none (a database of one process)."""
 
 
 def decode_commits(rows: list[tuple[int, str]]) -> list[Commit]:

@@ -51,6 +51,12 @@ _UNKNOWN = "?"
 """``Engine._catalog_text`` when the catalog changed here since it was last read."""
 _PREPARE = object()
 """``_commit``'s ``prepared`` when the batch has not run yet: it runs ahead first if it may."""
+FOLLOW_GRACE_SECONDS = 0.003
+"""``Engine.follow_grace_seconds``: on a node with writers, their next batch begins well
+within it; it is all another node's commit can wait on an idle one."""
+_FOLLOW_RECHECK_SECONDS = 0.05
+"""How often a follower waiting for this node's batch to land looks again (it is woken when
+one does; this only bounds a wait for a batch that failed)."""
 _RAN_AGAIN = ExpectationFailed("ran again under the clock")
 """Why the batch behind one that had to run again runs again too (``_landed``)."""
 
@@ -91,6 +97,14 @@ class Engine:
         self._flush_scheduled = False
         self._flush_next_turn = False
         """A batch commits on the loop's next turn (not a retry waiting out its back-off)."""
+        self._tails_begun = 0
+        """Batches begun that read other nodes' commits with the clock (numbered from 1)."""
+        self._tails_delivered = 0
+        """The newest of those whose commits, and the others' it read, have been delivered."""
+        self._tail_delivered = asyncio.Event()
+        self.follow_grace_seconds = FOLLOW_GRACE_SECONDS
+        """How long ``follow`` leaves other nodes' commits to a batch of this node's that may
+        begin, before it reads them itself."""
         self._listeners: list[Callable[[list[Commit]], None]] = []
         self.commits_total = 0
         self.system_tables: dict[str, TableDefinition] = {}
@@ -306,6 +320,7 @@ class Engine:
         (``postgres_nowait``), the loop goes on serving while the database commits it and the
         next batch runs ahead meanwhile (``_run_ahead``); nothing else commits until it lands:
         ``_flush`` and ``follow`` wait for it."""
+        tail = self._begin_tail()
         sending = self.storage.send_at_clock(
             lambda w: replay(w, prepared.ops),
             blind.entries(prepared, self.runtime.time_ns),
@@ -315,13 +330,18 @@ class Engine:
         )
         self._last_creation_time = prepared.last_creation_time
         if sending.poll():
-            self._landed(items, prepared, sending)
+            self._landed(items, prepared, sending, tail)
             return
         self._in_flight = sending
-        blind.watch(sending, lambda: self._landed(items, prepared, sending))
+        blind.watch(sending, lambda: self._landed(items, prepared, sending, tail))
+
+    def _begin_tail(self) -> int:
+        """Number a batch that reads other nodes' commits with the clock (``follow``)."""
+        self._tails_begun += 1
+        return self._tails_begun
 
     def _landed(
-        self, items: list[Pending], prepared: optimistic.Prepared, done: CommitInFlight
+        self, items: list[Pending], prepared: optimistic.Prepared, done: CommitInFlight, tail: int
     ) -> None:
         self._in_flight = None
         ahead, self._ahead = self._ahead, None
@@ -334,6 +354,7 @@ class Engine:
                 batch = blind.landed_batch(
                     prepared, answer, self.catalog, self.latest_ts, self.delivered_ts
                 )
+                batch.tail = tail
             except ExpectationFailed:
                 self.optimistic_reruns += 1
                 failure = _RAN_AGAIN
@@ -358,6 +379,7 @@ class Engine:
             self._commit(ahead.items, following)
         if self._pending and not self._flush_scheduled:
             self._flush()
+        self._tail_delivered.set()  # a follower waiting on it looks again
 
     def _finish(self, batch: Batch) -> None:
         """Answer a committed batch's callers, then deliver its commits (after the other
@@ -385,6 +407,9 @@ class Engine:
                 self.catch_up(batch.start_ts)
         if batch.commits:
             self._deliver(batch.commits)
+        if batch.tail:
+            self._tails_delivered = max(self._tails_delivered, batch.tail)
+            self._tail_delivered.set()
 
     def _deliver(self, commits: list[Commit]) -> None:
         self.commits_total += len(commits)
@@ -435,10 +460,35 @@ class Engine:
             except TimeoutError:
                 pass
             wake.clear()
-            if not self._flush_next_turn and self._in_flight is None:
-                # Else the batch about to commit reads other nodes' commits with the clock and
-                # delivers them first (``_read_tail``): no need to read them twice.
-                self.catch_up()
+            await self._catch_up_unless_a_batch_does()
+
+    async def _catch_up_unless_a_batch_does(self) -> None:
+        """After a notification: read the commits that woke us, unless a batch of this node's
+        begun from now on brings them. Each batch reads other nodes' commits with the clock and
+        delivers them first (``_read_tail``), so a node that keeps committing need not read
+        them again: on three busy nodes a third of the reads of the log were such repeats, each
+        blocking the loop for a round trip. A node with nothing to commit waits
+        ``follow_grace_seconds`` for a batch to begin, then reads them itself; and one woken
+        while a batch is on its way waits for it to land first (a catch-up must not pass it)."""
+        after = self._tails_begun
+        idle_until: float | None = None
+        loop = asyncio.get_running_loop()
+        while self._tails_delivered <= after:
+            wait = _FOLLOW_RECHECK_SECONDS
+            if self._in_flight is None and not self._flush_next_turn:
+                now = loop.time()
+                if idle_until is None:
+                    idle_until = now + self.follow_grace_seconds
+                if now >= idle_until or self._tails_begun > after:
+                    self.catch_up()  # none began, or the one that did failed
+                    return
+                wait = idle_until - now
+            self._tail_delivered.clear()
+            try:
+                async with asyncio.timeout(wait):
+                    await self._tail_delivered.wait()
+            except TimeoutError:
+                pass
 
     def _retry(self, items: list[Pending], exc: ConflictError) -> None:
         loop = asyncio.get_running_loop()
@@ -479,11 +529,12 @@ class Engine:
         last_ct = self._last_creation_time
         try:
             with self.storage.writer() as w:
-                missed = None
+                missed, tail = None, 0
                 if self.storage.shared:
+                    tail = self._begin_tail()
                     missed, holds = self._read_tail(w, prepared)
                 start = max(w.latest_ts(), self.latest_ts)
-                batch = Batch(self.catalog, start, start, missed)
+                batch = Batch(self.catalog, start, start, missed, tail=tail)
                 if prepared is not None and holds:
                     self.optimistic_batches += 1
                     last_ct = self._commit_prepared(w, prepared, batch)

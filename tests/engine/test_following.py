@@ -1,0 +1,132 @@
+"""Following other nodes' commits (``Engine.follow``) on two engines sharing one PostgreSQL
+database: a node about to commit leaves them to its batch, which reads them with the clock
+anyway, instead of reading the log a second time; an idle node reads them itself after a short
+grace; and a node woken while a batch is on its way reads what that batch could not bring."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from livebase.engine import Engine, Transaction
+from tests.engine.conftest import run
+from tests.engine.test_optimistic import (
+    clock_held,
+    commit_log,
+    mutate_all,
+    nodes,  # noqa: F401  (the fixture)
+    on_other_node,
+    seen_by,
+    storage_of,
+    waiting_for_the_clock,
+)
+from tests.support.calls import wait_until_async
+
+
+def insert(n: int) -> Callable[[Transaction], Any]:
+    return lambda tx: tx.insert("counters", {"n": n})
+
+
+def counting_reads(engine: Engine) -> list[int]:
+    """Each ``catch_up`` (a read of the log for other nodes' commits) appends what it found."""
+    reads: list[int] = []
+    catch_up = engine.catch_up
+
+    def counted(upto: int | None = None) -> int:
+        found = catch_up(upto)
+        reads.append(found)
+        return found
+
+    engine.catch_up = counted  # type: ignore[method-assign]
+    return reads
+
+
+def test_a_node_about_to_commit_leaves_other_nodes_commits_to_its_batch(
+    nodes: tuple[Engine, Engine],  # noqa: F811
+) -> None:
+    a, b = nodes
+    mutate_all(a, [insert(0)])  # learns the catalog
+    a.follow_grace_seconds = 30.0  # only a batch of a's can deliver the commit in time
+    reads, seen = counting_reads(a), seen_by(a)
+
+    async def main() -> tuple[int, int]:
+        wake = asyncio.Event()
+        follower = asyncio.ensure_future(a.follow(wake, poll_seconds=30.0))
+        try:
+            await asyncio.sleep(0)
+            on_other_node(b, insert(1))
+            wake.set()  # b's notification
+            for _ in range(3):
+                await asyncio.sleep(0)  # the follower is woken and waits
+            mine = await a.mutate(insert(2), optimistic=True)
+            await wait_until_async(lambda: len(seen) == 2, timeout=10)
+            return b.latest_ts, mine.ts
+        finally:
+            follower.cancel()
+
+    theirs, mine = run(main())
+    assert reads == []  # a's batch brought b's commit: the log was not read again
+    assert seen == [theirs, mine] == commit_log(a)[1:]
+
+
+def test_an_idle_node_reads_other_nodes_commits_after_the_grace(
+    nodes: tuple[Engine, Engine],  # noqa: F811
+) -> None:
+    a, b = nodes
+    mutate_all(a, [insert(0)])
+    a.follow_grace_seconds = 0.05
+    reads, seen = counting_reads(a), seen_by(a)
+
+    async def main() -> tuple[int, float]:
+        wake = asyncio.Event()
+        follower = asyncio.ensure_future(a.follow(wake, poll_seconds=30.0))
+        try:
+            await asyncio.sleep(0)
+            on_other_node(b, insert(1))
+            woken = time.monotonic()
+            wake.set()
+            await wait_until_async(lambda: len(seen) == 1, timeout=10)
+            return b.latest_ts, time.monotonic() - woken
+        finally:
+            follower.cancel()
+
+    theirs, waited = run(main())
+    assert reads == [1] and seen == [theirs]
+    assert waited >= 0.05  # it gave a batch of its own the chance first
+
+
+def test_a_node_woken_while_its_batch_is_in_flight_reads_what_the_batch_could_not_bring(
+    nodes: tuple[Engine, Engine],  # noqa: F811
+) -> None:
+    """The notification arrives while a's batch waits for the clock; b commits only after that
+    batch (so its tail does not hold b's commit), and a has nothing more to commit: a reads
+    b's commit once its batch has landed, not at the next poll."""
+    a, b = nodes
+    waiting_for_the_clock(a)
+    a.follow_grace_seconds = 0.01
+    storage_of(b)._write_conn.execute("SET lock_timeout = 0")  # b waits for a's batch
+    reads, seen = counting_reads(a), seen_by(a)
+
+    async def main() -> tuple[int, int]:
+        wake = asyncio.Event()
+        follower = asyncio.ensure_future(a.follow(wake, poll_seconds=30.0))
+        try:
+            with clock_held(a) as holder:
+                batch = asyncio.ensure_future(a.mutate(insert(1), optimistic=True))
+                await wait_until_async(lambda: a._in_flight is not None, timeout=10)
+                wake.set()
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                holder.commit()  # a's batch takes the clock and commits; then b commits
+                on_other_node(b, insert(2))
+            mine = await batch
+            await wait_until_async(lambda: len(seen) == 2, timeout=10)
+            return mine.ts, b.latest_ts
+        finally:
+            follower.cancel()
+
+    mine, theirs = run(main())
+    assert mine < theirs and seen == [mine, theirs] == commit_log(a)[2:]
+    assert reads == [1]
