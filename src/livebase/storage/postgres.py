@@ -337,10 +337,7 @@ class _PgWriter(_PgReader, StorageWriter):
         limit: int,
         expect: Mapping[str, str | None],
     ) -> postgres_clocked.End:
-        started = lambda: self._started  # noqa: E731  (known once the answer is in)
-        return postgres_clocked.End(
-            _TAIL, _parse_tail, started, self._channel, entries, since_ts, limit, expect
-        )
+        return postgres_clocked.End(_parse_tail, self._channel, entries, since_ts, limit, expect)
 
     def commit(self) -> None:
         """Move the clock to the last commit of this transaction and notify the other nodes

@@ -95,6 +95,15 @@ class DeferredWrites:
         self.defer(lock_sql, on_result=on_locked)
         self._prologue = len(self._queue)
 
+    def take_clock_last(self) -> None:
+        """Drop the clock's statement from the transaction's start if it has not gone out: a
+        transaction that ends at the clock (``postgres_clocked``) takes it there, after its
+        writes, and holds it for less."""
+        if not self.begun and self._prologue == 2:
+            del self._queue[1]
+            self._prologue = 1
+            self._savepoints = [None if p is None else p - 1 for p in self._savepoints]
+
     def defer(
         self, sql: str, params: Sequence[Any] | None = None, *, on_result: OnResult | None = None
     ) -> None:
