@@ -1,7 +1,8 @@
 """Following other nodes' commits (``Engine.follow``) on two engines sharing one PostgreSQL
 database: a node about to commit leaves them to its batch, which reads them with the clock
 anyway, instead of reading the log a second time; an idle node reads them itself after a short
-grace; and a node woken while a batch is on its way reads what that batch could not bring."""
+grace, and an idle one at once; and a node woken while a batch is on its way reads what that
+batch could not bring."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def test_a_node_about_to_commit_leaves_other_nodes_commits_to_its_batch(
 ) -> None:
     a, b = nodes
     mutate_all(a, [insert(0)])  # learns the catalog
+    a.follow_busy_seconds = 30.0  # a counts as a node with writers
     a.follow_grace_seconds = 30.0  # only a batch of a's can deliver the commit in time
     reads, seen = counting_reads(a), seen_by(a)
 
@@ -71,11 +73,12 @@ def test_a_node_about_to_commit_leaves_other_nodes_commits_to_its_batch(
     assert seen == [theirs, mine] == commit_log(a)[1:]
 
 
-def test_an_idle_node_reads_other_nodes_commits_after_the_grace(
+def test_a_node_with_writers_but_no_batch_coming_reads_other_nodes_commits_after_the_grace(
     nodes: tuple[Engine, Engine],  # noqa: F811
 ) -> None:
     a, b = nodes
     mutate_all(a, [insert(0)])
+    a.follow_busy_seconds = 30.0
     a.follow_grace_seconds = 0.05
     reads, seen = counting_reads(a), seen_by(a)
 
@@ -97,6 +100,30 @@ def test_an_idle_node_reads_other_nodes_commits_after_the_grace(
     assert waited >= 0.05  # it gave a batch of its own the chance first
 
 
+def test_an_idle_node_reads_other_nodes_commits_at_once(
+    nodes: tuple[Engine, Engine],  # noqa: F811
+) -> None:
+    a, b = nodes
+    mutate_all(a, [insert(0)])
+    a.follow_busy_seconds = 0.0  # no batch of a's counts as recent
+    a.follow_grace_seconds = 30.0  # would time the test out if it waited
+    reads, seen = counting_reads(a), seen_by(a)
+
+    async def main() -> int:
+        wake = asyncio.Event()
+        follower = asyncio.ensure_future(a.follow(wake, poll_seconds=30.0))
+        try:
+            await asyncio.sleep(0)
+            on_other_node(b, insert(1))
+            wake.set()
+            await wait_until_async(lambda: len(seen) == 1, timeout=10)
+            return b.latest_ts
+        finally:
+            follower.cancel()
+
+    assert seen == [run(main())] and reads == [1]
+
+
 def test_a_node_woken_while_its_batch_is_in_flight_reads_what_the_batch_could_not_bring(
     nodes: tuple[Engine, Engine],  # noqa: F811
 ) -> None:
@@ -105,7 +132,7 @@ def test_a_node_woken_while_its_batch_is_in_flight_reads_what_the_batch_could_no
     b's commit once its batch has landed, not at the next poll."""
     a, b = nodes
     waiting_for_the_clock(a)
-    a.follow_grace_seconds = 0.01
+    a.follow_busy_seconds, a.follow_grace_seconds = 30.0, 0.01
     storage_of(b)._write_conn.execute("SET lock_timeout = 0")  # b waits for a's batch
     reads, seen = counting_reads(a), seen_by(a)
 

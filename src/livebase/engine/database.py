@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -53,7 +54,10 @@ _PREPARE = object()
 """``_commit``'s ``prepared`` when the batch has not run yet: it runs ahead first if it may."""
 FOLLOW_GRACE_SECONDS = 0.003
 """``Engine.follow_grace_seconds``: on a node with writers, their next batch begins well
-within it; it is all another node's commit can wait on an idle one."""
+within it."""
+FOLLOW_BUSY_SECONDS = 0.05
+"""``Engine.follow_busy_seconds``: a node that began no batch for this long reads other nodes'
+commits as soon as it hears of them."""
 _FOLLOW_RECHECK_SECONDS = 0.05
 """How often a follower waiting for this node's batch to land looks again (it is woken when
 one does; this only bounds a wait for a batch that failed)."""
@@ -102,9 +106,13 @@ class Engine:
         self._tails_delivered = 0
         """The newest of those whose commits, and the others' it read, have been delivered."""
         self._tail_delivered = asyncio.Event()
+        self._tail_begun_at = -math.inf
+        """When the newest of those began (``time.monotonic``)."""
         self.follow_grace_seconds = FOLLOW_GRACE_SECONDS
         """How long ``follow`` leaves other nodes' commits to a batch of this node's that may
-        begin, before it reads them itself."""
+        begin, before it reads them itself..."""
+        self.follow_busy_seconds = FOLLOW_BUSY_SECONDS
+        """...if this node began a batch this recently (else it reads them at once)."""
         self._listeners: list[Callable[[list[Commit]], None]] = []
         self.commits_total = 0
         self.system_tables: dict[str, TableDefinition] = {}
@@ -338,6 +346,7 @@ class Engine:
     def _begin_tail(self) -> int:
         """Number a batch that reads other nodes' commits with the clock (``follow``)."""
         self._tails_begun += 1
+        self._tail_begun_at = time.monotonic()
         return self._tails_begun
 
     def _landed(
@@ -467,9 +476,11 @@ class Engine:
         begun from now on brings them. Each batch reads other nodes' commits with the clock and
         delivers them first (``_read_tail``), so a node that keeps committing need not read
         them again: on three busy nodes a third of the reads of the log were such repeats, each
-        blocking the loop for a round trip. A node with nothing to commit waits
-        ``follow_grace_seconds`` for a batch to begin, then reads them itself; and one woken
-        while a batch is on its way waits for it to land first (a catch-up must not pass it)."""
+        blocking the loop for a round trip. A node with nothing to commit right now waits
+        ``follow_grace_seconds`` for a batch to begin if it began one lately (its writers'
+        next requests are on their way), then reads them itself; an idle one reads them at
+        once; and one woken while a batch is on its way waits for it to land first (a
+        catch-up must not pass it)."""
         after = self._tails_begun
         idle_until: float | None = None
         loop = asyncio.get_running_loop()
@@ -478,7 +489,8 @@ class Engine:
             if self._in_flight is None and not self._flush_next_turn:
                 now = loop.time()
                 if idle_until is None:
-                    idle_until = now + self.follow_grace_seconds
+                    busy = time.monotonic() - self._tail_begun_at < self.follow_busy_seconds
+                    idle_until = now + self.follow_grace_seconds if busy else now
                 if now >= idle_until or self._tails_begun > after:
                     self.catch_up()  # none began, or the one that did failed
                     return
