@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from livebase.engine import Engine, Transaction
@@ -44,6 +45,33 @@ def counting_reads(engine: Engine) -> list[int]:
     return reads
 
 
+@asynccontextmanager
+async def following(engine: Engine) -> AsyncIterator[asyncio.Event]:
+    """``engine.follow`` running (its poll far away): yields the event that wakes it."""
+    wake = asyncio.Event()
+    follower = asyncio.ensure_future(engine.follow(wake, poll_seconds=30.0))
+    try:
+        await asyncio.sleep(0)
+        yield wake
+    finally:
+        follower.cancel()
+
+
+def woken_by_another_nodes_commit(a: Engine, b: Engine, seen: list[int]) -> tuple[int, float]:
+    """b commits and a is woken (as by b's notification) with nothing of its own to commit:
+    b's commit's timestamp, and how long a took to deliver it."""
+
+    async def main() -> tuple[int, float]:
+        async with following(a) as wake:
+            on_other_node(b, insert(1))
+            woken = time.monotonic()
+            wake.set()
+            await wait_until_async(lambda: len(seen) == 1, timeout=10)
+            return b.latest_ts, time.monotonic() - woken
+
+    return run(main())
+
+
 def test_a_node_about_to_commit_leaves_other_nodes_commits_to_its_batch(
     nodes: tuple[Engine, Engine],  # noqa: F811
 ) -> None:
@@ -54,10 +82,7 @@ def test_a_node_about_to_commit_leaves_other_nodes_commits_to_its_batch(
     reads, seen = counting_reads(a), seen_by(a)
 
     async def main() -> tuple[int, int]:
-        wake = asyncio.Event()
-        follower = asyncio.ensure_future(a.follow(wake, poll_seconds=30.0))
-        try:
-            await asyncio.sleep(0)
+        async with following(a) as wake:
             on_other_node(b, insert(1))
             wake.set()  # b's notification
             for _ in range(3):
@@ -65,8 +90,6 @@ def test_a_node_about_to_commit_leaves_other_nodes_commits_to_its_batch(
             mine = await a.mutate(insert(2), optimistic=True)
             await wait_until_async(lambda: len(seen) == 2, timeout=10)
             return b.latest_ts, mine.ts
-        finally:
-            follower.cancel()
 
     theirs, mine = run(main())
     assert reads == []  # a's batch brought b's commit: the log was not read again
@@ -81,21 +104,7 @@ def test_a_node_with_writers_but_no_batch_coming_reads_other_nodes_commits_after
     a.follow_busy_seconds = 30.0
     a.follow_grace_seconds = 0.05
     reads, seen = counting_reads(a), seen_by(a)
-
-    async def main() -> tuple[int, float]:
-        wake = asyncio.Event()
-        follower = asyncio.ensure_future(a.follow(wake, poll_seconds=30.0))
-        try:
-            await asyncio.sleep(0)
-            on_other_node(b, insert(1))
-            woken = time.monotonic()
-            wake.set()
-            await wait_until_async(lambda: len(seen) == 1, timeout=10)
-            return b.latest_ts, time.monotonic() - woken
-        finally:
-            follower.cancel()
-
-    theirs, waited = run(main())
+    theirs, waited = woken_by_another_nodes_commit(a, b, seen)
     assert reads == [1] and seen == [theirs]
     assert waited >= 0.05  # it gave a batch of its own the chance first
 
@@ -108,20 +117,8 @@ def test_an_idle_node_reads_other_nodes_commits_at_once(
     a.follow_busy_seconds = 0.0  # no batch of a's counts as recent
     a.follow_grace_seconds = 30.0  # would time the test out if it waited
     reads, seen = counting_reads(a), seen_by(a)
-
-    async def main() -> int:
-        wake = asyncio.Event()
-        follower = asyncio.ensure_future(a.follow(wake, poll_seconds=30.0))
-        try:
-            await asyncio.sleep(0)
-            on_other_node(b, insert(1))
-            wake.set()
-            await wait_until_async(lambda: len(seen) == 1, timeout=10)
-            return b.latest_ts
-        finally:
-            follower.cancel()
-
-    assert seen == [run(main())] and reads == [1]
+    theirs, _ = woken_by_another_nodes_commit(a, b, seen)
+    assert reads == [1] and seen == [theirs]
 
 
 def test_a_node_woken_while_its_batch_is_in_flight_reads_what_the_batch_could_not_bring(
@@ -137,9 +134,7 @@ def test_a_node_woken_while_its_batch_is_in_flight_reads_what_the_batch_could_no
     reads, seen = counting_reads(a), seen_by(a)
 
     async def main() -> tuple[int, int]:
-        wake = asyncio.Event()
-        follower = asyncio.ensure_future(a.follow(wake, poll_seconds=30.0))
-        try:
+        async with following(a) as wake:
             with clock_held(a) as holder:
                 batch = asyncio.ensure_future(a.mutate(insert(1), optimistic=True))
                 await wait_until_async(lambda: a._in_flight is not None, timeout=10)
@@ -151,8 +146,6 @@ def test_a_node_woken_while_its_batch_is_in_flight_reads_what_the_batch_could_no
             mine = await batch
             await wait_until_async(lambda: len(seen) == 2, timeout=10)
             return mine.ts, b.latest_ts
-        finally:
-            follower.cancel()
 
     mine, theirs = run(main())
     assert mine < theirs and seen == [mine, theirs] == commit_log(a)[2:]
