@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
+
 from livebase.engine import Engine, Transaction
 from tests.engine.conftest import run
 from tests.engine.test_optimistic import (
@@ -43,6 +45,12 @@ def counting_reads(engine: Engine) -> list[int]:
 
     engine.catch_up = counted  # type: ignore[method-assign]
     return reads
+
+
+def waits_for_a_lock(conn: psycopg.Connection[Any], pid: int) -> bool:
+    # pg_locks, not pg_stat_activity: the latter is a snapshot for the whole transaction.
+    row = conn.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", (pid,))
+    return bool(row.fetchone()[0])  # type: ignore[index]
 
 
 @asynccontextmanager
@@ -138,6 +146,12 @@ def test_a_node_woken_while_its_batch_is_in_flight_reads_what_the_batch_could_no
             with clock_held(a) as holder:
                 batch = asyncio.ensure_future(a.mutate(insert(1), optimistic=True))
                 await wait_until_async(lambda: a._in_flight is not None, timeout=10)
+                sender = storage_of(a)._sender
+                assert sender is not None
+                # a's batch is queued for the clock on the server before b's commit asks for it.
+                await wait_until_async(
+                    lambda: waits_for_a_lock(holder, sender.info.backend_pid), timeout=10
+                )
                 wake.set()
                 for _ in range(3):
                     await asyncio.sleep(0)
