@@ -476,11 +476,11 @@ class Engine:
         begun from now on brings them. Each batch reads other nodes' commits with the clock and
         delivers them first (``_read_tail``), so a node that keeps committing need not read
         them again: on three busy nodes such reads (about 1,100 per node in a 6 s run, 40% of
-        them empty) each blocked the loop for a round trip. A node with nothing to commit right now waits
-        ``follow_grace_seconds`` for a batch to begin if it began one lately (its writers'
-        next requests are on their way), then reads them itself; an idle one reads them at
-        once; and one woken while a batch is on its way waits for it to land first (a
-        catch-up must not pass it)."""
+        them empty) each blocked the loop for a round trip. A node with nothing to commit
+        right now waits ``follow_grace_seconds`` for a batch to begin if it began one lately
+        (its writers' next requests are on their way), then reads them itself; an idle one
+        reads them at once; and one woken while a batch is on its way waits for it to land
+        first (a catch-up must not pass it)."""
         after = self._tails_begun
         idle_until: float | None = None
         loop = asyncio.get_running_loop()
