@@ -288,9 +288,12 @@ def test_pull_request_events_move_the_task_and_unblock_its_dependents(world: Wor
     world.deliver("d-2", "pull_request", pr("closed", 7))
     t.advance()
     assert world.status(a) == "in_progress"
+    # One at a time: two deliveries due together are processed by two actions running side
+    # by side, whose order is not defined (a loaded machine finished the merge first).
     world.deliver("d-3", "pull_request", pr("reopened", 7))
+    assert t.advance() == 1
     world.deliver("d-4", "pull_request", pr("closed", 7, merged=True))
-    assert t.advance() == 2
+    assert t.advance() == 1
     assert (world.status(a), world.status(b)) == ("done", "todo")
     github = [row for row in world.audit(a) if row[0] == "github"]
     assert [(before, after) for _, _, before, after in github] == [
