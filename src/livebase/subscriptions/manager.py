@@ -66,8 +66,9 @@ class SharedQuery:
     """The encoded body of the result, shared by every subscriber: ``"value":...,"logLines":...``
     (or the QueryFailed fields), without the per-client ``queryId``."""
     head: str = ""
-    tail: str = ""
-    """Everything after the ``queryId`` in this result's modification message, built once."""
+    tail: bytes = b""
+    """Everything after the ``queryId`` in this result's modification message, built and
+    encoded once: every subscriber's socket is written these same bytes, never a copy."""
     invalidated_at: float | None = None
     changed_at: float | None = None
     """When the commit behind the current result was seen (for the commit-to-push histogram)."""
@@ -112,7 +113,7 @@ def _encode_result(shared: SharedQuery, result: CallResult) -> None:
 
 def _set_fragment(shared: SharedQuery, message_type: str, fragment: str) -> None:
     shared.message_type, shared.fragment = message_type, fragment
-    shared.tail = f',{fragment},"journal":{dumps(shared.journal)}}}'
+    shared.tail = f',{fragment},"journal":{dumps(shared.journal)}}}'.encode()
     shared.head = f'{{"type":"{message_type}","queryId":'
 
 

@@ -23,7 +23,7 @@ import hmac
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,7 +57,9 @@ MAX_HELD_MESSAGES = 10_000
 
 
 class Connection(Protocol):
-    def send_text(self, text: str, *more: str) -> None: ...
+    def send_text(self, text: str) -> None: ...
+
+    def send_frames(self, frames: Sequence[Sequence[bytes]]) -> None: ...
 
     def write_paused(self) -> bool: ...
 
@@ -465,7 +467,7 @@ class SyncSession:
                 self._send(lead)
             return  # on_writable reschedules; the client then gets the latest state only
         manager = self.hub.manager
-        modifications = [f'{{"type":"QueryRemoved","queryId":{qid}}}' for qid in self.removed]
+        removed = [f'{{"type":"QueryRemoved","queryId":{qid}}}' for qid in self.removed]
         removed_before, self.removed = self.removed, []
         now = time.monotonic()
         dirty = sorted(self.dirty) if len(self.dirty) > 1 else list(self.dirty)
@@ -477,42 +479,50 @@ class SyncSession:
             if lead is not None:
                 self._send(lead)
             return
+        updated: list[tuple[str, bytes]] = []
         for query_id in dirty:
             query = self.queries[query_id]
             shared = query.shared
             if shared.fragment == query.sent:
                 continue
             query.sent = shared.fragment
-            modifications.append(f"{shared.head}{query_id}{shared.tail}")
+            updated.append((f"{shared.head}{query_id}", shared.tail))
             if shared.changed_at is not None:
                 manager.push_latency.observe(now - shared.changed_at)
         self.dirty.clear()
         end = (self.recv_query_set, self.recv_identity, self.hub.engine.latest_ts)
-        if not modifications and end == self.sent and not self.force_transition:
+        if not removed and not updated and end == self.sent and not self.force_transition:
             if lead is not None:
                 self._send(lead)
             return
         self.force_transition = False
         start = self.sent
         self.sent = end
-        transition = (
+        text = (
             '{"type":"Transition","startVersion":'
             f'{{"querySet":{start[0]},"identity":{start[1]},"ts":"{encode_ts(start[2])}"}},'
             f'"endVersion":{{"querySet":{end[0]},"identity":{end[1]},"ts":"{encode_ts(end[2])}"}},'
-            f'"modifications":[{",".join(modifications)}]}}'
+            f'"modifications":[{",".join(removed)}'
         )
-        if lead is None:
-            self._send(transition)
-        else:
-            self._send(lead, transition)
+        # The results go out as their shared encoded bytes: a large result fanned out to many
+        # sockets is never copied per socket (``WebSocketConnection.send_frames``).
+        transition: list[bytes] = []
+        comma = "," if removed else ""
+        for head, tail in updated:
+            transition += ((text + comma + head).encode(), tail)
+            text, comma = "", ","
+        transition.append((text + "]}").encode())
+        frames = [transition] if lead is None else [[lead.encode()], transition]
+        self.last_sent = now
+        self.conn.send_frames(frames)
 
     def ping_if_idle(self, now: float, idle: float) -> None:
         if not self.closed and now - self.last_sent >= idle and not self.conn.write_paused():
             self._send('{"type":"Ping"}')
 
-    def _send(self, text: str, *more: str) -> None:
+    def _send(self, text: str) -> None:
         self.last_sent = time.monotonic()
-        self.conn.send_text(text, *more)
+        self.conn.send_text(text)
 
     def _fail(self, error: ProtocolError) -> None:
         """Close the socket for a protocol violation: one log line, no traceback (it is the
