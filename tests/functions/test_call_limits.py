@@ -241,3 +241,28 @@ def test_the_interpreter_is_left_clean_after_a_call_is_stopped() -> None:
         check=False,
     )
     assert result.stdout.split() == ["stopped", "alarm", "handled"], result
+
+
+def test_an_idle_watchdog_sleeps_and_still_stops_the_next_call_at_its_limit() -> None:
+    """The monitor thread looks at the running call every poll while calls run, and stops
+    looking once none has been armed since its last look (it woke 50 times a second on a
+    quiet server); the first call armed after that wakes it, and a runaway one is stopped."""
+    from livebase.functions.watchdog import CallTimeout, Watchdog
+
+    dog = Watchdog(poll_seconds=0.005)
+    with dog.limit(1.0):
+        pass  # starts the thread
+    deadline = time.monotonic() + 10
+    while not dog._parked:
+        assert time.monotonic() < deadline, "the watchdog never went to sleep"
+        time.sleep(0.005)
+    polls = dog.polls
+    time.sleep(0.2)  # 40 polls' worth
+    assert dog.polls == polls
+    started = time.monotonic()
+    with pytest.raises(CallTimeout), dog.limit(0.05):
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            pass
+    assert time.monotonic() - started < 5
+    assert dog.polls > polls

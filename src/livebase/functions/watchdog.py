@@ -124,6 +124,13 @@ class _Armed:
 
 
 class Watchdog:
+    """One monitor thread, started with the first limited call. It looks every
+    ``poll_seconds`` while calls run, and sleeps without waking while none has been armed
+    since its last look: a server with a subscriber and little traffic woke it 50 times a
+    second for nothing (6 ms of CPU a second; 0.3 ms of each write 50 ms apart, issue 17's
+    W3). The first call armed after that wakes it (one event, set under the lock the call is
+    armed under, so no call goes unwatched)."""
+
     def __init__(self, poll_seconds: float = 0.02) -> None:
         self._lock = threading.Lock()
         self._poll = poll_seconds
@@ -131,6 +138,11 @@ class Watchdog:
         self._fired: int | None = None
         self._ids = iter(range(1, 1 << 62))
         self._thread: threading.Thread | None = None
+        self._armed_total = 0
+        self._parked = False
+        self._unpark = threading.Event()
+        self.polls = 0
+        """Times the thread has looked at the running call (for tests)."""
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
@@ -138,9 +150,19 @@ class Watchdog:
             self._thread.start()
 
     def _run(self) -> None:
+        seen = -1
         while True:
+            with self._lock:
+                if self._call is None and self._armed_total == seen:
+                    self._parked = True
+                    self._unpark.clear()
+                seen, parked = self._armed_total, self._parked
+            if parked:
+                self._unpark.wait()
+                continue
             time.sleep(self._poll)
             with self._lock:
+                self.polls += 1
                 call = self._call
                 if call is None or self._fired == call.call_id or not call.expired():
                     continue
@@ -172,6 +194,10 @@ class Watchdog:
             self._call = _Armed(
                 call_id, ident, clock, cpu_deadline, time.monotonic() + wall, gc_seconds()
             )
+            self._armed_total += 1
+            if self._parked:
+                self._parked = False
+                self._unpark.set()
         return call_id
 
     def _disarm(self, call_id: int) -> None:
