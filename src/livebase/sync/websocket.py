@@ -116,18 +116,25 @@ class WebSocketConnection(asyncio.Protocol):
         # The peer may have sent a Close frame already; then nothing more may be sent.
         return not self._closed and self._ws.state is State.OPEN
 
+    def _ready_to_send(self) -> bool:
+        if not self._open():
+            return False
+        if self._ws.writes:
+            self._flush()  # anything the protocol object queued (pongs) goes first
+        return True
+
     def send_text(self, text: str) -> None:
         """One text frame."""
-        self.send_frames([[text.encode("utf-8")]])
+        if self._ready_to_send():
+            payload = text.encode("utf-8")
+            self._transport.write(_frame_header(len(payload)) + payload)
 
     def send_frames(self, frames: Sequence[Sequence[bytes]]) -> None:
         """Text frames, each given as the pieces of its UTF-8 payload, written to the socket
         together without joining the pieces: a result shared by many subscribers is encoded
         once and handed to every socket as the same bytes (one vectored write each)."""
-        if not self._open():
+        if not self._ready_to_send():
             return
-        if self._ws.writes:
-            self._flush()  # anything the protocol object queued (pongs) goes first
         out: list[bytes] = []
         total = 0
         for pieces in frames:
