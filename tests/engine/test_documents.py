@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from livebase import UNSET, define_schema, define_table, v
@@ -318,3 +320,26 @@ def test_invalid_table_names_are_refused(engine: Engine, table: str) -> None:
         insert(engine, table, {"a": 1})
     assert info.value.code == "InvalidTableName"
     assert table not in engine.catalog.tables
+
+
+def test_ids_follow_creation_order_so_by_id_lists_as_by_creation_time(
+    make_engine: EngineFactory,
+) -> None:
+    """Ids lead with their creation time, so new documents append to the documents' and the
+    ``by_id`` index's newest pages; the random rest keeps them distinct within a millisecond."""
+    runtime = FakeRuntime(start_ns=1_700_000_000_000_000_000, seed=11)
+    engine = make_engine(runtime=runtime)
+    inserted: list[str] = []
+    for i in range(40):
+        inserted.append(insert(engine, "t", {"i": i}))
+        if i % 2:
+            runtime.advance(0.001)  # two documents in each millisecond
+    docs = read(engine, lambda tx: tx.query("t").collect())
+    assert [d["_id"] for d in docs] == inserted
+    ms = [int(d["_creationTime"]) for d in docs]
+    assert len(set(ms)) >= 15
+    for (a, ms_a), (b, ms_b) in itertools.combinations(zip(inserted, ms, strict=True), 2):
+        if ms_a != ms_b:
+            assert (a < b) == (ms_a < ms_b), (a, ms_a, b, ms_b)
+    by_id = read(engine, lambda tx: [d["_id"] for d in tx.query("t").with_index(BY_ID).collect()])
+    assert by_id == sorted(inserted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import random
 from typing import Any
 
@@ -51,6 +52,40 @@ def test_make_id_asks_for_14_random_bytes() -> None:
 
     make_id(5, rand)
     assert asked == [14]
+
+
+def test_an_id_led_by_its_creation_time_sorts_by_it_whatever_its_random_bytes() -> None:
+    asked: list[int] = []
+    rng = random.Random(3)
+
+    def rand(n: int) -> bytes:
+        asked.append(n)
+        return rng.randbytes(n)
+
+    times = [1_700_000_000_000 + 7 * i + rng.random() for i in range(300)]
+    ids = [make_id(10001, rand, t) for t in times]
+    assert asked == [8] * 300  # 6 bytes of milliseconds, 8 random
+    assert sorted(ids) == ids
+    assert all(id_table_number(doc_id) == 10001 for doc_id in ids)
+    # Random bits still tell apart ids of one millisecond, and their order among them is random.
+    same_ms = [make_id(7, seeded(seed), 1_700_000_000_000.5) for seed in range(200)]
+    assert len(set(same_ms)) == 200
+    assert sorted(same_ms) != same_ms
+    led = reference_decode(make_id(1, zeros, 0x0102030405))
+    assert led[1:7] == bytes([0, 1, 2, 3, 4, 5])  # the time, big-endian, after varint(1)
+
+
+@pytest.mark.parametrize("created", [-1.0, float(2**48), float("nan"), float("inf"), -math.inf])
+def test_a_time_that_does_not_fit_gives_an_all_random_id(created: float) -> None:
+    asked: list[int] = []
+
+    def rand(n: int) -> bytes:
+        asked.append(n)
+        return b"\x09" * n
+
+    doc_id = make_id(12, rand, created)
+    assert asked == [14]
+    assert doc_id == make_id(12, lambda n: b"\x09" * n)
 
 
 def test_ids_are_deterministic_in_their_inputs_and_distinct() -> None:

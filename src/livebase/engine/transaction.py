@@ -300,8 +300,9 @@ class Transaction:
                 )
         info = self._table_for_write(table)
         fields = self._validated(table, dict(document))
-        doc_id = make_id(info.number, self.runtime.random_bytes)
-        doc = {"_id": doc_id, "_creationTime": self._creation_time(), **fields}
+        created = self._creation_time()
+        doc_id = make_id(info.number, self.runtime.random_bytes, created)
+        doc = {"_id": doc_id, "_creationTime": created, **fields}
         self._store(info, doc_id, {}, doc)
         if self.on_change is not None:
             self.on_change(self, DocumentChange(info.name, "insert", doc_id, None, doc))

@@ -156,8 +156,10 @@ def insert_document(tx: Transaction, table: str | TableInfo, doc: dict[str, Valu
         return tx.insert(name, doc)
     info = table if isinstance(table, TableInfo) else tx.table_for_write(table)
     doc_id = doc.get("_id")
-    if doc_id is None:  # only _creationTime given: a new id
-        doc_id = make_id(info.number, tx.runtime.random_bytes)
+    if doc_id is None:  # only _creationTime given: a new id, led by it when it is a time
+        given = doc.get("_creationTime")
+        led_by = given if isinstance(given, int | float) and not isinstance(given, bool) else None
+        doc_id = make_id(info.number, tx.runtime.random_bytes, led_by)
     try:
         number = id_table_number(doc_id)
     except InvalidIdError as exc:
