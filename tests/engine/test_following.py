@@ -26,7 +26,7 @@ from tests.engine.test_optimistic import (
     storage_of,
     waiting_for_the_clock,
 )
-from tests.support.calls import wait_until_async
+from tests.support.calls import wait_until, wait_until_async
 
 
 def insert(n: int) -> Callable[[Transaction], Any]:
@@ -45,6 +45,12 @@ def counting_reads(engine: Engine) -> list[int]:
 
     engine.catch_up = counted  # type: ignore[method-assign]
     return reads
+
+
+def clock_value(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT ts FROM lb_clock WHERE id = 1").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def waits_for_a_lock(conn: psycopg.Connection[Any], pid: int) -> bool:
@@ -155,7 +161,11 @@ def test_a_node_woken_while_its_batch_is_in_flight_reads_what_the_batch_could_no
                 wake.set()
                 for _ in range(3):
                     await asyncio.sleep(0)
+                held = clock_value(holder)
                 holder.commit()  # a's batch takes the clock and commits; then b commits
+                # A session that asks for a free row lock takes it at once: b could overtake
+                # a's batch if a's backend were slow to wake (a loaded machine). It waits.
+                wait_until(lambda: clock_value(holder) > held, timeout=10)
                 on_other_node(b, insert(2))
             mine = await batch
             await wait_until_async(lambda: len(seen) == 2, timeout=10)
