@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from livebase.errors import ConflictError, LivebaseError
 from livebase.storage import bulk, sqlite_search, sqlite_vec_loader, sqlite_vectors, sqlite_views
@@ -33,6 +34,7 @@ from livebase.storage.sqlite_checkpoint import (
     WAL_SIZE_LIMIT,
     WalCheckpointer,
 )
+from livebase.storage.sqlite_deferred import DeferredWrites, FlushingConnection, RowInsert
 from livebase.storage.vector_types import (
     VectorCandidate,
     VectorEntry,
@@ -66,8 +68,12 @@ _SCAN = (
     "WHERE i.index_id = ? AND i.key >= ? AND i.key < ? ORDER BY i.key {order} LIMIT ?"
 )
 _SCAN_ASC = _SCAN.format(order="ASC")
-_MULTI_INSERT: dict[int, str] = {}
 _SCAN_DESC = _SCAN.format(order="DESC")
+# The row inserts a write transaction may queue (``sqlite_deferred``): one per table.
+_PUT_DOCUMENT = RowInsert("INSERT OR REPLACE INTO documents (id, table_number, value) VALUES ", 3)
+_PUT_INDEX_ENTRY = RowInsert("INSERT INTO indexes (index_id, key, doc_id) VALUES ", 3)
+_APPEND_COMMIT = RowInsert("INSERT INTO commits (ts, entry) VALUES ", 2)
+_SET_GLOBAL = RowInsert("INSERT OR REPLACE INTO globals (key, value) VALUES ", 2)
 
 
 class _SqliteReader(StorageReader):
@@ -123,8 +129,13 @@ class _SqliteReader(StorageReader):
 
 
 class _SqliteWriter(_SqliteReader, StorageWriter):
+    """From the first savepoint on, writes go to a queue that runs before the next read or
+    other statement and before ``COMMIT`` (``sqlite_deferred``)."""
+
     def __init__(self, conn: sqlite3.Connection, storage: SqliteStorage) -> None:
-        super().__init__(conn, storage.vectors)
+        self._deferred = DeferredWrites(conn)
+        flushing = cast(sqlite3.Connection, FlushingConnection(conn, self._deferred))
+        super().__init__(flushing, storage.vectors)
         self._storage = storage
         self._savepoint_ts: list[int] = []
         self._stale: set[int] = set()  # vector indexes this writer already marked stale
@@ -134,33 +145,27 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
         # is exact and saves a query per commit.
         return self._storage._pending_ts
 
+    def flush(self) -> None:
+        """Run what is queued (before ``COMMIT``)."""
+        self._deferred.flush()
+
     def put_document(self, doc_id: str, table_number: int, document: str) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO documents (id, table_number, value) VALUES (?, ?, ?)",
-            (doc_id, table_number, document),
-        )
+        self._deferred.rows(_PUT_DOCUMENT, ((doc_id, table_number, document),))
 
     def delete_document(self, doc_id: str) -> None:
-        self._conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        self._deferred.statement("DELETE FROM documents WHERE id = ?", (doc_id,))
 
     def put_index_entry(self, index_id: int, key: bytes, doc_id: str) -> None:
-        self._conn.execute(
-            "INSERT INTO indexes (index_id, key, doc_id) VALUES (?, ?, ?)", (index_id, key, doc_id)
-        )
+        self._deferred.rows(_PUT_INDEX_ENTRY, ((index_id, key, doc_id),))
 
     def put_index_entries(self, entries: list[tuple[int, bytes, str]]) -> None:
-        if not entries:
-            return
-        n = len(entries)
-        sql = _MULTI_INSERT.get(n)
-        if sql is None:
-            sql = "INSERT INTO indexes (index_id, key, doc_id) VALUES " + ",".join(["(?,?,?)"] * n)
-            if n <= 16:
-                _MULTI_INSERT[n] = sql
-        self._conn.execute(sql, [x for entry in entries for x in entry])
+        if entries:
+            self._deferred.rows(_PUT_INDEX_ENTRY, entries)
 
     def delete_index_entry(self, index_id: int, key: bytes) -> None:
-        self._conn.execute("DELETE FROM indexes WHERE index_id = ? AND key = ?", (index_id, key))
+        self._deferred.statement(
+            "DELETE FROM indexes WHERE index_id = ? AND key = ?", (index_id, key)
+        )
 
     def drop_index(self, index_id: int) -> None:
         self._conn.execute("DELETE FROM indexes WHERE index_id = ?", (index_id,))
@@ -219,12 +224,10 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
             self._stale.add(index_id)
 
     def set_global(self, key: str, value: str) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO globals (key, value) VALUES (?, ?)", (key, value)
-        )
+        self._deferred.rows(_SET_GLOBAL, ((key, value),))
 
     def delete_global(self, key: str) -> None:
-        self._conn.execute("DELETE FROM globals WHERE key = ?", (key,))
+        self._deferred.statement("DELETE FROM globals WHERE key = ?", (key,))
 
     def take_globals(self, lo: str, hi: str, limit: int) -> list[tuple[str, str]]:
         rows = self._conn.execute(
@@ -238,7 +241,7 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
         return [(str(k), str(v)) for k, v in rows]
 
     def append_commit(self, ts: int, entry: str) -> None:
-        self._conn.execute("INSERT INTO commits (ts, entry) VALUES (?, ?)", (ts, entry))
+        self._deferred.rows(_APPEND_COMMIT, ((ts, entry),))
         self._storage._pending_ts = ts
 
     def prune_commits(self, before_ts: int, *, keep_newest: int, limit: int) -> PrunedCommits:
@@ -260,17 +263,16 @@ class _SqliteWriter(_SqliteReader, StorageWriter):
         return PrunedCommits(int(row[0]), newest)
 
     def savepoint(self) -> None:
-        self._conn.execute("SAVEPOINT lb")  # nests: ROLLBACK TO / RELEASE take the newest
+        self._deferred.savepoint()  # nests: ROLLBACK TO / RELEASE take the newest
         self._savepoint_ts.append(self._storage._pending_ts)
 
     def rollback_to_savepoint(self) -> None:
-        self._conn.execute("ROLLBACK TO lb")
-        self._conn.execute("RELEASE lb")
+        self._deferred.rollback_to_savepoint()
         self._storage._pending_ts = self._savepoint_ts.pop()
         self._stale.clear()  # the rollback may have undone a stale mark: mark again if needed
 
     def release_savepoint(self) -> None:
-        self._conn.execute("RELEASE lb")
+        self._deferred.release_savepoint()
         self._savepoint_ts.pop()
 
     def load(self, table: BulkTable, rows: list[Row]) -> None:
@@ -361,7 +363,9 @@ class SqliteStorage(Storage):
             raise ConflictError(f"database is held by another writer: {exc}") from None
         self._pending_ts = self._latest_ts
         try:
-            yield _SqliteWriter(conn, self)
+            writer = _SqliteWriter(conn, self)
+            yield writer
+            writer.flush()
         except BaseException:
             conn.execute("ROLLBACK")
             raise
