@@ -112,10 +112,14 @@ def plots(summary: list[dict[str, Any]], out: Path, prefix: str) -> list[Path]:
         ax.set_ylabel(ylabel)
         if log:
             ax.set_yscale("log")
-        ax.margins(y=0.2)  # room for the legend above the tallest bar's figure
-        ax.legend(fontsize=8, loc="upper left")
+        ax.margins(y=0.1)
+        # Above the plot, not in it: a bar of any height can sit under it without its figure
+        # being hidden.
+        ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
         n = rows[0]["rounds"]
-        ax.set_title(f"Livebase vs PocketBase: {name} (median of {n} round{'s' * (n != 1)})")
+        ax.set_title(
+            f"Livebase vs PocketBase: {name} (median of {n} round{'s' * (n != 1)})", pad=20
+        )
         fig.tight_layout()
         path = out / f"{prefix}{name}.png"
         fig.savefig(path)
