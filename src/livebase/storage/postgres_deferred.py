@@ -39,8 +39,8 @@ import psycopg
 from psycopg import pq
 
 from livebase.storage import postgres_literals, postgres_nowait
+from livebase.storage.queued_savepoints import QueuedSavepoints
 
-SAVEPOINT = "SAVEPOINT lb"
 OnResult = Callable[["psycopg.Cursor[Any]"], None]
 MAX_PARAMS = 30_000
 """Per multi-row statement (PostgreSQL takes at most 65,535)."""
@@ -70,7 +70,7 @@ class _Rows:
 _Statement = tuple[str, Sequence[Any] | None, OnResult | None]
 
 
-class DeferredWrites:
+class DeferredWrites(QueuedSavepoints):
     """A write transaction's queue of statements, and its open savepoints."""
 
     def __init__(self, cur: psycopg.Cursor[Any]) -> None:
@@ -190,24 +190,8 @@ class DeferredWrites:
             self.round_trips += 1
             self._cur.connection.execute("ROLLBACK")
 
-    def savepoint(self) -> None:
-        self._savepoints.append(len(self._queue))
-        self.defer(SAVEPOINT)
-
-    def rollback_to_savepoint(self) -> None:
-        place = self._savepoints.pop()
-        if place is not None:
-            del self._queue[place:]  # never sent: the statements after it are simply dropped
-            return
-        self.defer("ROLLBACK TO SAVEPOINT lb")
-        self.defer("RELEASE SAVEPOINT lb")
-
-    def release_savepoint(self) -> None:
-        place = self._savepoints.pop()
-        if place is not None:
-            del self._queue[place]  # the marker only; the writes after it stay queued
-        else:
-            self.defer("RELEASE SAVEPOINT lb")
+    def _queue_sql(self, sql: str) -> None:
+        self.defer(sql)
 
 
 def _bound(cur: psycopg.ClientCursor[Any], sql: str, params: Any = None) -> str:

@@ -11,12 +11,10 @@ their order across tables may change inside a run; within a table it is kept, so
 version of a row still lands last. A transaction without savepoints (a batch of one) writes as
 it goes: queueing would only add work there.
 
-A savepoint still in the queue is never run: rolling back to it drops what was queued after it,
-and releasing it drops the marker alone. Once the queue has run, savepoints are SQLite's, and
-rolling back to one is queued like any write. A statement that fails when the queue runs fails
-the whole transaction (the engine then fails the batch): SQLite undoes the failing statement
-only, and the queue may have stopped before a savepoint it held, so every later read, and the
-commit, raise.
+A savepoint still in the queue is never run (``queued_savepoints``). A statement that fails
+when the queue runs fails the whole transaction (the engine then fails the batch): SQLite undoes
+the failing statement only, and the queue may have stopped before a savepoint it held, so every
+later read, and the commit, raise.
 """
 
 from __future__ import annotations
@@ -25,8 +23,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-SAVEPOINT = "SAVEPOINT lb"
-
+from livebase.storage.queued_savepoints import QueuedSavepoints
 
 MAX_ROWS = 32
 """Rows per multi-row ``INSERT``; a longer run goes through ``executemany``."""
@@ -65,7 +62,7 @@ class _Rows:
 _Statement = tuple[str, Sequence[Any]]
 
 
-class DeferredWrites:
+class DeferredWrites(QueuedSavepoints):
     """One write transaction's queue, and its open savepoints."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -132,25 +129,12 @@ class DeferredWrites:
         for insert, rows in run.items():
             insert.run(conn, rows)
 
+    def _queue_sql(self, sql: str) -> None:
+        self.statement(sql)
+
     def savepoint(self) -> None:
         self.queueing = True
-        self._savepoints.append(len(self._queue))
-        self.statement(SAVEPOINT)
-
-    def rollback_to_savepoint(self) -> None:
-        place = self._savepoints.pop()
-        if place is not None:
-            del self._queue[place:]  # never run: what was queued after it is simply dropped
-            return
-        self.statement("ROLLBACK TO lb")
-        self.statement("RELEASE lb")
-
-    def release_savepoint(self) -> None:
-        place = self._savepoints.pop()
-        if place is not None:
-            del self._queue[place]  # the marker only; the writes after it stay queued
-        else:
-            self.statement("RELEASE lb")
+        super().savepoint()
 
 
 class FlushingConnection:
