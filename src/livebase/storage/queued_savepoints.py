@@ -9,20 +9,22 @@ like any statement.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 SAVEPOINT = "SAVEPOINT lb"
 
 
-class QueuedSavepoints:
+class QueuedSavepoints(ABC):
     """Mixed into a queue: ``_queue`` holds what waits, ``_savepoints`` each open savepoint's
     place in it (innermost last; None once it went out), ``_queue_sql`` queues a statement."""
 
     _queue: list[Any]
     _savepoints: list[int | None]
 
+    @abstractmethod
     def _queue_sql(self, sql: str) -> None:
-        raise NotImplementedError
+        """Queue ``sql`` behind what waits (each queue has its own statement form)."""
 
     def savepoint(self) -> None:
         self._savepoints.append(len(self._queue))

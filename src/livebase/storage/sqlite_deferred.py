@@ -32,10 +32,9 @@ MAX_ROWS = 32
 class RowInsert:
     """An ``INSERT`` into one table: ``head`` + ``width`` values per row, any number of rows."""
 
-    __slots__ = ("_sql", "head", "width")
+    __slots__ = ("_sql",)
 
     def __init__(self, head: str, width: int) -> None:
-        self.head, self.width = head, width
         row = "(" + ",".join(["?"] * width) + ")"
         self._sql = [head + ",".join([row] * n) for n in range(MAX_ROWS + 1)]
 
