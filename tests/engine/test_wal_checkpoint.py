@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from livebase.engine import Engine
+from livebase.storage import sqlite_checkpoint
 from livebase.storage.sqlite import SqliteStorage
 from livebase.storage.sqlite_checkpoint import COPY_EVERY_COMMITS, RESTART_COMMITS
 
@@ -70,6 +71,25 @@ def test_a_pause_in_writes_gets_the_log_copied(make_engine: EngineFactory) -> No
     engine = make_engine()
     checkpointer = storage_of(engine).wal_checkpointer
     write(engine, 3)  # far fewer than COPY_EVERY_COMMITS
+    wait_for(lambda: checkpointer.copies >= 1, "the copy after writes pause")
+
+
+def test_writes_that_trickle_in_are_copied_by_count_not_by_the_clock(
+    make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write every 20 ms for longer than the idle time is not idle: the log is copied after
+    ``COPY_EVERY_COMMITS`` commits or once they pause, not every ``IDLE_SECONDS`` (a pass and a
+    sync of the database file every few writes)."""
+    idle = 0.2
+    monkeypatch.setattr(sqlite_checkpoint, "IDLE_SECONDS", idle)
+    engine = make_engine()
+    checkpointer = storage_of(engine).wal_checkpointer
+    commits = COPY_EVERY_COMMITS - 8  # 0.8 s and more: four idle times
+    times: list[float] = []
+    write(engine, commits, after_each=lambda: (times.append(time.monotonic()), time.sleep(0.02)))
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # A gap as long as the idle time (a stalled test thread) is a pause, and may be copied.
+    assert checkpointer.copies == 0 or max(gaps) >= idle, (checkpointer.copies, max(gaps))
     wait_for(lambda: checkpointer.copies >= 1, "the copy after writes pause")
 
 
