@@ -1,0 +1,119 @@
+"""Server CPU per write, thread by thread, for writes spaced apart (issue 17's W3 shape).
+
+Starts ``livebase serve`` of the side-by-side app (SQLite ``normal``, a fresh data folder),
+fills one channel with ``--rows`` messages, subscribes ``--subscribers`` sync sockets to it, then
+sends ``--writes`` HTTP mutations ``--gap-ms`` apart, each waited for until every subscriber has
+it. Prints the p50/p90 write-to-delivery latency and, for each server thread that ran, its CPU
+time (``/proc/<pid>/task/<tid>/schedstat``, nanoseconds) and context switches per write. Thread
+names come from ``py-spy dump`` where py-spy is installed (CPython 3.11 does not name its
+threads for the OS).
+
+    python bench/threads_per_write.py --writes 300 --gap-ms 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import http_mutations as hm
+from side_by_side.clients import Deliveries, http_write
+from side_by_side.servers import Livebase
+from side_by_side.workloads import subscribers
+
+Sample = dict[str, tuple[int, int, int]]  # tid -> (run ns, voluntary, involuntary switches)
+
+
+def sample(pid: int) -> Sample:
+    out: Sample = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            run_ns = int((task / "schedstat").read_text().split()[0])
+            status = (task / "status").read_text()
+        except OSError:
+            continue  # the thread ended
+        vol = int(re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M)[1])  # type: ignore[index]
+        invol = int(re.search(r"^nonvoluntary_ctxt_switches:\s*(\d+)", status, re.M)[1])  # type: ignore[index]
+        out[task.name] = (run_ns, vol, invol)
+    return out
+
+
+def thread_names(pid: int) -> dict[str, str]:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    try:
+        dump = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True).stdout
+    except OSError:
+        return {}
+    return dict(re.findall(r'^Thread (\d+) \(\w+\): "([^"]+)"', dump, re.M))
+
+
+async def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="livebase-threads-") as tmp:
+        server = Livebase("sqlite-normal", Path(tmp), "")
+        await server.start()
+        try:
+            conn = hm.Connection(server.port, b"")
+            await conn.open()
+            for i in range(args.rows):
+                await http_write(conn, "livebase", "c", f"pre-{i}")
+            deliveries = Deliveries()
+            conns = await subscribers(server, [["c"]] * args.subscribers, deliveries, 30.0)
+            every = set(range(args.subscribers))
+            warmup, latencies = 20, []
+            before: Sample = {}
+            for k in range(warmup + args.writes):
+                if k == warmup:
+                    before = sample(server.pids[0])
+                deliveries.expect(f"w-{k}", every)
+                sent = time.monotonic_ns()
+                await http_write(conn, "livebase", "c", f"w-{k}")
+                async with asyncio.timeout(30):
+                    await deliveries.done.wait()
+                if k >= warmup:
+                    latencies.append((max(deliveries.got.values()) - sent) / 1e6)
+                await asyncio.sleep(args.gap_ms / 1000)
+            after = sample(server.pids[0])
+            names = thread_names(server.pids[0])
+            for c in conns:
+                c.close()
+            await conn.close()
+        finally:
+            server.stop()
+    latencies.sort()
+    n = args.writes
+    print(f"{n} writes {args.gap_ms} ms apart, {args.subscribers} subscriber(s), {args.rows} rows")
+    print(f"latency p50 {latencies[n // 2]:.3f} ms  p90 {latencies[int(n * 0.9)]:.3f} ms")
+    total = 0
+    rows = []
+    for tid, (run_ns, vol, invol) in after.items():
+        run0, vol0, invol0 = before.get(tid, (0, 0, 0))
+        if run_ns > run0:
+            total += run_ns - run0
+            rows.append((run_ns - run0, tid, vol - vol0, invol - invol0))
+    for run_ns, tid, vol, invol in sorted(rows, reverse=True):
+        name = names.get(tid, "?")
+        print(f"  {name:28s} {run_ns / n / 1e3:8.1f} us/write  switches/write: "
+              f"{vol / n:.2f} waiting, {invol / n:.2f} preempted")  # fmt: skip
+    print(f"  {'all threads':28s} {total / n / 1e3:8.1f} us/write")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--writes", type=int, default=300)
+    parser.add_argument("--gap-ms", type=float, default=50.0)
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--subscribers", type=int, default=1)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
