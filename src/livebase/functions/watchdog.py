@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import math
+import os
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
 
 from livebase.config import FUNCTION_WALL_FACTOR
 from livebase.cpu import gc_seconds
-from livebase.functions.wake_timer import WakeTimer, make_timer
 
 _calls = threading.local()
 """Per thread: ``top`` (the frame that armed the limit) and ``expired``."""
@@ -117,83 +115,77 @@ class _Armed:
     """The thread's time in the garbage collector when armed: later collections are not the
     call's (``livebase.cpu``)."""
 
-    def _cpu_used(self) -> float:
-        assert self.cpu_clock is not None
-        collecting = gc_seconds(self.thread_id) - self.gc_at_start
-        return time.clock_gettime(self.cpu_clock) - collecting
-
     def expired(self) -> bool:
         if time.monotonic() >= self.wall_deadline:
             return True
-        return self.cpu_clock is not None and self._cpu_used() >= self.cpu_deadline
-
-    def least_seconds_left(self) -> float:
-        """The soonest it could expire: CPU time passes no faster than the clock on the wall."""
-        left = self.wall_deadline - time.monotonic()
-        if self.cpu_clock is not None:
-            left = min(left, self.cpu_deadline - self._cpu_used())
-        return left
+        if self.cpu_clock is None:
+            return False
+        collecting = gc_seconds(self.thread_id) - self.gc_at_start
+        return time.clock_gettime(self.cpu_clock) - collecting >= self.cpu_deadline
 
 
 class Watchdog:
-    """One monitor thread, started with the first limited call, that looks at the running call
-    when a timer fires, set for the soonest the call could be over its limit. A call that ends
-    first is never looked at: a server with a subscriber and little traffic woke it 50 times a
-    second for nothing (6 ms of CPU a second), then twice for each write (0.11 ms of each write
-    50 ms apart, issue 17's W3).
+    """One monitor thread, started with the first limited call. It looks every
+    ``poll_seconds`` while calls run, and sleeps without waking while none has been armed
+    since its last look: a server with a subscriber and little traffic woke it 50 times a
+    second for nothing (6 ms of CPU a second; 0.3 ms of each write 50 ms apart, issue 17's
+    W3). The first call armed after that wakes it (one event, set under the lock the call is
+    armed under, so no call goes unwatched)."""
 
-    A call armed after a quiet spell sets the timer and cancels it when it ends, so on Linux
-    (``wake_timer.KernelTimer``) the thread does not wake at all for it. Calls back to back leave
-    the timer running: each would otherwise cost two system calls, and the thread's one look per
-    limit's length (``poll_seconds`` at the least) costs less. A look that finds the call not
-    yet over (it waited rather than computed) sets the timer again for the soonest it could be."""
-
-    def __init__(
-        self, poll_seconds: float = 0.005, timer: Callable[[], WakeTimer] = make_timer
-    ) -> None:
+    def __init__(self, poll_seconds: float = 0.02) -> None:
         self._lock = threading.Lock()
         self._poll = poll_seconds
-        self._make_timer = timer
-        self._timer: WakeTimer | None = None
-        self._timer_at: float | None = None
-        """When the timer fires (monotonic seconds), None if it is not set."""
-        self._cancel_for: int | None = None
-        """The call whose end cancels the timer (it set it after a quiet spell)."""
-        self._last_end = -math.inf
         self._call: _Armed | None = None
         self._fired: int | None = None
         self._ids = iter(range(1, 1 << 62))
         self._thread: threading.Thread | None = None
+        self._armed_total = 0
+        self._parked = False
+        self._unpark = threading.Event()
         self.polls = 0
         """Times the thread has looked at the running call (for tests)."""
+        ref = weakref.ref(self)
 
-    def _ensure_thread(self) -> WakeTimer:
-        if self._timer is None:
-            self._timer = self._make_timer()
+        def forget_in_child() -> None:
+            dog = ref()
+            if dog is not None:
+                dog._forget_thread()
+
+        os.register_at_fork(after_in_child=forget_in_child)
+
+    def _forget_thread(self) -> None:
+        """In a forked child: the monitor thread did not come along (waking it would wake
+        nothing, and no call would ever be stopped). The next call starts a new one."""
+        self._lock = threading.Lock()
+        self._unpark = threading.Event()
+        self._thread = None
+        self._call = self._fired = None
+        self._parked = False
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="livebase-watchdog", daemon=True)
             self._thread.start()
-        return self._timer
 
     def _run(self) -> None:
-        timer = self._timer
-        assert timer is not None
+        seen = -1
         while True:
-            timer.wait()
+            with self._lock:
+                if self._call is None and self._armed_total == seen:
+                    self._parked = True
+                    self._unpark.clear()
+                seen, parked = self._armed_total, self._parked
+            if parked:
+                self._unpark.wait()
+                continue
+            time.sleep(self._poll)
             with self._lock:
                 self.polls += 1
-                self._timer_at = None
                 call = self._call
-                if call is None or self._fired == call.call_id:
+                if call is None or self._fired == call.call_id or not call.expired():
                     continue
-                if call.expired():
-                    self._fired = call.call_id
-                    _set_async_exc(call.thread_id, ctypes.py_object(CallTimeout))
-                    continue
-                self._set_timer(timer, max(call.least_seconds_left(), self._poll))
-
-    def _set_timer(self, timer: WakeTimer, seconds: float) -> None:
-        timer.set(seconds)
-        self._timer_at = time.monotonic() + seconds
+                self._fired = call.call_id
+                _set_async_exc(call.thread_id, ctypes.py_object(CallTimeout))
 
     def limit(self, seconds: float, wall: float | None = None) -> _Limit:
         """``with watchdog.limit(s):`` runs the body under a time limit of ``s`` seconds of its
@@ -206,7 +198,8 @@ class Watchdog:
         call = self._call
         if call is not None and call.thread_id == ident:
             return None
-        timer = self._ensure_thread()
+        if self._thread is None:
+            self._ensure_thread()
         call_id = next(self._ids)
         _calls.top = sys._getframe(2)  # the frame running the ``with`` block
         _calls.expired = False
@@ -215,14 +208,14 @@ class Watchdog:
         if wall_seconds is None:
             wall_seconds = seconds * FUNCTION_WALL_FACTOR
         wall = seconds if clock is None else wall_seconds
-        soonest = min(seconds, wall)
         with self._lock:
-            now = time.monotonic()
-            self._call = _Armed(call_id, ident, clock, cpu_deadline, now + wall, gc_seconds())
-            if self._timer_at is None or self._timer_at > now + soonest:
-                self._set_timer(timer, soonest)
-                if now - self._last_end >= self._poll:
-                    self._cancel_for = call_id
+            self._call = _Armed(
+                call_id, ident, clock, cpu_deadline, time.monotonic() + wall, gc_seconds()
+            )
+            self._armed_total += 1
+            if self._parked:
+                self._parked = False
+                self._unpark.set()
         return call_id
 
     def _disarm(self, call_id: int) -> None:
@@ -232,11 +225,6 @@ class Watchdog:
             fired = self._fired == call_id
             if fired:
                 self._fired = None
-            if self._cancel_for == call_id:
-                self._cancel_for = self._timer_at = None
-                if self._timer is not None:
-                    self._timer.cancel()
-            self._last_end = time.monotonic()
         if fired:
             _absorb_pending_timeout()
 
