@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import http_mutations as hm
 from side_by_side.clients import Deliveries, http_write
 from side_by_side.servers import Livebase
-from side_by_side.workloads import subscribers
+from side_by_side.workloads import measure_writes, subscribers
 
 Sample = dict[str, tuple[int, int, int]]  # tid -> (run ns, voluntary, involuntary switches)
 
@@ -57,6 +56,7 @@ def thread_names(pid: int) -> dict[str, str]:
 
 
 async def run(args: argparse.Namespace) -> None:
+    gap, n = args.gap_ms / 1000, args.writes
     with tempfile.TemporaryDirectory(prefix="livebase-threads-") as tmp:
         server = Livebase("sqlite-normal", Path(tmp), "")
         await server.start()
@@ -65,33 +65,21 @@ async def run(args: argparse.Namespace) -> None:
             await conn.open()
             for i in range(args.rows):
                 await http_write(conn, "livebase", "c", f"pre-{i}")
+            await conn.close()
             deliveries = Deliveries()
             conns = await subscribers(server, [["c"]] * args.subscribers, deliveries, 30.0)
-            every = set(range(args.subscribers))
-            warmup, latencies = 20, []
-            before: Sample = {}
-            for k in range(warmup + args.writes):
-                if k == warmup:
-                    before = sample(server.pids[0])
-                deliveries.expect(f"w-{k}", every)
-                sent = time.monotonic_ns()
-                await http_write(conn, "livebase", "c", f"w-{k}")
-                async with asyncio.timeout(30):
-                    await deliveries.done.wait()
-                if k >= warmup:
-                    latencies.append((max(deliveries.got.values()) - sent) / 1e6)
-                await asyncio.sleep(args.gap_ms / 1000)
+            writes = [("c", set(range(args.subscribers)))]
+            await measure_writes(server, deliveries, writes * 20, 0, 30.0, "warm", gap)
+            before = sample(server.pids[0])
+            result = await measure_writes(server, deliveries, writes * n, 0, 30.0, "w", gap)
             after = sample(server.pids[0])
             names = thread_names(server.pids[0])
             for c in conns:
                 c.close()
-            await conn.close()
         finally:
             server.stop()
-    latencies.sort()
-    n = args.writes
     print(f"{n} writes {args.gap_ms} ms apart, {args.subscribers} subscriber(s), {args.rows} rows")
-    print(f"latency p50 {latencies[n // 2]:.3f} ms  p90 {latencies[int(n * 0.9)]:.3f} ms")
+    print(f"latency p50 {result['p50_ms']:.3f} ms  p90 {result['p90_ms']:.3f} ms")
     total = 0
     rows = []
     for tid, (run_ns, vol, invol) in after.items():

@@ -134,8 +134,10 @@ async def measure_writes(
     warmup: int,
     timeout: float,
     tag: str,
+    gap: float = 0.05,
 ) -> dict[str, Any]:
-    """Send each write (channel, connections that must see it), one at a time, 50 ms apart."""
+    """Send each write (channel, connections that must see it), one at a time, ``gap`` seconds
+    apart."""
     conn = hm.Connection(server.port, b"")
     await conn.open()
     samples: list[int] = []
@@ -156,12 +158,12 @@ async def measure_writes(
                 missing += len(expected) - len(deliveries.got)
             if k >= warmup:
                 samples.extend(t - t0 for t in deliveries.got.values())
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(gap)
         cpu = cpu_seconds(server.pids) - cpu0
     finally:
         await conn.close()
     measured = len(writes) - warmup
-    # The 50 ms pauses are idle on both sides, so the CPU is the writes' own cost.
+    # The pauses are idle on both sides, so the CPU is the writes' own cost.
     return {**hm.latency_summary(samples), "missing_deliveries": missing,
             "server_cpu_ms_per_write": round(cpu * 1000 / measured, 3)}  # fmt: skip
 
