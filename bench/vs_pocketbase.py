@@ -47,7 +47,7 @@ class Workload:
 
 
 def spec(args: argparse.Namespace) -> dict[str, Workload]:
-    seed = args.seed
+    seed, pgw = args.seed, args.pg_writers
     http: Run = lambda s, z, t: w1(s, z, t)  # noqa: E731
     sock: Run = lambda s, z, t: w1(s, z, t, socket=True)  # noqa: E731
     return {
@@ -67,8 +67,10 @@ def spec(args: argparse.Namespace) -> dict[str, Workload]:
                             lambda s, z, t: w4(s, z, t, 1000, seed), "W4 1,000 subs"),
         "w4-10000": Workload("sqlite-normal", lambda s, z, t: w4(s, z, t, 10000, seed),
                              lambda s, z, t: w4(s, z, t, 10000, seed), "W4 10,000 subs"),
-        "pg-1": Workload("postgres-1", lambda s, z, t: w2(s, z, t, 16), None, "PG 1 node, 16 w"),
-        "pg-3": Workload("postgres-3", lambda s, z, t: w2(s, z, t, 16), None, "PG 3 nodes, 16 w"),
+        "pg-1": Workload("postgres-1", lambda s, z, t: w2(s, z, t, pgw), None,
+                         f"PG 1 node, {pgw} w"),
+        "pg-3": Workload("postgres-3", lambda s, z, t: w2(s, z, t, pgw), None,
+                         f"PG 3 nodes, {pgw} w"),
     }  # fmt: skip
 
 
@@ -133,9 +135,11 @@ async def run_round(
             log(f"round {r + 1}: {name} on Livebase ({w.config})")
             lb = await w.livebase(live[w.config], sizes, tag)
             if w.other is None:
-                log(f"round {r + 1}: {name}: pgbench -N -c 16")
-                tps = await asyncio.to_thread(servers.pgbench, args.pg, 16, sizes.pg_seconds)
-                other: dict[str, Any] = {"mutations_per_s": round(tps, 1), "tool": "pgbench -N"}
+                clients = args.pg_writers
+                log(f"round {r + 1}: {name}: pgbench -N -c {clients}")
+                tps = await asyncio.to_thread(servers.pgbench, args.pg, clients, sizes.pg_seconds)
+                tool = f"pgbench -N -c {clients}"
+                other: dict[str, Any] = {"mutations_per_s": round(tps, 1), "tool": tool}
             else:
                 log(f"round {r + 1}: {name} on PocketBase")
                 other = await w.other(pb, sizes, tag)
@@ -166,6 +170,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(out), help=f"results directory (default {out})")
     pg = os.environ.get("LIVEBASE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
     p.add_argument("--pg", default=pg, help="PostgreSQL server for the pg-* rows (and pgbench)")
+    p.add_argument(
+        "--pg-writers",
+        type=int,
+        default=16,
+        help="writers of the pg-* rows, and pgbench's -c (issue 17 measures 16)",
+    )
     p.add_argument("--seed", type=int, default=17)
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(argv)

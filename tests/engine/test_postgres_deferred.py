@@ -151,3 +151,14 @@ def test_literals_cover_only_what_they_can_write_exactly() -> None:
         assert postgres_literals.bind(sql, params) is None  # bound by psycopg instead
     with pytest.raises(ValueError, match="NUL"):
         postgres_literals.bind("SELECT %s", ["a\x00b"])
+
+
+def test_rows_of_a_multi_row_insert_are_written_in_one_pass_or_left_to_psycopg() -> None:
+    """A run of queued rows becomes ``(..),(..)`` written out directly (no ``%s`` template to
+    bind); a row holding a value ``literal`` does not write leaves the whole statement to
+    psycopg's binding, as a single statement would be."""
+    assert postgres_literals.rows([("a'b%s", 7, b"\x00\xff"), ("c", -1, None)]) == (
+        "('a''b%s',7,'\\x00ff'::bytea),('c',-1,NULL)"
+    )
+    assert postgres_literals.rows([("a", 1), ("b", 1.5)]) is None
+    assert postgres_literals.rows([(True,)]) is None

@@ -46,7 +46,7 @@ MAX_PARAMS = 30_000
 """Per multi-row statement (PostgreSQL takes at most 65,535)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # a constant per table: hashed by identity, as queued
 class RowInsert:
     """An ``INSERT`` that takes any number of rows: ``head`` + rows joined by commas + ``tail``.
     ``keyed``: an upsert, whose rows must not repeat the first column in one statement."""
@@ -230,11 +230,15 @@ def _merged(run: list[_Rows]) -> list[_Statement]:
             table[-1].append(row)
             if insert.keyed:
                 seen.add(row[0])
-    return [
-        (insert.sql(len(rows)), [x for row in rows for x in row], None)
-        for insert, table in chunks.items()
-        for rows in table
-    ]
+    out: list[_Statement] = []
+    for insert, table in chunks.items():
+        for rows in table:
+            values = postgres_literals.rows(rows)
+            if values is None:  # a value psycopg must bind
+                out.append((insert.sql(len(rows)), [x for row in rows for x in row], None))
+            else:  # written out already: no parameters, so a "%" in it is only text
+                out.append((insert.head + values + insert.tail, None, None))
+    return out
 
 
 class FlushingCursor:
