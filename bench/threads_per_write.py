@@ -9,17 +9,24 @@ names come from ``py-spy dump`` where py-spy is installed (CPython 3.11 does not
 threads for the OS).
 
     python bench/threads_per_write.py --writes 300 --gap-ms 50
+
+``--spin`` keeps every CPU busy with a lowest-priority (``nice 19``) loop meanwhile, so no vCPU
+goes idle between writes: the difference is what running after an idle gap costs the server on
+this machine (``docs/benchmarks.md``, "Where the remaining gaps come from").
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,6 +53,22 @@ def sample(pid: int) -> Sample:
     return out
 
 
+@contextlib.contextmanager
+def spinning(on: bool) -> Iterator[None]:
+    """While open: one ``nice 19`` busy loop pinned to each CPU, if ``on``."""
+    procs = []
+    if on:
+        for cpu in sorted(os.sched_getaffinity(0)):
+            code = f"import os; os.sched_setaffinity(0, {{{cpu}}}); os.nice(19)\nwhile True: pass"
+            procs.append(subprocess.Popen([sys.executable, "-c", code]))
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 def thread_names(pid: int) -> dict[str, str]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     try:
@@ -70,15 +93,18 @@ async def run(args: argparse.Namespace) -> None:
             conns = await subscribers(server, [["c"]] * args.subscribers, deliveries, 30.0)
             writes = [("c", set(range(args.subscribers)))]
             await measure_writes(server, deliveries, writes * 20, 0, 30.0, "warm", gap)
-            before = sample(server.pids[0])
-            result = await measure_writes(server, deliveries, writes * n, 0, 30.0, "w", gap)
-            after = sample(server.pids[0])
+            with spinning(args.spin):
+                before = sample(server.pids[0])
+                result = await measure_writes(server, deliveries, writes * n, 0, 30.0, "w", gap)
+                after = sample(server.pids[0])
             names = thread_names(server.pids[0])
             for c in conns:
                 c.close()
         finally:
             server.stop()
-    print(f"{n} writes {args.gap_ms} ms apart, {args.subscribers} subscriber(s), {args.rows} rows")
+    spin = ", every CPU kept busy at nice 19" if args.spin else ""
+    what = f"{args.subscribers} subscriber(s), {args.rows} rows{spin}"
+    print(f"{n} writes {args.gap_ms} ms apart, {what}")
     print(f"latency p50 {result['p50_ms']:.3f} ms  p90 {result['p90_ms']:.3f} ms")
     total = 0
     rows = []
@@ -100,6 +126,7 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=50.0)
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--subscribers", type=int, default=1)
+    parser.add_argument("--spin", action="store_true", help="keep every CPU busy at nice 19")
     asyncio.run(run(parser.parse_args()))
 
 
