@@ -303,12 +303,12 @@ class Deployment:
         """On a shared database: deliver other nodes' commits to this node's subscriptions,
         change streams and scheduler, woken by database notifications."""
         wake = asyncio.Event()
-        stop = self.engine.storage.watch_commits(wake.set)
+        watch = self.engine.storage.watch_commits(wake.set)
         try:
-            await self.engine.follow(wake, poll_seconds=1.0 if stop else 0.1)
+            await self.engine.follow(wake, poll_seconds=1.0 if watch else 0.1, watch=watch)
         finally:
-            if stop is not None:
-                stop()
+            if watch is not None:
+                watch.close()
 
     async def import_documents(self, table: str, documents: list[dict[str, Any]]) -> int:
         """Insert ``documents`` into ``table`` in one transaction: schema-checked, triggers run,

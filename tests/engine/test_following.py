@@ -1,8 +1,9 @@
 """Following other nodes' commits (``Engine.follow``) on two engines sharing one PostgreSQL
 database: a node about to commit leaves them to its batch, which reads them with the clock
 anyway, instead of reading the log a second time; an idle node reads them itself after a short
-grace, and an idle one at once; and a node woken while a batch is on its way reads what that
-batch could not bring."""
+grace, and an idle one at once; a node woken while a batch is on its way reads what that
+batch could not bring; and a node committing back to back stops listening and listens again
+once it pauses (``engine.hearing``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import psycopg
 
 from livebase.engine import Engine, Transaction
+from livebase.engine.hearing import MUTE_AFTER
 from tests.engine.conftest import run
 from tests.engine.test_optimistic import (
     clock_held,
@@ -174,3 +176,49 @@ def test_a_node_woken_while_its_batch_is_in_flight_reads_what_the_batch_could_no
     mine, theirs = run(main())
     assert mine < theirs and seen == [mine, theirs] == commit_log(a)[2:]
     assert reads == [1]
+
+
+def test_a_node_committing_back_to_back_stops_listening_and_still_delivers_every_commit(
+    nodes: tuple[Engine, Engine],  # noqa: F811
+) -> None:
+    a, b = nodes
+    mutate_all(a, [insert(0)])
+    a.follow_grace_seconds = 30.0  # batches a second apart still follow one another
+    a.follow_busy_seconds = 0.0  # once it listens again, it reads at once when woken
+    reads, seen = counting_reads(a), seen_by(a)
+    wakes: list[int] = []
+
+    async def main() -> tuple[list[int], int]:
+        wake = asyncio.Event()
+
+        def woken() -> None:
+            wakes.append(1)
+            wake.set()
+
+        watch = storage_of(a).watch_commits(woken)
+        follower = asyncio.ensure_future(a.follow(wake, poll_seconds=30.0, watch=watch))
+        try:
+            for n in range(MUTE_AFTER + 1):
+                await a.mutate(insert(n), optimistic=True)
+            await wait_until_async(lambda: not watch.listening, timeout=10)
+            heard = len(wakes)
+            on_other_node(b, insert(100))
+            theirs = b.latest_ts
+            mine = await a.mutate(insert(101), optimistic=True)
+            assert seen[-2:] == [theirs, mine.ts]  # its batch brought b's commit, in order
+            assert len(wakes) == heard and reads == []
+            # It pauses (no batch for the grace): it listens again and, once that holds, is
+            # woken and reads what came meanwhile.
+            a.follow_grace_seconds = 0.0
+            wake.set()
+            await wait_until_async(lambda: watch.listening and len(wakes) == heard + 1, 10)
+            on_other_node(b, insert(102))  # an idle node hears it
+            await wait_until_async(lambda: seen[-1] == b.latest_ts, timeout=10)
+            return seen, len(wakes) - heard
+        finally:
+            follower.cancel()
+            watch.close()
+
+    delivered, woken_after = run(main())
+    assert delivered == commit_log(a)[1:]  # every commit once, in order
+    assert woken_after >= 2 and reads and reads[-1] == 1

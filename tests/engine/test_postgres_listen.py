@@ -47,8 +47,7 @@ def test_other_commits_wake_the_listener_and_its_own_do_not(
     wakes: list[int] = []
 
     async def main() -> None:
-        stop = mine.watch_commits(lambda: wakes.append(1))
-        assert stop is not None
+        watch = mine.watch_commits(lambda: wakes.append(1))
         try:
             assert wakes == [1]  # at once: anything committed before it listened
             commit(mine)
@@ -60,7 +59,7 @@ def test_other_commits_wake_the_listener_and_its_own_do_not(
             await wait_until_async(lambda: len(wakes) == 3, timeout=10)
             assert len(wakes) == 3  # its own three commits woke nothing
         finally:
-            stop()
+            watch.close()
 
     run_loop(main())
 
@@ -80,8 +79,7 @@ def test_a_lost_connection_is_opened_again(
         return [int(pid) for (pid,) in rows]
 
     async def main() -> None:
-        stop = mine.watch_commits(lambda: wakes.append(1))
-        assert stop is not None
+        watch = mine.watch_commits(lambda: wakes.append(1))
         try:
             (pid,) = listeners()
             with psycopg.connect(mine.url.split("?")[0], autocommit=True) as conn:
@@ -94,7 +92,56 @@ def test_a_lost_connection_is_opened_again(
             commit(other)
             await wait_until_async(lambda: len(wakes) == 4, timeout=10)
         finally:
-            stop()
-        assert not listeners()  # stop closed the connection
+            watch.close()
+        assert not listeners()  # close closed the connection
+
+    run_loop(main())
+
+
+def test_a_listener_turned_off_is_not_woken_and_wakes_once_it_listens_again(
+    two_nodes: tuple[PostgresStorage, PostgresStorage], run_loop: Callable[..., None]
+) -> None:
+    mine, other = two_nodes
+    wakes: list[int] = []
+
+    async def main() -> None:
+        watch = mine.watch_commits(lambda: wakes.append(1))
+        try:
+            assert wakes == [1] and watch.listening
+            watch.listen(False)
+            await wait_until_async(lambda: not watch.listening, timeout=10)
+            commit(other)
+            commit(other)
+            watch.listen(True)
+            await wait_until_async(lambda: watch.listening, timeout=10)
+            # Woken once the LISTEN holds, for what was committed while it did not listen.
+            await wait_until_async(lambda: len(wakes) == 2, timeout=10)
+            commit(other)
+            await wait_until_async(lambda: len(wakes) == 3, timeout=10)
+            assert len(wakes) == 3  # the two commits made while it did not listen woke nothing
+        finally:
+            watch.close()
+
+    run_loop(main())
+
+
+def test_a_listener_switched_back_before_the_server_answers_ends_up_listening(
+    two_nodes: tuple[PostgresStorage, PostgresStorage], run_loop: Callable[..., None]
+) -> None:
+    """One statement at a time goes to the server: the LISTEN follows the UNLISTEN's answer."""
+    mine, other = two_nodes
+    wakes: list[int] = []
+
+    async def main() -> None:
+        watch = mine.watch_commits(lambda: wakes.append(1))
+        try:
+            watch.listen(False)
+            watch.listen(True)  # before the UNLISTEN's answer: the LISTEN goes after it
+            # Woken when the LISTEN holds again (an UNLISTEN that never went would not).
+            await wait_until_async(lambda: watch.listening and len(wakes) == 2, timeout=10)
+            commit(other)
+            await wait_until_async(lambda: len(wakes) == 3, timeout=10)
+        finally:
+            watch.close()
 
     run_loop(main())

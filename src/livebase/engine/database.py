@@ -24,6 +24,7 @@ from livebase.engine import blind, idempotency, optimistic
 from livebase.engine.batch import Batch, Commit, MutationOutcome, Pending, decode_commits
 from livebase.engine.catalog import BY_CREATION_TIME, CATALOG_KEY, Catalog
 from livebase.engine.changes import RETAINED_KEY, Retention
+from livebase.engine.hearing import Hearing
 from livebase.engine.history import MAX_COMMITS_BACK, HistoricalReader
 from livebase.engine.migration import MigrationReport, Progress, apply_schema
 from livebase.engine.overlay import replay
@@ -34,6 +35,7 @@ from livebase.runtime import Runtime, SystemRuntime
 from livebase.schema.definition import EMPTY_SCHEMA, SchemaDefinition, TableDefinition
 from livebase.storage.base import (
     CommitInFlight,
+    CommitWatch,
     ExpectationFailed,
     PrunedCommits,
     Storage,
@@ -108,11 +110,15 @@ class Engine:
         self._tail_delivered = asyncio.Event()
         self._tail_begun_at = -math.inf
         """When the newest of those began (``time.monotonic``)."""
+        self._landed_at = -math.inf
+        """When the newest batch committed or failed (``time.monotonic``)."""
         self.follow_grace_seconds = FOLLOW_GRACE_SECONDS
         """How long ``follow`` leaves other nodes' commits to a batch of this node's that may
         begin, before it reads them itself..."""
         self.follow_busy_seconds = FOLLOW_BUSY_SECONDS
         """...if this node began a batch this recently (else it reads them at once)."""
+        self._hearing = Hearing()
+        """Whether ``follow`` listens for other nodes' commits now (``engine.hearing``)."""
         self._listeners: list[Callable[[list[Commit]], None]] = []
         self.commits_total = 0
         self.system_tables: dict[str, TableDefinition] = {}
@@ -314,6 +320,7 @@ class Engine:
         del self._pending[:taken]
 
     def _failed(self, items: list[Pending], exc: Exception) -> None:
+        self._landed_at = time.monotonic()
         if isinstance(exc, ConflictError):
             self._retry(items, exc)
             return
@@ -347,6 +354,7 @@ class Engine:
         """Number a batch that reads other nodes' commits with the clock (``follow``)."""
         self._tails_begun += 1
         self._tail_begun_at = time.monotonic()
+        self._hearing.batch_began(self._tail_begun_at - self._landed_at, self.follow_grace_seconds)
         return self._tails_begun
 
     def _landed(
@@ -393,6 +401,7 @@ class Engine:
     def _finish(self, batch: Batch) -> None:
         """Answer a committed batch's callers, then deliver its commits (after the other
         nodes' commits it found, so listeners see every commit once, in order)."""
+        self._landed_at = time.monotonic()
         if batch.catalog is not self.catalog:
             self.catalog, self._catalog_text = batch.catalog, _UNKNOWN
         self.latest_ts = batch.last_ts
@@ -457,19 +466,48 @@ class Engine:
             self.catalog, self._catalog_text = Catalog.from_json(text), text
         return self.catalog
 
-    async def follow(self, wake: asyncio.Event, poll_seconds: float = 1.0) -> None:
+    async def follow(
+        self, wake: asyncio.Event, poll_seconds: float = 1.0, watch: CommitWatch | None = None
+    ) -> None:
         """Deliver other nodes' commits as they land: on ``wake`` (a database notification) or
-        every ``poll_seconds`` at the latest. Runs until cancelled."""
-        while True:
-            try:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                # that arrives as the event is set, and this loop would then never end.
-                async with asyncio.timeout(poll_seconds):
-                    await wake.wait()
-            except TimeoutError:
-                pass
-            wake.clear()
-            await self._catch_up_unless_a_batch_does()
+        every ``poll_seconds`` at the latest. With the ``watch`` that sets ``wake``, it stops
+        listening while this node's batches follow one another and bring those commits
+        themselves (``engine.hearing``). Runs until cancelled."""
+        self._hearing = hearing = Hearing(watch)
+        try:
+            while True:
+                try:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                    # cancellation that arrives as the event is set, and this loop would then
+                    # never end.
+                    async with asyncio.timeout(
+                        self.follow_grace_seconds if hearing.muted else poll_seconds
+                    ):
+                        await wake.wait()
+                except TimeoutError:
+                    pass
+                wake.clear()
+                if hearing.muted:
+                    # This node's batches deliver the others' commits; once it pauses it
+                    # listens again, and the watch wakes us when it hears.
+                    if self._paused():
+                        hearing.paused()
+                    continue
+                await self._catch_up_unless_a_batch_does()
+        finally:
+            if hearing.muted:
+                hearing.paused()
+            self._hearing = Hearing()
+
+    def _paused(self) -> bool:
+        """Nothing in flight or queued for the follow grace."""
+        last = max(self._tail_begun_at, self._landed_at)
+        return (
+            self._in_flight is None
+            and not self._pending
+            and not self._flush_next_turn
+            and time.monotonic() - last >= self.follow_grace_seconds
+        )
 
     async def _catch_up_unless_a_batch_does(self) -> None:
         """After a notification: read the commits that woke us, unless a batch of this node's

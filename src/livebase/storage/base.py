@@ -128,6 +128,20 @@ def clock_timestamps(start_ts: int, not_before: Sequence[int]) -> list[int]:
     return out
 
 
+class CommitWatch(ABC):
+    """Hearing other processes' commits (``Storage.watch_commits``)."""
+
+    @abstractmethod
+    def listen(self, on: bool) -> None:
+        """Stop hearing commits (``on=False``: a node whose own batches bring the others'
+        commits), or hear them again; once hearing holds again, ``wake`` runs, for what was
+        committed in between."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop watching for good."""
+
+
 class StorageReader(ABC):
     """Reads at one snapshot: all calls on one reader see the same committed state."""
 
@@ -376,10 +390,9 @@ class Storage(ABC):
         with self.reader() as r:
             return r.tail(ts, limit, keys)
 
-    def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
+    def watch_commits(self, wake: Callable[[], None]) -> CommitWatch | None:
         """Call ``wake`` (on the running event loop's thread, which calls this) soon after
-        another process commits; returns a function that stops watching, or None if this
-        backend cannot notify (then poll)."""
+        another process commits; None if this backend cannot notify (then poll)."""
         return None
 
     def iter_documents(self) -> Iterator[str]:

@@ -551,11 +551,10 @@ class PostgresStorage(Storage):
     shared = True
     interrupt_safe = False
 
-    def watch_commits(self, wake: Callable[[], None]) -> Callable[[], None] | None:
+    def watch_commits(self, wake: Callable[[], None]) -> postgres_listen.Listener:
         """``LISTEN`` on a connection the running loop watches (``postgres_listen``); the
         notifications of this storage's own commits are not passed on."""
-        listener = postgres_listen.Listener(self._connect, self.channel, self._own_pids, wake)
-        return listener.close
+        return postgres_listen.Listener(self._connect, self.channel, self._own_pids, wake)
 
     def _own_pids(self) -> set[int]:
         return {
