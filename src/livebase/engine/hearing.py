@@ -29,8 +29,6 @@ class Hearing:
         self.watch = watch
         self.muted = False
         """Listening is off: this node's batches bring the other nodes' commits."""
-        self.mutes = 0
-        """How many times listening was turned off."""
         self._in_a_row = 0
 
     def batch_began(self, gap: float, grace: float) -> None:
@@ -39,7 +37,6 @@ class Hearing:
         self._in_a_row = self._in_a_row + 1 if gap < grace else 0
         if self.watch is not None and not self.muted and self._in_a_row >= MUTE_AFTER:
             self.muted = True
-            self.mutes += 1
             self.watch.listen(False)
 
     def paused(self) -> None:
