@@ -13,6 +13,7 @@ import pytest
 import uvloop
 
 from livebase.storage.postgres import PostgresStorage
+from livebase.storage.postgres_listen import Listener
 from tests.support.calls import wait_until_async
 from tests.support.postgres import fresh_database_url
 
@@ -40,28 +41,41 @@ def commit(storage: PostgresStorage) -> None:
         w.append_commit(w.latest_ts() + 1, '{"writes":[]}')
 
 
-def test_other_commits_wake_the_listener_and_its_own_do_not(
-    two_nodes: tuple[PostgresStorage, PostgresStorage], run_loop: Callable[..., None]
+def watching(
+    storage: PostgresStorage,
+    run_loop: Callable[..., None],
+    body: Callable[[Listener, list[int]], Coroutine[Any, Any, None]],
 ) -> None:
-    mine, other = two_nodes
+    """Run ``body(watch, wakes)`` with ``storage`` watching (each wake appended to ``wakes``)."""
     wakes: list[int] = []
 
     async def main() -> None:
-        watch = mine.watch_commits(lambda: wakes.append(1))
+        watch = storage.watch_commits(lambda: wakes.append(1))
         try:
-            assert wakes == [1]  # at once: anything committed before it listened
-            commit(mine)
-            commit(other)  # notified after ours, on the same connection
-            await wait_until_async(lambda: len(wakes) == 2, timeout=10)
-            commit(mine)
-            commit(mine)
-            commit(other)
-            await wait_until_async(lambda: len(wakes) == 3, timeout=10)
-            assert len(wakes) == 3  # its own three commits woke nothing
+            await body(watch, wakes)
         finally:
             watch.close()
 
     run_loop(main())
+
+
+def test_other_commits_wake_the_listener_and_its_own_do_not(
+    two_nodes: tuple[PostgresStorage, PostgresStorage], run_loop: Callable[..., None]
+) -> None:
+    mine, other = two_nodes
+
+    async def body(watch: Listener, wakes: list[int]) -> None:
+        assert wakes == [1]  # at once: anything committed before it listened
+        commit(mine)
+        commit(other)  # notified after ours, on the same connection
+        await wait_until_async(lambda: len(wakes) == 2, timeout=10)
+        commit(mine)
+        commit(mine)
+        commit(other)
+        await wait_until_async(lambda: len(wakes) == 3, timeout=10)
+        assert len(wakes) == 3  # its own three commits woke nothing
+
+    watching(mine, run_loop, body)
 
 
 def test_a_lost_connection_is_opened_again(
@@ -102,27 +116,22 @@ def test_a_listener_turned_off_is_not_woken_and_wakes_once_it_listens_again(
     two_nodes: tuple[PostgresStorage, PostgresStorage], run_loop: Callable[..., None]
 ) -> None:
     mine, other = two_nodes
-    wakes: list[int] = []
 
-    async def main() -> None:
-        watch = mine.watch_commits(lambda: wakes.append(1))
-        try:
-            assert wakes == [1] and watch.listening
-            watch.listen(False)
-            await wait_until_async(lambda: not watch.listening, timeout=10)
-            commit(other)
-            commit(other)
-            watch.listen(True)
-            await wait_until_async(lambda: watch.listening, timeout=10)
-            # Woken once the LISTEN holds, for what was committed while it did not listen.
-            await wait_until_async(lambda: len(wakes) == 2, timeout=10)
-            commit(other)
-            await wait_until_async(lambda: len(wakes) == 3, timeout=10)
-            assert len(wakes) == 3  # the two commits made while it did not listen woke nothing
-        finally:
-            watch.close()
+    async def body(watch: Listener, wakes: list[int]) -> None:
+        assert wakes == [1] and watch.listening
+        watch.listen(False)
+        await wait_until_async(lambda: not watch.listening, timeout=10)
+        commit(other)
+        commit(other)
+        watch.listen(True)
+        await wait_until_async(lambda: watch.listening, timeout=10)
+        # Woken once the LISTEN holds, for what was committed while it did not listen.
+        await wait_until_async(lambda: len(wakes) == 2, timeout=10)
+        commit(other)
+        await wait_until_async(lambda: len(wakes) == 3, timeout=10)
+        assert len(wakes) == 3  # the two commits made while it did not listen woke nothing
 
-    run_loop(main())
+    watching(mine, run_loop, body)
 
 
 def test_a_listener_switched_back_before_the_server_answers_ends_up_listening(
@@ -130,18 +139,13 @@ def test_a_listener_switched_back_before_the_server_answers_ends_up_listening(
 ) -> None:
     """One statement at a time goes to the server: the LISTEN follows the UNLISTEN's answer."""
     mine, other = two_nodes
-    wakes: list[int] = []
 
-    async def main() -> None:
-        watch = mine.watch_commits(lambda: wakes.append(1))
-        try:
-            watch.listen(False)
-            watch.listen(True)  # before the UNLISTEN's answer: the LISTEN goes after it
-            # Woken when the LISTEN holds again (an UNLISTEN that never went would not).
-            await wait_until_async(lambda: watch.listening and len(wakes) == 2, timeout=10)
-            commit(other)
-            await wait_until_async(lambda: len(wakes) == 3, timeout=10)
-        finally:
-            watch.close()
+    async def body(watch: Listener, wakes: list[int]) -> None:
+        watch.listen(False)
+        watch.listen(True)  # before the UNLISTEN's answer: the LISTEN goes after it
+        # Woken when the LISTEN holds again (an UNLISTEN that never went would not).
+        await wait_until_async(lambda: watch.listening and len(wakes) == 2, timeout=10)
+        commit(other)
+        await wait_until_async(lambda: len(wakes) == 3, timeout=10)
 
-    run_loop(main())
+    watching(mine, run_loop, body)
