@@ -501,12 +501,11 @@ class Engine:
 
     def _paused(self) -> bool:
         """Nothing in flight or queued for the follow grace."""
-        last = max(self._tail_begun_at, self._landed_at)
         return (
             self._in_flight is None
             and not self._pending
             and not self._flush_next_turn
-            and time.monotonic() - last >= self.follow_grace_seconds
+            and time.monotonic() - self._landed_at >= self.follow_grace_seconds
         )
 
     async def _catch_up_unless_a_batch_does(self) -> None:

@@ -59,7 +59,7 @@ class Listener(CommitWatch):
     @property
     def listening(self) -> bool:
         """Whether commits wake this listener now (the server has answered our ``LISTEN``)."""
-        return self._listening and self._conn is not None
+        return self._listening
 
     def listen(self, on: bool) -> None:
         """Hear commits (``LISTEN``; ``wake`` runs once it holds) or stop (``UNLISTEN``)."""
