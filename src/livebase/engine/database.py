@@ -24,6 +24,7 @@ from livebase.engine import blind, idempotency, optimistic
 from livebase.engine.batch import Batch, Commit, MutationOutcome, Pending, decode_commits
 from livebase.engine.catalog import BY_CREATION_TIME, CATALOG_KEY, Catalog
 from livebase.engine.changes import RETAINED_KEY, Retention
+from livebase.engine.gathering import Gathering
 from livebase.engine.hearing import Hearing
 from livebase.engine.history import MAX_COMMITS_BACK, HistoricalReader
 from livebase.engine.migration import MigrationReport, Progress, apply_schema
@@ -100,6 +101,13 @@ class Engine:
         """A batch that read nothing, sent and not yet answered (``_send_blind``)."""
         self._ahead: optimistic.Ahead | None = None
         """The next batch, run one mutation at a time as they queue while one is in flight."""
+        self.gathering = Gathering()
+        """Whether that batch waits for the writers the one before answered (``gathering``)."""
+        self._gather_timer: asyncio.TimerHandle | None = None
+        """Set while the next batch is held (``_gather``), until ``_gather_until``."""
+        self._gather_until = -math.inf
+        self._gathered_at = -math.inf
+        """When the last held batch went out (``time.monotonic``)."""
         self._flush_scheduled = False
         self._flush_next_turn = False
         """A batch commits on the loop's next turn (not a retry waiting out its back-off)."""
@@ -164,6 +172,8 @@ class Engine:
         return report
 
     def close(self) -> None:
+        if self._gather_timer is not None:
+            self._gather_timer.cancel()
         if self._ahead is not None:
             self._ahead.close()
         self.storage.close()
@@ -282,6 +292,15 @@ class Engine:
         if self._in_flight is not None:
             self._run_ahead()  # it goes when the batch in flight lands
             return
+        if self._gather_timer is not None:
+            if not self._holding():  # its timer's loop has gone (an engine used on another)
+                self._gather_expired()
+                return
+            self._run_ahead()
+            assert self._ahead is not None
+            if self._ahead.full or self.gathering.complete(len(self._ahead.items)):
+                self._send_gathered()
+            return
         items, self._pending = self._pending, []
         if items:
             self._commit(items, _PREPARE)
@@ -305,19 +324,22 @@ class Engine:
         if self._ahead is None:
             if not self._pending or not self.storage.shared or self._catalog_text is _UNKNOWN:
                 return
-            self._ahead = optimistic.Ahead(
-                self.storage,
-                self._write_transaction,
-                self._catalog_text,
-                self._last_creation_time,
-                may_read=time.monotonic() < self._others_active_until,
-            )
+            self._ahead = self._new_ahead()
         taken = 0
         for item in self._pending:
             if not self._ahead.add(item):
                 break
             taken += 1
         del self._pending[:taken]
+
+    def _new_ahead(self) -> optimistic.Ahead:
+        return optimistic.Ahead(
+            self.storage,
+            self._write_transaction,
+            self._catalog_text,
+            self._last_creation_time,
+            may_read=time.monotonic() < self._others_active_until,
+        )
 
     def _failed(self, items: list[Pending], exc: Exception) -> None:
         self._landed_at = time.monotonic()
@@ -354,7 +376,9 @@ class Engine:
         """Number a batch that reads other nodes' commits with the clock (``follow``)."""
         self._tails_begun += 1
         self._tail_begun_at = time.monotonic()
-        self._hearing.batch_began(self._tail_begun_at - self._landed_at, self.follow_grace_seconds)
+        # A batch held for the writers the last one answered follows it as closely as it can.
+        since = self._tail_begun_at - max(self._landed_at, self._gathered_at)
+        self._hearing.batch_began(since, self.follow_grace_seconds)
         return self._tails_begun
 
     def _landed(
@@ -378,8 +402,9 @@ class Engine:
                 batch = self._commit_batch(items, None)
         except Exception as exc:
             failure = exc
+        hold = failure is None and batch is not None and self._holds_next(batch, ahead)
         following = None
-        if ahead is not None:
+        if ahead is not None and not hold:
             if failure is None:
                 following = ahead.finish()
             else:  # it ran after a batch that did not commit as it ran: it runs again
@@ -390,6 +415,8 @@ class Engine:
         else:
             assert failure is not None
             self._failed(items, failure)
+        if hold:
+            self._gather(ahead)
         if following is not None and following.runs:
             assert ahead is not None
             self._last_creation_time = max(self._last_creation_time, ahead.last_creation_time)
@@ -397,6 +424,48 @@ class Engine:
         if self._pending and not self._flush_scheduled:
             self._flush()
         self._tail_delivered.set()  # a follower waiting on it looks again
+
+    def _holds_next(self, landed: Batch, ahead: optimistic.Ahead | None) -> bool:
+        """Whether the batch after ``landed`` waits for the writers it answered: only while
+        other nodes commit (``engine.gathering``)."""
+        if time.monotonic() >= self._others_active_until:
+            return False
+        if ahead is None:
+            # A new one runs ahead with the catalog the landed batch leaves: it must be known.
+            if self._catalog_text is _UNKNOWN or landed.catalog is not self.catalog:
+                return False
+            return self.gathering.hold(len(landed.results), 0)
+        return not ahead.full and self.gathering.hold(len(landed.results), len(ahead.items))
+
+    def _gather(self, ahead: optimistic.Ahead | None) -> None:
+        """Hold the next batch (``ahead``, or a new one) until the writers are back
+        (``_flush``) or the hold expires."""
+        self._ahead = ahead or self._new_ahead()
+        hold = self.gathering.hold_seconds
+        self._gather_until = time.monotonic() + hold
+        self._gather_timer = asyncio.get_running_loop().call_later(hold, self._gather_expired)
+
+    def _holding(self) -> bool:
+        return self._gather_timer is not None and time.monotonic() < self._gather_until
+
+    def _gather_expired(self) -> None:
+        self.gathering.expire()
+        self._send_gathered()
+
+    def _send_gathered(self) -> None:
+        """End a hold: the batch it held goes out (if anything joined it)."""
+        if self._gather_timer is not None:
+            self._gather_timer.cancel()
+            self._gather_timer = None
+        ahead, self._ahead = self._ahead, None
+        assert ahead is not None
+        self._gathered_at = time.monotonic()
+        following = ahead.finish()
+        if following.runs:
+            self._last_creation_time = max(self._last_creation_time, ahead.last_creation_time)
+            self._commit(ahead.items, following)
+        if self._pending and not self._flush_scheduled:
+            self._flush()
 
     def _finish(self, batch: Batch) -> None:
         """Answer a committed batch's callers, then deliver its commits (after the other
@@ -500,9 +569,10 @@ class Engine:
             self._hearing = Hearing()
 
     def _paused(self) -> bool:
-        """Nothing in flight or queued for the follow grace."""
+        """Nothing in flight, held or queued for the follow grace."""
         return (
             self._in_flight is None
+            and not self._holding()
             and not self._pending
             and not self._flush_next_turn
             and time.monotonic() - self._landed_at >= self.follow_grace_seconds
@@ -523,7 +593,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         while self._tails_delivered <= after:
             wait = _FOLLOW_RECHECK_SECONDS
-            if self._in_flight is None and not self._flush_next_turn:
+            if self._in_flight is None and not self._holding() and not self._flush_next_turn:
                 now = loop.time()
                 if idle_until is None:
                     busy = time.monotonic() - self._tail_begun_at < self.follow_busy_seconds
