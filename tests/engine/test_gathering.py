@@ -1,7 +1,8 @@
 """A node's next batch waits for the writers its last batch answered, while other nodes commit
 (``engine.gathering``): on two engines sharing one PostgreSQL database, the held batch takes
 the answered writer's next call with it (one batch, one delivery), goes out alone once the hold
-expires, and a node alone never holds."""
+expires, and a node alone never holds; it only sends the next batch after the answers of the
+one that landed."""
 
 from __future__ import annotations
 
@@ -45,12 +46,19 @@ def insert(n: int, ran: list[int]) -> Callable[[Transaction], Any]:
 
 
 async def two_calls_around_a_landing(
-    engine: Engine, ran: list[int]
+    engine: Engine, ran: list[int], answered: Callable[[], None] = lambda: None
 ) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
     """Call 1 goes out and waits for the clock (another session holds it); call 2 runs ahead
-    behind it; then the clock is let go. Returns once call 1 is answered; call 2 is open."""
+    behind it; then the clock is let go. Returns once call 1 is answered (``answered`` runs in
+    call 1's caller as it resumes with its answer); call 2 is open."""
+
+    async def call_1() -> Any:
+        outcome = await engine.mutate(insert(1, ran), optimistic=True)
+        answered()
+        return outcome
+
     with clock_held(engine) as holder:
-        first = asyncio.ensure_future(engine.mutate(insert(1, ran), optimistic=True))
+        first = asyncio.ensure_future(call_1())
         await wait_until_async(lambda: engine._in_flight is not None, timeout=10)
         second = asyncio.ensure_future(engine.mutate(insert(2, ran), optimistic=True))
         await wait_until_async(lambda: ran == [1, 2], timeout=10)
@@ -78,7 +86,7 @@ def test_the_held_batch_takes_the_answered_writers_next_call_with_it(
 
     async def main() -> list[int]:
         first, second = await two_calls_around_a_landing(a, ran)
-        assert a._gather_timer is not None and not a._paused()  # held, not idle
+        assert a._held is not None and not a._paused()  # held, not idle
         await asyncio.sleep(0.05)
         assert not second.done()  # still waiting for the writer call 1 answered
         third = asyncio.ensure_future(a.mutate(insert(3, ran), optimistic=True))
@@ -126,7 +134,7 @@ def test_a_hold_left_by_an_event_loop_that_ended_does_not_hold_the_next_one(
     a.gathering = Gathering(hold_seconds=0.05)
     ran: list[int] = []
     mutate_all(a, [insert(n, ran) for n in (1, 2, 3)])
-    assert a._gather_timer is not None and a.gathering.target == 3
+    assert a._held is not None and a.gathering.target == 3
     until = time.monotonic() + a.gathering.hold_seconds
     while time.monotonic() <= until:
         time.sleep(0.01)  # the hold's time runs out with no loop to end it
@@ -152,7 +160,33 @@ def test_a_node_alone_never_holds(nodes: tuple[Engine, Engine]) -> None:
 
     run(main())
     assert [len(commits) for _, commits in seen] == [1, 1]
-    assert a.gathering.holds == 0 and a._gather_timer is None
+    assert a.gathering.holds == 0 and a._held is None
+
+
+def test_the_next_batch_goes_out_after_the_answers_of_the_one_that_landed(
+    nodes: tuple[Engine, Engine],
+) -> None:
+    """Sent at once, the next batch's message woke the PostgreSQL backend before the answers
+    of the batch that landed were written; it now goes out on the loop's next turn, after the
+    callers resumed (a node alone: no hold, just that turn)."""
+    a, _ = nodes
+    waiting_for_the_clock(a)
+    seen = deliveries(a)
+    ran: list[int] = []
+
+    when_answered: list[tuple[bool, bool]] = []
+
+    def note() -> None:  # call 2, which ran ahead, has not been sent yet; it is about to be
+        when_answered.append((a._in_flight is None, a._held is not None))
+
+    async def main() -> None:
+        _, second = await two_calls_around_a_landing(a, ran, note)
+        await asyncio.wait_for(second, timeout=30)  # and it goes without anyone else calling
+
+    run(main())
+    assert when_answered == [(True, True)]
+    assert [len(commits) for _, commits in seen] == [1, 1] and a.gathering.holds == 0
+    assert counters(a) == [0, 0, 1, 2]
 
 
 def test_a_hold_waits_for_as_many_calls_as_the_landed_batch_answered() -> None:

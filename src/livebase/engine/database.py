@@ -103,9 +103,12 @@ class Engine:
         """The next batch, run one mutation at a time as they queue while one is in flight."""
         self.gathering = Gathering()
         """Whether that batch waits for the writers the one before answered (``gathering``)."""
-        self._gather_timer: asyncio.TimerHandle | None = None
-        """Set while the next batch is held (``_gather``), until ``_gather_until``."""
+        self._held: asyncio.Handle | None = None
+        """What sends the next batch while it is held (``_gather``, ``_send_next_turn``):
+        until ``_gather_until`` at the latest."""
         self._gather_until = -math.inf
+        self._held_for_writers = False
+        """The hold ends once the writers are back (``gathering``), not at the next turn."""
         self._gathered_at = -math.inf
         """When the last held batch went out (``time.monotonic``)."""
         self._flush_scheduled = False
@@ -172,8 +175,8 @@ class Engine:
         return report
 
     def close(self) -> None:
-        if self._gather_timer is not None:
-            self._gather_timer.cancel()
+        if self._held is not None:
+            self._held.cancel()
         if self._ahead is not None:
             self._ahead.close()
         self.storage.close()
@@ -292,13 +295,15 @@ class Engine:
         if self._in_flight is not None:
             self._run_ahead()  # it goes when the batch in flight lands
             return
-        if self._gather_timer is not None:
+        if self._held is not None:
             if not self._holding():  # its timer's loop has gone (an engine used on another)
                 self._gather_expired()
                 return
             self._run_ahead()
             assert self._ahead is not None
-            if self._ahead.full or self.gathering.complete(len(self._ahead.items)):
+            if self._ahead.full or (
+                self._held_for_writers and self.gathering.complete(len(self._ahead.items))
+            ):
                 self._send_gathered()
             return
         items, self._pending = self._pending, []
@@ -403,13 +408,11 @@ class Engine:
         except Exception as exc:
             failure = exc
         hold = failure is None and batch is not None and self._holds_next(batch, ahead)
-        following = None
-        if ahead is not None and not hold:
-            if failure is None:
-                following = ahead.finish()
-            else:  # it ran after a batch that did not commit as it ran: it runs again
-                ahead.close()
-                self._pending[:0] = ahead.items
+        if ahead is not None and not hold and (failure is not None or not ahead.items):
+            ahead.close()
+            if failure is not None:  # it ran after a batch that did not commit as it ran
+                self._pending[:0] = ahead.items  # it runs again
+            ahead = None
         if batch is not None:
             self._finish(batch)
         else:
@@ -417,10 +420,8 @@ class Engine:
             self._failed(items, failure)
         if hold:
             self._gather(ahead)
-        if following is not None and following.runs:
-            assert ahead is not None
-            self._last_creation_time = max(self._last_creation_time, ahead.last_creation_time)
-            self._commit(ahead.items, following)
+        elif ahead is not None:
+            self._send_next_turn(ahead)
         if self._pending and not self._flush_scheduled:
             self._flush()
         self._tail_delivered.set()  # a follower waiting on it looks again
@@ -443,20 +444,33 @@ class Engine:
         self._ahead = ahead or self._new_ahead()
         hold = self.gathering.hold_seconds
         self._gather_until = time.monotonic() + hold
-        self._gather_timer = asyncio.get_running_loop().call_later(hold, self._gather_expired)
+        self._held_for_writers = True
+        self._held = asyncio.get_running_loop().call_later(hold, self._gather_expired)
+
+    def _send_next_turn(self, ahead: optimistic.Ahead) -> None:
+        """Send the batch that ran ahead on the loop's next turn, once the callers the landed
+        batch answered have been resumed: sent at once, the message woke the PostgreSQL
+        backend, which took the node's vCPU before their answers were written (two vCPUs,
+        one node, 16 writers: 5.6 mutations a batch and 4,453/s; sent after them, 7.7 and
+        5,933/s)."""
+        self._ahead = ahead
+        self._gather_until = time.monotonic() + self.gathering.hold_seconds
+        self._held_for_writers = False
+        self._held = asyncio.get_running_loop().call_soon(self._send_gathered)
 
     def _holding(self) -> bool:
-        return self._gather_timer is not None and time.monotonic() < self._gather_until
+        return self._held is not None and time.monotonic() < self._gather_until
 
     def _gather_expired(self) -> None:
-        self.gathering.expire()
+        if self._held_for_writers:
+            self.gathering.expire()
         self._send_gathered()
 
     def _send_gathered(self) -> None:
         """End a hold: the batch it held goes out (if anything joined it)."""
-        if self._gather_timer is not None:
-            self._gather_timer.cancel()
-            self._gather_timer = None
+        if self._held is not None:
+            self._held.cancel()
+            self._held = None
         ahead, self._ahead = self._ahead, None
         assert ahead is not None
         self._gathered_at = time.monotonic()
