@@ -296,7 +296,7 @@ class Engine:
             self._run_ahead()  # it goes when the batch in flight lands
             return
         if self._held is not None:
-            if not self._holding():  # its timer's loop has gone (an engine used on another)
+            if not self._holding():  # what was to end it ran on a loop that has ended
                 self._gather_expired()
                 return
             self._run_ahead()
