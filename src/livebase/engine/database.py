@@ -104,8 +104,8 @@ class Engine:
         self.gathering = Gathering()
         """Whether that batch waits for the writers the one before answered (``gathering``)."""
         self._held: asyncio.Handle | None = None
-        """What sends the next batch while it is held (``_gather``, ``_send_next_turn``):
-        until ``_gather_until`` at the latest."""
+        """What sends the next batch while it is held (``_hold``): until ``_gather_until`` at
+        the latest."""
         self._gather_until = -math.inf
         self._held_for_writers = False
         """The hold ends once the writers are back (``gathering``), not at the next turn."""
@@ -419,9 +419,9 @@ class Engine:
             assert failure is not None
             self._failed(items, failure)
         if hold:
-            self._gather(ahead)
+            self._hold(ahead or self._new_ahead(), for_writers=True)
         elif ahead is not None:
-            self._send_next_turn(ahead)
+            self._hold(ahead, for_writers=False)
         if self._pending and not self._flush_scheduled:
             self._flush()
         self._tail_delivered.set()  # a follower waiting on it looks again
@@ -438,25 +438,24 @@ class Engine:
             return self.gathering.hold(len(landed.results), 0)
         return not ahead.full and self.gathering.hold(len(landed.results), len(ahead.items))
 
-    def _gather(self, ahead: optimistic.Ahead | None) -> None:
-        """Hold the next batch (``ahead``, or a new one) until the writers are back
-        (``_flush``) or the hold expires."""
-        self._ahead = ahead or self._new_ahead()
-        hold = self.gathering.hold_seconds
-        self._gather_until = time.monotonic() + hold
-        self._held_for_writers = True
-        self._held = asyncio.get_running_loop().call_later(hold, self._gather_expired)
-
-    def _send_next_turn(self, ahead: optimistic.Ahead) -> None:
-        """Send the batch that ran ahead on the loop's next turn, once the callers the landed
+    def _hold(self, ahead: optimistic.Ahead, *, for_writers: bool) -> None:
+        """Hold the next batch, ``ahead``, before it goes out. ``for_writers``: until as many
+        writers as the landed batch answered have joined it (``_flush``), or the gathering's
+        hold expires. Otherwise only until the loop's next turn, once the callers the landed
         batch answered have been resumed: sent at once, the message woke the PostgreSQL
         backend, which took the node's vCPU before their answers were written (two vCPUs,
         one node, 16 writers: 5.6 mutations a batch and 4,453/s; sent after them, 7.7 and
-        5,933/s)."""
+        5,933/s). Either way ``_send_gathered`` ends it, and the follower counts it as a
+        batch on its way (``_holding``)."""
         self._ahead = ahead
-        self._gather_until = time.monotonic() + self.gathering.hold_seconds
-        self._held_for_writers = False
-        self._held = asyncio.get_running_loop().call_soon(self._send_gathered)
+        hold = self.gathering.hold_seconds
+        self._gather_until = time.monotonic() + hold
+        self._held_for_writers = for_writers
+        loop = asyncio.get_running_loop()
+        if for_writers:
+            self._held = loop.call_later(hold, self._gather_expired)
+        else:
+            self._held = loop.call_soon(self._send_gathered)
 
     def _holding(self) -> bool:
         return self._held is not None and time.monotonic() < self._gather_until
