@@ -37,6 +37,8 @@ APP = Path(__file__).resolve().parent / "side_by_side" / "app"
 KINDS = ("no key", "key")
 SAMPLED_COMMITS = 40
 """Commits of one kind whose log pages are counted, from the log's current cycle."""
+MAX_SAMPLING_COMMITS = 1000
+"""Commits made at most while waiting for a cycle of the log that holds that many."""
 
 
 async def send(runner: Runner, kind: str, session: str, n: int) -> None:
@@ -80,15 +82,17 @@ async def sample_pages(
     pages a commit, and by table."""
     db = deployment.data_dir / "data.sqlite3"
     wal = db.with_name(db.name + "-wal")
-    n, made = start, 0
-    while True:
-        await send(deployment.runner, kind, session, n)
-        n, made = n + 1, made + 1
+    for made in range(1, MAX_SAMPLING_COMMITS + 1):
+        await send(deployment.runner, kind, session, start + made)
         commits = log_commits(wal)
         if made >= SAMPLED_COMMITS and len(commits) >= SAMPLED_COMMITS:
             sample = commits[-SAMPLED_COMMITS:]
             by_table = pages_by_table(db, sample)
             return sum(map(len, sample)) / len(sample), by_table
+    raise SystemExit(
+        f"the write-ahead log never held {SAMPLED_COMMITS} commits in one cycle in "
+        f"{MAX_SAMPLING_COMMITS} commits: is {wal} checkpointed after every few commits?"
+    )
 
 
 async def measure(durability: str, mutations: int, rounds: int) -> None:
