@@ -36,5 +36,5 @@ def test_a_keyed_commit_writes_its_record_and_an_unkeyed_one_does_not() -> None:
         assert min(tables["documents"], tables["commits"]) >= 1, (kind, tables)
         assert tables["indexes"] >= 3, (kind, tables)  # by id, by creation time, by channel
     assert "globals" not in pages_by_table(rows["no key"][5])
-    assert pages_by_table(rows["key"][5])["globals"] >= 2  # the record and its age marker
+    assert pages_by_table(rows["key"][5])["globals"] >= 1  # the record
     assert re.search(r"the key's cost: [+-][0-9.]+ us", done.stdout)

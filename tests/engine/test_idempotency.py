@@ -1,12 +1,13 @@
 """Idempotency records: a mutation sent twice with one key runs once and replays its outcome;
-records expire after ``idempotency_retention_seconds``, oldest first."""
+records expire after ``idempotency_retention_seconds``: an expired one answers nobody, and a
+sweep in bounded passes deletes it (records stored with an age marker expire by the marker)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from livebase.config import Settings
-from livebase.engine import Engine, Transaction
+from livebase.engine import Engine, Transaction, idempotency
 from livebase.engine.retention import prune_idempotency_records
 from livebase.runtime import FakeRuntime
 
@@ -119,7 +120,12 @@ def records(engine: Engine) -> list[str]:
     return sorted(str(key) for (key,) in rows)
 
 
-def test_records_expire_after_the_retention_window_oldest_first(make_engine: EngineFactory) -> None:
+def markers(engine: Engine) -> list[str]:
+    rows = raw_rows(engine, "SELECT key FROM globals WHERE key LIKE 'request-at:%'")
+    return sorted(str(key) for (key,) in rows)
+
+
+def test_records_expire_after_the_retention_window(make_engine: EngineFactory) -> None:
     clock = FakeRuntime()
     engine = make_engine(settings=Settings(idempotency_retention_seconds=60), runtime=clock)
     calls: list[int] = []
@@ -135,13 +141,78 @@ def test_records_expire_after_the_retention_window_oldest_first(make_engine: Eng
     again = mutate(engine, counting_insert(calls), record_key="request:0")
     kept = mutate(engine, counting_insert(calls), record_key="request:4")
     assert again.replayed is False and kept.replayed is True and len(calls) == 6
-    # Pruning works in batches from the oldest: with a limit of 1, one at a time.
+    assert records(engine) == ["request:0", "request:3", "request:4"]
     clock.advance(1000)
-    assert engine.prune_idempotency_records(clock.time_ns(), limit=1) == 1
-    assert records(engine) == ["request:0", "request:4"]
-    assert engine.prune_idempotency_records(clock.time_ns(), limit=10) == 2
+    assert run(prune_idempotency_records(engine)) == 3
     assert records(engine) == []
-    assert raw_rows(engine, "SELECT key FROM globals WHERE key LIKE 'request-at:%'") == []
+    # A keyed commit writes its record and nothing else: no age marker.
+    assert markers(engine) == []
+
+
+def test_an_expired_record_answers_nobody_before_the_sweep_removes_it(
+    make_engine: EngineFactory,
+) -> None:
+    clock = FakeRuntime()
+    engine = make_engine(settings=Settings(idempotency_retention_seconds=60), runtime=clock)
+    calls: list[int] = []
+    first = mutate(engine, counting_insert(calls), record_key="request:k")
+    clock.advance(61)  # expired, and no sweep has run
+    again = mutate(engine, counting_insert(calls), record_key="request:k")
+    assert again.replayed is False and again.value != first.value and len(calls) == 2
+    # The call that ran again stored its own record, which answers the next resend.
+    third = mutate(engine, counting_insert(calls), record_key="request:k")
+    assert third.replayed is True and third.value == again.value and len(calls) == 2
+
+
+def test_the_sweep_goes_in_passes_and_a_cycle_waits_an_eighth_of_the_retention(
+    make_engine: EngineFactory,
+) -> None:
+    clock = FakeRuntime()
+    engine = make_engine(settings=Settings(idempotency_retention_seconds=80), runtime=clock)
+    for n in range(25):
+        mutate(engine, lambda tx: None, record_key=f"request:{n:02d}")
+    clock.advance(81)
+    mutate(engine, lambda tx: None, record_key="request:zz-fresh")
+    before = clock.time_ns() - 80 * 10**9
+    # Ten records a pass, in key order; the fresh one is read and kept.
+    assert engine.sweep_idempotency_records(before, rows=10) == (10, False)
+    assert records(engine)[:2] == ["request:10", "request:11"]
+    assert engine.sweep_idempotency_records(before, rows=10) == (10, False)
+    assert engine.sweep_idempotency_records(before, rows=10) == (5, True)
+    assert records(engine) == ["request:zz-fresh"]
+    # The next cycle begins an eighth of the retention (10 s) after this one began.
+    clock.advance(200)
+    mutate(engine, lambda tx: None, record_key="request:later")
+    clock.advance(81)
+    before = clock.time_ns() - 80 * 10**9
+    assert engine.sweep_idempotency_records(before, rows=10) == (2, True)  # a cycle began now
+    mutate(engine, lambda tx: None, record_key="request:latest")
+    everything = clock.time_ns() + 1  # count every record as expired
+    assert engine.sweep_idempotency_records(everything, rows=10) == (0, True)  # not due
+    clock.advance(9.9)
+    assert engine.sweep_idempotency_records(everything, rows=10) == (0, True)
+    assert records(engine) == ["request:latest"]
+    clock.advance(0.1)
+    assert engine.sweep_idempotency_records(everything, rows=10) == (1, True)
+    assert records(engine) == []
+
+
+def test_records_stored_with_an_age_marker_still_expire_by_it(make_engine: EngineFactory) -> None:
+    clock = FakeRuntime()
+    engine = make_engine(settings=Settings(idempotency_retention_seconds=60), runtime=clock)
+    mutate(engine, lambda tx: None)  # the database exists, its backfill is done
+    older = '{"value": 1, "ts": 0, "fingerprint": null}'  # as the version before stored them
+    with engine.storage.writer() as w:
+        for n in range(3):
+            key = f"request:marked-{n}"
+            w.set_global(key, older)
+            w.set_global(idempotency.marker_key(clock.time_ns() + n * 10**9, key), key)
+    clock.advance(59)
+    assert run(prune_idempotency_records(engine)) == 0  # the sweep leaves undated records
+    assert len(records(engine)) == 3
+    clock.advance(2.5)  # the first two markers are older than 60 s now
+    assert run(prune_idempotency_records(engine)) == 2
+    assert records(engine) == ["request:marked-2"] and len(markers(engine)) == 1
 
 
 def test_records_from_before_expiry_are_dated_then_expire(make_engine: EngineFactory) -> None:

@@ -43,7 +43,7 @@ from livebase.storage.base import (
     StorageReader,
     StorageWriter,
 )
-from livebase.values.wire import dumps, loads
+from livebase.values.wire import dumps
 
 log = logging.getLogger("livebase.engine")
 _CATCH_UP_PAGE = 500
@@ -111,6 +111,9 @@ class Engine:
         """The hold ends once the writers are back (``gathering``), not at the next turn."""
         self._gathered_at = -math.inf
         """When the last held batch went out (``time.monotonic``)."""
+        self._sweep_after: str | None = None
+        """Where the sweep of idempotency records goes on (None: between cycles)."""
+        self._sweep_began_ns = -math.inf
         self._flush_scheduled = False
         self._flush_next_turn = False
         """A batch commits on the loop's next turn (not a retry waiting out its back-off)."""
@@ -201,13 +204,29 @@ class Engine:
         return pruned
 
     def prune_idempotency_records(self, before_ns: int, *, limit: int = 10_000) -> int:
-        """Drop up to ``limit`` idempotency records stored before ``before_ns`` (oldest first),
-        after dating any record from before records were dated; returns how many were dropped.
-        Call it on the event-loop thread, like ``prune_changes``."""
+        """Drop up to ``limit`` idempotency records dated by an age marker before ``before_ns``
+        (records from before records carried their time; oldest first), after dating any record
+        from before records were dated; returns how many were dropped. Call it on the
+        event-loop thread, like ``prune_changes``."""
         with self.storage.writer() as w:
             if not idempotency.backfill(w, self.runtime.time_ns(), limit):
                 return 0
             return idempotency.prune(w, before_ns, limit)
+
+    def sweep_idempotency_records(self, before_ns: int, *, rows: int = 10_000) -> tuple[int, bool]:
+        """One pass of the sweep: read up to ``rows`` idempotency records from where the last
+        pass stopped and drop those stored before ``before_ns``. Returns how many were dropped
+        and whether the cycle is done; a new cycle begins no sooner than ``SWEEP_EVERY`` of the
+        retention after the last one began (``idempotency``)."""
+        now = self.runtime.time_ns()
+        if self._sweep_after is None:
+            every = idempotency.SWEEP_EVERY * self.settings.idempotency_retention_seconds
+            if now - self._sweep_began_ns < every * 1e9:
+                return 0, True
+            self._sweep_began_ns, self._sweep_after = now, idempotency.RECORD_PREFIX
+        with self.storage.writer() as w:
+            dropped, self._sweep_after = idempotency.sweep(w, self._sweep_after, before_ns, rows)
+        return dropped, self._sweep_after is None
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -751,18 +770,23 @@ class Engine:
         batch.commits.append(Commit(ts, writes))
         return ts
 
-    def _keep_record(self, w: StorageWriter, item: Pending, stored: str | None, ts: int) -> None:
-        if item.record_key is not None and stored is not None:
-            record = loads(stored)
-            record["ts"] = ts
-            idempotency.store(w, item.record_key, dumps(record), self.runtime.time_ns())
+    def _keep_record(self, w: StorageWriter, item: Pending, kept: str | None, ts: int) -> None:
+        if item.record_key is not None and kept is not None:
+            record = item.record(kept, ts, self.runtime.time_ns())
+            idempotency.store(w, item.record_key, record)
+
+    def _records_expire_before(self) -> int:
+        """Idempotency records stored before this (ns) answer nobody."""
+        return self.runtime.time_ns() - int(self.settings.idempotency_retention_seconds * 1e9)
 
     def _run_one(
         self, w: StorageWriter, item: Pending, batch: Batch, last_ct: float, savepoints: bool
     ) -> float:
         if item.record_key is not None:
             stored = w.get_global(item.record_key)
-            if stored is not None:
+            if stored is not None and not idempotency.expired(
+                stored, self._records_expire_before()
+            ):
                 batch.results.append((item, item.stored_outcome(stored)))
                 return last_ct
         if savepoints:

@@ -1,6 +1,6 @@
 """Retention: a background loop that prunes commit-log entries older than
 ``Settings.change_retention_seconds`` and idempotency records older than
-``Settings.idempotency_retention_seconds``.
+``Settings.idempotency_retention_seconds`` (``engine.idempotency``).
 
 The commit log is what the change stream (``/api/changes``) and historical reads replay, so it
 only grows until something prunes it. Pruning keeps the newest ``MAX_COMMITS_BACK + 1`` entries
@@ -23,6 +23,8 @@ PRUNE_INTERVAL = 60.0
 """Seconds between pruning passes (the first runs at start)."""
 PRUNE_BATCH = 10_000
 """Entries deleted per write transaction; the event loop serves other work between batches."""
+SWEEP_ROWS = 2_000
+"""Idempotency records a sweep pass reads (and deletes, if expired) per write transaction."""
 
 
 async def prune_forever(engine: Engine, interval: float = PRUNE_INTERVAL) -> None:
@@ -56,10 +58,12 @@ async def prune_expired(engine: Engine) -> int:
 
 
 async def prune_idempotency_records(engine: Engine) -> int:
-    """Delete every idempotency record older than its retention window; returns how many."""
+    """Delete the idempotency records older than their retention window: every one dated by an
+    age marker, and those a sweep cycle, if one is due, finds (``engine.idempotency``); returns
+    how many."""
     total = 0
+    window_ns = int(engine.settings.idempotency_retention_seconds * 1e9)
     while True:
-        window_ns = int(engine.settings.idempotency_retention_seconds * 1e9)
         count = engine.prune_idempotency_records(
             engine.runtime.time_ns() - window_ns, limit=PRUNE_BATCH
         )
@@ -67,6 +71,14 @@ async def prune_idempotency_records(engine: Engine) -> int:
         if count < PRUNE_BATCH:
             break
         await asyncio.sleep(0)
+    while True:
+        count, done = engine.sweep_idempotency_records(
+            engine.runtime.time_ns() - window_ns, rows=SWEEP_ROWS
+        )
+        total += count
+        if done:
+            break
+        await asyncio.sleep(0)  # let queued requests and commits run between passes
     if total:
         log.info(
             "dropped %d idempotency records older than %s",
@@ -79,6 +91,7 @@ async def prune_idempotency_records(engine: Engine) -> int:
 __all__ = [
     "PRUNE_BATCH",
     "PRUNE_INTERVAL",
+    "SWEEP_ROWS",
     "prune_expired",
     "prune_forever",
     "prune_idempotency_records",
