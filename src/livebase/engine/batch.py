@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from livebase.engine import idempotency
 from livebase.engine.catalog import Catalog
 from livebase.engine.transaction import Transaction, Write
 from livebase.errors import IdempotencyKeyReusedError
@@ -74,17 +73,12 @@ class Pending:
 
     def run(self, tx: Transaction) -> tuple[Any, str | None]:
         """Run the mutation in ``tx``: its value and, with an idempotency key, the outcome to
-        keep for it as JSON text (the record is made of it at commit: ``record``). Raises what
-        the mutation raises."""
+        keep for it as JSON text (the record is made of it at commit:
+        ``idempotency.record_text``). Raises what the mutation raises."""
         value = self.fn(tx)
         if self.record_key is None:
             return value, None
         return value, dumps(self.encode(value) if self.encode else value)
-
-    def record(self, kept: str, ts: int, at_ns: int) -> str:
-        """The idempotency record of an outcome ``run`` kept, committed at ``ts``, stored at
-        ``at_ns``."""
-        return idempotency.record_text(kept, ts, self.fingerprint, at_ns)
 
     def stored_outcome(self, stored: str) -> MutationOutcome[Any] | BaseException:
         """The answer kept for this call's idempotency key (``stored``, the record's text):

@@ -111,9 +111,7 @@ class Engine:
         """The hold ends once the writers are back (``gathering``), not at the next turn."""
         self._gathered_at = -math.inf
         """When the last held batch went out (``time.monotonic``)."""
-        self._sweep_after: str | None = None
-        """Where the sweep of idempotency records goes on (None: between cycles)."""
-        self._sweep_began_ns = -math.inf
+        self._sweep = idempotency.Sweep()
         self._flush_scheduled = False
         self._flush_next_turn = False
         """A batch commits on the loop's next turn (not a retry waiting out its back-off)."""
@@ -218,15 +216,16 @@ class Engine:
         pass stopped and drop those stored before ``before_ns``. Returns how many were dropped
         and whether the cycle is done; a new cycle begins no sooner than ``SWEEP_EVERY`` of the
         retention after the last one began (``idempotency``)."""
-        now = self.runtime.time_ns()
-        if self._sweep_after is None:
-            every = idempotency.SWEEP_EVERY * self.settings.idempotency_retention_seconds
-            if now - self._sweep_began_ns < every * 1e9:
-                return 0, True
-            self._sweep_began_ns, self._sweep_after = now, idempotency.RECORD_PREFIX
+        retention = self.settings.idempotency_retention_seconds
+        if not self._sweep.due(self.runtime.time_ns(), retention):
+            return 0, True
         with self.storage.writer() as w:
-            dropped, self._sweep_after = idempotency.sweep(w, self._sweep_after, before_ns, rows)
-        return dropped, self._sweep_after is None
+            return self._sweep.run(w, before_ns, rows)
+
+    def records_expire_before(self) -> int:
+        """Idempotency records stored before this (ns) are expired: they answer nobody, and
+        the retention pass deletes them."""
+        return self.runtime.time_ns() - int(self.settings.idempotency_retention_seconds * 1e9)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -772,21 +771,15 @@ class Engine:
 
     def _keep_record(self, w: StorageWriter, item: Pending, kept: str | None, ts: int) -> None:
         if item.record_key is not None and kept is not None:
-            record = item.record(kept, ts, self.runtime.time_ns())
+            record = idempotency.record_text(kept, ts, item.fingerprint, self.runtime.time_ns())
             idempotency.store(w, item.record_key, record)
-
-    def _records_expire_before(self) -> int:
-        """Idempotency records stored before this (ns) answer nobody."""
-        return self.runtime.time_ns() - int(self.settings.idempotency_retention_seconds * 1e9)
 
     def _run_one(
         self, w: StorageWriter, item: Pending, batch: Batch, last_ct: float, savepoints: bool
     ) -> float:
         if item.record_key is not None:
             stored = w.get_global(item.record_key)
-            if stored is not None and not idempotency.expired(
-                stored, self._records_expire_before()
-            ):
+            if stored is not None and not idempotency.expired(stored, self.records_expire_before()):
                 batch.results.append((item, item.stored_outcome(stored)))
                 return last_ct
         if savepoints:

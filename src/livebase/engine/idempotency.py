@@ -19,6 +19,8 @@ once by ``backfill``), still expire by their markers.
 
 from __future__ import annotations
 
+import math
+
 from livebase.storage.base import StorageWriter
 from livebase.values.wire import dumps
 
@@ -75,6 +77,31 @@ def sweep(w: StorageWriter, after: str, before_ns: int, rows: int) -> tuple[int,
     return deleted, (last if len(found) == rows else None)
 
 
+class Sweep:
+    """Where the sweep stands: the key it goes on after (None between cycles), and when the
+    cycle began."""
+
+    def __init__(self) -> None:
+        self.after: str | None = None
+        self.began_ns = -math.inf
+
+    def due(self, now_ns: int, retention_seconds: float) -> bool:
+        """Whether a pass may run now: a cycle is under way, or the last one began at least
+        ``SWEEP_EVERY`` of the retention ago (then a new one begins)."""
+        if self.after is None:
+            if now_ns - self.began_ns < SWEEP_EVERY * retention_seconds * 1e9:
+                return False
+            self.began_ns, self.after = now_ns, RECORD_PREFIX
+        return True
+
+    def run(self, w: StorageWriter, before_ns: int, rows: int) -> tuple[int, bool]:
+        """One pass (``sweep``) from where the last stopped: how many records it deleted, and
+        whether the cycle is done."""
+        assert self.after is not None, "a pass runs only when due"
+        deleted, self.after = sweep(w, self.after, before_ns, rows)
+        return deleted, self.after is None
+
+
 def prune(w: StorageWriter, before_ns: int, limit: int) -> int:
     """Delete up to ``limit`` records dated by an age marker before ``before_ns``, oldest first
     (records stored with one, or dated by ``backfill``); how many."""
@@ -115,6 +142,7 @@ __all__ = [
     "MARKER_PREFIX",
     "RECORD_PREFIX",
     "SWEEP_EVERY",
+    "Sweep",
     "backfill",
     "expired",
     "marker_key",

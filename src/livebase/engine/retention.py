@@ -62,18 +62,15 @@ async def prune_idempotency_records(engine: Engine) -> int:
     age marker, and those a sweep cycle, if one is due, finds (``engine.idempotency``); returns
     how many."""
     total = 0
-    window_ns = int(engine.settings.idempotency_retention_seconds * 1e9)
     while True:
-        count = engine.prune_idempotency_records(
-            engine.runtime.time_ns() - window_ns, limit=PRUNE_BATCH
-        )
+        count = engine.prune_idempotency_records(engine.records_expire_before(), limit=PRUNE_BATCH)
         total += count
         if count < PRUNE_BATCH:
             break
         await asyncio.sleep(0)
     while True:
         count, done = engine.sweep_idempotency_records(
-            engine.runtime.time_ns() - window_ns, rows=SWEEP_ROWS
+            engine.records_expire_before(), rows=SWEEP_ROWS
         )
         total += count
         if done:
