@@ -211,13 +211,15 @@ class Engine:
                 return 0
             return idempotency.prune(w, before_ns, limit)
 
-    def sweep_idempotency_records(self, before_ns: int, *, rows: int = 10_000) -> tuple[int, bool]:
+    def sweep_idempotency_records(
+        self, before_ns: int, *, rows: int = idempotency.SWEEP_ROWS
+    ) -> tuple[int, bool]:
         """One pass of the sweep: read up to ``rows`` idempotency records from where the last
         pass stopped and drop those stored before ``before_ns``. Returns how many were dropped
         and whether the cycle is done; a new cycle begins no sooner than ``SWEEP_EVERY`` of the
         retention after the last one began (``idempotency``)."""
         retention = self.settings.idempotency_retention_seconds
-        if not self._sweep.due(self.runtime.time_ns(), retention):
+        if not self._sweep.begin_or_continue(self.runtime.time_ns(), retention):
             return 0, True
         with self.storage.writer() as w:
             return self._sweep.run(w, before_ns, rows)

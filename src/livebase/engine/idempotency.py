@@ -27,6 +27,8 @@ from livebase.values.wire import dumps
 RECORD_PREFIX = "request:"
 SWEEP_EVERY = 1 / 8
 """A sweep cycle starts at most once in this fraction of the retention window."""
+SWEEP_ROWS = 2_000
+"""Records a sweep pass reads (and deletes, if expired) in one write transaction."""
 _AT = '{"at":'
 MARKER_PREFIX = "request-at:"
 BACKFILLED_KEY = "request-at-backfilled"
@@ -85,9 +87,9 @@ class Sweep:
         self.after: str | None = None
         self.began_ns = -math.inf
 
-    def due(self, now_ns: int, retention_seconds: float) -> bool:
+    def begin_or_continue(self, now_ns: int, retention_seconds: float) -> bool:
         """Whether a pass may run now: a cycle is under way, or the last one began at least
-        ``SWEEP_EVERY`` of the retention ago (then a new one begins)."""
+        ``SWEEP_EVERY`` of the retention ago, and then a new one begins here."""
         if self.after is None:
             if now_ns - self.began_ns < SWEEP_EVERY * retention_seconds * 1e9:
                 return False
@@ -97,7 +99,7 @@ class Sweep:
     def run(self, w: StorageWriter, before_ns: int, rows: int) -> tuple[int, bool]:
         """One pass (``sweep``) from where the last stopped: how many records it deleted, and
         whether the cycle is done."""
-        assert self.after is not None, "a pass runs only when due"
+        assert self.after is not None, "a pass runs only in a cycle (begin_or_continue)"
         deleted, self.after = sweep(w, self.after, before_ns, rows)
         return deleted, self.after is None
 
@@ -142,6 +144,7 @@ __all__ = [
     "MARKER_PREFIX",
     "RECORD_PREFIX",
     "SWEEP_EVERY",
+    "SWEEP_ROWS",
     "Sweep",
     "backfill",
     "expired",

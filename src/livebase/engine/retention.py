@@ -23,8 +23,6 @@ PRUNE_INTERVAL = 60.0
 """Seconds between pruning passes (the first runs at start)."""
 PRUNE_BATCH = 10_000
 """Entries deleted per write transaction; the event loop serves other work between batches."""
-SWEEP_ROWS = 2_000
-"""Idempotency records a sweep pass reads (and deletes, if expired) per write transaction."""
 
 
 async def prune_forever(engine: Engine, interval: float = PRUNE_INTERVAL) -> None:
@@ -69,9 +67,7 @@ async def prune_idempotency_records(engine: Engine) -> int:
             break
         await asyncio.sleep(0)
     while True:
-        count, done = engine.sweep_idempotency_records(
-            engine.records_expire_before(), rows=SWEEP_ROWS
-        )
+        count, done = engine.sweep_idempotency_records(engine.records_expire_before())
         total += count
         if done:
             break
@@ -88,7 +84,6 @@ async def prune_idempotency_records(engine: Engine) -> int:
 __all__ = [
     "PRUNE_BATCH",
     "PRUNE_INTERVAL",
-    "SWEEP_ROWS",
     "prune_expired",
     "prune_forever",
     "prune_idempotency_records",
